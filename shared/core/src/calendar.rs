@@ -1,0 +1,1 @@
+//! Allowed-hours calendar (see SPEC §2 `window`).

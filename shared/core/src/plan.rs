@@ -1,0 +1,1 @@
+//! Step due-time planning (SPEC §4).
