@@ -34,14 +34,19 @@ pub struct ClockBackwards {
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { now: Arc::new(Mutex::new(start)) }
+        Self {
+            now: Arc::new(Mutex::new(start)),
+        }
     }
 
     /// Sets the time; moving backwards is refused.
     pub fn set(&self, to: DateTime<Utc>) -> Result<(), ClockBackwards> {
         let mut now = self.now.lock().expect("clock lock");
         if to < *now {
-            return Err(ClockBackwards { now: *now, requested: to });
+            return Err(ClockBackwards {
+                now: *now,
+                requested: to,
+            });
         }
         *now = to;
         Ok(())
@@ -66,7 +71,13 @@ mod tests {
         let later = start + chrono::Duration::minutes(5);
         clock.set(later).unwrap();
         assert_eq!(clock.now(), later);
-        assert_eq!(clock.set(start), Err(ClockBackwards { now: later, requested: start }));
+        assert_eq!(
+            clock.set(start),
+            Err(ClockBackwards {
+                now: later,
+                requested: start
+            })
+        );
         assert_eq!(clock.now(), later);
     }
 }

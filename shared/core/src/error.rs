@@ -12,7 +12,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error, one level deeper: `prefix` + `.` + field (or `prefix[...]`).
@@ -39,14 +42,20 @@ pub struct PortError {
 
 impl PortError {
     pub fn new(context: impl Into<String>) -> Self {
-        Self { context: context.into(), source: None }
+        Self {
+            context: context.into(),
+            source: None,
+        }
     }
 
     pub fn with_source(
         context: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self { context: context.into(), source: Some(Box::new(source)) }
+        Self {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
     }
 }
 
@@ -58,7 +67,10 @@ pub enum DomainError {
     Invalid(Vec<FieldError>),
     /// The request is well formed but cannot be carried out (HTTP 422).
     #[error("unprocessable: {detail}")]
-    Unprocessable { detail: String, errors: Vec<FieldError> },
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     /// No such resource for this tenant (HTTP 404).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -77,7 +89,10 @@ impl DomainError {
 
     pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
         let error = FieldError::new(field, message);
-        Self::Unprocessable { detail: error.message.clone(), errors: vec![error] }
+        Self::Unprocessable {
+            detail: error.message.clone(),
+            errors: vec![error],
+        }
     }
 }
 

@@ -19,7 +19,10 @@ pub struct UlidGen {
 
 impl UlidGen {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, generator: std::sync::Mutex::new(ulid::Generator::new()) }
+        Self {
+            clock,
+            generator: std::sync::Mutex::new(ulid::Generator::new()),
+        }
     }
 }
 
@@ -28,7 +31,9 @@ impl IdGen for UlidGen {
         let now: std::time::SystemTime = self.clock.now().into();
         let mut generator = self.generator.lock().expect("id generator lock");
         // Monotonic within one millisecond; on overflow fall back to a fresh random id.
-        generator.generate_from_datetime(now).unwrap_or_else(|_| Ulid::from_datetime(now))
+        generator
+            .generate_from_datetime(now)
+            .unwrap_or_else(|_| Ulid::from_datetime(now))
     }
 }
 
@@ -52,7 +57,9 @@ mod tests {
 
     #[test]
     fn ulids_follow_the_injected_clock_and_are_monotonic() {
-        let start = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let start = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .unwrap();
         let ids = UlidGen::new(Arc::new(ManualClock::new(start)));
         let a = ids.new_id();
         let b = ids.new_id();

@@ -1,10 +1,22 @@
 //! Ritmo's domain. It knows nothing of AWS, Lambda or HTTP: behaviour lives here, behind small
 //! port traits that the adapters implement.
 
+pub mod app;
 pub mod calendar;
+pub mod channel;
+pub mod channels;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod local;
+pub mod memory;
+pub mod page;
 pub mod plan;
+pub mod ports;
+pub mod secret;
+pub mod store;
+pub mod tenant;
+pub mod validate;
 
+pub use app::Ritmo;
 pub use error::{DomainError, FieldError, PortError};

@@ -1,0 +1,158 @@
+//! `ritmo-local`: all of Ritmo in one process with no AWS and no network — in-memory store,
+//! in-process scheduler, outbox messenger — serving the same routes as the Lambda functions,
+//! plus the `/_dev` routes that exist only here.
+
+mod dev;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Parser;
+use rand::RngCore;
+use ritmo_core::clock::{Clock, ManualClock, SystemClock};
+use ritmo_core::ids::UlidGen;
+use ritmo_core::local::{LocalScheduler, Outbox};
+use ritmo_core::memory::MemoryStore;
+use ritmo_core::tenant::Role;
+use ritmo_core::Ritmo;
+use ritmo_http::{AppState, Auth};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ritmo-local",
+    version,
+    about = "Run Ritmo on one machine: no AWS, no network"
+)]
+pub struct Cli {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "RITMO_PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// HS256 secret for admin tokens (default: random, printed at start).
+    #[arg(long, env = "RITMO_JWT_SECRET")]
+    pub jwt_secret: Option<String>,
+    /// Time moves only through `POST /_dev/clock`.
+    #[arg(long, env = "RITMO_MANUAL_CLOCK")]
+    pub manual_clock: bool,
+    /// Tenant of the printed admin token.
+    #[arg(long, env = "RITMO_TENANT", default_value = "demo")]
+    pub tenant: String,
+    /// Send through the WhatsApp Cloud API client to this Graph API base instead of the outbox.
+    #[arg(long, env = "RITMO_WHATSAPP_BASE_URL")]
+    pub whatsapp_base_url: Option<String>,
+    /// Key of the `X-Hub-Signature-256` webhook signature.
+    #[arg(long, env = "RITMO_WHATSAPP_APP_SECRET")]
+    pub whatsapp_app_secret: Option<String>,
+    /// Token of Meta's webhook verification handshake.
+    #[arg(long, env = "RITMO_WHATSAPP_VERIFY_TOKEN")]
+    pub whatsapp_verify_token: Option<String>,
+    /// Use this DynamoDB-compatible endpoint instead of the in-memory store.
+    #[arg(long, env = "RITMO_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    pub jwt_secret: String,
+    pub manual_clock: bool,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Builds everything and starts serving; returns once the port is bound.
+pub async fn start(cli: Cli) -> Result<Running, StartError> {
+    if cli.dynamodb_endpoint.is_some() {
+        return Err(StartError::Unsupported(
+            "--dynamodb-endpoint: the DynamoDB store is not part of this build yet",
+        ));
+    }
+    if cli.whatsapp_base_url.is_some() {
+        return Err(StartError::Unsupported(
+            "--whatsapp-base-url: the WhatsApp Cloud API client is not part of this build yet",
+        ));
+    }
+    let jwt_secret = cli.jwt_secret.clone().unwrap_or_else(random_secret);
+    let manual = cli
+        .manual_clock
+        .then(|| ManualClock::new(chrono::Utc::now()));
+    let clock: Arc<dyn Clock> = match &manual {
+        Some(manual) => Arc::new(manual.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let store = Arc::new(MemoryStore::new());
+    let scheduler = LocalScheduler::new(clock.clone());
+    let outbox = Arc::new(Outbox::new(clock.clone()));
+    let ritmo = Ritmo {
+        clock: clock.clone(),
+        ids: Arc::new(UlidGen::new(clock.clone())),
+        channels: store.clone(),
+        bots: store.clone(),
+        messenger: outbox.clone(),
+        scheduler: scheduler.clone(),
+    };
+    scheduler.start(manual.is_none());
+
+    let state = AppState {
+        ritmo: ritmo.clone(),
+        auth: Auth::hs256(jwt_secret.as_bytes()),
+    };
+    let dev = dev::DevState {
+        scheduler,
+        outbox: Some(outbox),
+        manual: manual.clone(),
+    };
+    let routes = ritmo_http::admin_routes(&state)
+        .merge(ritmo_http::health())
+        .merge(dev::router(dev));
+    let app = ritmo_http::finish(routes, state);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cli.port))
+        .await
+        .map_err(|source| StartError::Bind {
+            port: cli.port,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        port: cli.port,
+        source,
+    })?;
+    let admin_token = ritmo_http::auth::issue_hs256(
+        jwt_secret.as_bytes(),
+        &cli.tenant,
+        Role::Admin,
+        chrono::Duration::days(30),
+    );
+    let server = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(error = %error, "server stopped");
+        }
+    });
+    tracing::info!(%addr, manual_clock = cli.manual_clock, "ritmo-local listening");
+    Ok(Running {
+        addr,
+        admin_token,
+        jwt_secret,
+        manual_clock: cli.manual_clock,
+        server,
+    })
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

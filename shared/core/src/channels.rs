@@ -1,0 +1,345 @@
+//! Channels (WhatsApp Business numbers) and bots: the admin operations.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use crate::app::Ritmo;
+use crate::channel::{Bot, Channel, TemplateInfo};
+use crate::error::DomainError;
+use crate::page::{Page, PageRequest};
+use crate::secret::Secret;
+use crate::tenant::TenantId;
+use crate::validate::Problems;
+
+pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 80;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelInput {
+    pub name: String,
+    pub phone_number_id: String,
+    pub waba_id: String,
+    #[serde(default)]
+    pub display_phone: String,
+    pub access_token: String,
+    #[serde(default)]
+    pub messages_per_second: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChannelPatch {
+    pub name: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub waba_id: Option<String>,
+    pub display_phone: Option<String>,
+    pub access_token: Option<String>,
+    pub messages_per_second: Option<u32>,
+}
+
+/// A channel as the API shows it: the access token is write-only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelView {
+    pub id: Ulid,
+    pub name: String,
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub display_phone: String,
+    pub messages_per_second: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Channel> for ChannelView {
+    fn from(c: Channel) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            phone_number_id: c.phone_number_id,
+            waba_id: c.waba_id,
+            display_phone: c.display_phone,
+            messages_per_second: c.messages_per_second,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BotInput {
+    pub name: String,
+    pub webhook_url: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BotPatch {
+    pub name: Option<String>,
+    pub webhook_url: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// A bot as the API shows it: the signing secret is write-only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BotView {
+    pub id: Ulid,
+    pub name: String,
+    pub webhook_url: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Bot> for BotView {
+    fn from(b: Bot) -> Self {
+        Self {
+            id: b.id,
+            name: b.name,
+            webhook_url: b.webhook_url,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+struct ChannelFields {
+    name: String,
+    phone_number_id: String,
+    waba_id: String,
+    display_phone: String,
+    access_token: String,
+    messages_per_second: u32,
+}
+
+fn check_channel(p: &mut Problems, f: ChannelFields) -> ChannelFields {
+    ChannelFields {
+        name: p.text("name", &f.name, 1, 120),
+        phone_number_id: p.digits("phone_number_id", &f.phone_number_id, 32),
+        waba_id: p.digits("waba_id", &f.waba_id, 32),
+        display_phone: p.text("display_phone", &f.display_phone, 0, 32),
+        access_token: p.text("access_token", &f.access_token, 1, 2048),
+        messages_per_second: p.range("messages_per_second", f.messages_per_second, 1, 1000),
+    }
+}
+
+fn check_bot(
+    p: &mut Problems,
+    name: &str,
+    webhook_url: &str,
+    secret: &str,
+) -> (String, String, String) {
+    (
+        p.text("name", name, 1, 120),
+        p.https_url("webhook_url", webhook_url),
+        p.text("secret", secret, 16, 256),
+    )
+}
+
+impl Ritmo {
+    pub async fn create_channel(
+        &self,
+        tenant: &TenantId,
+        input: ChannelInput,
+    ) -> Result<ChannelView, DomainError> {
+        let mut p = Problems::new();
+        let f = check_channel(
+            &mut p,
+            ChannelFields {
+                name: input.name,
+                phone_number_id: input.phone_number_id,
+                waba_id: input.waba_id,
+                display_phone: input.display_phone,
+                access_token: input.access_token,
+                messages_per_second: input
+                    .messages_per_second
+                    .unwrap_or(DEFAULT_MESSAGES_PER_SECOND),
+            },
+        );
+        p.into_result()?;
+        self.ensure_phone_number_free(&f.phone_number_id, None)
+            .await?;
+        let now = self.clock.now();
+        let channel = Channel {
+            tenant: tenant.clone(),
+            id: self.ids.new_id(),
+            name: f.name,
+            phone_number_id: f.phone_number_id,
+            waba_id: f.waba_id,
+            display_phone: f.display_phone,
+            access_token: Secret::new(f.access_token),
+            messages_per_second: f.messages_per_second,
+            created_at: now,
+            updated_at: now,
+        };
+        self.channels.put_channel(&channel).await?;
+        tracing::info!(tenant = %tenant, channel_id = %channel.id, "channel created");
+        Ok(channel.into())
+    }
+
+    async fn ensure_phone_number_free(
+        &self,
+        phone_number_id: &str,
+        except: Option<Ulid>,
+    ) -> Result<(), DomainError> {
+        match self
+            .channels
+            .channel_by_phone_number_id(phone_number_id)
+            .await?
+        {
+            Some(existing) if Some(existing.id) != except => Err(DomainError::Conflict(format!(
+                "phone_number_id {phone_number_id} is already registered as a channel"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn channel(&self, tenant: &TenantId, id: Ulid) -> Result<Channel, DomainError> {
+        self.channels
+            .get_channel(tenant, id)
+            .await?
+            .ok_or(DomainError::NotFound("channel"))
+    }
+
+    pub async fn list_channels(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<ChannelView>, DomainError> {
+        Ok(self
+            .channels
+            .list_channels(tenant, page)
+            .await?
+            .map(ChannelView::from))
+    }
+
+    pub async fn update_channel(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+        patch: ChannelPatch,
+    ) -> Result<ChannelView, DomainError> {
+        let current = self.channel(tenant, id).await?;
+        let mut p = Problems::new();
+        let f = check_channel(
+            &mut p,
+            ChannelFields {
+                name: patch.name.unwrap_or(current.name.clone()),
+                phone_number_id: patch
+                    .phone_number_id
+                    .unwrap_or(current.phone_number_id.clone()),
+                waba_id: patch.waba_id.unwrap_or(current.waba_id.clone()),
+                display_phone: patch.display_phone.unwrap_or(current.display_phone.clone()),
+                access_token: patch
+                    .access_token
+                    .unwrap_or(current.access_token.expose().to_string()),
+                messages_per_second: patch
+                    .messages_per_second
+                    .unwrap_or(current.messages_per_second),
+            },
+        );
+        p.into_result()?;
+        if f.phone_number_id != current.phone_number_id {
+            self.ensure_phone_number_free(&f.phone_number_id, Some(id))
+                .await?;
+        }
+        let channel = Channel {
+            name: f.name,
+            phone_number_id: f.phone_number_id,
+            waba_id: f.waba_id,
+            display_phone: f.display_phone,
+            access_token: Secret::new(f.access_token),
+            messages_per_second: f.messages_per_second,
+            updated_at: self.clock.now(),
+            ..current
+        };
+        self.channels.put_channel(&channel).await?;
+        Ok(channel.into())
+    }
+
+    pub async fn delete_channel(&self, tenant: &TenantId, id: Ulid) -> Result<(), DomainError> {
+        if self.channels.delete_channel(tenant, id).await? {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound("channel"))
+        }
+    }
+
+    pub async fn channel_templates(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<Vec<TemplateInfo>, DomainError> {
+        let channel = self.channel(tenant, id).await?;
+        Ok(self.messenger.templates(&channel).await?)
+    }
+
+    pub async fn create_bot(
+        &self,
+        tenant: &TenantId,
+        input: BotInput,
+    ) -> Result<BotView, DomainError> {
+        let mut p = Problems::new();
+        let (name, webhook_url, secret) =
+            check_bot(&mut p, &input.name, &input.webhook_url, &input.secret);
+        p.into_result()?;
+        let now = self.clock.now();
+        let bot = Bot {
+            tenant: tenant.clone(),
+            id: self.ids.new_id(),
+            name,
+            webhook_url,
+            secret: Secret::new(secret),
+            created_at: now,
+            updated_at: now,
+        };
+        self.bots.put_bot(&bot).await?;
+        Ok(bot.into())
+    }
+
+    pub async fn bot(&self, tenant: &TenantId, id: Ulid) -> Result<Bot, DomainError> {
+        self.bots
+            .get_bot(tenant, id)
+            .await?
+            .ok_or(DomainError::NotFound("bot"))
+    }
+
+    pub async fn list_bots(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<BotView>, DomainError> {
+        Ok(self.bots.list_bots(tenant, page).await?.map(BotView::from))
+    }
+
+    pub async fn update_bot(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+        patch: BotPatch,
+    ) -> Result<BotView, DomainError> {
+        let current = self.bot(tenant, id).await?;
+        let mut p = Problems::new();
+        let (name, webhook_url, secret) = check_bot(
+            &mut p,
+            patch.name.as_deref().unwrap_or(&current.name),
+            patch.webhook_url.as_deref().unwrap_or(&current.webhook_url),
+            patch.secret.as_deref().unwrap_or(current.secret.expose()),
+        );
+        p.into_result()?;
+        let bot = Bot {
+            name,
+            webhook_url,
+            secret: Secret::new(secret),
+            updated_at: self.clock.now(),
+            ..current
+        };
+        self.bots.put_bot(&bot).await?;
+        Ok(bot.into())
+    }
+
+    pub async fn delete_bot(&self, tenant: &TenantId, id: Ulid) -> Result<(), DomainError> {
+        if self.bots.delete_bot(tenant, id).await? {
+            Ok(())
+        } else {
+            Err(DomainError::NotFound("bot"))
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Request extractors that turn every malformed input into a problem naming the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use base64::Engine;
+use ritmo_core::page::PageRequest;
+use serde::de::DeserializeOwned;
+use ulid::Ulid;
+
+use crate::problem::Problem;
+
+/// A JSON body, deserialized with the path of the first bad field in the error.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(CONTENT_TYPE)) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+pub fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The whole body, within the router's size limit.
+pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "the request body is too large",
+            )
+        } else {
+            Problem::bad_request("body", "could not read the request body")
+        }
+    })
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        let message = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("is not valid JSON ({inner})")
+            }
+            _ => clean_serde_message(&inner.to_string()),
+        };
+        Problem::bad_request(&field, message)
+    })
+}
+
+/// serde's messages end with " at line L column C": drop that, it means nothing to a caller.
+fn clean_serde_message(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// An id from the path: anything that is not a ULID cannot name a resource, so it is a 404.
+pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Problem> {
+    Ulid::from_string(raw).map_err(|_| Problem::not_found(what))
+}
+
+/// `?limit=&cursor=`. Cursors handed out are the store's, base64url-encoded so they stay opaque.
+pub struct ListQuery(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut limit = None;
+        let mut cursor = None;
+        for (key, value) in query_pairs(parts.uri.query()) {
+            match key.as_str() {
+                "limit" => {
+                    limit = Some(value.parse::<u32>().map_err(|_| {
+                        Problem::bad_request("limit", "must be a whole number between 1 and 200")
+                    })?)
+                }
+                "cursor" if !value.is_empty() => cursor = Some(decode_cursor(&value)?),
+                _ => {}
+            }
+        }
+        Ok(ListQuery(
+            PageRequest::new(limit, cursor).map_err(Problem::from)?,
+        ))
+    }
+}
+
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query.map(|q| url_pairs(q).collect()).unwrap_or_default()
+}
+
+fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` and `+` of a query component; invalid escapes are kept as they are.
+pub fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn encode_cursor(raw: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(encoded: &str) -> Result<String, Problem> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| Problem::bad_request("cursor", "is not a cursor this API handed out"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_handles_plus_escapes_and_bad_escapes() {
+        assert_eq!(percent_decode("%2B5511+x%20y"), "+5511 x y");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Input {
+            name: String,
+            nested: Vec<Inner>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Inner {
+            amount: u32,
+        }
+        let error =
+            parse_json::<Input>(br#"{"name": "x", "nested": [{"amount": -1}]}"#).unwrap_err();
+        assert_eq!(error.status, 400);
+        assert_eq!(error.errors[0].field, "nested[0].amount");
+        let error = parse_json::<Input>(b"{").unwrap_err();
+        assert_eq!(error.errors[0].field, "body");
+    }
+}
