@@ -65,16 +65,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        let message = match inner.classify() {
+        // A syntax error is about the whole document, wherever the parser stopped.
+        let (field, message) = match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("is not valid JSON ({inner})")
+                ("body".to_string(), format!("is not valid JSON ({inner})"))
             }
-            _ => clean_serde_message(&inner.to_string()),
+            _ if path == "." => ("body".to_string(), clean_serde_message(&inner.to_string())),
+            _ => (path, clean_serde_message(&inner.to_string())),
         };
         Problem::bad_request(&field, message)
     })
