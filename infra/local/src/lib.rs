@@ -13,6 +13,7 @@ use ritmo_core::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::ids::UlidGen;
 use ritmo_core::local::{LocalScheduler, Outbox};
 use ritmo_core::memory::MemoryStore;
+use ritmo_core::memory_links::MemoryLinkStore;
 use ritmo_core::tenant::Role;
 use ritmo_core::Ritmo;
 use ritmo_http::{AppState, Auth};
@@ -101,6 +102,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ids: Arc::new(UlidGen::new(clock.clone())),
         channels: store.clone(),
         bots: store.clone(),
+        links: Arc::new(MemoryLinkStore::new()),
         messenger: outbox.clone(),
         scheduler: scheduler.clone(),
     };

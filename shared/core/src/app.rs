@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::ids::IdGen;
+use crate::links::LinkStore;
 use crate::ports::{Messenger, Scheduler};
 use crate::store::{BotStore, ChannelStore};
 
@@ -14,6 +15,7 @@ pub struct Ritmo {
     pub ids: Arc<dyn IdGen>,
     pub channels: Arc<dyn ChannelStore>,
     pub bots: Arc<dyn BotStore>,
+    pub links: Arc<dyn LinkStore>,
     pub messenger: Arc<dyn Messenger>,
     pub scheduler: Arc<dyn Scheduler>,
 }

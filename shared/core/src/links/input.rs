@@ -1,0 +1,509 @@
+//! Links as the admin API reads and writes them, and the validation that turns a request into a
+//! typed [`Link`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use super::{
+    Hours, Link, LinkKind, Member, Phone, Preview, Rotator, Slug, SlugError, WhatsAppTarget,
+    WhenClosed, MAX_MEMBERS,
+};
+use crate::calendar::{Window, WindowSpec};
+use crate::error::DomainError;
+use crate::tenant::TenantId;
+use crate::validate::Problems;
+
+pub const MAX_TEXT_CHARS: usize = 1000;
+pub const MAX_MESSAGE_CHARS: usize = 500;
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+pub const MAX_WEIGHT: u32 = 100;
+pub const MAX_STICKY_DAYS: u32 = 365;
+pub const DEFAULT_STICKY_DAYS: u32 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkType {
+    Whatsapp,
+    Rotator,
+}
+
+/// The body of `POST /v1/links` and `PUT /v1/links/{slug}`. On `PUT`, `slug` and `type` may be
+/// left out; if given they must be the link's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LinkInput {
+    pub slug: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<LinkType>,
+    pub phone: Option<String>,
+    pub text: Option<String>,
+    pub members: Option<Vec<MemberInput>>,
+    pub sticky: Option<bool>,
+    pub sticky_days: Option<u32>,
+    pub hours: Option<WindowSpec>,
+    pub when_closed: Option<WhenClosed>,
+    pub preview: Option<PreviewInput>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberInput {
+    pub link: String,
+    pub weight: Option<u32>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PreviewInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub image_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberView {
+    pub link: Slug,
+    pub weight: u32,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KindView {
+    Whatsapp {
+        phone: String,
+        text: Option<String>,
+    },
+    Rotator {
+        members: Vec<MemberView>,
+        sticky: bool,
+        sticky_days: u32,
+    },
+}
+
+/// A link as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkView {
+    pub id: Ulid,
+    pub slug: Slug,
+    #[serde(rename = "type")]
+    pub kind: LinkType,
+    #[serde(flatten)]
+    pub fields: KindView,
+    pub hours: Option<WindowSpec>,
+    pub when_closed: WhenClosed,
+    pub preview: Preview,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Link> for LinkView {
+    fn from(link: &Link) -> Self {
+        let (kind, fields) = match &link.kind {
+            LinkKind::WhatsApp(w) => (
+                LinkType::Whatsapp,
+                KindView::Whatsapp {
+                    phone: w.phone.as_str().to_string(),
+                    text: w.text.clone(),
+                },
+            ),
+            LinkKind::Rotator(r) => (
+                LinkType::Rotator,
+                KindView::Rotator {
+                    members: r
+                        .members
+                        .iter()
+                        .map(|m| MemberView {
+                            link: m.link.clone(),
+                            weight: m.weight,
+                            enabled: m.enabled,
+                        })
+                        .collect(),
+                    sticky: r.sticky,
+                    sticky_days: r.sticky_days,
+                },
+            ),
+        };
+        Self {
+            id: link.id,
+            slug: link.slug.clone(),
+            kind,
+            fields,
+            hours: link.hours.as_ref().map(Hours::spec),
+            when_closed: link.when_closed.clone(),
+            preview: link.preview.clone(),
+            created_at: link.created_at,
+            updated_at: link.updated_at,
+        }
+    }
+}
+
+/// A validated request, before it gets its identity and times.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    pub slug: Slug,
+    pub kind: LinkKind,
+    pub hours: Option<Hours>,
+    pub when_closed: WhenClosed,
+    pub preview: Preview,
+}
+
+impl Draft {
+    pub fn into_link(
+        self,
+        id: Ulid,
+        tenant: TenantId,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    ) -> Link {
+        Link {
+            id,
+            tenant,
+            slug: self.slug,
+            kind: self.kind,
+            hours: self.hours,
+            when_closed: self.when_closed,
+            preview: self.preview,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
+/// A text that may hold line breaks and tabs but no other control characters; `None` when empty.
+fn multiline(p: &mut Problems, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.chars().count() > max {
+        p.add(field, format!("must be at most {max} characters long"));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        p.add(
+            field,
+            "must not contain control characters other than line breaks",
+        );
+    }
+    Some(value.to_string())
+}
+
+fn optional_text(p: &mut Problems, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    Some(p.text(field, value, 1, max))
+}
+
+/// Validates a request. `current` is the link a `PUT` replaces: its slug and type cannot change.
+pub(crate) fn check(input: LinkInput, current: Option<&Link>) -> Result<Draft, DomainError> {
+    let current_type = current.map(|c| match c.kind {
+        LinkKind::WhatsApp(_) => LinkType::Whatsapp,
+        LinkKind::Rotator(_) => LinkType::Rotator,
+    });
+    if let Some(current) = current {
+        if let Some(slug) = input.slug.as_deref() {
+            if slug != current.slug.as_str() {
+                return Err(DomainError::unprocessable(
+                    "slug",
+                    "a link's slug cannot change; create a new link instead",
+                ));
+            }
+        }
+        if input.kind.is_some() && input.kind != current_type {
+            return Err(DomainError::unprocessable(
+                "type",
+                "a link's type cannot change; create a new link instead",
+            ));
+        }
+    }
+
+    let mut p = Problems::new();
+    let slug = match (current, input.slug.as_deref()) {
+        (Some(current), _) => Some(current.slug.clone()),
+        (None, None) => {
+            p.add("slug", "is required");
+            None
+        }
+        (None, Some(raw)) => match Slug::parse(raw) {
+            Ok(slug) => Some(slug),
+            Err(SlugError::Reserved) => {
+                p.add("slug", format!("'{raw}' is reserved"));
+                None
+            }
+            Err(e @ SlugError::Syntax) => {
+                p.add("slug", e.to_string());
+                None
+            }
+        },
+    };
+    let kind = input.kind.or(current_type);
+    if kind.is_none() {
+        p.add("type", "is required: whatsapp or rotator");
+    }
+
+    let kind = match kind {
+        Some(LinkType::Whatsapp) => check_whatsapp(&mut p, &input),
+        Some(LinkType::Rotator) => check_rotator(&mut p, &input),
+        None => None,
+    };
+
+    let hours = input
+        .hours
+        .as_ref()
+        .and_then(|spec| match Window::from_spec(spec) {
+            Ok(window) => Some(Hours::new(window)),
+            Err(errors) => {
+                p.extend("hours", errors);
+                None
+            }
+        });
+
+    let when_closed = match input.when_closed {
+        None => WhenClosed::default(),
+        Some(WhenClosed::Page { message }) => WhenClosed::Page {
+            message: multiline(
+                &mut p,
+                "when_closed.message",
+                Some(&message),
+                MAX_MESSAGE_CHARS,
+            )
+            .unwrap_or_default(),
+        },
+        Some(WhenClosed::Redirect { url }) => WhenClosed::Redirect {
+            url: p.https_url("when_closed.url", &url),
+        },
+        Some(WhenClosed::IgnoreHours) => WhenClosed::IgnoreHours,
+    };
+
+    let preview = input.preview.unwrap_or_default();
+    let preview = Preview {
+        title: optional_text(
+            &mut p,
+            "preview.title",
+            preview.title.as_deref(),
+            MAX_TITLE_CHARS,
+        ),
+        description: multiline(
+            &mut p,
+            "preview.description",
+            preview.description.as_deref(),
+            MAX_DESCRIPTION_CHARS,
+        ),
+        image_url: preview
+            .image_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| p.https_url("preview.image_url", u)),
+    };
+
+    p.into_result()?;
+    match (slug, kind) {
+        (Some(slug), Some(kind)) => Ok(Draft {
+            slug,
+            kind,
+            hours,
+            when_closed,
+            preview,
+        }),
+        // Every path that leaves one out has recorded a problem.
+        _ => Err(DomainError::invalid("body", "is not a valid link")),
+    }
+}
+
+fn check_whatsapp(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
+    for (given, field) in [
+        (input.members.is_some(), "members"),
+        (input.sticky.is_some(), "sticky"),
+        (input.sticky_days.is_some(), "sticky_days"),
+    ] {
+        if given {
+            p.add(field, "only rotator links have this field");
+        }
+    }
+    let text = multiline(p, "text", input.text.as_deref(), MAX_TEXT_CHARS);
+    let phone = match input.phone.as_deref().map(str::trim) {
+        None | Some("") => {
+            p.add("phone", "is required");
+            None
+        }
+        Some(raw) => {
+            let phone = Phone::parse(raw);
+            if phone.is_none() {
+                p.add(
+                    "phone",
+                    "must be a valid international number in E.164 form, such as +5511987654321",
+                );
+            }
+            phone
+        }
+    };
+    Some(LinkKind::WhatsApp(WhatsAppTarget::new(phone?, text)))
+}
+
+fn check_rotator(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
+    for (given, field) in [
+        (input.phone.is_some(), "phone"),
+        (input.text.is_some(), "text"),
+    ] {
+        if given {
+            p.add(field, "only whatsapp links have this field");
+        }
+    }
+    let sticky = input.sticky.unwrap_or(false);
+    let sticky_days = p.range(
+        "sticky_days",
+        input.sticky_days.unwrap_or(DEFAULT_STICKY_DAYS),
+        1,
+        MAX_STICKY_DAYS,
+    );
+    let Some(raw_members) = input.members.as_deref() else {
+        p.add("members", "is required: the whatsapp links to rotate among");
+        return None;
+    };
+    if raw_members.is_empty() || raw_members.len() > MAX_MEMBERS {
+        p.add(
+            "members",
+            format!("must list 1 to {MAX_MEMBERS} whatsapp links"),
+        );
+        return None;
+    }
+    let mut members = Vec::with_capacity(raw_members.len());
+    for (i, m) in raw_members.iter().enumerate() {
+        let field = format!("members[{i}]");
+        let weight = p.range(
+            &format!("{field}.weight"),
+            m.weight.unwrap_or(1),
+            1,
+            MAX_WEIGHT,
+        );
+        let raw = m.link.trim();
+        if !Slug::is_well_formed(raw) {
+            p.add(
+                format!("{field}.link"),
+                "must be the slug of a whatsapp link",
+            );
+            continue;
+        }
+        let link = Slug(raw.into());
+        if members.iter().any(|other: &Member| other.link == link) {
+            p.add(format!("{field}.link"), "is listed more than once");
+            continue;
+        }
+        members.push(Member {
+            link,
+            weight,
+            enabled: m.enabled.unwrap_or(true),
+        });
+    }
+    if members.len() != raw_members.len() {
+        return None;
+    }
+    Some(LinkKind::Rotator(Rotator::new(
+        members,
+        sticky,
+        sticky_days,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: serde_json::Value) -> LinkInput {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn fields(error: DomainError) -> Vec<String> {
+        match error {
+            DomainError::Invalid(errors) => errors.into_iter().map(|e| e.field).collect(),
+            DomainError::Unprocessable { errors, .. } => {
+                errors.into_iter().map(|e| e.field).collect()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_whatsapp_link_needs_a_valid_phone_and_a_short_text() {
+        let draft = check(
+            input(serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": "+5511987654321", "text": "Olá!\nTudo bem?"})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(draft.slug.as_str(), "ana");
+        let LinkKind::WhatsApp(target) = draft.kind else {
+            panic!()
+        };
+        assert_eq!(target.text.as_deref(), Some("Olá!\nTudo bem?"));
+
+        let error = check(
+            input(serde_json::json!({"slug": "v1", "type": "whatsapp", "phone": "11987654321",
+                "text": "x".repeat(1001), "members": [], "preview": {"image_url": "http://x.com/a.png"}})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(error),
+            ["slug", "members", "text", "phone", "preview.image_url"]
+        );
+    }
+
+    #[test]
+    fn a_rotator_checks_members_weights_stickiness_and_when_closed() {
+        let error = check(
+            input(serde_json::json!({"slug": "mystore", "type": "rotator", "phone": "+5511987654321",
+                "members": [{"link": "ana", "weight": 0}, {"link": "Bia"}, {"link": "ana"}, {"link": "cai", "weight": 101}],
+                "sticky": true, "sticky_days": 366,
+                "when_closed": {"type": "redirect", "url": "http://example.com"},
+                "hours": {"time_zone": "Nowhere/City"}})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            fields(error),
+            [
+                "phone",
+                "sticky_days",
+                "members[0].weight",
+                "members[1].link",
+                "members[2].link",
+                "members[3].weight",
+                "hours.time_zone",
+                "when_closed.url"
+            ]
+        );
+        let error = check(
+            input(serde_json::json!({"slug": "mystore", "type": "rotator", "members": []})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(fields(error), ["members"]);
+    }
+
+    #[test]
+    fn slug_and_type_cannot_change_on_replace() {
+        let ana = check(
+            input(
+                serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": "+5511987654321"}),
+            ),
+            None,
+        )
+        .unwrap()
+        .into_link(
+            Ulid::nil(),
+            TenantId::parse("t").unwrap(),
+            Utc::now(),
+            Utc::now(),
+        );
+        let moved = check(input(serde_json::json!({"slug": "anna"})), Some(&ana)).unwrap_err();
+        assert!(matches!(&moved, DomainError::Unprocessable { .. }));
+        assert_eq!(fields(moved), ["slug"]);
+        let retyped = check(input(serde_json::json!({"type": "rotator"})), Some(&ana)).unwrap_err();
+        assert_eq!(fields(retyped), ["type"]);
+        let same = check(
+            input(serde_json::json!({"phone": "+5511987654322", "slug": "ana"})),
+            Some(&ana),
+        )
+        .unwrap();
+        assert_eq!(same.slug.as_str(), "ana");
+    }
+}
