@@ -11,6 +11,7 @@ use clap::Parser;
 use rand::RngCore;
 use ritmo_core::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::ids::UlidGen;
+use ritmo_core::links::{LinkSettings, StickyKey};
 use ritmo_core::local::{LocalScheduler, Outbox};
 use ritmo_core::memory::MemoryStore;
 use ritmo_core::memory_links::MemoryLinkStore;
@@ -46,6 +47,10 @@ pub struct Cli {
     /// Token of Meta's webhook verification handshake.
     #[arg(long, env = "RITMO_WHATSAPP_VERIFY_TOKEN")]
     pub whatsapp_verify_token: Option<String>,
+    /// Base URL of the public redirect, used for link URLs and QR codes (default: this server's
+    /// own `http://127.0.0.1:<port>`).
+    #[arg(long, env = "RITMO_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
     /// Use this DynamoDB-compatible endpoint instead of the in-memory store.
     #[arg(long, env = "RITMO_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
@@ -108,20 +113,6 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     scheduler.start(manual.is_none());
 
-    let state = AppState {
-        ritmo: ritmo.clone(),
-        auth: Auth::hs256(jwt_secret.as_bytes()),
-    };
-    let dev = dev::DevState {
-        scheduler,
-        outbox: Some(outbox),
-        manual: manual.clone(),
-    };
-    let routes = ritmo_http::admin_routes(&state)
-        .merge(ritmo_http::health())
-        .merge(dev::router(dev));
-    let app = ritmo_http::finish(routes, state);
-
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cli.port))
         .await
         .map_err(|source| StartError::Bind {
@@ -132,6 +123,28 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         port: cli.port,
         source,
     })?;
+    let public_base_url = cli
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState {
+        ritmo: ritmo.clone(),
+        auth: Auth::hs256(jwt_secret.as_bytes()),
+        // The sticky-cookie key is derived from the token secret, so it is stable across restarts
+        // exactly when the token secret is.
+        links: LinkSettings::new(StickyKey::derive(jwt_secret.as_bytes()), &public_base_url),
+    };
+    let dev = dev::DevState {
+        scheduler,
+        outbox: Some(outbox),
+        manual: manual.clone(),
+    };
+    let routes = ritmo_http::admin_routes(&state)
+        .merge(ritmo_http::health())
+        .merge(dev::router(dev))
+        .merge(ritmo_http::redirect_routes());
+    let app = ritmo_http::finish(routes, state);
+
     let admin_token = ritmo_http::auth::issue_hs256(
         jwt_secret.as_bytes(),
         &cli.tenant,

@@ -9,6 +9,7 @@ pub mod routes;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::Router;
+use ritmo_core::links::LinkSettings;
 use ritmo_core::page::Page;
 use ritmo_core::Ritmo;
 
@@ -22,6 +23,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub struct AppState {
     pub ritmo: Ritmo,
     pub auth: Auth,
+    /// Sticky-cookie key and public base URL of the link routes.
+    pub links: LinkSettings,
 }
 
 impl FromRef<AppState> for Auth {
@@ -50,9 +53,20 @@ pub fn sequences_routes(state: &AppState) -> Router<AppState> {
     authenticated(routes::channels::router(), state)
 }
 
+/// The admin routes of the `links-api` function: links, rotators, their stats and QR codes.
+pub fn links_routes(state: &AppState) -> Router<AppState> {
+    authenticated(routes::links::router(), state)
+}
+
+/// The public redirect of the `redirect` function: `GET|HEAD /{slug}`. Static routes (`/health`,
+/// `/v1/...`, `/webhooks/...`, `/_dev/...`) take precedence over it when merged.
+pub fn redirect_routes() -> Router<AppState> {
+    routes::redirect::router()
+}
+
 /// Every admin route (`/v1/...`).
 pub fn admin_routes(state: &AppState) -> Router<AppState> {
-    sequences_routes(state)
+    sequences_routes(state).merge(links_routes(state))
 }
 
 /// `GET /health`.

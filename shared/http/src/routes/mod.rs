@@ -1,6 +1,8 @@
 //! Route families. Each Lambda function serves one family; the local server merges them all.
 
 pub mod channels;
+pub mod links;
+pub mod redirect;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
