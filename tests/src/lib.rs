@@ -1,1 +1,163 @@
-//! Test harness.
+//! End-to-end harness: starts `ritmo-local` (the same `start` its binary calls, with its own
+//! command-line flags) on a free port and talks HTTP to it.
+
+use clap::Parser;
+use reqwest::{Method, StatusCode};
+use ritmo_core::tenant::Role;
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub secret: String,
+    /// Admin token of tenant `acme`.
+    pub token: String,
+    _running: ritmo_local::Running,
+}
+
+/// A response: status, headers and the body as JSON (Null when it is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(self) -> Value {
+        assert!(
+            self.status.is_success(),
+            "expected success, got {}: {}",
+            self.status,
+            self.body
+        );
+        self.body
+    }
+}
+
+impl TestServer {
+    /// Starts a server with these extra flags (`--port 0` and a known JWT secret are added).
+    pub async fn start(flags: &[&str]) -> Self {
+        let secret = format!("test-secret-{}", std::process::id());
+        let mut args = vec![
+            "ritmo-local",
+            "--port",
+            "0",
+            "--jwt-secret",
+            &secret,
+            "--tenant",
+            "acme",
+        ];
+        args.extend_from_slice(flags);
+        let cli = ritmo_local::Cli::try_parse_from(args).expect("valid flags");
+        let running = ritmo_local::start(cli).await.expect("ritmo-local starts");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        Self {
+            base: running.base_url(),
+            client,
+            token: running.admin_token.clone(),
+            secret,
+            _running: running,
+        }
+    }
+
+    /// A server whose time moves only through `POST /_dev/clock`, set to `now`.
+    pub async fn manual_at(now: &str) -> Self {
+        let server = Self::start(&["--manual-clock"]).await;
+        server.post("/_dev/clock", json!({"now": now})).await.ok();
+        server
+    }
+
+    pub fn token_for(&self, tenant: &str, role: Role) -> String {
+        ritmo_http::auth::issue_hs256(
+            self.secret.as_bytes(),
+            tenant,
+            role,
+            chrono::Duration::hours(1),
+        )
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, Some(&self.token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(&self.token), Some(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(&self.token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(&self.token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(&self.token), None)
+            .await
+    }
+
+    /// Moves the manual clock to `now`, firing every schedule due on the way.
+    pub async fn clock_to(&self, now: &str) -> Value {
+        self.post("/_dev/clock", json!({"now": now})).await.ok()
+    }
+
+    pub async fn advance(&self, seconds: i64) -> Value {
+        self.post("/_dev/clock", json!({"advance_seconds": seconds}))
+            .await
+            .ok()
+    }
+
+    pub async fn outbox(&self) -> Vec<Value> {
+        self.get("/_dev/outbox")
+            .await
+            .ok()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub async fn schedules(&self) -> Vec<Value> {
+        self.get("/_dev/schedules")
+            .await
+            .ok()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}

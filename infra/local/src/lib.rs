@@ -12,7 +12,7 @@ use rand::RngCore;
 use ritmo_core::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::ids::UlidGen;
 use ritmo_core::local::{LocalScheduler, Outbox};
-use ritmo_core::memory::MemoryStore;
+use ritmo_core::ports::StepRunner;
 use ritmo_core::tenant::Role;
 use ritmo_core::Ritmo;
 use ritmo_http::{AppState, Auth};
@@ -93,17 +93,12 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         Some(manual) => Arc::new(manual.clone()),
         None => Arc::new(SystemClock),
     };
-    let store = Arc::new(MemoryStore::new());
     let scheduler = LocalScheduler::new(clock.clone());
     let outbox = Arc::new(Outbox::new(clock.clone()));
-    let ritmo = Ritmo {
-        clock: clock.clone(),
-        ids: Arc::new(UlidGen::new(clock.clone())),
-        channels: store.clone(),
-        bots: store.clone(),
-        messenger: outbox.clone(),
-        scheduler: scheduler.clone(),
-    };
+    let ids = Arc::new(UlidGen::new(clock.clone()));
+    let ritmo = Ritmo::in_memory(clock.clone(), ids, outbox.clone(), scheduler.clone());
+    let runner: Arc<dyn StepRunner> = Arc::new(ritmo.clone());
+    scheduler.set_runner(runner.clone());
     scheduler.start(manual.is_none());
 
     let state = AppState {
@@ -112,6 +107,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     let dev = dev::DevState {
         scheduler,
+        runner,
         outbox: Some(outbox),
         manual: manual.clone(),
     };

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::ids::IdGen;
+use crate::pacing::Pacer;
 use crate::ports::{Messenger, Scheduler};
-use crate::store::{BotStore, ChannelStore};
+use crate::store::{BotStore, ChannelStore, EnrollmentStore, SequenceStore};
 
 #[derive(Clone)]
 pub struct Ritmo {
@@ -14,6 +15,32 @@ pub struct Ritmo {
     pub ids: Arc<dyn IdGen>,
     pub channels: Arc<dyn ChannelStore>,
     pub bots: Arc<dyn BotStore>,
+    pub sequences: Arc<dyn SequenceStore>,
+    pub enrollments: Arc<dyn EnrollmentStore>,
     pub messenger: Arc<dyn Messenger>,
     pub scheduler: Arc<dyn Scheduler>,
+    pub pacer: Arc<Pacer>,
+}
+
+impl Ritmo {
+    /// A Ritmo whose every store is one in-memory store (the local server and tests).
+    pub fn in_memory(
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        messenger: Arc<dyn Messenger>,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Self {
+        let store = Arc::new(crate::memory::MemoryStore::new());
+        Self {
+            clock,
+            ids,
+            channels: store.clone(),
+            bots: store.clone(),
+            sequences: store.clone(),
+            enrollments: store,
+            messenger,
+            scheduler,
+            pacer: Arc::new(Pacer::new()),
+        }
+    }
 }

@@ -47,12 +47,20 @@ fn authenticated(routes: Router<AppState>, state: &AppState) -> Router<AppState>
 
 /// The admin routes of the `sequences-api` function: channels, bots, sequences, steps.
 pub fn sequences_routes(state: &AppState) -> Router<AppState> {
-    authenticated(routes::channels::router(), state)
+    authenticated(
+        routes::channels::router().merge(routes::sequences::router()),
+        state,
+    )
+}
+
+/// The admin routes of the `enrollments-api` function: contacts, history, stats.
+pub fn enrollments_routes(state: &AppState) -> Router<AppState> {
+    authenticated(routes::enrollments::router(), state)
 }
 
 /// Every admin route (`/v1/...`).
 pub fn admin_routes(state: &AppState) -> Router<AppState> {
-    sequences_routes(state)
+    sequences_routes(state).merge(enrollments_routes(state))
 }
 
 /// `GET /health`.

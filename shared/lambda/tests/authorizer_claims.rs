@@ -7,22 +7,19 @@ use axum::http::StatusCode;
 use ritmo_core::clock::SystemClock;
 use ritmo_core::ids::UlidGen;
 use ritmo_core::local::{LocalScheduler, Outbox};
-use ritmo_core::memory::MemoryStore;
 use ritmo_core::Ritmo;
 use ritmo_http::{AppState, Auth};
 use tower::ServiceExt;
 
 fn app(auth: Auth) -> axum::Router {
     let clock = Arc::new(SystemClock);
-    let store = Arc::new(MemoryStore::new());
-    let ritmo = Ritmo {
-        clock: clock.clone(),
-        ids: Arc::new(UlidGen::new(clock.clone())),
-        channels: store.clone(),
-        bots: store,
-        messenger: Arc::new(Outbox::new(clock.clone())),
-        scheduler: LocalScheduler::new(clock),
-    };
+    let ids = Arc::new(UlidGen::new(clock.clone()));
+    let ritmo = Ritmo::in_memory(
+        clock.clone(),
+        ids,
+        Arc::new(Outbox::new(clock.clone())),
+        LocalScheduler::new(clock),
+    );
     let state = AppState { ritmo, auth };
     ritmo_lambda::with_authorizer_claims(ritmo_http::finish(
         ritmo_http::admin_routes(&state),

@@ -1,6 +1,8 @@
 //! Route families. Each Lambda function serves one family; the local server merges them all.
 
 pub mod channels;
+pub mod enrollments;
+pub mod sequences;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
