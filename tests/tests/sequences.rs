@@ -836,3 +836,76 @@ async fn bad_input_gets_a_problem_naming_the_field() {
     let unknown = s.get("/v1/sequences/not-an-id").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatbot_step_starts_the_bot_with_the_contact_and_the_bot_secret_stays_hidden() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let channel = channel(&s).await;
+    let bot = s
+        .post("/v1/bots", json!({"name": "Triagem", "webhook_url": "https://bots.example.com/start", "secret": "a-very-long-bot-secret"}))
+        .await
+        .ok();
+    assert!(bot.get("secret").is_none());
+    let bot_id = bot["id"].as_str().unwrap();
+    let (id, steps) = sequence(
+        &s,
+        vec![
+            json!({"channel_id": channel, "action": {"type": "chatbot", "bot_id": bot_id},
+                    "delay": {"amount": 5, "unit": "minutes"}}),
+        ],
+    )
+    .await;
+    enroll(&s, &id, ana()).await;
+    s.advance(300).await;
+    let outbox = s.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["kind"], "chatbot");
+    assert_eq!(outbox[0]["at"], "2026-11-23T13:05:00Z");
+    assert_eq!(outbox[0]["channel_id"], channel.as_str());
+    assert_eq!(outbox[0]["request"]["step_id"], steps[0].as_str());
+    assert_eq!(outbox[0]["request"]["contact"]["name"], "Ana");
+    assert_eq!(outbox[0]["request"]["contact"]["phone"], "+5511987654321");
+    let bad = s
+        .post(
+            "/v1/bots",
+            json!({"name": "x", "webhook_url": "http://insecure.example.com", "secret": "short"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["webhook_url", "secret"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_enrolling_after_completion_starts_over() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let channel = channel(&s).await;
+    let (id, _) = sequence(
+        &s,
+        vec![template_step(
+            &channel,
+            "followup",
+            json!([]),
+            0,
+            "minutes",
+            None,
+        )],
+    )
+    .await;
+    enroll(&s, &id, ana()).await;
+    s.advance(0).await;
+    let done = s
+        .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
+        .await
+        .ok();
+    assert_eq!(done["status"], "completed");
+    let again = enroll(&s, &id, ana()).await;
+    assert_eq!(again[0]["status"], "enrolled");
+    s.advance(0).await;
+    assert_eq!(s.outbox().await.len(), 2);
+}
