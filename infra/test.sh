@@ -16,6 +16,11 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
 
+step "the domain crate depends on no AWS, Lambda or HTTP crate"
+forbidden="$(cargo tree -p ritmo-core -e normal --prefix none | grep -iE '^(aws-|aws_|lambda|axum|hyper|reqwest|tower)' || true)"
+[ -z "$forbidden" ] || { echo "ritmo-core depends on: $forbidden"; exit 1; }
+echo "ritmo-core: clean"
+
 step "cargo test --workspace"
 cargo test --workspace -j "$jobs"
 
