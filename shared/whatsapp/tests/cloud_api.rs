@@ -81,7 +81,8 @@ async fn a_template_send_posts_the_exact_body_with_the_channel_token_and_returns
 
 #[tokio::test]
 async fn each_meta_error_class_is_recognised() {
-    let cases: [(u16, i64, fn(&SendError) -> bool); 6] = [
+    type Expected = fn(&SendError) -> bool;
+    let cases: [(u16, i64, Expected); 6] = [
         (429, 130429, |e| {
             matches!(
                 e,
