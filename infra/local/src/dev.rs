@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use ritmo_core::channel::{TemplateCategory, TemplateInfo};
 use ritmo_core::clock::{Clock, ManualClock};
 use ritmo_core::local::{LocalScheduler, Outbox, OutboxEntry, OutboxFailure};
-use ritmo_core::ports::Schedule;
+use ritmo_core::ports::{Schedule, StepJob, StepRunner};
 use ritmo_http::extract::Json;
 use ritmo_http::problem::{ApiResult, Problem};
 use serde::{Deserialize, Serialize};
@@ -19,12 +19,15 @@ use ulid::Ulid;
 #[derive(Clone)]
 pub struct DevState {
     pub scheduler: Arc<LocalScheduler>,
+    pub runner: Arc<dyn StepRunner>,
     pub outbox: Option<Arc<Outbox>>,
     pub manual: Option<ManualClock>,
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: DevState) -> Router<S> {
-    let mut router = Router::new().route("/_dev/schedules", get(schedules));
+    let mut router = Router::new()
+        .route("/_dev/schedules", get(schedules))
+        .route("/_dev/fire", post(fire));
     if state.outbox.is_some() {
         router = router
             .route("/_dev/outbox", get(outbox))
@@ -39,6 +42,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: DevState) -> Router<S> {
 
 async fn schedules(State(dev): State<DevState>) -> axum::Json<Vec<Schedule>> {
     axum::Json(dev.scheduler.pending())
+}
+
+/// Delivers a schedule's input to the sender once more, as the scheduler's at-least-once
+/// delivery may; answers when the sender has finished.
+async fn fire(State(dev): State<DevState>, Json(job): Json<StepJob>) -> ApiResult<StatusCode> {
+    dev.runner.run(job).await.map_err(|error| {
+        tracing::error!(error = %error, "sender failed");
+        Problem::internal()
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn outbox_of(dev: &DevState) -> Result<&Arc<Outbox>, Problem> {
@@ -142,7 +155,11 @@ async fn move_clock(
         (Some(seconds), None) => chrono::TimeDelta::try_seconds(seconds)
             .and_then(|delta| clock.now().checked_add_signed(delta))
             .ok_or_else(|| Problem::bad_request("advance_seconds", "is out of range"))?,
-        (None, Some(now)) => now,
+        (None, Some(now)) => {
+            // The clock starts at the real time; the first `now` may put it anywhere.
+            clock.place(now);
+            now
+        }
         _ => {
             return Err(Problem::bad_request(
                 "body",

@@ -13,11 +13,11 @@ use ritmo_core::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::ids::UlidGen;
 use ritmo_core::links::{LinkSettings, StickyKey};
 use ritmo_core::local::{LocalScheduler, Outbox};
-use ritmo_core::memory::MemoryStore;
-use ritmo_core::memory_links::MemoryLinkStore;
+use ritmo_core::ports::{Messenger, StepRunner};
 use ritmo_core::tenant::Role;
 use ritmo_core::Ritmo;
 use ritmo_http::{AppState, Auth};
+use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -62,6 +62,8 @@ pub enum StartError {
     Bind { port: u16, source: std::io::Error },
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error(transparent)]
+    WhatsApp(ritmo_whatsapp::ClientError),
 }
 
 /// A started server.
@@ -86,11 +88,6 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
             "--dynamodb-endpoint: the DynamoDB store is not part of this build yet",
         ));
     }
-    if cli.whatsapp_base_url.is_some() {
-        return Err(StartError::Unsupported(
-            "--whatsapp-base-url: the WhatsApp Cloud API client is not part of this build yet",
-        ));
-    }
     let jwt_secret = cli.jwt_secret.clone().unwrap_or_else(random_secret);
     let manual = cli
         .manual_clock
@@ -99,18 +96,29 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         Some(manual) => Arc::new(manual.clone()),
         None => Arc::new(SystemClock),
     };
-    let store = Arc::new(MemoryStore::new());
     let scheduler = LocalScheduler::new(clock.clone());
-    let outbox = Arc::new(Outbox::new(clock.clone()));
-    let ritmo = Ritmo {
-        clock: clock.clone(),
-        ids: Arc::new(UlidGen::new(clock.clone())),
-        channels: store.clone(),
-        bots: store.clone(),
-        links: Arc::new(MemoryLinkStore::new()),
-        messenger: outbox.clone(),
-        scheduler: scheduler.clone(),
-    };
+    let ids = Arc::new(UlidGen::new(clock.clone()));
+    // The outbox plays WhatsApp unless a Graph API base is given.
+    let (messenger, outbox): (Arc<dyn Messenger>, Option<Arc<Outbox>>) =
+        match &cli.whatsapp_base_url {
+            Some(base_url) => {
+                let config = WhatsAppConfig {
+                    base_url: base_url.clone(),
+                    ..WhatsAppConfig::default()
+                };
+                (
+                    Arc::new(WhatsApp::new(config).map_err(StartError::WhatsApp)?),
+                    None,
+                )
+            }
+            None => {
+                let outbox = Arc::new(Outbox::new(clock.clone()));
+                (outbox.clone(), Some(outbox))
+            }
+        };
+    let ritmo = Ritmo::in_memory(clock.clone(), ids, messenger, scheduler.clone());
+    let runner: Arc<dyn StepRunner> = Arc::new(ritmo.clone());
+    scheduler.set_runner(runner.clone());
     scheduler.start(manual.is_none());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cli.port))
@@ -136,7 +144,8 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     let dev = dev::DevState {
         scheduler,
-        outbox: Some(outbox),
+        runner,
+        outbox,
         manual: manual.clone(),
     };
     let routes = ritmo_http::admin_routes(&state)

@@ -1,69 +1,105 @@
 //! Allowed-hours calendar (see SPEC §2 `window`).
 //!
-//! A [`WindowSpec`] is the JSON shape a client sends; [`Window`] is its validated form. An instant
-//! is allowed when its wall-clock time in the window's zone (or the contact's, when the window
-//! says so and the contact has one) lies in one of the ranges of its local date: the date's
-//! exception when there is one, else its weekday's ranges. Ranges are half-open.
+//! A [`WindowSpec`] is the JSON shape a client sends; [`Window`] is its validated, compact form:
+//! per weekday a sorted list of half-open minute ranges, plus dated exceptions that replace the
+//! weekly ranges on their date.
+//!
+//! An instant is allowed iff its wall-clock time in the evaluation zone, on its local date, lies in
+//! one of that date's ranges. Daylight-saving transitions need no special rule under this
+//! definition: wall times skipped by a spring-forward gap belong to no instant, so a range that
+//! starts inside a gap opens at the first instant after it; wall times repeated by a fall-back
+//! overlap belong to two instants, and both are allowed.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
 
-/// Day keys of [`WindowSpec::days`], Monday first.
+/// Day keys of [`WindowSpec::days`], Monday first (the index is `num_days_from_monday`).
 pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 const MINUTES_PER_DAY: u16 = 24 * 60;
+const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 
-/// The JSON shape of a window.
+/// The JSON shape of a window:
+///
+/// ```json
+/// {"time_zone": "America/Sao_Paulo", "use_contact_time_zone": false,
+///  "days": {"mon": [["09:00", "12:00"], ["13:00", "18:00"]], "sat": [["09:00", "12:00"]]},
+///  "exceptions": [{"date": "2026-12-25", "ranges": []}]}
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowSpec {
+    /// IANA zone the ranges are read in.
     pub time_zone: String,
+    /// Read the ranges in the contact's zone instead, when the contact has one.
     #[serde(default)]
     pub use_contact_time_zone: bool,
+    /// `mon`..`sun` → `[start, end)` pairs of `"HH:MM"`; `"24:00"` may end a range. A missing day
+    /// is closed.
     #[serde(default)]
     pub days: BTreeMap<String, Vec<[String; 2]>>,
+    /// Dates whose ranges replace the weekly ones.
     #[serde(default)]
     pub exceptions: Vec<ExceptionSpec>,
 }
 
-/// One dated exception; `ranges: []` closes the whole date.
+/// One dated exception of a [`WindowSpec`]; `ranges: []` closes the whole date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExceptionSpec {
+    /// `YYYY-MM-DD`, a local date in the evaluation zone.
     pub date: String,
     #[serde(default)]
     pub ranges: Vec<[String; 2]>,
 }
 
-/// Half-open minutes of a day.
-type Span = (u16, u16);
+/// A half-open range of wall-clock minutes of a day: `start..end`, `0 <= start < end <= 1440`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Span {
+    start: u16,
+    end: u16,
+}
 
-/// A validated allowed-hours calendar.
+impl Span {
+    #[inline]
+    fn contains(self, minute: u16) -> bool {
+        self.start <= minute && minute < self.end
+    }
+}
+
+/// A validated allowed-hours calendar. Serialises as, and deserialises from, a [`WindowSpec`]
+/// (deserialising validates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WindowSpec", into = "WindowSpec")]
 pub struct Window {
-    zone: Tz,
+    time_zone: Tz,
     use_contact_time_zone: bool,
-    weekly: [Vec<Span>; 7],
-    exceptions: BTreeMap<NaiveDate, Vec<Span>>,
+    /// Sorted, non-overlapping ranges per weekday, Monday first.
+    week: [Box<[Span]>; 7],
+    /// Sorted by date, dates unique.
+    exceptions: Box<[(NaiveDate, Box<[Span]>)]>,
 }
 
-/// The problems of an invalid [`WindowSpec`].
+/// A [`WindowSpec`] that failed validation, with every problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidWindow(pub Vec<FieldError>);
 
 impl fmt::Display for InvalidWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect();
-        f.write_str(&parts.join("; "))
+        f.write_str("invalid window: ")?;
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.message)?;
+        }
+        Ok(())
     }
 }
 
@@ -83,237 +119,459 @@ impl From<Window> for WindowSpec {
     }
 }
 
-fn parse_minute(raw: &str, allow_24: bool) -> Option<u16> {
-    if allow_24 && raw == "24:00" {
-        return Some(MINUTES_PER_DAY);
-    }
-    let (h, m) = raw.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let h: u16 = h.parse().ok()?;
-    let m: u16 = m.parse().ok()?;
-    (h < 24 && m < 60).then_some(h * 60 + m)
-}
-
-fn format_minute(minute: u16) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
-}
-
-fn parse_ranges(field: &str, ranges: &[[String; 2]], errors: &mut Vec<FieldError>) -> Vec<Span> {
-    let mut spans = Vec::with_capacity(ranges.len());
-    for (i, [start, end]) in ranges.iter().enumerate() {
-        let (Some(s), Some(e)) = (parse_minute(start, false), parse_minute(end, true)) else {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "must be a pair of \"HH:MM\" times (\"24:00\" may end a range)",
-            ));
-            continue;
-        };
-        if s >= e {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "must start before it ends",
-            ));
-            continue;
-        }
-        spans.push((s, e));
-    }
-    spans.sort_unstable();
-    spans
-}
-
 impl Window {
+    /// Validates `spec`, reporting every problem with its field path (`time_zone`, `days.mon[1]`,
+    /// `days.funday`, `exceptions[0].date`, `exceptions[0].ranges[0]`).
     pub fn from_spec(spec: &WindowSpec) -> Result<Window, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let zone = match spec.time_zone.parse::<Tz>() {
-            Ok(zone) => zone,
+
+        let time_zone = match spec.time_zone.parse::<Tz>() {
+            Ok(tz) => Some(tz),
             Err(_) => {
                 errors.push(FieldError::new(
                     "time_zone",
-                    "must be an IANA time zone such as America/Sao_Paulo",
+                    format!(
+                        "unknown time zone {:?}; expected an IANA name such as America/Sao_Paulo",
+                        spec.time_zone
+                    ),
                 ));
-                Tz::UTC
+                None
             }
         };
-        let mut weekly: [Vec<Span>; 7] = Default::default();
-        for (day, ranges) in &spec.days {
-            match DAY_KEYS.iter().position(|k| k == day) {
+
+        let mut week: [Box<[Span]>; 7] = Default::default();
+        for (key, ranges) in &spec.days {
+            let prefix = format!("days.{key}");
+            match DAY_KEYS.iter().position(|d| d == key) {
                 Some(index) => {
-                    weekly[index] = parse_ranges(&format!("days.{day}"), ranges, &mut errors)
+                    let (spans, range_errors) = parse_ranges(ranges);
+                    errors.extend(range_errors.into_iter().map(|e| e.nested(&prefix)));
+                    week[index] = spans.into_boxed_slice();
                 }
                 None => errors.push(FieldError::new(
-                    format!("days.{day}"),
-                    "must be one of mon, tue, wed, thu, fri, sat, sun",
+                    prefix,
+                    format!(
+                        "unknown day {key:?}; expected one of mon, tue, wed, thu, fri, sat, sun"
+                    ),
                 )),
             }
         }
-        let mut exceptions = BTreeMap::new();
+
+        let mut exceptions: Vec<(NaiveDate, Box<[Span]>)> =
+            Vec::with_capacity(spec.exceptions.len());
+        let mut seen: BTreeMap<NaiveDate, usize> = BTreeMap::new();
         for (i, exception) in spec.exceptions.iter().enumerate() {
-            let ranges = parse_ranges(
-                &format!("exceptions[{i}].ranges"),
-                &exception.ranges,
-                &mut errors,
+            let prefix = format!("exceptions[{i}]");
+            let (spans, range_errors) = parse_ranges(&exception.ranges);
+            errors.extend(
+                range_errors
+                    .into_iter()
+                    .map(|e| e.nested("ranges").nested(&prefix)),
             );
-            match NaiveDate::parse_from_str(&exception.date, "%Y-%m-%d") {
-                Ok(date) => {
-                    if exceptions.insert(date, ranges).is_some() {
+            match parse_date(&exception.date) {
+                Some(date) => match seen.entry(date) {
+                    std::collections::btree_map::Entry::Occupied(first) => {
                         errors.push(FieldError::new(
-                            format!("exceptions[{i}].date"),
-                            "appears twice",
-                        ));
+                            format!("{prefix}.date"),
+                            format!(
+                                "duplicate date {date}; already given in exceptions[{}]",
+                                first.get()
+                            ),
+                        ))
                     }
-                }
-                Err(_) => errors.push(FieldError::new(
-                    format!("exceptions[{i}].date"),
-                    "must be a date YYYY-MM-DD",
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(i);
+                        exceptions.push((date, spans.into_boxed_slice()));
+                    }
+                },
+                None => errors.push(FieldError::new(
+                    format!("{prefix}.date"),
+                    format!("invalid date {:?}; expected YYYY-MM-DD", exception.date),
                 )),
             }
         }
-        if errors.is_empty() {
-            Ok(Window {
-                zone,
-                use_contact_time_zone: spec.use_contact_time_zone,
-                weekly,
-                exceptions,
-            })
-        } else {
-            Err(errors)
-        }
-    }
 
-    pub fn to_spec(&self) -> WindowSpec {
-        let ranges = |spans: &[Span]| -> Vec<[String; 2]> {
-            spans
-                .iter()
-                .map(|&(s, e)| [format_minute(s), format_minute(e)])
-                .collect()
-        };
-        WindowSpec {
-            time_zone: self.zone.name().to_string(),
-            use_contact_time_zone: self.use_contact_time_zone,
-            days: DAY_KEYS
-                .iter()
-                .zip(self.weekly.iter())
-                .filter(|(_, spans)| !spans.is_empty())
-                .map(|(key, spans)| (key.to_string(), ranges(spans)))
-                .collect(),
-            exceptions: self
-                .exceptions
-                .iter()
-                .map(|(date, spans)| ExceptionSpec {
-                    date: date.format("%Y-%m-%d").to_string(),
-                    ranges: ranges(spans),
+        match time_zone {
+            Some(time_zone) if errors.is_empty() => {
+                exceptions.sort_unstable_by_key(|(date, _)| *date);
+                Ok(Window {
+                    time_zone,
+                    use_contact_time_zone: spec.use_contact_time_zone,
+                    week,
+                    exceptions: exceptions.into_boxed_slice(),
                 })
-                .collect(),
+            }
+            _ => Err(errors),
         }
     }
 
-    fn zone_for(&self, contact_tz: Option<Tz>) -> Tz {
+    /// The normalised spec: closed days omitted, ranges and exceptions sorted.
+    /// `Window::from_spec(&w.to_spec()) == Ok(w)`.
+    pub fn to_spec(&self) -> WindowSpec {
+        let days = DAY_KEYS
+            .iter()
+            .zip(self.week.iter())
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|(key, spans)| (key.to_string(), format_ranges(spans)))
+            .collect();
+        let exceptions = self
+            .exceptions
+            .iter()
+            .map(|(date, spans)| ExceptionSpec {
+                date: date.format("%Y-%m-%d").to_string(),
+                ranges: format_ranges(spans),
+            })
+            .collect();
+        WindowSpec {
+            time_zone: self.time_zone.name().to_string(),
+            use_contact_time_zone: self.use_contact_time_zone,
+            days,
+            exceptions,
+        }
+    }
+
+    /// The window's own zone.
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    /// Whether the ranges are read in the contact's zone when the contact has one.
+    pub fn uses_contact_time_zone(&self) -> bool {
+        self.use_contact_time_zone
+    }
+
+    /// The zone this window is evaluated in for a contact: the contact's when
+    /// `use_contact_time_zone` and the contact has one, else the window's.
+    #[inline]
+    pub fn zone_for(&self, contact_tz: Option<Tz>) -> Tz {
         match contact_tz {
             Some(tz) if self.use_contact_time_zone => tz,
-            _ => self.zone,
+            _ => self.time_zone,
         }
     }
 
-    fn spans_on(&self, date: NaiveDate) -> &[Span] {
-        self.exceptions.get(&date).map_or_else(
-            || self.weekly[date.weekday().num_days_from_monday() as usize].as_slice(),
-            Vec::as_slice,
-        )
-    }
-
+    /// Whether `at` falls inside the window (see the module docs).
     pub fn is_allowed(&self, at: DateTime<Utc>, contact_tz: Option<Tz>) -> bool {
-        let local = at.with_timezone(&self.zone_for(contact_tz)).naive_local();
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        self.spans_on(local.date())
-            .iter()
-            .any(|&(s, e)| s <= minute && minute < e)
+        let tz = self.zone_for(contact_tz);
+        match wall_time(&at, offset_seconds(tz, &at)) {
+            Some(wall) => self.wall_allowed(wall),
+            None => false,
+        }
     }
 
-    /// The first allowed instant at or after `from`, within about two years; `None` when the
-    /// window never opens in that time.
+    /// The earliest instant `>= from` that is allowed: `from` itself when it is allowed, otherwise
+    /// the exact instant the window opens. `None` when the window never opens again.
     pub fn next_allowed(
         &self,
         from: DateTime<Utc>,
         contact_tz: Option<Tz>,
     ) -> Option<DateTime<Utc>> {
-        if self.is_allowed(from, contact_tz) {
-            return Some(from);
+        let tz = self.zone_for(contact_tz);
+        // Walk the timeline one constant-offset stretch at a time. Within a stretch the wall clock
+        // is `instant + offset`, so the first allowed instant is where the wall clock reaches the
+        // first allowed wall time; if the offset changes before then, resume at the change.
+        let mut t = from;
+        loop {
+            let offset = offset_seconds(tz, &t);
+            let wall = wall_time(&t, offset)?;
+            let open = self.next_open_wall(wall);
+            if open == Some(wall) {
+                return Some(t);
+            }
+            let target = match open {
+                Some(open) => {
+                    let utc = open.checked_sub_signed(TimeDelta::seconds(offset.into()))?;
+                    Some(Utc.from_utc_datetime(&utc))
+                }
+                None => None,
+            };
+            // With no allowed wall time ahead, only a backward jump of the clock (at most a few
+            // hours, two days is ample) could still reach an allowed wall time.
+            let limit = match target {
+                Some(target) => target,
+                None => t.checked_add_signed(TimeDelta::days(2))?,
+            };
+            match first_offset_change(tz, &t, &limit, offset) {
+                Some(change) => t = change,
+                None => return target,
+            }
         }
-        let zone = self.zone_for(contact_tz);
-        let start_date = from.with_timezone(&zone).date_naive();
-        for offset in 0..=800 {
-            let date = start_date + TimeDelta::days(offset);
-            for &(start, _) in self.spans_on(date) {
-                let time =
-                    NaiveTime::from_hms_opt(u32::from(start / 60), u32::from(start % 60), 0)?;
-                let mut wall = date.and_time(time);
-                // A start inside a daylight-saving gap opens at the first instant after it.
-                let mut instant = None;
-                for _ in 0..=180 {
-                    if let Some(t) = zone.from_local_datetime(&wall).earliest() {
-                        instant = Some(t.with_timezone(&Utc));
-                        break;
-                    }
-                    wall += TimeDelta::minutes(1);
-                }
-                if let Some(t) = instant {
-                    if t >= from && self.is_allowed(t, contact_tz) {
-                        return Some(t);
-                    }
-                }
+    }
+
+    /// The ranges in force on a local date.
+    #[inline]
+    fn spans_on(&self, date: NaiveDate) -> &[Span] {
+        if !self.exceptions.is_empty() {
+            if let Ok(i) = self.exceptions.binary_search_by_key(&date, |(d, _)| *d) {
+                return &self.exceptions[i].1;
+            }
+        }
+        &self.week[date.weekday().num_days_from_monday() as usize]
+    }
+
+    #[inline]
+    fn wall_allowed(&self, wall: NaiveDateTime) -> bool {
+        let minute = minute_of_day(&wall);
+        self.spans_on(wall.date())
+            .iter()
+            .any(|s| s.contains(minute))
+    }
+
+    /// The earliest allowed wall time `>= wall`, ignoring the zone: `wall` itself when allowed,
+    /// else the start of the next range.
+    fn next_open_wall(&self, wall: NaiveDateTime) -> Option<NaiveDateTime> {
+        let date = wall.date();
+        let minute = minute_of_day(&wall);
+        for span in self.spans_on(date) {
+            if span.end > minute {
+                return if span.start <= minute {
+                    Some(wall)
+                } else {
+                    Some(at_minute(date, span.start))
+                };
+            }
+        }
+
+        if self.week.iter().all(|spans| spans.is_empty()) {
+            // Only exceptions can open: the first later one with a range.
+            let after = self.exceptions.partition_point(|(d, _)| *d <= date);
+            return self.exceptions[after..]
+                .iter()
+                .find_map(|(d, spans)| spans.first().map(|span| at_minute(*d, span.start)));
+        }
+
+        // Some weekday opens, so within a week after the last exception something opens.
+        let horizon = match self.exceptions.last() {
+            Some((last, _)) if *last > date => *last,
+            _ => date,
+        }
+        .checked_add_days(chrono::Days::new(7))?;
+        let mut day = date;
+        while day < horizon {
+            day = day.succ_opt()?;
+            if let Some(span) = self.spans_on(day).first() {
+                return Some(at_minute(day, span.start));
             }
         }
         None
     }
 }
 
+/// The total UTC offset in force at `at`, in seconds.
+#[inline]
+fn offset_seconds(tz: Tz, at: &DateTime<Utc>) -> i32 {
+    tz.offset_from_utc_datetime(&at.naive_utc())
+        .fix()
+        .local_minus_utc()
+}
+
+#[inline]
+fn offset_at_timestamp(tz: Tz, timestamp: i64, fallback: i32) -> i32 {
+    match DateTime::from_timestamp(timestamp, 0) {
+        Some(at) => offset_seconds(tz, &at),
+        None => fallback,
+    }
+}
+
+#[inline]
+fn wall_time(at: &DateTime<Utc>, offset: i32) -> Option<NaiveDateTime> {
+    at.naive_utc()
+        .checked_add_signed(TimeDelta::seconds(offset.into()))
+}
+
+/// The first instant in `(from, until]` whose offset differs from `offset` (the offset at
+/// `from`), or `None` when the offset holds throughout.
+///
+/// Probes once a day and bisects to the second inside the day that changed. This relies on no zone
+/// leaving an offset and returning to it within a single day; in the tz database, offset changes
+/// since 1970 are always at least six days apart.
+fn first_offset_change(
+    tz: Tz,
+    from: &DateTime<Utc>,
+    until: &DateTime<Utc>,
+    offset: i32,
+) -> Option<DateTime<Utc>> {
+    let end = until.timestamp();
+    let mut lo = from.timestamp();
+    while lo < end {
+        let hi = end.min(lo.saturating_add(SECONDS_PER_DAY));
+        if offset_at_timestamp(tz, hi, offset) != offset {
+            // Invariant: the offset at `lo` is `offset`, the offset at `hi` is not.
+            let mut lo = lo;
+            let mut hi = hi;
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if offset_at_timestamp(tz, mid, offset) == offset {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            return DateTime::from_timestamp(hi, 0);
+        }
+        lo = hi;
+    }
+    None
+}
+
+#[inline]
+fn minute_of_day(wall: &NaiveDateTime) -> u16 {
+    (wall.hour() * 60 + wall.minute()) as u16
+}
+
+#[inline]
+fn at_minute(date: NaiveDate, minute: u16) -> NaiveDateTime {
+    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(u32::from(minute) * 60, 0)
+        .expect("a range starts before 24:00");
+    date.and_time(time)
+}
+
+/// Parses `HH:MM` (`00:00`..=`23:59`), and `24:00` when `allow_end_of_day`.
+fn parse_time(text: &str, allow_end_of_day: bool) -> Option<u16> {
+    if allow_end_of_day && text == "24:00" {
+        return Some(MINUTES_PER_DAY);
+    }
+    let b = text.as_bytes();
+    if b.len() != 5 || b[2] != b':' || ![b[0], b[1], b[3], b[4]].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let hours = u16::from(b[0] - b'0') * 10 + u16::from(b[1] - b'0');
+    let minutes = u16::from(b[3] - b'0') * 10 + u16::from(b[4] - b'0');
+    (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
+}
+
+fn format_time(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+fn format_ranges(spans: &[Span]) -> Vec<[String; 2]> {
+    spans
+        .iter()
+        .map(|s| [format_time(s.start), format_time(s.end)])
+        .collect()
+}
+
+/// Parses a strict `YYYY-MM-DD`.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(digits(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
+}
+
+/// Parses one day's ranges. Errors are named `[i]` (relative to the list) so the caller can nest
+/// them under its own path.
+fn parse_ranges(ranges: &[[String; 2]]) -> (Vec<Span>, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    let mut spans: Vec<(Span, usize)> = Vec::with_capacity(ranges.len());
+    for (i, [start, end]) in ranges.iter().enumerate() {
+        let field = format!("[{i}]");
+        let parsed_start = parse_time(start, false);
+        let parsed_end = parse_time(end, true);
+        if parsed_start.is_none() {
+            errors.push(FieldError::new(
+                field.clone(),
+                format!("invalid start {start:?}; expected HH:MM between 00:00 and 23:59"),
+            ));
+        }
+        if parsed_end.is_none() {
+            errors.push(FieldError::new(
+                field.clone(),
+                format!("invalid end {end:?}; expected HH:MM between 00:00 and 24:00"),
+            ));
+        }
+        if let (Some(s), Some(e)) = (parsed_start, parsed_end) {
+            if s < e {
+                spans.push((Span { start: s, end: e }, i));
+            } else {
+                errors.push(FieldError::new(
+                    field,
+                    format!("start {start} must be before end {end}"),
+                ));
+            }
+        }
+    }
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        let ((earlier, earlier_index), (later, later_index)) = (pair[0], pair[1]);
+        if later.start < earlier.end {
+            errors.push(FieldError::new(
+                format!("[{later_index}]"),
+                format!(
+                    "{}-{} overlaps [{earlier_index}] {}-{}",
+                    format_time(later.start),
+                    format_time(later.end),
+                    format_time(earlier.start),
+                    format_time(earlier.end)
+                ),
+            ));
+        }
+    }
+    (spans.into_iter().map(|(span, _)| span).collect(), errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn window(json: &str) -> Window {
-        Window::from_spec(&serde_json::from_str(json).unwrap()).unwrap()
+    #[test]
+    fn parses_times_strictly() {
+        assert_eq!(parse_time("00:00", false), Some(0));
+        assert_eq!(parse_time("23:59", false), Some(1439));
+        assert_eq!(parse_time("24:00", false), None);
+        assert_eq!(parse_time("24:00", true), Some(1440));
+        for bad in [
+            "9:00", "09:0", "24:01", "12:60", "25:00", "ab:cd", "09-00", " 09:00", "+9:00",
+        ] {
+            assert_eq!(parse_time(bad, true), None, "{bad}");
+        }
     }
 
     #[test]
-    fn ranges_are_half_open_in_the_window_zone() {
-        let w =
-            window(r#"{"time_zone": "America/Sao_Paulo", "days": {"mon": [["09:00", "18:00"]]}}"#);
-        // 2030-01-07 is a Monday; São Paulo is UTC-3.
-        let at = |h, m| Utc.with_ymd_and_hms(2030, 1, 7, h, m, 0).unwrap();
-        assert!(!w.is_allowed(at(11, 59), None));
-        assert!(w.is_allowed(at(12, 0), None));
-        assert!(w.is_allowed(at(20, 59), None));
-        assert!(!w.is_allowed(at(21, 0), None));
+    fn parses_dates_strictly() {
         assert_eq!(
-            w.next_allowed(at(22, 0), None),
-            Some(Utc.with_ymd_and_hms(2030, 1, 14, 12, 0, 0).unwrap())
+            parse_date("2026-12-25"),
+            NaiveDate::from_ymd_opt(2026, 12, 25)
         );
+        for bad in [
+            "2026-2-05",
+            "2026-02-30",
+            "26-02-05",
+            "2026/02/05",
+            "2026-02-0a",
+            "2026-13-01",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 
     #[test]
-    fn exceptions_replace_the_weekday() {
-        let w = window(
-            r#"{"time_zone": "UTC", "days": {"mon": [["00:00", "24:00"]]},
-                "exceptions": [{"date": "2030-01-07", "ranges": []}]}"#,
+    fn touching_ranges_are_not_overlapping() {
+        let ranges = [
+            ["12:00".to_string(), "18:00".to_string()],
+            ["09:00".to_string(), "12:00".to_string()],
+        ];
+        let (spans, errors) = parse_ranges(&ranges);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            spans,
+            vec![
+                Span {
+                    start: 540,
+                    end: 720
+                },
+                Span {
+                    start: 720,
+                    end: 1080
+                }
+            ]
         );
-        assert!(!w.is_allowed(Utc.with_ymd_and_hms(2030, 1, 7, 10, 0, 0).unwrap(), None));
-        assert!(w.is_allowed(Utc.with_ymd_and_hms(2030, 1, 14, 10, 0, 0).unwrap(), None));
-    }
-
-    #[test]
-    fn invalid_specs_name_their_fields() {
-        let spec: WindowSpec = serde_json::from_str(
-            r#"{"time_zone": "Mars/Base", "days": {"xyz": [], "mon": [["10:00", "09:00"]]}}"#,
-        )
-        .unwrap();
-        let fields: Vec<String> = Window::from_spec(&spec)
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect();
-        assert_eq!(fields, ["time_zone", "days.mon[0]", "days.xyz"]);
     }
 }

@@ -77,6 +77,9 @@ pub enum DomainError {
     /// The resource's state forbids the operation (HTTP 409).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A service Ritmo depends on (WhatsApp, a bot) could not answer (HTTP 503).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// An adapter failed (HTTP 500/503, details only in logs).
     #[error(transparent)]
     Port(#[from] PortError),

@@ -7,15 +7,24 @@ use async_trait::async_trait;
 use ulid::Ulid;
 
 use crate::channel::{Bot, Channel};
+use crate::enrollment::{Enrollment, EnrollmentStatus, StepState};
 use crate::error::PortError;
 use crate::page::{paginate, Page, PageRequest};
-use crate::store::{BotStore, ChannelStore};
+use crate::sequence::Sequence;
+use crate::store::{
+    BotStore, ChannelStore, ClaimOutcome, EnrollmentStore, Expect, SequenceStore, StepClaim,
+    WriteError,
+};
 use crate::tenant::TenantId;
+
+type EnrollmentKey = (TenantId, Ulid, String);
 
 #[derive(Default)]
 struct Tables {
     channels: BTreeMap<(TenantId, Ulid), Channel>,
     bots: BTreeMap<(TenantId, Ulid), Bot>,
+    sequences: BTreeMap<(TenantId, Ulid), Sequence>,
+    enrollments: BTreeMap<EnrollmentKey, Enrollment>,
 }
 
 #[derive(Default)]
@@ -125,5 +134,138 @@ impl BotStore for MemoryStore {
 
     async fn delete_bot(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError> {
         Ok(self.write().bots.remove(&(tenant.clone(), id)).is_some())
+    }
+}
+
+#[async_trait]
+impl SequenceStore for MemoryStore {
+    async fn put_sequence(&self, sequence: &Sequence, expect: Expect) -> Result<(), WriteError> {
+        let mut tables = self.write();
+        let key = (sequence.tenant.clone(), sequence.id);
+        let current = tables.sequences.get(&key).map(|s| s.version);
+        let ok = match expect {
+            Expect::Absent => current.is_none(),
+            Expect::Version(v) => current == Some(v),
+        };
+        if !ok {
+            return Err(WriteError::Conflict);
+        }
+        tables.sequences.insert(key, sequence.clone());
+        Ok(())
+    }
+
+    async fn get_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<Option<Sequence>, PortError> {
+        Ok(self.read().sequences.get(&(tenant.clone(), id)).cloned())
+    }
+
+    async fn list_sequences(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Sequence>, PortError> {
+        let tables = self.read();
+        Ok(
+            paginate(tenant_range(&tables.sequences, tenant), page, |(id, _)| {
+                id.to_string()
+            })
+            .map(|(_, s)| s),
+        )
+    }
+}
+
+fn enrollment_key(tenant: &TenantId, sequence_id: Ulid, phone: &str) -> EnrollmentKey {
+    (tenant.clone(), sequence_id, phone.to_string())
+}
+
+#[async_trait]
+impl EnrollmentStore for MemoryStore {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        Ok(self
+            .read()
+            .enrollments
+            .get(&enrollment_key(tenant, sequence_id, phone))
+            .cloned())
+    }
+
+    async fn put_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+    ) -> Result<(), WriteError> {
+        let mut tables = self.write();
+        let key = enrollment_key(
+            &enrollment.tenant,
+            enrollment.sequence_id,
+            enrollment.phone(),
+        );
+        let current = tables.enrollments.get(&key);
+        let ok = match expect {
+            Expect::Absent => current.is_none_or(|e| !e.is_active()),
+            Expect::Version(v) => current.map(|e| e.version) == Some(v),
+        };
+        if !ok {
+            return Err(WriteError::Conflict);
+        }
+        tables.enrollments.insert(key, enrollment.clone());
+        Ok(())
+    }
+
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        let mut tables = self.write();
+        let Some(enrollment) =
+            tables
+                .enrollments
+                .get_mut(&enrollment_key(tenant, sequence_id, phone))
+        else {
+            return Ok(ClaimOutcome::NotClaimable);
+        };
+        let claimable = enrollment.is_active()
+            && enrollment.id == claim.enrollment_id
+            && enrollment.next_step_id == Some(claim.step_id)
+            && matches!(enrollment.state, StepState::Scheduled { generation, .. } if generation == claim.generation);
+        if !claimable {
+            return Ok(ClaimOutcome::NotClaimable);
+        }
+        enrollment.state = StepState::Sending {
+            generation: claim.generation,
+            since: claim.at,
+        };
+        enrollment.version += 1;
+        enrollment.updated_at = claim.at;
+        Ok(ClaimOutcome::Claimed(Box::new(enrollment.clone())))
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        let tables = self.read();
+        let from = enrollment_key(tenant, sequence_id, "");
+        let items = tables
+            .enrollments
+            .range(from..)
+            .take_while(|((t, s, _), _)| t == tenant && *s == sequence_id)
+            .map(|(_, e)| e)
+            .filter(|e| status.is_none_or(|wanted| e.status == wanted))
+            .cloned();
+        Ok(paginate(items, page, |e| e.contact.phone.clone()))
     }
 }

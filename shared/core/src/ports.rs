@@ -23,6 +23,22 @@ pub struct StepJob {
 }
 
 impl StepJob {
+    /// The job of `step_id` for this enrollment run, at `generation`.
+    pub fn for_step(
+        enrollment: &crate::enrollment::Enrollment,
+        step_id: Ulid,
+        generation: u32,
+    ) -> Self {
+        Self {
+            tenant: enrollment.tenant.clone(),
+            sequence_id: enrollment.sequence_id,
+            enrollment_id: enrollment.id,
+            phone: enrollment.contact.phone.clone(),
+            step_id,
+            attempt: generation,
+        }
+    }
+
     /// A schedule name that identifies this job, within 64 characters of `[0-9a-zA-Z-_.]`.
     pub fn schedule_name(&self) -> String {
         format!("{}.{}.{}", self.enrollment_id, self.step_id, self.attempt)

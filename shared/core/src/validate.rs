@@ -71,6 +71,14 @@ impl Problems {
         self.0.is_empty()
     }
 
+    pub fn into_errors(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+
     pub fn into_result(self) -> Result<(), DomainError> {
         if self.0.is_empty() {
             Ok(())

@@ -50,7 +50,15 @@ fn authenticated(routes: Router<AppState>, state: &AppState) -> Router<AppState>
 
 /// The admin routes of the `sequences-api` function: channels, bots, sequences, steps.
 pub fn sequences_routes(state: &AppState) -> Router<AppState> {
-    authenticated(routes::channels::router(), state)
+    authenticated(
+        routes::channels::router().merge(routes::sequences::router()),
+        state,
+    )
+}
+
+/// The admin routes of the `enrollments-api` function: contacts, history, stats.
+pub fn enrollments_routes(state: &AppState) -> Router<AppState> {
+    authenticated(routes::enrollments::router(), state)
 }
 
 /// The admin routes of the `links-api` function: links, rotators, their stats and QR codes.
@@ -66,7 +74,9 @@ pub fn redirect_routes() -> Router<AppState> {
 
 /// Every admin route (`/v1/...`).
 pub fn admin_routes(state: &AppState) -> Router<AppState> {
-    sequences_routes(state).merge(links_routes(state))
+    sequences_routes(state)
+        .merge(enrollments_routes(state))
+        .merge(links_routes(state))
 }
 
 /// `GET /health`.

@@ -91,6 +91,9 @@ impl From<DomainError> for Problem {
             }
             DomainError::NotFound(what) => Problem::not_found(what),
             DomainError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+            DomainError::Unavailable(detail) => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            }
             DomainError::Port(error) => {
                 tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "adapter failure");
                 Problem::internal()

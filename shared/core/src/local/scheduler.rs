@@ -18,7 +18,7 @@ use crate::ports::{Schedule, Scheduler, StepJob, StepRunner};
 const MAX_REDELIVERIES: u32 = 10;
 const REDELIVERY_DELAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// Schedules fired at once by the background task.
-const PARALLEL_FIRES: usize = 64;
+const PARALLEL_FIRES: usize = 512;
 
 #[derive(Default)]
 struct Queue {

@@ -1,8 +1,10 @@
 //! Route families. Each Lambda function serves one family; the local server merges them all.
 
 pub mod channels;
+pub mod enrollments;
 pub mod links;
 pub mod redirect;
+pub mod sequences;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

@@ -1,0 +1,197 @@
+//! `/v1/sequences/{id}/enrollments` and `/stats`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use ritmo_core::enrolling::{
+    ContactInput, EnrollOutcome, EnrollmentView, SequenceStats, MAX_CONTACTS_PER_REQUEST,
+};
+use ritmo_core::enrollment::EnrollmentStatus;
+use ritmo_core::page::Page;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::extract::{body_bytes, is_json, parse_id, parse_json, query_pairs, ListQuery};
+use crate::problem::{ApiResult, Problem};
+use crate::{list_response, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sequences/{id}/enrollments", get(list).post(enroll))
+        .route(
+            "/v1/sequences/{id}/enrollments/{phone}",
+            get(read).delete(remove),
+        )
+        .route("/v1/sequences/{id}/stats", get(stats))
+}
+
+#[derive(Deserialize)]
+struct EnrollRequest {
+    contacts: Vec<ContactInput>,
+}
+
+#[derive(Serialize)]
+struct EnrollResponse {
+    results: Vec<EnrollOutcome>,
+}
+
+/// The contacts of an enrollment request: JSON `{"contacts": [...]}` or CSV
+/// (`phone,name,<attribute columns...>`, optional `time_zone` column).
+struct Contacts(Vec<ContactInput>);
+
+impl<S: Send + Sync> FromRequest<S> for Contacts {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(CONTENT_TYPE).cloned();
+        let is_csv = content_type
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .eq_ignore_ascii_case("text/csv")
+            })
+            .unwrap_or(false);
+        if !is_csv && !is_json(content_type.as_ref()) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send contacts as application/json or text/csv",
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        if is_csv {
+            parse_csv(&bytes).map(Contacts)
+        } else {
+            parse_json::<EnrollRequest>(&bytes).map(|r| Contacts(r.contacts))
+        }
+    }
+}
+
+fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| Problem::bad_request("body", format!("is not valid CSV: {e}")))?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let phone_column = headers
+        .iter()
+        .position(|h| h == "phone")
+        .ok_or_else(|| Problem::bad_request("body", "the CSV header must have a 'phone' column"))?;
+    let mut contacts = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| {
+            Problem::bad_request(
+                &format!("row[{}]", line + 1),
+                format!("is not valid CSV: {e}"),
+            )
+        })?;
+        if contacts.len() >= MAX_CONTACTS_PER_REQUEST {
+            return Err(Problem::bad_request(
+                "contacts",
+                format!("give 1 to {MAX_CONTACTS_PER_REQUEST} contacts"),
+            ));
+        }
+        let mut contact = ContactInput {
+            phone: record.get(phone_column).unwrap_or_default().to_string(),
+            name: None,
+            time_zone: None,
+            attributes: BTreeMap::new(),
+        };
+        for (index, header) in headers.iter().enumerate() {
+            let value = record.get(index).unwrap_or_default();
+            match header.as_str() {
+                "phone" => {}
+                "name" => contact.name = Some(value.to_string()).filter(|v| !v.is_empty()),
+                "time_zone" => {
+                    contact.time_zone = Some(value.to_string()).filter(|v| !v.is_empty())
+                }
+                attribute if !value.is_empty() => {
+                    contact.attributes.insert(
+                        attribute.to_string(),
+                        serde_json::Value::String(value.to_string()),
+                    );
+                }
+                _ => {}
+            }
+        }
+        contacts.push(contact);
+    }
+    Ok(contacts)
+}
+
+async fn enroll(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Contacts(contacts): Contacts,
+) -> ApiResult<axum::Json<EnrollResponse>> {
+    let id = parse_id(&id, "sequence")?;
+    let results = s.ritmo.enroll(&who.tenant, id, contacts).await?;
+    Ok(axum::Json(EnrollResponse { results }))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    ListQuery(page): ListQuery,
+    uri: axum::http::Uri,
+) -> ApiResult<axum::Json<Page<EnrollmentView>>> {
+    let id = parse_id(&id, "sequence")?;
+    let mut status = None;
+    for (key, value) in query_pairs(uri.query()) {
+        if key == "status" && !value.is_empty() {
+            status = Some(EnrollmentStatus::parse(&value).ok_or_else(|| {
+                Problem::bad_request("status", "must be active, completed, removed or exited")
+            })?);
+        }
+    }
+    Ok(list_response(
+        s.ritmo
+            .list_enrollments(&who.tenant, id, status, &page)
+            .await?,
+    ))
+}
+
+async fn read(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((id, phone)): Path<(String, String)>,
+) -> ApiResult<axum::Json<EnrollmentView>> {
+    let id = parse_id(&id, "sequence")?;
+    let enrollment = s.ritmo.enrollment(&who.tenant, id, &phone).await?;
+    Ok(axum::Json(EnrollmentView::of(enrollment, true)))
+}
+
+async fn remove(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path((id, phone)): Path<(String, String)>,
+) -> ApiResult<axum::Json<EnrollmentView>> {
+    let id = parse_id(&id, "sequence")?;
+    Ok(axum::Json(
+        s.ritmo.remove_contact(&who.tenant, id, &phone).await?,
+    ))
+}
+
+async fn stats(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SequenceStats>> {
+    let id = parse_id(&id, "sequence")?;
+    Ok(axum::Json(s.ritmo.sequence_stats(&who.tenant, id).await?))
+}

@@ -1,0 +1,370 @@
+//! The WhatsApp Cloud API over HTTP: template sends, the number's templates, and chatbot starts
+//! signed with the bot's secret. Meta's errors are classified into the SPEC's classes
+//! (retryable, per-contact, template, account); a timeout after the request went out is
+//! `Unknown` and is never resent.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use ritmo_core::channel::{Bot, Channel, TemplateCategory, TemplateInfo};
+use ritmo_core::ports::{Messenger, SendError, SendReceipt};
+use ritmo_core::PortError;
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// The Graph API version used unless configured otherwise.
+pub const DEFAULT_GRAPH_VERSION: &str = "v23.0";
+pub const DEFAULT_GRAPH_BASE: &str = "https://graph.facebook.com";
+
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    /// `https://graph.facebook.com` (or a stand-in in tests), without a trailing slash.
+    pub base_url: String,
+    pub version: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for WhatsAppConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_GRAPH_BASE.into(),
+            version: DEFAULT_GRAPH_VERSION.into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client: {0}")]
+pub struct ClientError(#[source] reqwest::Error);
+
+/// The production messenger. One client (connection pool) for every channel; each request
+/// carries its channel's own token.
+#[derive(Debug, Clone)]
+pub struct WhatsApp {
+    http: reqwest::Client,
+    config: WhatsAppConfig,
+}
+
+#[derive(Deserialize)]
+struct MetaErrorBody {
+    error: MetaError,
+}
+
+#[derive(Deserialize)]
+struct MetaError {
+    #[serde(default)]
+    message: String,
+    code: i64,
+    #[serde(default)]
+    error_data: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    messages: Vec<SentMessage>,
+}
+
+#[derive(Deserialize)]
+struct SentMessage {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct TemplatePage {
+    #[serde(default)]
+    data: Vec<TemplateItem>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TemplateItem {
+    name: String,
+    language: String,
+    status: String,
+    category: String,
+    #[serde(default)]
+    components: Vec<TemplateComponent>,
+}
+
+#[derive(Deserialize)]
+struct TemplateComponent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// Distinct `{{...}}` placeholders of a template body (`{{1}}`, `{{2}}` or named ones).
+pub fn count_body_parameters(text: &str) -> u32 {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else { break };
+        let name = after[..close].trim();
+        if !name.is_empty() && !seen.contains(&name) {
+            seen.push(name);
+        }
+        rest = &after[close + 2..];
+    }
+    seen.len() as u32
+}
+
+/// `sha256=<hex HMAC-SHA256 of body with key>`, as `X-Ritmo-Signature` and Meta's
+/// `X-Hub-Signature-256` carry it.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256=");
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+impl WhatsApp {
+    pub fn new(config: WhatsAppConfig) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("ritmo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError)?;
+        let config = WhatsAppConfig {
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            ..config
+        };
+        Ok(Self { http, config })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}/{path}", self.config.base_url, self.config.version)
+    }
+}
+
+/// A failure before any response: did the request go out?
+fn transport_error(error: &reqwest::Error) -> SendError {
+    if error.is_connect() || error.is_builder() {
+        SendError::Retryable {
+            code: None,
+            detail: format!("request not delivered: {error}"),
+        }
+    } else {
+        SendError::Unknown {
+            detail: format!("no answer after the request was sent: {error}"),
+        }
+    }
+}
+
+/// Meta's error body classified; a 5xx without one is retryable.
+fn meta_error(status: reqwest::StatusCode, body: &[u8]) -> SendError {
+    match serde_json::from_slice::<MetaErrorBody>(body) {
+        Ok(parsed) => {
+            let details = parsed
+                .error
+                .error_data
+                .as_ref()
+                .and_then(|d| d.get("details"))
+                .and_then(|d| d.as_str())
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            SendError::from_meta_code(
+                parsed.error.code,
+                format!("{}{details}", parsed.error.message),
+            )
+        }
+        Err(_) if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+            SendError::Retryable {
+                code: None,
+                detail: format!("HTTP {status}"),
+            }
+        }
+        Err(_) => SendError::Contact {
+            code: i64::from(status.as_u16()),
+            detail: format!("HTTP {status} without an error body"),
+        },
+    }
+}
+
+#[async_trait]
+impl Messenger for WhatsApp {
+    async fn send_template(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+    ) -> Result<SendReceipt, SendError> {
+        let response = self
+            .http
+            .post(self.url(&format!("{}/messages", channel.phone_number_id)))
+            .bearer_auth(channel.access_token.expose())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| SendError::Unknown {
+            detail: format!("answer cut short: {e}"),
+        })?;
+        if !status.is_success() {
+            let error = meta_error(status, &bytes);
+            tracing::warn!(channel_id = %channel.id, http_status = status.as_u16(), code = ?error.code(), "WhatsApp refused a message");
+            return Err(error);
+        }
+        let parsed: SendResponse =
+            serde_json::from_slice(&bytes).map_err(|e| SendError::Unknown {
+                detail: format!("accepted, but the answer is unreadable: {e}"),
+            })?;
+        let message_id = parsed
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| SendError::Unknown {
+                detail: "accepted, but no message id in the answer".into(),
+            })?;
+        Ok(SendReceipt { message_id })
+    }
+
+    async fn start_chatbot(&self, bot: &Bot, body: &serde_json::Value) -> Result<(), SendError> {
+        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+        let response = self
+            .http
+            .post(&bot.webhook_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                "X-Ritmo-Signature",
+                signature(bot.secret.expose().as_bytes(), &bytes),
+            )
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| match transport_error(&e) {
+                // A bot start is retried on timeouts too; the payload names the enrollment and
+                // step, so a bot can tell a repeat.
+                SendError::Unknown { detail } => SendError::Retryable { code: None, detail },
+                other => other,
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(SendError::Retryable {
+                code: Some(i64::from(status.as_u16())),
+                detail: format!("bot answered HTTP {status}"),
+            })
+        } else {
+            Err(SendError::Contact {
+                code: i64::from(status.as_u16()),
+                detail: format!("bot refused the start: HTTP {status}"),
+            })
+        }
+    }
+
+    async fn templates(&self, channel: &Channel) -> Result<Vec<TemplateInfo>, PortError> {
+        let mut templates = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..50 {
+            let mut request = self
+                .http
+                .get(self.url(&format!("{}/message_templates", channel.waba_id)))
+                .bearer_auth(channel.access_token.expose())
+                .query(&[
+                    ("fields", "name,language,status,category,components"),
+                    ("limit", "100"),
+                ]);
+            if let Some(cursor) = &after {
+                request = request.query(&[("after", cursor.as_str())]);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| PortError::with_source("template look-up failed", e))?;
+            let status = response.status();
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| PortError::with_source("template look-up cut short", e))?;
+            if !status.is_success() {
+                let error = meta_error(status, &bytes);
+                return Err(PortError::new(format!(
+                    "WhatsApp refused the template look-up: {error}"
+                )));
+            }
+            let page: TemplatePage = serde_json::from_slice(&bytes)
+                .map_err(|e| PortError::with_source("unreadable template list", e))?;
+            for item in page.data {
+                let Some(category) = TemplateCategory::parse(&item.category) else {
+                    continue;
+                };
+                let body_parameters = item
+                    .components
+                    .iter()
+                    .find(|c| c.kind.eq_ignore_ascii_case("BODY"))
+                    .and_then(|c| c.text.as_deref())
+                    .map(count_body_parameters)
+                    .unwrap_or(0);
+                templates.push(TemplateInfo {
+                    name: item.name,
+                    language: item.language,
+                    status: item.status,
+                    category,
+                    body_parameters,
+                });
+            }
+            match page.paging {
+                Some(Paging {
+                    next: Some(_),
+                    cursors:
+                        Some(Cursors {
+                            after: Some(cursor),
+                        }),
+                }) => after = Some(cursor),
+                _ => return Ok(templates),
+            }
+        }
+        Ok(templates)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_parameters_are_counted_once_each() {
+        assert_eq!(count_body_parameters("Olá {{1}}, use {{2}} até {{1}}"), 2);
+        assert_eq!(count_body_parameters("Sem parâmetros"), 0);
+        assert_eq!(count_body_parameters("Oi {{first_name}}"), 1);
+    }
+
+    #[test]
+    fn signatures_are_hex_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The Cloud API adapter against a stand-in Graph API (wiremock): exact requests, Meta's real
+//! error bodies, and the ambiguous-timeout rule.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ritmo_core::channel::{Bot, Channel, TemplateCategory};
+use ritmo_core::ports::{Messenger, SendError};
+use ritmo_core::secret::Secret;
+use ritmo_core::template::template_body;
+use ritmo_core::tenant::TenantId;
+use ritmo_whatsapp::{signature, WhatsApp, WhatsAppConfig};
+use serde_json::json;
+use ulid::Ulid;
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn channel() -> Channel {
+    Channel {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: Ulid::new(),
+        name: "Loja".into(),
+        phone_number_id: "1098765432".into(),
+        waba_id: "2098765432".into(),
+        display_phone: "+55 11 4000-0000".into(),
+        access_token: Secret::new("EAAG-channel-token"),
+        messages_per_second: 80,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn client(server: &MockServer, timeout: Duration) -> WhatsApp {
+    WhatsApp::new(WhatsAppConfig {
+        base_url: server.uri(),
+        version: "v23.0".into(),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: timeout,
+    })
+    .unwrap()
+}
+
+fn meta_error(code: i64, message: &str) -> serde_json::Value {
+    json!({"error": {"message": message, "type": "OAuthException", "code": code,
+                     "error_data": {"messaging_product": "whatsapp", "details": message},
+                     "fbtrace_id": "AbCdEf"}})
+}
+
+#[tokio::test]
+async fn a_template_send_posts_the_exact_body_with_the_channel_token_and_returns_the_wamid() {
+    let server = MockServer::start().await;
+    let body = template_body(
+        "+5511987654321",
+        "promo_nov",
+        "pt_BR",
+        &["Ana".into()],
+        "01ENR:01STEP",
+    );
+    Mock::given(method("POST"))
+        .and(path("/v23.0/1098765432/messages"))
+        .and(header("authorization", "Bearer EAAG-channel-token"))
+        .and(body_json(json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": "5511987654321",
+            "type": "template",
+            "template": {"name": "promo_nov", "language": {"code": "pt_BR"},
+                         "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]},
+            "biz_opaque_callback_data": "01ENR:01STEP"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}],
+            "messages": [{"id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ="}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let receipt = client(&server, Duration::from_secs(5))
+        .send_template(&channel(), &body)
+        .await
+        .unwrap();
+    assert_eq!(receipt.message_id, "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ=");
+}
+
+#[tokio::test]
+async fn each_meta_error_class_is_recognised() {
+    type Expected = fn(&SendError) -> bool;
+    let cases: [(u16, i64, Expected); 6] = [
+        (429, 130429, |e| {
+            matches!(
+                e,
+                SendError::Retryable {
+                    code: Some(130429),
+                    ..
+                }
+            )
+        }),
+        (400, 131026, |e| {
+            matches!(e, SendError::Contact { code: 131026, .. })
+        }),
+        (400, 131050, |e| {
+            matches!(e, SendError::Contact { code: 131050, .. })
+        }),
+        (400, 132001, |e| {
+            matches!(e, SendError::Template { code: 132001, .. })
+        }),
+        (400, 368, |e| {
+            matches!(e, SendError::Account { code: 368, .. })
+        }),
+        (500, 131000, |e| {
+            matches!(
+                e,
+                SendError::Retryable {
+                    code: Some(131000),
+                    ..
+                }
+            )
+        }),
+    ];
+    for (status, code, expected) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(meta_error(code, "Meta says no")),
+            )
+            .mount(&server)
+            .await;
+        let error = client(&server, Duration::from_secs(5))
+            .send_template(&channel(), &json!({"to": "1"}))
+            .await
+            .unwrap_err();
+        assert!(expected(&error), "code {code}: {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_bare_server_error_is_retryable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("upstream"))
+        .mount(&server)
+        .await;
+    let error = client(&server, Duration::from_secs(5))
+        .send_template(&channel(), &json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SendError::Retryable { code: None, .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_request_was_sent_is_unknown_and_a_refused_connection_is_retryable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(3))
+                .set_body_json(json!({"messages": [{"id": "late"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let error = client(&server, Duration::from_millis(300))
+        .send_template(&channel(), &json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SendError::Unknown { .. }), "{error:?}");
+
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        addr
+    };
+    let nobody = WhatsApp::new(WhatsAppConfig {
+        base_url: format!("http://{closed}"),
+        ..WhatsAppConfig::default()
+    })
+    .unwrap();
+    let error = nobody
+        .send_template(&channel(), &json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SendError::Retryable { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn templates_are_read_across_pages_with_their_body_parameter_count() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v23.0/2098765432/message_templates"))
+        .and(header("authorization", "Bearer EAAG-channel-token"))
+        .and(query_param("after", "CURSOR2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"name": "followup", "language": "pt_BR", "status": "PAUSED", "category": "UTILITY", "id": "2",
+                      "components": [{"type": "BODY", "text": "Tudo certo?"}]}],
+            "paging": {"cursors": {"before": "CURSOR2", "after": "CURSOR3"}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v23.0/2098765432/message_templates"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING", "id": "1",
+                      "components": [{"type": "HEADER", "format": "TEXT", "text": "Oi {{1}}"},
+                                     {"type": "BODY", "text": "Olá {{1}}, seu cupom é {{2}}"}]}],
+            "paging": {"cursors": {"before": "CURSOR1", "after": "CURSOR2"},
+                       "next": "https://graph.facebook.com/v23.0/2098765432/message_templates?after=CURSOR2"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let templates = client(&server, Duration::from_secs(5))
+        .templates(&channel())
+        .await
+        .unwrap();
+    assert_eq!(templates.len(), 2);
+    assert_eq!(templates[0].name, "promo_nov");
+    assert_eq!(templates[0].body_parameters, 2);
+    assert_eq!(templates[0].category, TemplateCategory::Marketing);
+    assert!(templates[0].is_approved());
+    assert_eq!(templates[1].status, "PAUSED");
+}
+
+#[tokio::test]
+async fn a_chatbot_start_is_signed_with_the_bot_secret_and_4xx_is_permanent() {
+    let server = MockServer::start().await;
+    let payload = json!({"tenant": "acme", "sequence_id": "S", "step_id": "T", "contact": {"phone": "+5511987654321"}});
+    let bytes = serde_json::to_vec(&payload).unwrap();
+    Mock::given(method("POST"))
+        .and(path("/start"))
+        .and(header(
+            "x-ritmo-signature",
+            signature(b"a-very-long-bot-secret", &bytes).as_str(),
+        ))
+        .and(body_json(payload.clone()))
+        .respond_with(ResponseTemplate::new(202))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/gone"))
+        .respond_with(ResponseTemplate::new(410))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
+    let messenger = client(&server, Duration::from_secs(5));
+    let bot = |url: String| Bot {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: Ulid::new(),
+        name: "Triagem".into(),
+        webhook_url: url,
+        secret: Secret::new("a-very-long-bot-secret"),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    messenger
+        .start_chatbot(&bot(format!("{}/start", server.uri())), &payload)
+        .await
+        .unwrap();
+    let gone = messenger
+        .start_chatbot(&bot(format!("{}/gone", server.uri())), &payload)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(gone, SendError::Contact { code: 410, .. }),
+        "{gone:?}"
+    );
+    let busy = messenger
+        .start_chatbot(&bot(format!("{}/busy", server.uri())), &payload)
+        .await
+        .unwrap_err();
+    assert!(matches!(busy, SendError::Retryable { .. }), "{busy:?}");
+}
