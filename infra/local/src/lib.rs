@@ -152,6 +152,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         .merge(ritmo_http::health())
         .merge(dev::router(dev))
         .merge(ritmo_http::redirect_routes());
+    ritmo_core::links::bots::warm_up();
     let app = ritmo_http::finish(routes, state);
 
     let admin_token = ritmo_http::auth::issue_hs256(

@@ -15,6 +15,11 @@ static BOTS: LazyLock<isbot::Bots> = LazyLock::new(|| {
     bots
 });
 
+/// Compiles the pattern list now (at start-up) instead of on the first click.
+pub fn warm_up() {
+    LazyLock::force(&BOTS);
+}
+
 /// Whether the `User-Agent` belongs to a crawler, preview fetcher or other bot. A request without
 /// a user agent is treated as a person: every preview fetcher names itself.
 pub fn is_bot(user_agent: Option<&str>) -> bool {
