@@ -14,9 +14,10 @@ use ritmo_core::ids::UlidGen;
 use ritmo_core::links::{LinkSettings, StickyKey};
 use ritmo_core::local::{LocalScheduler, Outbox};
 use ritmo_core::ports::{Messenger, StepRunner};
+use ritmo_core::secret::Secret;
 use ritmo_core::tenant::Role;
 use ritmo_core::Ritmo;
-use ritmo_http::{AppState, Auth};
+use ritmo_http::{AppState, Auth, WebhookSettings};
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
 #[derive(Debug, Clone, Parser)]
@@ -141,6 +142,10 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         // The sticky-cookie key is derived from the token secret, so it is stable across restarts
         // exactly when the token secret is.
         links: LinkSettings::new(StickyKey::derive(jwt_secret.as_bytes()), &public_base_url),
+        webhook: WebhookSettings {
+            app_secret: cli.whatsapp_app_secret.clone().map(Secret::new),
+            verify_token: cli.whatsapp_verify_token.clone().map(Secret::new),
+        },
     };
     let dev = dev::DevState {
         scheduler,
@@ -150,6 +155,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     let routes = ritmo_http::admin_routes(&state)
         .merge(ritmo_http::health())
+        .merge(ritmo_http::webhook_routes())
         .merge(dev::router(dev))
         .merge(ritmo_http::redirect_routes());
     ritmo_core::links::bots::warm_up();

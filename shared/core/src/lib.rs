@@ -26,6 +26,7 @@ pub mod store;
 pub mod template;
 pub mod tenant;
 pub mod validate;
+pub mod webhooks;
 
 pub use app::Ritmo;
 pub use error::{DomainError, FieldError, PortError};

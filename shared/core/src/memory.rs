@@ -92,6 +92,16 @@ impl ChannelStore for MemoryStore {
             .is_some())
     }
 
+    async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>, PortError> {
+        Ok(self
+            .read()
+            .channels
+            .values()
+            .filter(|c| c.waba_id == waba_id)
+            .cloned()
+            .collect())
+    }
+
     async fn channel_by_phone_number_id(
         &self,
         phone_number_id: &str,

@@ -19,6 +19,7 @@ use crate::ports::{SendError, StepJob, StepRunner};
 use crate::sequence::{Action, Sequence, SequenceStatus, Step};
 use crate::store::{ClaimOutcome, StepClaim};
 use crate::template::{render_all, template_body};
+use crate::webhooks::callback_data;
 
 /// Retries of a throttled or failed send, after the first try (SPEC §4).
 pub const MAX_RETRIES: u32 = 5;
@@ -204,7 +205,7 @@ impl Ritmo {
                     Ok(texts) => texts,
                     Err(missing) => return Ok(Attempt::NotSendable(missing.to_string())),
                 };
-                let callback = format!("{}:{}", e.id, step.id);
+                let callback = callback_data(sequence.id, e.id, step.id);
                 let body = template_body(&e.contact.phone, name, language, &texts, &callback);
                 self.pacer
                     .acquire(channel.id, channel.messages_per_second)

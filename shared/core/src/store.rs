@@ -24,6 +24,8 @@ pub trait ChannelStore: Send + Sync + 'static {
     ) -> Result<Page<Channel>, PortError>;
     /// Deletes the channel; false when there was none.
     async fn delete_channel(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError>;
+    /// Every channel (of any tenant) of a WhatsApp Business account, for template webhooks.
+    async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>, PortError>;
     /// The channel (of any tenant) that owns a WhatsApp phone number id, for webhooks.
     async fn channel_by_phone_number_id(
         &self,

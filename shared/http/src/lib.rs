@@ -15,6 +15,7 @@ use ritmo_core::Ritmo;
 
 pub use auth::{Auth, VerifiedClaims};
 pub use problem::Problem;
+pub use routes::webhook::WebhookSettings;
 
 /// Largest accepted request body: a CSV of 1000 contacts with a few attributes fits easily.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Sticky-cookie key and public base URL of the link routes.
     pub links: LinkSettings,
+    /// Keys of Meta's webhooks.
+    pub webhook: routes::webhook::WebhookSettings,
 }
 
 impl FromRef<AppState> for Auth {
@@ -64,6 +67,11 @@ pub fn enrollments_routes(state: &AppState) -> Router<AppState> {
 /// The admin routes of the `links-api` function: links, rotators, their stats and QR codes.
 pub fn links_routes(state: &AppState) -> Router<AppState> {
     authenticated(routes::links::router(), state)
+}
+
+/// The `webhook` function's routes: `GET|POST /webhooks/whatsapp`, public (signed by Meta).
+pub fn webhook_routes() -> Router<AppState> {
+    routes::webhook::router()
 }
 
 /// The public redirect of the `redirect` function: `GET|HEAD /{slug}`. Static routes (`/health`,

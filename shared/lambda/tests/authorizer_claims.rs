@@ -25,6 +25,7 @@ fn app(auth: Auth) -> axum::Router {
         ritmo,
         auth,
         links: LinkSettings::new(StickyKey::new(b"test"), "https://go.example.com"),
+        webhook: Default::default(),
     };
     ritmo_lambda::with_authorizer_claims(ritmo_http::finish(
         ritmo_http::admin_routes(&state),

@@ -5,6 +5,7 @@ pub mod enrollments;
 pub mod links;
 pub mod redirect;
 pub mod sequences;
+pub mod webhook;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

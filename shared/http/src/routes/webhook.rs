@@ -1,0 +1,84 @@
+//! `/webhooks/whatsapp` (public): Meta's verification handshake and signed notifications.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ritmo_core::secret::Secret;
+use ritmo_core::webhooks::{verify_signature, Notification};
+use subtle::ConstantTimeEq;
+
+use crate::extract::{parse_json, query_pairs};
+use crate::problem::{ApiResult, Problem};
+use crate::AppState;
+
+/// The app secret that signs Meta's notifications, and the token of the verification handshake.
+#[derive(Clone, Default)]
+pub struct WebhookSettings {
+    pub app_secret: Option<Secret>,
+    pub verify_token: Option<Secret>,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/webhooks/whatsapp", get(verify).post(notify))
+}
+
+async fn verify(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
+    let (mut mode, mut token, mut challenge) = (String::new(), String::new(), String::new());
+    for (key, value) in query_pairs(uri.query()) {
+        match key.as_str() {
+            "hub.mode" => mode = value,
+            "hub.verify_token" => token = value,
+            "hub.challenge" => challenge = value,
+            _ => {}
+        }
+    }
+    let matches =
+        s.webhook.verify_token.as_ref().is_some_and(|expected| {
+            bool::from(expected.expose().as_bytes().ct_eq(token.as_bytes()))
+        });
+    if mode == "subscribe" && matches && !challenge.is_empty() {
+        (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "text/plain")],
+            challenge,
+        )
+            .into_response()
+    } else {
+        Problem::forbidden("the verification token does not match").into_response()
+    }
+}
+
+async fn notify(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let Some(secret) = &s.webhook.app_secret else {
+        tracing::error!("a webhook arrived but no app secret is configured");
+        return Err(Problem::unauthorized(
+            "webhook signatures cannot be checked: no app secret is configured",
+        ));
+    };
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !verify_signature(secret.expose().as_bytes(), &body, signature) {
+        return Err(Problem::unauthorized(
+            "missing or invalid X-Hub-Signature-256",
+        ));
+    }
+    let notification: Notification = parse_json(&body)?;
+    let report = s.ritmo.handle_notification(notification).await?;
+    tracing::info!(
+        statuses = report.statuses,
+        replies = report.replies,
+        opt_outs = report.opt_outs,
+        paused_sequences = report.paused_sequences,
+        ignored = report.ignored,
+        "webhook applied"
+    );
+    Ok(StatusCode::OK)
+}
