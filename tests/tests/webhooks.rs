@@ -365,3 +365,39 @@ async fn a_notification_for_an_unknown_number_is_acknowledged_and_ignored() {
         .unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billable_statuses_are_priced_with_the_rate_card() {
+    let card = std::env::temp_dir().join(format!("ritmo-rate-card-{}.json", std::process::id()));
+    std::fs::write(
+        &card,
+        r#"{"currency": "USD", "rates": {"MARKETING": {"55": 0.0625, "default": 0.05}}}"#,
+    )
+    .unwrap();
+    let s = TestServer::start(&[
+        "--manual-clock",
+        "--whatsapp-app-secret",
+        APP_SECRET,
+        "--rate-card",
+        card.to_str().unwrap(),
+    ])
+    .await;
+    s.post("/_dev/clock", json!({"now": "2026-11-23T13:00:00Z"}))
+        .await
+        .ok();
+    let id = sent_first_step(&s, true).await;
+    let billing =
+        json!({"pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing"}});
+    for to in ["5511987654321", "5521987654321"] {
+        let status = status_for(&s, to, "delivered", billing.clone()).await;
+        assert_eq!(
+            post_signed(&s, &messages_change(json!({"statuses": [status]}))).await,
+            StatusCode::OK
+        );
+    }
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["currency"], "USD");
+    assert_eq!(stats["steps"][0]["estimated_cost"], 0.125);
+    assert_eq!(stats["steps"][1]["estimated_cost"], 0.0);
+    std::fs::remove_file(card).ok();
+}

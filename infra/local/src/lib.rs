@@ -14,6 +14,7 @@ use ritmo_core::ids::UlidGen;
 use ritmo_core::links::{LinkSettings, StickyKey};
 use ritmo_core::local::{LocalScheduler, Outbox};
 use ritmo_core::ports::{Messenger, StepRunner};
+use ritmo_core::pricing::RateCard;
 use ritmo_core::secret::Secret;
 use ritmo_core::tenant::Role;
 use ritmo_core::Ritmo;
@@ -52,6 +53,10 @@ pub struct Cli {
     /// own `http://127.0.0.1:<port>`).
     #[arg(long, env = "RITMO_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
+    /// A rate card (JSON: currency, price per template category and country calling code) for
+    /// the estimated cost in sequence statistics.
+    #[arg(long, env = "RITMO_RATE_CARD")]
+    pub rate_card: Option<std::path::PathBuf>,
     /// Use this DynamoDB-compatible endpoint instead of the in-memory store.
     #[arg(long, env = "RITMO_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
@@ -65,6 +70,8 @@ pub enum StartError {
     Unsupported(&'static str),
     #[error(transparent)]
     WhatsApp(ritmo_whatsapp::ClientError),
+    #[error("--rate-card {path}: {problem}")]
+    RateCard { path: String, problem: String },
 }
 
 /// A started server.
@@ -117,7 +124,24 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
                 (outbox.clone(), Some(outbox))
             }
         };
-    let ritmo = Ritmo::in_memory(clock.clone(), ids, messenger, scheduler.clone());
+    let mut ritmo = Ritmo::in_memory(clock.clone(), ids, messenger, scheduler.clone());
+    if let Some(path) = &cli.rate_card {
+        let problem = |problem: String| StartError::RateCard {
+            path: path.display().to_string(),
+            problem,
+        };
+        let raw = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+        let card = RateCard::from_json(&raw).map_err(|errors| {
+            problem(
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        ritmo.rate_card = Some(Arc::new(card));
+    }
     let runner: Arc<dyn StepRunner> = Arc::new(ritmo.clone());
     scheduler.set_runner(runner.clone());
     scheduler.start(manual.is_none());

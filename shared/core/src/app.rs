@@ -8,6 +8,7 @@ use crate::ids::IdGen;
 use crate::links::LinkStore;
 use crate::pacing::Pacer;
 use crate::ports::{Messenger, Scheduler};
+use crate::pricing::RateCard;
 use crate::store::{BotStore, ChannelStore, EnrollmentStore, SequenceStore};
 
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct Ritmo {
     pub messenger: Arc<dyn Messenger>,
     pub scheduler: Arc<dyn Scheduler>,
     pub pacer: Arc<Pacer>,
+    /// Prices for the estimated cost in sequence statistics, when the operator gives them.
+    pub rate_card: Option<Arc<RateCard>>,
 }
 
 impl Ritmo {
@@ -44,6 +47,7 @@ impl Ritmo {
             messenger,
             scheduler,
             pacer: Arc::new(Pacer::new()),
+            rate_card: None,
         }
     }
 }

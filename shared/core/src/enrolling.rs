@@ -17,6 +17,7 @@ use crate::error::DomainError;
 use crate::page::{Page, PageRequest};
 use crate::plan::due_at;
 use crate::ports::{Schedule, StepJob};
+use crate::pricing::RateCard;
 use crate::sequence::{Action, Sequence, SequenceStatus, Step};
 use crate::sequences::WRITE_RETRIES;
 use crate::store::{Expect, WriteError};
@@ -128,6 +129,11 @@ pub struct StepStats {
     pub skipped: u64,
     pub unknown: u64,
     pub billable: BTreeMap<TemplateCategory, u64>,
+    /// Billable messages priced with the operator's rate card (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<f64>,
+    #[serde(skip)]
+    cost_micros: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -135,6 +141,9 @@ pub struct SequenceStats {
     pub enrollments: BTreeMap<&'static str, u64>,
     pub exit_reasons: BTreeMap<&'static str, u64>,
     pub steps: Vec<StepStats>,
+    /// Currency of `estimated_cost`, when a rate card is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// A contact checked on its own, before it meets the store.
@@ -566,9 +575,12 @@ impl Ritmo {
                         s.replied += 1;
                     }
                     if h.billable {
-                        *s.billable
-                            .entry(h.category.unwrap_or(TemplateCategory::Marketing))
-                            .or_default() += 1;
+                        let category = h.category.unwrap_or(TemplateCategory::Marketing);
+                        *s.billable.entry(category).or_default() += 1;
+                        if let Some(card) = &self.rate_card {
+                            s.cost_micros +=
+                                card.price_micros(category, &e.contact.phone).unwrap_or(0);
+                        }
                     }
                 }
             }
@@ -592,6 +604,12 @@ impl Ritmo {
         let mut deleted: Vec<StepStats> = steps.into_values().collect();
         deleted.sort_by_key(|s| s.step_id);
         ordered.extend(deleted);
+        if let Some(card) = &self.rate_card {
+            stats.currency = Some(card.currency.clone());
+            for step in &mut ordered {
+                step.estimated_cost = Some(RateCard::to_amount(step.cost_micros));
+            }
+        }
         stats.steps = ordered;
         Ok(stats)
     }

@@ -18,6 +18,7 @@ pub mod pacing;
 pub mod page;
 pub mod plan;
 pub mod ports;
+pub mod pricing;
 pub mod secret;
 pub mod sender;
 pub mod sequence;
