@@ -63,6 +63,13 @@ pub fn admin_routes(state: &AppState) -> Router<AppState> {
     sequences_routes(state).merge(enrollments_routes(state))
 }
 
+/// `/webhooks/whatsapp`: verification and signature check (see [`routes::webhook`]).
+pub fn webhook_routes<S: Clone + Send + Sync + 'static>(
+    settings: routes::webhook::WebhookSettings,
+) -> Router<S> {
+    routes::webhook::router(settings)
+}
+
 /// `GET /health`.
 pub fn health<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route(

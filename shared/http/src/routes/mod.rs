@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod enrollments;
 pub mod sequences;
+pub mod webhook;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
