@@ -65,16 +65,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if path == "." {
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        // Broken JSON has no field to name: the path there is where parsing stopped (`?`).
+        let field = if path == "." || syntax {
             "body".to_string()
         } else {
             path
         };
-        let message = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("is not valid JSON ({inner})")
-            }
-            _ => clean_serde_message(&inner.to_string()),
+        let message = if syntax {
+            format!("is not valid JSON ({inner})")
+        } else {
+            clean_serde_message(&inner.to_string())
         };
         Problem::bad_request(&field, message)
     })
