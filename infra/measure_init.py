@@ -3,11 +3,14 @@ bootstrap, and reports the time from process start to its first `GET .../invocat
 configuration, AWS config, clients) and to the response of one invocation with EVENT.
 
 Usage: python infra/measure_init.py BOOTSTRAP EVENT_JSON [RUNS]
-The function's own configuration comes from the environment (see infra/local-aws.sh).
+The function's own configuration comes from the environment (see infra/local-aws.sh). LAUNCHER,
+when set, runs the bootstrap through it (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu` for an
+arm64 bootstrap on an x86_64 machine; emulation makes the times an upper bound).
 """
 
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -55,7 +58,11 @@ def measure(bootstrap: str, event: bytes) -> tuple[float, float]:
             self.end_headers()
             done.set()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # the killed process's next poll
+            pass
+
+    server = Server(("127.0.0.1", 0), Api)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ)
     env.update(
@@ -67,7 +74,8 @@ def measure(bootstrap: str, event: bytes) -> tuple[float, float]:
         AWS_LAMBDA_LOG_GROUP_NAME="measure",
     )
     start = time.perf_counter()
-    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = shlex.split(os.environ.get("LAUNCHER", "")) + [bootstrap]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not done.wait(30):
             raise SystemExit(f"{bootstrap}: no response within 30 s")
