@@ -95,7 +95,8 @@ def main() -> None:
     results = [measure(bootstrap, event) for _ in range(runs)]
     init = statistics.median(r[0] for r in results)
     first = statistics.median(r[1] for r in results)
-    name = os.path.basename(os.path.dirname(bootstrap)) or bootstrap
+    base = os.path.basename(bootstrap)
+    name = os.path.basename(os.path.dirname(bootstrap)) if base == "bootstrap" else base
     print(f"{name}: init {init:.1f} ms, init + first invocation {first:.1f} ms (median of {runs})")
 
 
