@@ -1,11 +1,44 @@
 #!/usr/bin/env bash
-# The one test command: formatting, lints, every test of the workspace, and a smoke run of the
-# local server binary. It installs what it needs itself.
+# The one test command: formatting, lints, every test of the workspace (the AWS adapters against
+# a local AWS emulator it starts and stops itself), the end-to-end scenarios once more on the
+# DynamoDB store, the SAM template checks, and a smoke run of the local server binary. It
+# installs what it needs itself (a Python venv in .venv with moto, cfn-lint and the SAM CLI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 jobs="${CARGO_BUILD_JOBS:-2}"
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s  [%ss]\n' "$*" "$SECONDS"; }
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -f "${tmp_files[@]}"
+}
+tmp_files=()
+trap cleanup EXIT
+
+step "python tools in .venv: moto (AWS emulator), cfn-lint, aws-sam-cli"
+if ! .venv/bin/python -c 'import moto.server, cfnlint, samcli' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet 'moto[server]' cfn-lint aws-sam-cli
+fi
+
+step "start the AWS emulator on a free local port"
+moto_port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+moto_log="$(mktemp)"
+tmp_files+=("$moto_log")
+.venv/bin/python infra/moto_server.py "$moto_port" >"$moto_log" 2>&1 &
+pids+=($!)
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export RITMO_TEST_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" RITMO_TEST_SCHEDULER_ENDPOINT="$AWS_ENDPOINT_URL"
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null && break
+  sleep 0.1
+done
+curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" || { echo "the emulator did not start"; cat "$moto_log"; exit 1; }
+echo "emulator at $AWS_ENDPOINT_URL"
 
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -21,16 +54,25 @@ forbidden="$(cargo tree -p ritmo-core -e normal --prefix none | grep -iE '^(aws-
 [ -z "$forbidden" ] || { echo "ritmo-core depends on: $forbidden"; exit 1; }
 echo "ritmo-core: clean"
 
-step "cargo test --workspace"
+step "cargo test --workspace (store contract and scheduler adapter also on the emulator)"
 cargo test --workspace -j "$jobs"
+
+step "end-to-end scenarios again, with ritmo-local --dynamodb-endpoint on the emulator"
+RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test sequences --test webhooks --test whatsapp
+
+step "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
+
+step "sam validate --lint"
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
 step "smoke: ritmo-local starts, answers /health, guards /v1 with its printed token"
 cargo build -p ritmo-local -j "$jobs" --quiet
 out="$(mktemp)"
+tmp_files+=("$out")
 start_ns=$(date +%s%N)
-./target/debug/ritmo-local --port 0 >"$out" 2>/dev/null &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$out"' EXIT
+"${CARGO_TARGET_DIR:-target}/debug/ritmo-local" --port 0 >"$out" 2>/dev/null &
+pids+=($!)
 base=""
 for _ in $(seq 1 100); do
   base="$(sed -n 's/^Ritmo local server listening on \(http[^ ]*\)$/\1/p' "$out")"
@@ -48,4 +90,4 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" 
 echo "ritmo-local ready in ${ready_ms} ms; /health 200, /v1 401 without token, 200 with it"
 
 echo
-echo "all checks passed"
+echo "all checks passed in ${SECONDS} s"

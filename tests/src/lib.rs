@@ -1,10 +1,13 @@
 //! End-to-end harness: starts `ritmo-local` (the same `start` its binary calls, with its own
-//! command-line flags) on a free port and talks HTTP to it.
+//! command-line flags) on a free port and talks HTTP to it. With `RITMO_E2E_DYNAMODB_ENDPOINT`
+//! set, each server uses the DynamoDB store on that endpoint, in a table of its own.
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
 use ritmo_core::tenant::Role;
 use serde_json::{json, Value};
+
+static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 pub struct TestServer {
     pub base: String,
@@ -49,6 +52,16 @@ impl TestServer {
             "acme",
         ];
         args.extend_from_slice(flags);
+        // With RITMO_E2E_DYNAMODB_ENDPOINT set, every server stores in its own table there.
+        let endpoint = std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT").ok();
+        let table = format!(
+            "ritmo-e2e-{}-{}",
+            std::process::id(),
+            SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        if let Some(endpoint) = &endpoint {
+            args.extend_from_slice(&["--dynamodb-endpoint", endpoint, "--dynamodb-table", &table]);
+        }
         let cli = ritmo_local::Cli::try_parse_from(args).expect("valid flags");
         let running = ritmo_local::start(cli).await.expect("ritmo-local starts");
         let client = reqwest::Client::builder()

@@ -1,6 +1,7 @@
 //! `ritmo-local`: all of Ritmo in one process with no AWS and no network — in-memory store,
 //! in-process scheduler, outbox messenger — serving the same routes as the Lambda functions,
-//! plus the `/_dev` routes that exist only here.
+//! plus the `/_dev` routes that exist only here. With `--dynamodb-endpoint` the store is the
+//! production DynamoDB store on that endpoint (an emulator, or DynamoDB Local).
 
 mod dev;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rand::RngCore;
+use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
 use ritmo_core::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::ids::UlidGen;
 use ritmo_core::links::{LinkSettings, StickyKey};
@@ -57,9 +59,13 @@ pub struct Cli {
     /// the estimated cost in sequence statistics.
     #[arg(long, env = "RITMO_RATE_CARD")]
     pub rate_card: Option<std::path::PathBuf>,
-    /// Use this DynamoDB-compatible endpoint instead of the in-memory store.
+    /// Use this DynamoDB-compatible endpoint instead of the in-memory store (the table is
+    /// created when missing; no AWS credentials needed).
     #[arg(long, env = "RITMO_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
+    /// The table on `--dynamodb-endpoint`.
+    #[arg(long, env = "RITMO_DYNAMODB_TABLE", default_value = "ritmo-local")]
+    pub dynamodb_table: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +78,12 @@ pub enum StartError {
     WhatsApp(ritmo_whatsapp::ClientError),
     #[error("--rate-card {path}: {problem}")]
     RateCard { path: String, problem: String },
+    #[error("cannot use the DynamoDB table {table} at {endpoint}: {source}")]
+    DynamoDb {
+        endpoint: String,
+        table: String,
+        source: ritmo_core::PortError,
+    },
 }
 
 /// A started server.
@@ -91,11 +103,6 @@ impl Running {
 
 /// Builds everything and starts serving; returns once the port is bound.
 pub async fn start(cli: Cli) -> Result<Running, StartError> {
-    if cli.dynamodb_endpoint.is_some() {
-        return Err(StartError::Unsupported(
-            "--dynamodb-endpoint: the DynamoDB store is not part of this build yet",
-        ));
-    }
     let jwt_secret = cli.jwt_secret.clone().unwrap_or_else(random_secret);
     let manual = cli
         .manual_clock
@@ -141,6 +148,13 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
             )
         })?;
         ritmo.rate_card = Some(Arc::new(card));
+    }
+    if let Some(endpoint) = &cli.dynamodb_endpoint {
+        let store = dynamodb_store(endpoint, &cli.dynamodb_table).await?;
+        ritmo.channels = store.clone();
+        ritmo.bots = store.clone();
+        ritmo.sequences = store.clone();
+        ritmo.enrollments = store;
     }
     let runner: Arc<dyn StepRunner> = Arc::new(ritmo.clone());
     scheduler.set_runner(runner.clone());
@@ -204,6 +218,29 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         manual_clock: cli.manual_clock,
         server,
     })
+}
+
+/// The DynamoDB store on a local endpoint, its table created when missing. Cursors are signed
+/// with a key made for this run.
+async fn dynamodb_store(endpoint: &str, table: &str) -> Result<Arc<DynamoStore>, StartError> {
+    let sdk = ritmo_aws::local::sdk_config_for_endpoint(endpoint).await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        StoreConfig {
+            table: table.to_string(),
+            cursor_key: CursorKey::random(),
+        },
+    );
+    let created = store
+        .create_table_if_missing()
+        .await
+        .map_err(|source| StartError::DynamoDb {
+            endpoint: endpoint.to_string(),
+            table: table.to_string(),
+            source,
+        })?;
+    tracing::info!(endpoint, table, created, "using the DynamoDB store");
+    Ok(Arc::new(store))
 }
 
 fn random_secret() -> String {

@@ -330,31 +330,43 @@ impl Ritmo {
                     fire_at: due,
                 };
                 enrollment.next_send_at = Some(due);
-                let schedule = step_schedule(&enrollment, first.id, 1, due);
-                self.scheduler.schedule(schedule.clone()).await?;
-                Some(schedule)
+                Some(step_schedule(&enrollment, first.id, 1, due))
             } else {
                 None
             };
+            // Stored first, scheduled second: the schedule can never fire before its enrollment
+            // exists.
             match self.enrollments.put_enrollment(&enrollment, expect).await {
-                Ok(()) => {
-                    return Ok(EnrollOutcome {
-                        phone,
-                        status: EnrollResult::Enrolled,
-                        next_send_at: enrollment.next_send_at,
-                        error: None,
-                    })
-                }
-                Err(error) => {
-                    if let Some(schedule) = schedule {
-                        self.scheduler.cancel(&schedule.name).await?;
+                Ok(()) => {}
+                Err(WriteError::Conflict) => continue,
+                Err(WriteError::Port(e)) => return Err(e.into()),
+            }
+            if let Some(schedule) = schedule {
+                if let Err(error) = self.scheduler.schedule(schedule).await {
+                    // Not scheduled: end this run so that enrolling again starts over.
+                    tracing::error!(error = %error, sequence_id = %sequence.id, "first step could not be scheduled");
+                    let mut ended = enrollment.clone();
+                    ended.end(EnrollmentStatus::Exited, Some(ExitReason::Failed));
+                    ended.version += 1;
+                    if let Err(undo) = self
+                        .enrollments
+                        .put_enrollment(&ended, Expect::Version(enrollment.version))
+                        .await
+                    {
+                        tracing::error!(error = %undo, sequence_id = %sequence.id, "an unscheduled enrollment stays active");
                     }
-                    match error {
-                        WriteError::Conflict => continue,
-                        WriteError::Port(e) => return Err(e.into()),
-                    }
+                    return Ok(EnrollOutcome::rejected(
+                        &phone,
+                        "could not be scheduled; try again",
+                    ));
                 }
             }
+            return Ok(EnrollOutcome {
+                phone,
+                status: EnrollResult::Enrolled,
+                next_send_at: enrollment.next_send_at,
+                error: None,
+            });
         }
         Err(DomainError::Conflict(
             "the contact is being changed concurrently; try again".into(),
@@ -413,9 +425,11 @@ impl Ritmo {
     }
 
     /// Reads, changes and conditionally writes an enrollment, again on a concurrent change.
-    /// A schedule the change asks for is created before the write (and deleted again if the
-    /// write loses), so an enrollment never waits on a schedule that does not exist. Returns the
-    /// enrollment as stored and whether this call wrote it (None when there is none).
+    /// A schedule the change asks for is created after the write, so it can never fire before
+    /// the enrollment it belongs to is stored. If creating it fails, the error is returned and
+    /// the enrollment stays as written: a repeated delivery of the job that led here creates
+    /// the schedule again (see the sender). Returns the enrollment as stored and whether this
+    /// call wrote it (None when there is none).
     pub(crate) async fn mutate_enrollment(
         &self,
         tenant: &TenantId,
@@ -439,20 +453,15 @@ impl Ritmo {
             };
             enrollment.version += 1;
             enrollment.updated_at = self.clock.now();
-            if let Some(schedule) = &schedule {
-                self.scheduler.schedule(schedule.clone()).await?;
-            }
             match self.enrollments.put_enrollment(&enrollment, expect).await {
-                Ok(()) => return Ok(Some((enrollment, true))),
-                Err(error) => {
-                    if let Some(schedule) = &schedule {
-                        self.scheduler.cancel(&schedule.name).await?;
+                Ok(()) => {
+                    if let Some(schedule) = schedule {
+                        self.scheduler.schedule(schedule).await?;
                     }
-                    match error {
-                        WriteError::Conflict => continue,
-                        WriteError::Port(e) => return Err(e.into()),
-                    }
+                    return Ok(Some((enrollment, true)));
                 }
+                Err(WriteError::Conflict) => continue,
+                Err(WriteError::Port(e)) => return Err(e.into()),
             }
         }
         Err(DomainError::Conflict(

@@ -108,6 +108,7 @@ impl Ritmo {
             return Ok(Fired::Stale);
         };
         if !matches_job(&enrollment, job) {
+            self.reassert_successor(&enrollment, job).await?;
             return Ok(Fired::Stale);
         }
         match sequence.status {
@@ -175,6 +176,36 @@ impl Ritmo {
             }
         };
         self.record(&sequence, step, job, attempt).await
+    }
+
+    /// A repeated delivery of a job that was already handled: if the schedule that handling
+    /// asked for could not be created at the time (the enrollment points at it, one generation
+    /// on), create it now. Creating a schedule that exists is harmless.
+    async fn reassert_successor(&self, e: &Enrollment, job: &StepJob) -> Result<(), DomainError> {
+        if let (
+            true,
+            StepState::Scheduled {
+                generation,
+                fire_at,
+            },
+            Some(step_id),
+        ) = (
+            e.is_active() && e.id == job.enrollment_id,
+            &e.state,
+            e.next_step_id,
+        ) {
+            if *generation == job.attempt + 1 {
+                self.scheduler
+                    .schedule(crate::enrolling::step_schedule(
+                        e,
+                        step_id,
+                        *generation,
+                        *fire_at,
+                    ))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends the step (template or chatbot) once.

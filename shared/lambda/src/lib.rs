@@ -1,8 +1,12 @@
-//! Serving Ritmo's routers on AWS Lambda behind API Gateway (HTTP API) or a function URL.
+//! Serving Ritmo's routers on AWS Lambda behind API Gateway (HTTP API) or a function URL, and
+//! the sender's handler.
 //!
 //! API Gateway's JWT authorizer validates the bearer token before the function runs; this
 //! crate copies the authorizer's claims from the request context into [`VerifiedClaims`],
 //! which `ritmo_http::Auth::authorizer_context()` reads.
+
+pub mod apps;
+pub mod sender;
 
 use axum::extract::Request;
 use axum::middleware::Next;

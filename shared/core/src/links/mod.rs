@@ -519,6 +519,14 @@ impl LinkSettings {
         }
     }
 
+    /// Settings for a process that serves no link route: a random cookie key that signs nothing
+    /// anyone will see.
+    pub fn unused() -> Self {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        Self::new(StickyKey::new(&key), "https://links.invalid")
+    }
+
     /// The public URL of a link.
     pub fn public_url(&self, slug: &Slug) -> String {
         format!("{}/{}", self.public_base_url, slug)

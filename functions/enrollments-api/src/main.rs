@@ -1,0 +1,15 @@
+//! `enrollments-api`: contacts enrolled and removed, per-contact history, statistics, behind
+//! the HTTP API's JWT authorizer. Wiring only.
+
+use ritmo_aws::ClaimsConfig;
+use ritmo_http::Auth;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    ritmo_lambda::init_tracing();
+    let claims = ClaimsConfig::from_env()?;
+    let ritmo = ritmo_aws::ritmo_from_env().await?;
+    let auth =
+        Auth::authorizer_context().with_claim_names(&claims.tenant_claim, &claims.role_claim);
+    ritmo_lambda::serve(ritmo_lambda::apps::enrollments_api(ritmo, auth)).await
+}

@@ -1,0 +1,18 @@
+//! `webhook`: Meta's webhook at `/webhooks/whatsapp` (public route, signed by Meta): the
+//! verification handshake, then statuses, replies, opt-outs and template status changes.
+//! Wiring only.
+
+use ritmo_aws::WebhookConfig;
+use ritmo_http::WebhookSettings;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    ritmo_lambda::init_tracing();
+    let config = WebhookConfig::from_env()?;
+    let ritmo = ritmo_aws::ritmo_from_env().await?;
+    let settings = WebhookSettings {
+        verify_token: Some(config.verify_token),
+        app_secret: Some(config.app_secret),
+    };
+    ritmo_lambda::serve(ritmo_lambda::apps::webhook(ritmo, settings)).await
+}

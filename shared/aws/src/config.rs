@@ -1,0 +1,268 @@
+//! Typed configuration of the Lambda functions, read from the environment once at cold start.
+//! A missing or invalid variable is an error that names it, so a misconfigured function fails
+//! its init instead of its first request.
+
+use std::time::Duration;
+
+use ritmo_core::secret::Secret;
+
+use crate::cursor::CursorKey;
+
+/// A configuration variable that is missing or unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Source for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+fn required(source: &impl Source, var: &'static str) -> Result<String, ConfigError> {
+    match source.get(var) {
+        Some(value) if !value.trim().is_empty() => Ok(value.trim().to_string()),
+        _ => Err(ConfigError::Missing(var)),
+    }
+}
+
+pub(crate) fn optional(source: &impl Source, var: &'static str) -> Option<String> {
+    source
+        .get(var)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn arn(source: &impl Source, var: &'static str) -> Result<String, ConfigError> {
+    let value = required(source, var)?;
+    if !value.starts_with("arn:") {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "must be an ARN (arn:...)".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// The DynamoDB store: `RITMO_TABLE` and `RITMO_CURSOR_KEY` (at least 32 characters; signs
+/// pagination cursors).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub table: String,
+    pub cursor_key: CursorKey,
+}
+
+impl StoreConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let table = required(source, "RITMO_TABLE")?;
+        let key = required(source, "RITMO_CURSOR_KEY")?;
+        let cursor_key = CursorKey::new(key.as_bytes()).map_err(|reason| ConfigError::Invalid {
+            var: "RITMO_CURSOR_KEY",
+            reason: reason.to_string(),
+        })?;
+        Ok(Self { table, cursor_key })
+    }
+}
+
+/// The EventBridge Scheduler adapter.
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `RITMO_SCHEDULE_GROUP` | the schedule group of this stage |
+/// | `RITMO_SENDER_ARN` | the sender function, every schedule's target |
+/// | `RITMO_SCHEDULER_ROLE_ARN` | the role EventBridge Scheduler assumes to invoke it |
+/// | `RITMO_SCHEDULER_DLQ_ARN` | the SQS queue that receives deliveries that failed for good |
+/// | `RITMO_FLEXIBLE_WINDOW_MINUTES` | optional, 1-1440: a flexible time window; unset or 0 = off |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    pub group: String,
+    pub sender_arn: String,
+    pub role_arn: String,
+    pub dead_letter_arn: String,
+    /// `None`: the schedule fires at its time (`FlexibleTimeWindow` `OFF`).
+    pub flexible_window: Option<Duration>,
+}
+
+impl SchedulerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let flexible_window = match optional(source, "RITMO_FLEXIBLE_WINDOW_MINUTES") {
+            None => None,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(0) => None,
+                Ok(minutes @ 1..=1440) => Some(Duration::from_secs(minutes * 60)),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: "RITMO_FLEXIBLE_WINDOW_MINUTES",
+                        reason: "must be a whole number of minutes from 0 (off) to 1440".into(),
+                    })
+                }
+            },
+        };
+        Ok(Self {
+            group: required(source, "RITMO_SCHEDULE_GROUP")?,
+            sender_arn: arn(source, "RITMO_SENDER_ARN")?,
+            role_arn: arn(source, "RITMO_SCHEDULER_ROLE_ARN")?,
+            dead_letter_arn: arn(source, "RITMO_SCHEDULER_DLQ_ARN")?,
+            flexible_window,
+        })
+    }
+}
+
+/// Names of the JWT claims that carry the tenant and the role: `RITMO_TENANT_CLAIM` (default
+/// `tenant`) and `RITMO_ROLE_CLAIM` (default `role`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsConfig {
+    pub tenant_claim: String,
+    pub role_claim: String,
+}
+
+impl ClaimsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tenant_claim: optional(source, "RITMO_TENANT_CLAIM").unwrap_or_else(|| "tenant".into()),
+            role_claim: optional(source, "RITMO_ROLE_CLAIM").unwrap_or_else(|| "role".into()),
+        })
+    }
+}
+
+/// Meta's webhook: `RITMO_WHATSAPP_VERIFY_TOKEN` (the verification handshake) and
+/// `RITMO_WHATSAPP_APP_SECRET` (the key of `X-Hub-Signature-256`).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub verify_token: Secret,
+    pub app_secret: Secret,
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            verify_token: Secret::new(required(source, "RITMO_WHATSAPP_VERIFY_TOKEN")?),
+            app_secret: Secret::new(required(source, "RITMO_WHATSAPP_APP_SECRET")?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn source(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const SCHEDULER: &[(&str, &str)] = &[
+        ("RITMO_SCHEDULE_GROUP", "ritmo-prod"),
+        (
+            "RITMO_SENDER_ARN",
+            "arn:aws:lambda:sa-east-1:123456789012:function:ritmo-sender",
+        ),
+        (
+            "RITMO_SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/ritmo-scheduler",
+        ),
+        (
+            "RITMO_SCHEDULER_DLQ_ARN",
+            "arn:aws:sqs:sa-east-1:123456789012:ritmo-dlq",
+        ),
+    ];
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let error = StoreConfig::from_source(&source(&[("RITMO_TABLE", "t")])).unwrap_err();
+        assert_eq!(error, ConfigError::Missing("RITMO_CURSOR_KEY"));
+        assert_eq!(
+            error.to_string(),
+            "missing environment variable RITMO_CURSOR_KEY"
+        );
+        let error = SchedulerConfig::from_source(&source(&SCHEDULER[1..])).unwrap_err();
+        assert_eq!(error, ConfigError::Missing("RITMO_SCHEDULE_GROUP"));
+    }
+
+    #[test]
+    fn a_short_cursor_key_is_refused() {
+        let error = StoreConfig::from_source(&source(&[
+            ("RITMO_TABLE", "t"),
+            ("RITMO_CURSOR_KEY", "short"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            error,
+            ConfigError::Invalid {
+                var: "RITMO_CURSOR_KEY",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_flexible_window_is_off_unless_set() {
+        let config = SchedulerConfig::from_source(&source(SCHEDULER)).unwrap();
+        assert_eq!(config.flexible_window, None);
+        let mut pairs = SCHEDULER.to_vec();
+        pairs.push(("RITMO_FLEXIBLE_WINDOW_MINUTES", "15"));
+        let config = SchedulerConfig::from_source(&source(&pairs)).unwrap();
+        assert_eq!(config.flexible_window, Some(Duration::from_secs(900)));
+        pairs.pop();
+        pairs.push(("RITMO_FLEXIBLE_WINDOW_MINUTES", "2000"));
+        assert!(SchedulerConfig::from_source(&source(&pairs)).is_err());
+    }
+
+    #[test]
+    fn arns_must_look_like_arns() {
+        let mut pairs = SCHEDULER.to_vec();
+        pairs[1] = ("RITMO_SENDER_ARN", "ritmo-sender");
+        assert!(matches!(
+            SchedulerConfig::from_source(&source(&pairs)),
+            Err(ConfigError::Invalid {
+                var: "RITMO_SENDER_ARN",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn claim_names_default_to_tenant_and_role() {
+        let config = ClaimsConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(config.tenant_claim, "tenant");
+        assert_eq!(config.role_claim, "role");
+    }
+}

@@ -1,0 +1,18 @@
+//! Ritmo's AWS adapters: the DynamoDB store ([`DynamoStore`]), EventBridge Scheduler
+//! ([`EventBridgeScheduler`]), the typed configuration of the Lambda functions ([`config`]),
+//! and the production wiring they share ([`ritmo_from_env`]).
+//! All AWS knowledge lives here; the domain in `ritmo-core` knows none of it.
+
+pub mod config;
+pub mod cursor;
+pub mod deployment;
+pub mod dynamo;
+pub mod links_pending;
+pub mod local;
+pub mod scheduler;
+
+pub use config::{ClaimsConfig, ConfigError, SchedulerConfig, StoreConfig, WebhookConfig};
+pub use cursor::CursorKey;
+pub use deployment::{ritmo_from_env, DeploymentError, MessagingConfig};
+pub use dynamo::DynamoStore;
+pub use scheduler::EventBridgeScheduler;

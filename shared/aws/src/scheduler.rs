@@ -1,0 +1,229 @@
+//! EventBridge Scheduler as the scheduler port: one one-shot schedule per step job.
+//!
+//! Each schedule is `at(yyyy-mm-ddThh:mm:ss)` in UTC (the instant comes from the calendar, never
+//! from the scheduler's own time-zone handling), deletes itself after it fired, and invokes the
+//! sender function with the step job as the event. Deliveries that fail for good go to the
+//! dead-letter queue.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    ScheduleState, Target,
+};
+use aws_sdk_scheduler::Client;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use ritmo_core::clock::Clock;
+use ritmo_core::ports::{Schedule, Scheduler};
+use ritmo_core::PortError;
+use sha2::{Digest, Sha256};
+
+use crate::config::SchedulerConfig;
+
+/// A due time in the past fires this long from now.
+pub const PAST_DUE_DELAY: TimeDelta = TimeDelta::minutes(1);
+
+pub struct EventBridgeScheduler {
+    client: Client,
+    config: SchedulerConfig,
+    clock: Arc<dyn Clock>,
+}
+
+/// The schedule as EventBridge Scheduler gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub expression: String,
+    pub input: String,
+}
+
+/// `at(...)` of `fire_at`, rounded up to the whole second (never earlier than planned), or
+/// `now + 1 minute` when `fire_at` is already past.
+pub fn at_expression(fire_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let at = if fire_at < now {
+        now + PAST_DUE_DELAY
+    } else {
+        fire_at
+    };
+    let whole = at
+        .duration_trunc(TimeDelta::seconds(1))
+        .expect("a second divides any instant");
+    let at = if whole < at {
+        whole + TimeDelta::seconds(1)
+    } else {
+        whole
+    };
+    format!("at({})", at.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+impl EventBridgeScheduler {
+    pub fn new(client: Client, config: SchedulerConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            client,
+            config,
+            clock,
+        }
+    }
+
+    pub fn definition(&self, schedule: &Schedule) -> Result<Definition, PortError> {
+        Ok(Definition {
+            expression: at_expression(schedule.fire_at, self.clock.now()),
+            input: serde_json::to_string(&schedule.input)
+                .map_err(|e| PortError::with_source("could not serialize the step job", e))?,
+        })
+    }
+
+    fn target(&self, input: &str) -> Result<Target, PortError> {
+        Target::builder()
+            .arn(&self.config.sender_arn)
+            .role_arn(&self.config.role_arn)
+            .input(input)
+            .dead_letter_config(
+                DeadLetterConfig::builder()
+                    .arn(&self.config.dead_letter_arn)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| PortError::with_source("could not build the schedule target", e))
+    }
+
+    fn window(&self) -> Result<FlexibleTimeWindow, PortError> {
+        let window = match self.config.flexible_window {
+            None => FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off),
+            Some(window) => FlexibleTimeWindow::builder()
+                .mode(FlexibleTimeWindowMode::Flexible)
+                .maximum_window_in_minutes((window.as_secs() / 60) as i32),
+        };
+        window
+            .build()
+            .map_err(|e| PortError::with_source("could not build the flexible time window", e))
+    }
+}
+
+/// An idempotency token for one call: SDK retries of that call reuse it, so a retried create
+/// cannot make a second schedule. It is not fixed per name: a schedule deleted after it fired
+/// may rightly be created again under the same name, and a replayed token would then return
+/// the deleted one instead of creating it.
+fn client_token(name: &str, definition: &Definition) -> String {
+    let mut hash = Sha256::new();
+    hash.update(name.as_bytes());
+    hash.update([0]);
+    hash.update(definition.expression.as_bytes());
+    hash.update([0]);
+    hash.update(definition.input.as_bytes());
+    hash.update([0]);
+    hash.update(rand::random::<u64>().to_be_bytes());
+    let digest = hash.finalize();
+    digest.iter().take(32).map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl Scheduler for EventBridgeScheduler {
+    /// Creates the schedule; one that already exists under that name is updated to this
+    /// definition.
+    async fn schedule(&self, schedule: Schedule) -> Result<(), PortError> {
+        let definition = self.definition(&schedule)?;
+        let created = self
+            .client
+            .create_schedule()
+            .name(&schedule.name)
+            .group_name(&self.config.group)
+            .schedule_expression(&definition.expression)
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(self.window()?)
+            .target(self.target(&definition.input)?)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .state(ScheduleState::Enabled)
+            .client_token(client_token(&schedule.name, &definition))
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conflict_exception()) =>
+            {
+                self.client
+                    .update_schedule()
+                    .name(&schedule.name)
+                    .group_name(&self.config.group)
+                    .schedule_expression(&definition.expression)
+                    .schedule_expression_timezone("UTC")
+                    .flexible_time_window(self.window()?)
+                    .target(self.target(&definition.input)?)
+                    .action_after_completion(ActionAfterCompletion::Delete)
+                    .state(ScheduleState::Enabled)
+                    .client_token(client_token(&schedule.name, &definition))
+                    .send()
+                    .await
+                    .map_err(|e| PortError::with_source("EventBridge UpdateSchedule failed", e))?;
+                Ok(())
+            }
+            Err(error) => Err(PortError::with_source(
+                "EventBridge CreateSchedule failed",
+                error,
+            )),
+        }
+    }
+
+    /// Deletes the schedule; one that does not exist (it fired, or was never made) is success.
+    async fn cancel(&self, name: &str) -> Result<(), PortError> {
+        match self
+            .client
+            .delete_schedule()
+            .name(name)
+            .group_name(&self.config.group)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(PortError::with_source(
+                "EventBridge DeleteSchedule failed",
+                error,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_expression_is_utc_to_the_second_rounded_up() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let fire = Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).unwrap();
+        assert_eq!(at_expression(fire, now), "at(2026-11-24T09:00:00)");
+        let fire = fire + TimeDelta::milliseconds(1);
+        assert_eq!(at_expression(fire, now), "at(2026-11-24T09:00:01)");
+    }
+
+    #[test]
+    fn a_past_due_time_fires_a_minute_from_now() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let past = now - TimeDelta::hours(3);
+        assert_eq!(at_expression(past, now), "at(2026-11-23T12:01:00)");
+        assert_eq!(at_expression(now, now), "at(2026-11-23T12:00:00)");
+    }
+
+    #[test]
+    fn client_tokens_fit_the_api_and_differ_per_call() {
+        let definition = Definition {
+            expression: "at(2026-11-24T09:00:00)".into(),
+            input: "{}".into(),
+        };
+        let a = client_token("n", &definition);
+        let b = client_token("n", &definition);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,203 @@
+//! The functions' handlers, driven by real event shapes: API Gateway HTTP API (payload v2)
+//! requests with JWT-authorizer claims, and the step job EventBridge Scheduler delivers to the
+//! sender. The routers are the ones the functions' `main.rs` serve (`ritmo_lambda::apps`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::StatusCode;
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use ritmo_core::clock::SystemClock;
+use ritmo_core::ids::UlidGen;
+use ritmo_core::local::{LocalScheduler, Outbox};
+use ritmo_core::page::{Page, PageRequest};
+use ritmo_core::secret::Secret;
+use ritmo_core::sequence::Sequence;
+use ritmo_core::store::{Expect, SequenceStore, WriteError};
+use ritmo_core::tenant::TenantId;
+use ritmo_core::{PortError, Ritmo};
+use ritmo_http::routes::webhook::WebhookSettings;
+use ritmo_http::Auth;
+use ritmo_lambda::apps;
+use ritmo_lambda::sender::{self, StepFailed};
+use tower::ServiceExt;
+use ulid::Ulid;
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn ritmo() -> Ritmo {
+    let clock = Arc::new(SystemClock);
+    Ritmo::in_memory(
+        clock.clone(),
+        Arc::new(UlidGen::new(clock.clone())),
+        Arc::new(Outbox::new(clock.clone())),
+        LocalScheduler::new(clock),
+    )
+}
+
+/// Runs an API Gateway v2 event through a function's router as `ritmo_lambda::serve` does.
+async fn call(app: axum::Router, event: &str) -> (StatusCode, String) {
+    let request = lambda_http::request::from_str(&fixture(event)).expect("an API Gateway event");
+    let (parts, body) = request.into_parts();
+    let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
+    let response = ritmo_lambda::with_authorizer_claims(app)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
+    let ritmo = ritmo();
+    let app = apps::sequences_api(ritmo.clone(), Auth::authorizer_context());
+    let (status, body) = call(app, "apigw-v2-admin-create-sequence.json").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let body = json(&body);
+    assert_eq!(body["status"], "draft");
+    assert_eq!(body["name"], "Boas-vindas");
+    let id = Ulid::from_string(body["id"].as_str().unwrap()).unwrap();
+    let acme = TenantId::parse("acme").unwrap();
+    assert!(ritmo
+        .sequences
+        .get_sequence(&acme, id)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn sequences_api_does_not_serve_enrollment_routes() {
+    let app = apps::sequences_api(ritmo(), Auth::authorizer_context());
+    let (status, body) = call(app, "apigw-v2-viewer-list-enrollments.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(json(&body)["detail"], "no such route");
+}
+
+#[tokio::test]
+async fn enrollments_api_answers_a_viewer_with_a_404_for_an_unknown_sequence() {
+    let app = apps::enrollments_api(ritmo(), Auth::authorizer_context());
+    let (status, body) = call(app, "apigw-v2-viewer-list-enrollments.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let body = json(&body);
+    assert_eq!(body["type"], "urn:ritmo:problem:not-found");
+    assert_ne!(body["detail"], "no such route");
+}
+
+#[tokio::test]
+async fn enrollments_api_does_not_serve_sequence_routes() {
+    let app = apps::enrollments_api(ritmo(), Auth::authorizer_context());
+    let (status, _) = call(app, "apigw-v2-admin-create-sequence.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn webhook_settings(verify_token: &str) -> WebhookSettings {
+    WebhookSettings {
+        verify_token: Some(Secret::new(verify_token)),
+        app_secret: Some(Secret::new("meta-app-secret")),
+    }
+}
+
+#[tokio::test]
+async fn webhook_echoes_the_challenge_only_for_the_configured_token() {
+    let (status, body) = call(
+        apps::webhook(ritmo(), webhook_settings("meta-verify-token")),
+        "apigw-v2-webhook-verify.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "1158201444");
+    let (status, _) = call(
+        apps::webhook(ritmo(), webhook_settings("another-token")),
+        "apigw-v2-webhook-verify.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn webhook_refuses_an_unsigned_delivery() {
+    let (status, body) = call(
+        apps::webhook(ritmo(), webhook_settings("meta-verify-token")),
+        "apigw-v2-webhook-delivery.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&body)["status"], 401);
+}
+
+#[tokio::test]
+async fn links_functions_say_links_are_not_in_this_build() {
+    let (status, body) = call(
+        apps::not_in_this_build("links"),
+        "apigw-v2-admin-create-sequence.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(json(&body)["detail"], "links are not part of this build");
+}
+
+fn step_event(payload: serde_json::Value) -> LambdaEvent<serde_json::Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+#[tokio::test]
+async fn sender_runs_a_scheduled_step_job_and_a_stale_one_is_success() {
+    let payload = json(&fixture("scheduler-step-job.json"));
+    sender::handle(&ritmo(), step_event(payload)).await.unwrap();
+}
+
+#[tokio::test]
+async fn sender_refuses_an_event_that_is_not_a_step_job() {
+    let error = sender::handle(&ritmo(), step_event(serde_json::json!({"hello": "world"})))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StepFailed::NotAStepJob(_)));
+    assert_eq!(Diagnostic::from(error).error_type, "Ritmo.NotAStepJob");
+}
+
+/// A store whose every call fails, as DynamoDB does when it cannot be reached.
+struct Unreachable;
+
+#[async_trait]
+impl SequenceStore for Unreachable {
+    async fn put_sequence(&self, _: &Sequence, _: Expect) -> Result<(), WriteError> {
+        Err(WriteError::Port(PortError::new("store unreachable")))
+    }
+    async fn get_sequence(&self, _: &TenantId, _: Ulid) -> Result<Option<Sequence>, PortError> {
+        Err(PortError::new("store unreachable"))
+    }
+    async fn list_sequences(
+        &self,
+        _: &TenantId,
+        _: &PageRequest,
+    ) -> Result<Page<Sequence>, PortError> {
+        Err(PortError::new("store unreachable"))
+    }
+}
+
+#[tokio::test]
+async fn sender_fails_the_invocation_when_a_port_fails_so_the_delivery_is_retried() {
+    let mut ritmo = ritmo();
+    ritmo.sequences = Arc::new(Unreachable);
+    let payload = json(&fixture("scheduler-step-job.json"));
+    let error = sender::handle(&ritmo, step_event(payload))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StepFailed::Port(_)));
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "Ritmo.PortError");
+    assert!(diagnostic.error_message.contains("store unreachable"));
+}
