@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::input::{self, Draft, LinkInput, LinkView};
 use super::rotation::position;
@@ -59,20 +60,23 @@ pub enum ClickOutcome {
     NotFound,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Clicks by kind: people sent on, bots and previews, and clicks while everything was closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ClickTotals {
     pub human: u64,
     pub bot: u64,
     pub closed: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Human clicks a rotator sent to one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MemberClicks {
+    #[schema(value_type = String)]
     pub link: Slug,
     pub clicks: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DayRow {
     pub date: NaiveDate,
     pub human: u64,
@@ -80,7 +84,12 @@ pub struct DayRow {
 }
 
 /// `GET /v1/links/{slug}/stats`: clicks in `from..=to` (UTC dates).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "from": "2026-11-01", "to": "2026-11-02", "clicks": {"human": 40, "bot": 3, "closed": 1},
+    "members": [{"link": "ana", "clicks": 20}, {"link": "bia", "clicks": 20}],
+    "by_day": [{"date": "2026-11-01", "human": 25, "bot": 2}, {"date": "2026-11-02", "human": 15, "bot": 1}]
+}))]
 pub struct LinkStats {
     pub from: NaiveDate,
     pub to: NaiveDate,
