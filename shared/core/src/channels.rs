@@ -317,7 +317,10 @@ impl Ritmo {
         id: Ulid,
     ) -> Result<Vec<TemplateInfo>, DomainError> {
         let channel = self.channel(tenant, id).await?;
-        Ok(self.messenger.templates(&channel).await?)
+        self.messenger.templates(&channel).await.map_err(|e| {
+            tracing::warn!(error = %e, channel_id = %channel.id, "template look-up failed");
+            DomainError::Unavailable("could not list the templates with WhatsApp; try again".into())
+        })
     }
 
     pub async fn create_bot(
