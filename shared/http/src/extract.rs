@@ -9,6 +9,7 @@ use base64::Engine;
 use ritmo_core::page::PageRequest;
 use serde::de::DeserializeOwned;
 use ulid::Ulid;
+use utoipa::IntoParams;
 
 use crate::problem::Problem;
 
@@ -92,6 +93,17 @@ pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Problem> {
 
 /// `?limit=&cursor=`. Cursors handed out are the store's, base64url-encoded so they stay opaque.
 pub struct ListQuery(pub PageRequest);
+
+/// The query parameters [`ListQuery`] reads, as the API documents them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     type Rejection = Problem;
