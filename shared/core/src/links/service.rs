@@ -423,7 +423,11 @@ impl Ritmo {
     ) -> Result<LinkStats, DomainError> {
         let link = self.link(tenant, slug).await?;
         let to = to.unwrap_or_else(|| self.clock.now().date_naive());
-        let from = from.unwrap_or(to - Duration::days(DEFAULT_STATS_DAYS - 1));
+        // Near the ends of the calendar the default span is cut short rather than overflowing.
+        let from = from.unwrap_or_else(|| {
+            to.checked_sub_signed(Duration::days(DEFAULT_STATS_DAYS - 1))
+                .unwrap_or(NaiveDate::MIN)
+        });
         if from > to {
             return Err(DomainError::invalid("from", "must not be after 'to'"));
         }
@@ -478,7 +482,10 @@ impl Ritmo {
                 }
             }
             by_day.push(row);
-            date += Duration::days(1);
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
         }
         former.sort_by(|a, b| a.link.cmp(&b.link));
         members.extend(former);
@@ -733,5 +740,41 @@ mod tests {
                 Some(1)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn stats_at_the_ends_of_the_calendar_do_not_overflow() {
+        use crate::clock::{Clock, ManualClock};
+        use crate::local::{LocalScheduler, Outbox};
+        use std::sync::Arc;
+
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(10)));
+        let ritmo = Ritmo::in_memory(
+            clock.clone(),
+            Arc::new(crate::ids::SequentialIds::default()),
+            Arc::new(Outbox::new(clock.clone())),
+            LocalScheduler::new(clock),
+        );
+        let tenant = TenantId::parse("acme").unwrap();
+        let input: LinkInput = serde_json::from_value(serde_json::json!(
+            {"slug": "ana", "type": "whatsapp", "phone": "+5511987654321"}
+        ))
+        .unwrap();
+        ritmo.create_link(&tenant, input).await.unwrap();
+
+        let first = NaiveDate::MIN + Duration::days(2);
+        let stats = ritmo
+            .link_stats(&tenant, "ana", None, Some(first))
+            .await
+            .unwrap();
+        assert_eq!((stats.from, stats.by_day.len()), (NaiveDate::MIN, 3));
+
+        let last = NaiveDate::MAX;
+        let stats = ritmo
+            .link_stats(&tenant, "ana", Some(last - Duration::days(1)), Some(last))
+            .await
+            .unwrap();
+        assert_eq!(stats.by_day.len(), 2);
+        assert_eq!(stats.by_day[1].date, NaiveDate::MAX);
     }
 }
