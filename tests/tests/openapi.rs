@@ -99,3 +99,58 @@ async fn problems_match_the_documented_schema() {
     }
     assert_eq!(reply.body["errors"][0]["field"], "name");
 }
+
+/// A path segment that is not UTF-8 once percent-decoded answered axum's plain-text 400, a
+/// status and content type the document does not give these operations.
+#[tokio::test]
+async fn an_undecodable_path_parameter_is_a_documented_404_problem() {
+    let server = TestServer::start(&[]).await;
+    for path in [
+        "/v1/channels/%FF",
+        "/v1/bots/%FF",
+        "/v1/sequences/%FF/stats",
+        "/v1/sequences/01JDQ8Z5C3M4N5P6Q7R8S9T0VW/enrollments/%FF",
+        "/v1/links/%FF/stats",
+    ] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        assert_eq!(
+            reply.headers.get("content-type").unwrap(),
+            "application/problem+json",
+            "{path}"
+        );
+        assert_eq!(reply.body["type"], "urn:ritmo:problem:not-found");
+    }
+    for path in ["/v1/channels/%FF", "/v1/sequences/%FF/steps/%C3"] {
+        assert_eq!(server.delete(path).await.status, 404, "{path}");
+    }
+}
+
+/// `to=-262143-01-01` parsed as a date and overflowed the default span (a dropped connection);
+/// stats dates are `YYYY-MM-DD`, anything else is a 400 problem naming the parameter.
+#[tokio::test]
+async fn link_stats_dates_outside_yyyy_mm_dd_are_a_400_problem() {
+    let server = TestServer::start(&[]).await;
+    server
+        .post(
+            "/v1/links",
+            json!({"slug": "ana", "type": "whatsapp", "phone": "+5511987654321"}),
+        )
+        .await
+        .ok();
+    for query in [
+        "to=-262143-01-01",
+        "from=-262143-01-01&to=-262143-01-05",
+        "to=%2B10000-01-02",
+        "from=2026-1-05",
+    ] {
+        let reply = server.get(&format!("/v1/links/ana/stats?{query}")).await;
+        assert_eq!(reply.status, 400, "{query}: {}", reply.body);
+        let field = query.split('=').next().unwrap();
+        assert_eq!(reply.body["errors"][0]["field"], field, "{query}");
+    }
+    let reply = server
+        .get("/v1/links/ana/stats?from=0001-01-01&to=0001-01-03")
+        .await;
+    assert_eq!(reply.ok()["by_day"].as_array().unwrap().len(), 3);
+}

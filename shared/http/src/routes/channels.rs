@@ -1,6 +1,6 @@
 //! `/v1/channels` and `/v1/bots`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::extract::{parse_id, Json, ListParams, ListQuery};
+use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
 use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, UnsupportedMediaType,

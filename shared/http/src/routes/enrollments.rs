@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::extract::{
-    body_bytes, is_json, parse_id, parse_json, query_pairs, ListParams, ListQuery,
+    body_bytes, is_json, parse_id, parse_json, query_pairs, ListParams, ListQuery, Path,
 };
 use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,

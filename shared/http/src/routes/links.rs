@@ -1,6 +1,6 @@
 //! `/v1/links`: whatsapp links and rotators, their click statistics and QR codes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::extract::{query_pairs, Json, ListParams, ListQuery};
+use crate::extract::{query_pairs, Json, ListParams, ListQuery, Path};
 use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
     Unprocessable, UnsupportedMediaType,
@@ -53,9 +53,11 @@ pub struct LinkResponse {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
-    /// First UTC date (default: 29 days before `to`).
+    /// First UTC date, `YYYY-MM-DD` (default: 29 days before `to`).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub from: Option<NaiveDate>,
-    /// Last UTC date (default: today).
+    /// Last UTC date, `YYYY-MM-DD` (default: today).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub to: Option<NaiveDate>,
 }
 
@@ -181,9 +183,20 @@ pub(crate) async fn delete_link(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A date written exactly `YYYY-MM-DD` (four-digit year, no sign).
 fn date_param(field: &str, value: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| Problem::bad_request(field, "must be a date YYYY-MM-DD"))
+    let shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| Problem::bad_request(field, "must be a date YYYY-MM-DD"))
 }
 
 /// Click counts of a link.

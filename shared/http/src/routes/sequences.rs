@@ -1,6 +1,6 @@
 //! `/v1/sequences`: sequences, steps and activation.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -10,7 +10,7 @@ use ritmo_core::sequence::{
 };
 
 use crate::auth::Caller;
-use crate::extract::{parse_id, Json, ListParams, ListQuery};
+use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
 use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, Unprocessable, UnsupportedMediaType,
