@@ -91,3 +91,36 @@ async fn the_local_server_validates_and_sends_through_the_graph_api_it_is_given(
     );
     assert_eq!(body["to"], "5511987654321");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_api_failure_while_listing_templates_is_a_503_problem() {
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v23.0/2098765432/message_templates"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!({"error": {"message": "An unknown error occurred", "code": 1, "type": "OAuthException"}}),
+        ))
+        .mount(&graph)
+        .await;
+    let s = TestServer::start(&["--whatsapp-base-url", &graph.uri()]).await;
+    let channel = s
+        .post(
+            "/v1/channels",
+            json!({"name": "Loja", "phone_number_id": "1098765432", "waba_id": "2098765432",
+                   "access_token": "EAAG-local-token"}),
+        )
+        .await
+        .ok();
+    let reply = s
+        .get(&format!(
+            "/v1/channels/{}/templates",
+            channel["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.body["type"], "urn:ritmo:problem:unavailable");
+    assert_eq!(
+        reply.headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+}

@@ -1,7 +1,8 @@
 //! `ritmo-local`: all of Ritmo in one process with no AWS and no network — in-memory store,
 //! in-process scheduler, outbox messenger — serving the same routes as the Lambda functions,
-//! plus the `/_dev` routes that exist only here. With `--dynamodb-endpoint` the store is the
-//! production DynamoDB store on that endpoint (an emulator, or DynamoDB Local).
+//! plus the API's OpenAPI document at `/openapi.json` and the `/_dev` routes that exist only
+//! here. With `--dynamodb-endpoint` the store is the production DynamoDB store on that endpoint
+//! (an emulator, or DynamoDB Local).
 
 mod dev;
 
@@ -194,6 +195,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     let routes = ritmo_http::admin_routes(&state)
         .merge(ritmo_http::health())
         .merge(ritmo_http::webhook_routes())
+        .merge(ritmo_http::openapi::router())
         .merge(dev::router(dev))
         .merge(ritmo_http::redirect_routes());
     ritmo_core::links::bots::warm_up();

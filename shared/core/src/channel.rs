@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
+use utoipa::ToSchema;
 
 use crate::secret::Secret;
 use crate::tenant::TenantId;
@@ -32,7 +33,9 @@ pub struct Bot {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TemplateCategory {
     Marketing,
@@ -60,7 +63,11 @@ impl TemplateCategory {
 }
 
 /// A message template as the number's WhatsApp Business account knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING",
+    "body_parameters": 2
+}))]
 pub struct TemplateInfo {
     pub name: String,
     pub language: String,

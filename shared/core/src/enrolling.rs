@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
+use utoipa::ToSchema;
 
 use crate::app::Ritmo;
 use crate::channel::TemplateCategory;
@@ -28,18 +29,40 @@ pub const MAX_CONTACTS_PER_REQUEST: usize = 1000;
 /// Enrollments written at once while a batch is processed.
 const ENROLL_CONCURRENCY: usize = 32;
 
-#[derive(Debug, Clone, Deserialize)]
+/// One contact to enroll. An invalid contact is rejected on its own, in its result.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "phone": "+5511987654321", "name": "Ana", "time_zone": "America/Manaus",
+    "attributes": {"coupon": "X1"}
+}))]
 pub struct ContactInput {
+    /// An international number (`+` and country code); normalised to E.164.
+    #[schema(example = "+5511987654321")]
     pub phone: String,
+    /// At most 200 characters.
     #[serde(default)]
     pub name: Option<String>,
+    /// IANA time zone of the contact, for windows that use it.
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// Up to 100 values (string, number or boolean) for `{{contact.attributes.<name>}}`; names
+    /// are letters, digits, `_` or `-`.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, AttributeValue>)]
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A contact attribute's value (`null` ones are left out).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum AttributeValue {
+    String(String),
+    Number(f64),
+    Boolean(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnrollResult {
     Enrolled,
@@ -47,11 +70,17 @@ pub enum EnrollResult {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What became of one contact of an enrollment request.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EnrollOutcome {
+    /// The E.164 phone, or the phone as given when it was rejected.
     pub phone: String,
     pub status: EnrollResult,
+    /// When its next step goes out (`null` while the sequence is paused, or when rejected).
+    #[schema(required)]
     pub next_send_at: Option<DateTime<Utc>>,
+    /// Why it was rejected.
+    #[schema(required)]
     pub error: Option<String>,
 }
 
@@ -66,26 +95,44 @@ impl EnrollOutcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One step that went (or tried to go) to the contact.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HistoryView {
     pub step_id: Ulid,
     pub at: DateTime<Utc>,
     pub outcome: Outcome,
+    /// WhatsApp's message id (`wamid...`).
+    #[schema(required)]
     pub message_id: Option<String>,
+    /// Delivery status from Meta's webhooks.
+    #[schema(required)]
     pub status: Option<MessageStatus>,
+    #[schema(required)]
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A contact in a sequence. `history` is given when one enrollment is read.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "phone": "+5511987654321", "name": "Ana", "status": "active", "exit_reason": null,
+    "enrolled_at": "2026-11-23T12:00:00Z", "next_step_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VZ",
+    "next_send_at": "2026-11-25T12:00:00Z", "history": []
+}))]
 pub struct EnrollmentView {
     pub phone: String,
+    #[schema(required)]
     pub name: Option<String>,
     pub status: EnrollmentStatus,
+    /// Why an `exited` enrollment ended.
+    #[schema(required)]
     pub exit_reason: Option<ExitReason>,
     pub enrolled_at: DateTime<Utc>,
+    #[schema(required)]
     pub next_step_id: Option<Ulid>,
+    #[schema(required)]
     pub next_send_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub history: Option<Vec<HistoryView>>,
 }
 
@@ -117,9 +164,11 @@ impl EnrollmentView {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// One step's counts. A deleted step that had sends keeps its row, with `position: null`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct StepStats {
     pub step_id: Ulid,
+    #[schema(required)]
     pub position: Option<usize>,
     pub sent: u64,
     pub delivered: u64,
@@ -128,6 +177,8 @@ pub struct StepStats {
     pub replied: u64,
     pub skipped: u64,
     pub unknown: u64,
+    /// Billable sends by template category (`MARKETING`, `UTILITY`, `AUTHENTICATION`).
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub billable: BTreeMap<TemplateCategory, u64>,
     /// Billable messages priced with the operator's rate card (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,9 +187,20 @@ pub struct StepStats {
     cost_micros: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "enrollments": {"active": 12, "completed": 3, "removed": 1, "exited": 2},
+    "exit_reasons": {"replied": 2},
+    "steps": [{"step_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VZ", "position": 0, "sent": 18, "delivered": 17,
+               "read": 11, "failed": 0, "replied": 2, "skipped": 0, "unknown": 0,
+               "billable": {"MARKETING": 18}}]
+}))]
 pub struct SequenceStats {
+    /// Enrollments by status.
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub enrollments: BTreeMap<&'static str, u64>,
+    /// Exited enrollments by exit reason.
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub exit_reasons: BTreeMap<&'static str, u64>,
     pub steps: Vec<StepStats>,
     /// Currency of `estimated_cost`, when a rate card is configured.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use ulid::Ulid;
 
-/// Hands out send slots per channel, evenly spaced at `1 / messages_per_second` plus 2 %: the
+/// Hands out send slots per channel, evenly spaced at `1 / messages_per_second` plus 10 %: the
 /// headroom keeps jitter on the way to Meta from ever putting more than the limit into one
 /// second.
 #[derive(Debug, Default)]
@@ -27,7 +27,7 @@ impl Pacer {
     }
 
     fn reserve(&self, channel: Ulid, messages_per_second: u32, now: Instant) -> Instant {
-        let spacing = Duration::from_secs(1) * 51 / 50 / messages_per_second.max(1);
+        let spacing = Duration::from_secs(1) * 11 / 10 / messages_per_second.max(1);
         let mut slots = self.next_slot.lock().expect("pacer lock");
         let next = slots.entry(channel).or_insert(now);
         let slot = (*next).max(now);
@@ -48,7 +48,7 @@ mod tests {
         let b = Ulid::from(2u128);
         let slots: Vec<_> = (0..5).map(|_| pacer.reserve(a, 80, now)).collect();
         for pair in slots.windows(2) {
-            assert_eq!(pair[1] - pair[0], Duration::from_micros(12_750));
+            assert_eq!(pair[1] - pair[0], Duration::from_micros(13_750));
         }
         assert_eq!(pacer.reserve(b, 80, now), now);
         let later = now + Duration::from_secs(10);

@@ -1,6 +1,7 @@
 //! List pagination: `?limit=` and an opaque cursor.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::DomainError;
 
@@ -35,9 +36,11 @@ impl PageRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One page of a list. Pass `next_cursor` as `?cursor=` for the next page; `null` on the last.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use base64::Engine;
 use ritmo_core::page::PageRequest;
 use serde::de::DeserializeOwned;
 use ulid::Ulid;
+use utoipa::IntoParams;
 
 use crate::problem::Problem;
 
@@ -85,6 +86,24 @@ fn clean_serde_message(message: &str) -> String {
     }
 }
 
+/// Path parameters. A segment that does not decode (not UTF-8 once percent-decoded) names no
+/// resource, so it is a 404 problem like any other unknown id, never axum's plain-text 400.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|rejection| {
+                tracing::debug!(error = %rejection, "undecodable path parameter");
+                Problem::not_found("resource")
+            })
+    }
+}
+
 /// An id from the path: anything that is not a ULID cannot name a resource, so it is a 404.
 pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Problem> {
     Ulid::from_string(raw).map_err(|_| Problem::not_found(what))
@@ -92,6 +111,17 @@ pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Problem> {
 
 /// `?limit=&cursor=`. Cursors handed out are the store's, base64url-encoded so they stay opaque.
 pub struct ListQuery(pub PageRequest);
+
+/// The query parameters [`ListQuery`] reads, as the API documents them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
     type Rejection = Problem;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 
@@ -89,10 +90,16 @@ pub fn admin_routes(state: &AppState) -> Router<AppState> {
 
 /// `GET /health`.
 pub fn health<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route(
-        "/health",
-        get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-    )
+    Router::new().route("/health", get(health_check))
+}
+
+/// Answers while the server runs.
+#[utoipa::path(
+    get, path = "/health", operation_id = "health", tag = "health",
+    responses((status = 200, description = "The server is up.", body = openapi::Health))
+)]
+async fn health_check() -> axum::Json<openapi::Health> {
+    axum::Json(openapi::Health { status: "ok" })
 }
 
 /// Adds what every served router needs: problem+json 404/405, the body limit, the state.

@@ -5,20 +5,147 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ritmo_core::{DomainError, FieldError};
 use serde::Serialize;
+use utoipa::{ToResponse, ToSchema};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, Clone, Serialize)]
+/// An error (RFC 9457 problem details). `errors` names each invalid field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:ritmo:problem:invalid-request", "title": "Bad Request", "status": 400,
+    "detail": "name: must not be empty (at most 120 characters)",
+    "errors": [{"field": "name", "message": "must not be empty (at most 120 characters)"}]
+}))]
 pub struct Problem {
+    /// `urn:ritmo:problem:<kind>`, one per kind of error.
     #[serde(rename = "type")]
+    #[schema(example = "urn:ritmo:problem:invalid-request")]
     pub kind: String,
+    /// The status code's reason phrase.
     pub title: String,
+    /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What went wrong, for a person to read.
     pub detail: String,
+    /// The invalid fields (empty when the error is not about fields).
     pub errors: Vec<FieldError>,
     #[serde(skip)]
     pub www_authenticate: bool,
 }
+
+/// `400`: the request is malformed or a field is invalid; `errors` names each field.
+#[derive(ToResponse)]
+#[response(
+    description = "The request is malformed or a field is invalid; `errors` names each field.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:invalid-request", "title": "Bad Request", "status": 400,
+        "detail": "name: must not be empty (at most 120 characters)",
+        "errors": [{"field": "name", "message": "must not be empty (at most 120 characters)"}]
+    })
+)]
+pub struct BadRequest(pub Problem);
+
+/// `401`: no valid bearer token.
+#[derive(ToResponse)]
+#[response(
+    description = "No valid bearer token (missing, malformed, badly signed or expired).",
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String, description = "`Bearer`")),
+    example = json!({
+        "type": "urn:ritmo:problem:unauthorized", "title": "Unauthorized", "status": 401,
+        "detail": "missing Authorization: Bearer token", "errors": []
+    })
+)]
+pub struct Unauthorized(pub Problem);
+
+/// `403`: the token may not do this.
+#[derive(ToResponse)]
+#[response(
+    description = "The token may not do this: a `viewer` token may only read.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:forbidden", "title": "Forbidden", "status": 403,
+        "detail": "a viewer token may only read", "errors": []
+    })
+)]
+pub struct Forbidden(pub Problem);
+
+/// `404`: no such resource for this tenant.
+#[derive(ToResponse)]
+#[response(
+    description = "No such resource for this tenant (another tenant's ids answer this too).",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:not-found", "title": "Not Found", "status": 404,
+        "detail": "sequence not found", "errors": []
+    })
+)]
+pub struct NotFound(pub Problem);
+
+/// `409`: the resource's state forbids the operation.
+#[derive(ToResponse)]
+#[response(
+    description = "The resource's state forbids the operation (e.g. editing an archived sequence), \
+                   or the name is taken.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:conflict", "title": "Conflict", "status": 409,
+        "detail": "conflict: the sequence is archived", "errors": []
+    })
+)]
+pub struct Conflict(pub Problem);
+
+/// `413`: the body is larger than the API accepts.
+#[derive(ToResponse)]
+#[response(
+    description = "The request body is larger than 2 MiB.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:payload-too-large", "title": "Payload Too Large", "status": 413,
+        "detail": "the request body is too large", "errors": []
+    })
+)]
+pub struct PayloadTooLarge(pub Problem);
+
+/// `415`: the body is not in a media type the operation accepts.
+#[derive(ToResponse)]
+#[response(
+    description = "The body's `Content-Type` is not one the operation accepts.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:unsupported-media-type", "title": "Unsupported Media Type",
+        "status": 415, "detail": "the body must be JSON (Content-Type: application/json)", "errors": []
+    })
+)]
+pub struct UnsupportedMediaType(pub Problem);
+
+/// `422`: well formed, but impossible.
+#[derive(ToResponse)]
+#[response(
+    description = "The request is well formed but cannot be carried out (e.g. the template is not \
+                   approved); `errors` names the field.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:unprocessable", "title": "Unprocessable Entity", "status": 422,
+        "detail": "template 'promo_nov' is PENDING, not APPROVED",
+        "errors": [{"field": "action.name", "message": "template 'promo_nov' is PENDING, not APPROVED"}]
+    })
+)]
+pub struct Unprocessable(pub Problem);
+
+/// `503`: a service Ritmo depends on did not answer.
+#[derive(ToResponse)]
+#[response(
+    description = "WhatsApp (or another service Ritmo depends on) could not answer; try again.",
+    content_type = "application/problem+json",
+    example = json!({
+        "type": "urn:ritmo:problem:unavailable", "title": "Service Unavailable", "status": 503,
+        "detail": "could not look the template up with WhatsApp; try again", "errors": []
+    })
+)]
+pub struct Unavailable(pub Problem);
 
 impl Problem {
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {

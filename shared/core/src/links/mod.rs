@@ -21,6 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
+use utoipa::ToSchema;
 
 use crate::calendar::{Window, WindowSpec};
 use crate::error::PortError;
@@ -200,16 +201,21 @@ impl fmt::Debug for Hours {
 }
 
 /// What a click gets when nothing is open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WhenClosed {
     /// A page with this message and the opening hours.
     Page {
+        /// At most 500 characters; line breaks are kept.
         #[serde(default)]
+        #[schema(max_length = 500, example = "Voltamos às 9h")]
         message: String,
     },
     /// A redirect to this `https` URL.
-    Redirect { url: String },
+    Redirect {
+        #[schema(format = "uri", max_length = 2048)]
+        url: String,
+    },
     /// Rotate among the enabled members as if they were open.
     IgnoreHours,
 }
@@ -223,10 +229,13 @@ impl Default for WhenClosed {
 }
 
 /// The Open Graph preview shown to link-preview crawlers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Preview {
+    #[schema(required)]
     pub title: Option<String>,
+    #[schema(required)]
     pub description: Option<String>,
+    #[schema(required)]
     pub image_url: Option<String>,
 }
 

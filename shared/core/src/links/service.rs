@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::input::{self, Draft, LinkInput, LinkView};
 use super::rotation::position;
@@ -59,20 +60,23 @@ pub enum ClickOutcome {
     NotFound,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Clicks by kind: people sent on, bots and previews, and clicks while everything was closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ClickTotals {
     pub human: u64,
     pub bot: u64,
     pub closed: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Human clicks a rotator sent to one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MemberClicks {
+    #[schema(value_type = String)]
     pub link: Slug,
     pub clicks: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DayRow {
     pub date: NaiveDate,
     pub human: u64,
@@ -80,7 +84,12 @@ pub struct DayRow {
 }
 
 /// `GET /v1/links/{slug}/stats`: clicks in `from..=to` (UTC dates).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "from": "2026-11-01", "to": "2026-11-02", "clicks": {"human": 40, "bot": 3, "closed": 1},
+    "members": [{"link": "ana", "clicks": 20}, {"link": "bia", "clicks": 20}],
+    "by_day": [{"date": "2026-11-01", "human": 25, "bot": 2}, {"date": "2026-11-02", "human": 15, "bot": 1}]
+}))]
 pub struct LinkStats {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -414,7 +423,11 @@ impl Ritmo {
     ) -> Result<LinkStats, DomainError> {
         let link = self.link(tenant, slug).await?;
         let to = to.unwrap_or_else(|| self.clock.now().date_naive());
-        let from = from.unwrap_or(to - Duration::days(DEFAULT_STATS_DAYS - 1));
+        // Near the ends of the calendar the default span is cut short rather than overflowing.
+        let from = from.unwrap_or_else(|| {
+            to.checked_sub_signed(Duration::days(DEFAULT_STATS_DAYS - 1))
+                .unwrap_or(NaiveDate::MIN)
+        });
         if from > to {
             return Err(DomainError::invalid("from", "must not be after 'to'"));
         }
@@ -469,7 +482,10 @@ impl Ritmo {
                 }
             }
             by_day.push(row);
-            date += Duration::days(1);
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
         }
         former.sort_by(|a, b| a.link.cmp(&b.link));
         members.extend(former);
@@ -724,5 +740,41 @@ mod tests {
                 Some(1)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn stats_at_the_ends_of_the_calendar_do_not_overflow() {
+        use crate::clock::{Clock, ManualClock};
+        use crate::local::{LocalScheduler, Outbox};
+        use std::sync::Arc;
+
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(10)));
+        let ritmo = Ritmo::in_memory(
+            clock.clone(),
+            Arc::new(crate::ids::SequentialIds::default()),
+            Arc::new(Outbox::new(clock.clone())),
+            LocalScheduler::new(clock),
+        );
+        let tenant = TenantId::parse("acme").unwrap();
+        let input: LinkInput = serde_json::from_value(serde_json::json!(
+            {"slug": "ana", "type": "whatsapp", "phone": "+5511987654321"}
+        ))
+        .unwrap();
+        ritmo.create_link(&tenant, input).await.unwrap();
+
+        let first = NaiveDate::MIN + Duration::days(2);
+        let stats = ritmo
+            .link_stats(&tenant, "ana", None, Some(first))
+            .await
+            .unwrap();
+        assert_eq!((stats.from, stats.by_day.len()), (NaiveDate::MIN, 3));
+
+        let last = NaiveDate::MAX;
+        let stats = ritmo
+            .link_stats(&tenant, "ana", Some(last - Duration::days(1)), Some(last))
+            .await
+            .unwrap();
+        assert_eq!(stats.by_day.len(), 2);
+        assert_eq!(stats.by_day[1].date, NaiveDate::MAX);
     }
 }

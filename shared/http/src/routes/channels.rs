@@ -1,6 +1,6 @@
 //! `/v1/channels` and `/v1/bots`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
@@ -8,10 +8,14 @@ use ritmo_core::channel::TemplateInfo;
 use ritmo_core::channels::{BotInput, BotPatch, BotView, ChannelInput, ChannelPatch, ChannelView};
 use ritmo_core::page::Page;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::extract::{parse_id, Json, ListQuery};
-use crate::problem::ApiResult;
+use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
+use crate::problem::{
+    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, UnsupportedMediaType,
+};
 use crate::{list_response, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -31,7 +35,19 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn create_channel(
+/// Registers a WhatsApp Business number.
+#[utoipa::path(
+    post, path = "/v1/channels", operation_id = "createChannel", tag = "channels",
+    security(("bearer" = [])),
+    request_body = ChannelInput,
+    responses(
+        (status = 201, description = "The channel (its access token is never returned).", body = ChannelView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn create_channel(
     State(s): State<AppState>,
     Caller(who): Caller,
     Json(input): Json<ChannelInput>,
@@ -42,7 +58,18 @@ async fn create_channel(
     ))
 }
 
-async fn list_channels(
+/// Lists the tenant's channels.
+#[utoipa::path(
+    get, path = "/v1/channels", operation_id = "listChannels", tag = "channels",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of channels.", body = Page<ChannelView>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn list_channels(
     State(s): State<AppState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
@@ -52,7 +79,18 @@ async fn list_channels(
     ))
 }
 
-async fn get_channel(
+/// Reads a channel.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}", operation_id = "getChannel", tag = "channels",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The channel's id.")),
+    responses(
+        (status = 200, description = "The channel.", body = ChannelView),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn get_channel(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -61,7 +99,21 @@ async fn get_channel(
     Ok(axum::Json(s.ritmo.channel(&who.tenant, id).await?.into()))
 }
 
-async fn update_channel(
+/// Changes some of a channel's fields.
+#[utoipa::path(
+    patch, path = "/v1/channels/{id}", operation_id = "updateChannel", tag = "channels",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The channel's id.")),
+    request_body = ChannelPatch,
+    responses(
+        (status = 200, description = "The changed channel.", body = ChannelView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn update_channel(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -73,7 +125,18 @@ async fn update_channel(
     ))
 }
 
-async fn delete_channel(
+/// Deletes a channel.
+#[utoipa::path(
+    delete, path = "/v1/channels/{id}", operation_id = "deleteChannel", tag = "channels",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The channel's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn delete_channel(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -83,12 +146,24 @@ async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct Templates {
+/// The message templates of a channel's WhatsApp Business account.
+#[derive(Serialize, ToSchema)]
+pub struct Templates {
     items: Vec<TemplateInfo>,
 }
 
-async fn channel_templates(
+/// Lists the templates the channel's number may send, as WhatsApp reports them.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}/templates", operation_id = "listChannelTemplates", tag = "channels",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The channel's id.")),
+    responses(
+        (status = 200, description = "The templates.", body = Templates),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn channel_templates(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -99,7 +174,19 @@ async fn channel_templates(
     }))
 }
 
-async fn create_bot(
+/// Registers a chatbot that steps can start.
+#[utoipa::path(
+    post, path = "/v1/bots", operation_id = "createBot", tag = "bots",
+    security(("bearer" = [])),
+    request_body = BotInput,
+    responses(
+        (status = 201, description = "The bot (its secret is never returned).", body = BotView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn create_bot(
     State(s): State<AppState>,
     Caller(who): Caller,
     Json(input): Json<BotInput>,
@@ -110,7 +197,18 @@ async fn create_bot(
     ))
 }
 
-async fn list_bots(
+/// Lists the tenant's bots.
+#[utoipa::path(
+    get, path = "/v1/bots", operation_id = "listBots", tag = "bots",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of bots.", body = Page<BotView>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn list_bots(
     State(s): State<AppState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
@@ -118,7 +216,18 @@ async fn list_bots(
     Ok(list_response(s.ritmo.list_bots(&who.tenant, &page).await?))
 }
 
-async fn get_bot(
+/// Reads a bot.
+#[utoipa::path(
+    get, path = "/v1/bots/{id}", operation_id = "getBot", tag = "bots",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The bot's id.")),
+    responses(
+        (status = 200, description = "The bot.", body = BotView),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn get_bot(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -127,7 +236,20 @@ async fn get_bot(
     Ok(axum::Json(s.ritmo.bot(&who.tenant, id).await?.into()))
 }
 
-async fn update_bot(
+/// Changes some of a bot's fields.
+#[utoipa::path(
+    patch, path = "/v1/bots/{id}", operation_id = "updateBot", tag = "bots",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The bot's id.")),
+    request_body = BotPatch,
+    responses(
+        (status = 200, description = "The changed bot.", body = BotView),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn update_bot(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -139,7 +261,18 @@ async fn update_bot(
     ))
 }
 
-async fn delete_bot(
+/// Deletes a bot.
+#[utoipa::path(
+    delete, path = "/v1/bots/{id}", operation_id = "deleteBot", tag = "bots",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The bot's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn delete_bot(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -13,10 +13,16 @@ use ritmo_core::enrolling::{
 use ritmo_core::enrollment::EnrollmentStatus;
 use ritmo_core::page::Page;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::extract::{body_bytes, is_json, parse_id, parse_json, query_pairs, ListQuery};
-use crate::problem::{ApiResult, Problem};
+use crate::extract::{
+    body_bytes, is_json, parse_id, parse_json, query_pairs, ListParams, ListQuery, Path,
+};
+use crate::problem::{
+    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
+    UnsupportedMediaType,
+};
 use crate::{list_response, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -29,19 +35,35 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sequences/{id}/stats", get(stats))
 }
 
-#[derive(Deserialize)]
-struct EnrollRequest {
+/// The contacts to enroll.
+#[derive(Deserialize, ToSchema)]
+pub struct EnrollRequest {
+    /// 1 to 1000 contacts.
+    #[schema(min_items = 1, max_items = 1000)]
     contacts: Vec<ContactInput>,
 }
 
-#[derive(Serialize)]
-struct EnrollResponse {
+/// One result per contact, in the order given.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"results": [
+    {"phone": "+5511987654321", "status": "enrolled", "next_send_at": "2026-11-25T12:00:00Z", "error": null},
+    {"phone": "123", "status": "rejected", "next_send_at": null, "error": "phone is not a phone number in international format (+ and country code)"}
+]}))]
+pub struct EnrollResponse {
     results: Vec<EnrollOutcome>,
+}
+
+/// `?status=` of the enrollment list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusParam {
+    /// Only enrollments of this status.
+    pub status: Option<EnrollmentStatus>,
 }
 
 /// The contacts of an enrollment request: JSON `{"contacts": [...]}` or CSV
 /// (`phone,name,<attribute columns...>`, optional `time_zone` column).
-struct Contacts(Vec<ContactInput>);
+pub(crate) struct Contacts(Vec<ContactInput>);
 
 impl<S: Send + Sync> FromRequest<S> for Contacts {
     type Rejection = Problem;
@@ -132,7 +154,34 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
     Ok(contacts)
 }
 
-async fn enroll(
+/// Enrolls contacts.
+///
+/// 1 to 1000 contacts, as JSON or as CSV (`phone,name,<attribute columns...>`, optional
+/// `time_zone` column), while the sequence is active or paused. Enrolling an active contact
+/// changes nothing; one who completed or was removed starts over.
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/enrollments", operation_id = "enrollContacts", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    request_body(
+        description = "The contacts, as JSON or as CSV.",
+        content(
+            (EnrollRequest = "application/json"),
+            (String = "text/csv", example = "phone,name,coupon\n+5511987654321,Ana,X1\n"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "One result per contact, in order.", body = EnrollResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn enroll(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -143,7 +192,20 @@ async fn enroll(
     Ok(axum::Json(EnrollResponse { results }))
 }
 
-async fn list(
+/// Lists a sequence's enrollments, optionally of one status.
+#[utoipa::path(
+    get, path = "/v1/sequences/{id}/enrollments", operation_id = "listEnrollments", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id."), ListParams, StatusParam),
+    responses(
+        (status = 200, description = "One page of enrollments (without history).", body = Page<EnrollmentView>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn list(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -166,7 +228,19 @@ async fn list(
     ))
 }
 
-async fn read(
+/// Reads a contact's enrollment with its history.
+#[utoipa::path(
+    get, path = "/v1/sequences/{id}/enrollments/{phone}", operation_id = "getEnrollment", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id."), ("phone" = String, Path, description = "The contact's phone, URL-encoded; any format that normalises to the same E.164 number.", example = "+5511987654321")),
+    responses(
+        (status = 200, description = "The enrollment with its history.", body = EnrollmentView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn read(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path((id, phone)): Path<(String, String)>,
@@ -176,7 +250,23 @@ async fn read(
     Ok(axum::Json(EnrollmentView::of(enrollment, true)))
 }
 
-async fn remove(
+/// Removes a contact.
+///
+/// Its status becomes `removed` and its pending send is cancelled. Removing an enrollment that
+/// already ended changes nothing.
+#[utoipa::path(
+    delete, path = "/v1/sequences/{id}/enrollments/{phone}", operation_id = "removeEnrollment", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id."), ("phone" = String, Path, description = "The contact's phone, URL-encoded; any format that normalises to the same E.164 number.", example = "+5511987654321")),
+    responses(
+        (status = 200, description = "The enrollment.", body = EnrollmentView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn remove(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path((id, phone)): Path<(String, String)>,
@@ -187,7 +277,21 @@ async fn remove(
     ))
 }
 
-async fn stats(
+/// Statistics of a sequence.
+///
+/// Enrollment counts by status and exit reason, and per-step delivery and billing counts.
+#[utoipa::path(
+    get, path = "/v1/sequences/{id}/stats", operation_id = "sequenceStats", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    responses(
+        (status = 200, description = "The statistics.", body = SequenceStats),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn stats(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,

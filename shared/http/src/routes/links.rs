@@ -1,6 +1,6 @@
 //! `/v1/links`: whatsapp links and rotators, their click statistics and QR codes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,10 +10,14 @@ use ritmo_core::links::{LinkInput, LinkStats, LinkView};
 use ritmo_core::page::Page;
 use ritmo_core::DomainError;
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::extract::{query_pairs, Json, ListQuery};
-use crate::problem::{ApiResult, Problem};
+use crate::extract::{query_pairs, Json, ListParams, ListQuery, Path};
+use crate::problem::{
+    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
+    Unprocessable, UnsupportedMediaType,
+};
 use crate::{list_response, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -28,11 +32,33 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A link with its public URL.
-#[derive(Serialize)]
-struct LinkResponse {
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01JDQ8Z5C3M4N5P6Q7R8S9T0W0", "slug": "ana", "type": "whatsapp",
+    "phone": "+5511987654321", "text": "Olá!", "hours": null,
+    "when_closed": {"type": "page", "message": ""},
+    "preview": {"title": null, "description": null, "image_url": null},
+    "created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z",
+    "url": "https://go.example.com/ana"
+}))]
+pub struct LinkResponse {
     #[serde(flatten)]
     link: LinkView,
+    /// The public URL customers click.
+    #[schema(format = "uri")]
     url: String,
+}
+
+/// `?from=&to=` of the link statistics.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// First UTC date, `YYYY-MM-DD` (default: 29 days before `to`).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub from: Option<NaiveDate>,
+    /// Last UTC date, `YYYY-MM-DD` (default: today).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub to: Option<NaiveDate>,
 }
 
 fn with_url(s: &AppState, link: LinkView) -> LinkResponse {
@@ -40,7 +66,23 @@ fn with_url(s: &AppState, link: LinkView) -> LinkResponse {
     LinkResponse { link, url }
 }
 
-async fn create_link(
+/// Creates a `whatsapp` link or a `rotator` of whatsapp links.
+#[utoipa::path(
+    post, path = "/v1/links", operation_id = "createLink", tag = "links",
+    security(("bearer" = [])),
+    request_body = LinkInput,
+    responses(
+        (status = 201, description = "The link, with its public URL.", body = LinkResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn create_link(
     State(s): State<AppState>,
     Caller(who): Caller,
     Json(input): Json<LinkInput>,
@@ -49,7 +91,19 @@ async fn create_link(
     Ok((StatusCode::CREATED, axum::Json(with_url(&s, link))))
 }
 
-async fn list_links(
+/// Lists the tenant's links.
+#[utoipa::path(
+    get, path = "/v1/links", operation_id = "listLinks", tag = "links",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of links.", body = Page<LinkResponse>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn list_links(
     State(s): State<AppState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
@@ -58,7 +112,19 @@ async fn list_links(
     Ok(list_response(page.map(|link| with_url(&s, link))))
 }
 
-async fn get_link(
+/// Reads a link.
+#[utoipa::path(
+    get, path = "/v1/links/{slug}", operation_id = "getLink", tag = "links",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    responses(
+        (status = 200, description = "The link.", body = LinkResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn get_link(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
@@ -67,7 +133,25 @@ async fn get_link(
     Ok(axum::Json(with_url(&s, LinkView::from(&*link))))
 }
 
-async fn replace_link(
+/// Replaces a link's settings; its slug and type stay.
+#[utoipa::path(
+    put, path = "/v1/links/{slug}", operation_id = "replaceLink", tag = "links",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    request_body = LinkInput,
+    responses(
+        (status = 200, description = "The link.", body = LinkResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn replace_link(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
@@ -77,7 +161,20 @@ async fn replace_link(
     Ok(axum::Json(with_url(&s, link)))
 }
 
-async fn delete_link(
+/// Deletes a link (not while a rotator lists it).
+#[utoipa::path(
+    delete, path = "/v1/links/{slug}", operation_id = "deleteLink", tag = "links",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn delete_link(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
@@ -86,12 +183,38 @@ async fn delete_link(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A date written exactly `YYYY-MM-DD` (four-digit year, no sign).
 fn date_param(field: &str, value: &str) -> Result<NaiveDate, Problem> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| Problem::bad_request(field, "must be a date YYYY-MM-DD"))
+    let shaped = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| Problem::bad_request(field, "must be a date YYYY-MM-DD"))
 }
 
-async fn link_stats(
+/// Click counts of a link.
+///
+/// Over a span of UTC dates: by default the 30 days up to today; at most 366 days.
+#[utoipa::path(
+    get, path = "/v1/links/{slug}/stats", operation_id = "linkStats", tag = "links",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore"), StatsParams),
+    responses(
+        (status = 200, description = "The counts.", body = LinkStats),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn link_stats(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
@@ -111,7 +234,20 @@ async fn link_stats(
     ))
 }
 
-async fn link_qr(
+/// A QR code of the link's public URL.
+#[utoipa::path(
+    get, path = "/v1/links/{slug}/qr.svg", operation_id = "linkQrCode", tag = "links",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    responses(
+        (status = 200, description = "The QR code.", content_type = "image/svg+xml", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
+    )
+)]
+pub(crate) async fn link_qr(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(slug): Path<String>,

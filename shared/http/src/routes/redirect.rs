@@ -25,7 +25,31 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/{slug}", get(redirect))
 }
 
-async fn redirect(
+/// Sends a customer on.
+///
+/// A `whatsapp` link goes to its chat, a rotator to its next open member in strict rotation (a
+/// sticky customer to their member). Link-preview crawlers, bots and `HEAD` requests get the
+/// link's Open Graph page instead and never advance the rotation.
+#[utoipa::path(
+    get, path = "/{slug}", operation_id = "followLink", tag = "redirect",
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    responses(
+        (status = 302, description = "To the attendant's chat (`https://wa.me/<digits>?text=...`), \
+                                      or to the link's `when_closed` URL.",
+         headers(
+             ("Location" = String, description = "Where to go."),
+             ("Cache-Control" = String, description = "`private, no-store`."),
+             ("Set-Cookie" = String, description = "A sticky rotator's signed member cookie."),
+         )),
+        (status = 200, description = "The link's preview page (crawlers, bots, `HEAD`), or the \
+                                      closed page with the opening hours.",
+         content_type = "text/html", body = String,
+         headers(("Cache-Control" = String, description = "`private, no-store`."))),
+        (status = 404, description = "No such link.", content_type = "text/html", body = String),
+        (status = 503, description = "Temporarily unavailable.", content_type = "text/html", body = String),
+    )
+)]
+pub(crate) async fn redirect(
     State(s): State<AppState>,
     method: Method,
     uri: Uri,
@@ -69,6 +93,23 @@ async fn redirect(
         }
     }
 }
+
+/// The link's preview, headers only.
+///
+/// `HEAD /{slug}` is served by [`redirect`]: always the preview page, and it never advances the
+/// rotation.
+#[utoipa::path(
+    head, path = "/{slug}", operation_id = "peekLink", tag = "redirect",
+    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    responses(
+        (status = 200, description = "The preview page's headers.", content_type = "text/html",
+         headers(("Cache-Control" = String, description = "`private, no-store`."))),
+        (status = 404, description = "No such link.", content_type = "text/html"),
+        (status = 503, description = "Temporarily unavailable.", content_type = "text/html"),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn redirect_head() {}
 
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

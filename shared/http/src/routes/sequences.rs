@@ -1,6 +1,6 @@
 //! `/v1/sequences`: sequences, steps and activation.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -10,8 +10,11 @@ use ritmo_core::sequence::{
 };
 
 use crate::auth::Caller;
-use crate::extract::{parse_id, Json, ListQuery};
-use crate::problem::ApiResult;
+use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
+use crate::problem::{
+    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, Unprocessable, UnsupportedMediaType,
+};
 use crate::{list_response, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -34,7 +37,21 @@ pub fn router() -> Router<AppState> {
 
 type Json200<T> = ApiResult<axum::Json<T>>;
 
-async fn create(
+/// Creates a sequence, as a `draft`.
+#[utoipa::path(
+    post, path = "/v1/sequences", operation_id = "createSequence", tag = "sequences",
+    security(("bearer" = [])),
+    request_body = SequenceInput,
+    responses(
+        (status = 201, description = "The new sequence.", body = SequenceView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn create(
     State(s): State<AppState>,
     Caller(who): Caller,
     Json(input): Json<SequenceInput>,
@@ -45,7 +62,19 @@ async fn create(
     ))
 }
 
-async fn list(
+/// Lists the tenant's sequences.
+#[utoipa::path(
+    get, path = "/v1/sequences", operation_id = "listSequences", tag = "sequences",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of sequences.", body = Page<SequenceView>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn list(
     State(s): State<AppState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
@@ -55,7 +84,19 @@ async fn list(
     ))
 }
 
-async fn read(
+/// Reads a sequence with its steps.
+#[utoipa::path(
+    get, path = "/v1/sequences/{id}", operation_id = "getSequence", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    responses(
+        (status = 200, description = "The sequence.", body = SequenceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub(crate) async fn read(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -64,7 +105,24 @@ async fn read(
     Ok(axum::Json(s.ritmo.sequence(&who.tenant, id).await?.into()))
 }
 
-async fn update(
+/// Changes a sequence's name, time zone or reply rule.
+#[utoipa::path(
+    patch, path = "/v1/sequences/{id}", operation_id = "updateSequence", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    request_body = SequencePatch,
+    responses(
+        (status = 200, description = "The changed sequence.", body = SequenceView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn update(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -76,7 +134,22 @@ async fn update(
     ))
 }
 
-async fn archive(
+/// Archives a sequence.
+///
+/// Its active enrollments end (`sequence_archived`) and their pending sends are cancelled.
+#[utoipa::path(
+    delete, path = "/v1/sequences/{id}", operation_id = "archiveSequence", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    responses(
+        (status = 204, description = "Archived."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn archive(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -86,7 +159,29 @@ async fn archive(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn add_step(
+/// Adds a step.
+///
+/// At the end, or at `position`. A template must exist on the channel in that language, be
+/// `APPROVED` and take as many body parameters as given (422 otherwise).
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/steps", operation_id = "addStep", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    request_body = StepInput,
+    responses(
+        (status = 201, description = "The new step.", body = StepView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn add_step(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -99,7 +194,29 @@ async fn add_step(
     ))
 }
 
-async fn replace_step(
+/// Replaces a step.
+///
+/// Enrolled contacts get the new content at their next send; delay and window changes apply from
+/// the next scheduling.
+#[utoipa::path(
+    put, path = "/v1/sequences/{id}/steps/{step_id}", operation_id = "replaceStep", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id."), ("step_id" = Ulid, Path, description = "The step's id.")),
+    request_body = StepInput,
+    responses(
+        (status = 200, description = "The step.", body = StepView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Unprocessable),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub(crate) async fn replace_step(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path((id, step_id)): Path<(String, String)>,
@@ -114,7 +231,20 @@ async fn replace_step(
     ))
 }
 
-async fn delete_step(
+/// Deletes a step; contacts waiting for it skip it.
+#[utoipa::path(
+    delete, path = "/v1/sequences/{id}/steps/{step_id}", operation_id = "deleteStep", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id."), ("step_id" = Ulid, Path, description = "The step's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn delete_step(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path((id, step_id)): Path<(String, String)>,
@@ -125,7 +255,24 @@ async fn delete_step(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn move_step(
+/// Moves a step to another position.
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/steps/{step_id}/move", operation_id = "moveStep", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id."), ("step_id" = Ulid, Path, description = "The step's id.")),
+    request_body = MoveInput,
+    responses(
+        (status = 200, description = "The sequence with its steps in their new order.", body = SequenceView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
+pub(crate) async fn move_step(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path((id, step_id)): Path<(String, String)>,
@@ -138,7 +285,20 @@ async fn move_step(
     ))
 }
 
-async fn activate(
+/// Activates a `draft` or `paused` sequence that has at least one step.
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/activate", operation_id = "activateSequence", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    responses(
+        (status = 200, description = "The active sequence.", body = SequenceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn activate(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -149,7 +309,20 @@ async fn activate(
     ))
 }
 
-async fn pause(
+/// Pauses an active sequence: steps that come due are held.
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/pause", operation_id = "pauseSequence", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    responses(
+        (status = 200, description = "The paused sequence.", body = SequenceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn pause(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -158,7 +331,20 @@ async fn pause(
     Ok(axum::Json(s.ritmo.pause_sequence(&who.tenant, id).await?))
 }
 
-async fn resume(
+/// Resumes a paused sequence: held steps go out at the next allowed instant.
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/resume", operation_id = "resumeSequence", tag = "sequences",
+    security(("bearer" = [])),
+    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    responses(
+        (status = 200, description = "The active sequence.", body = SequenceView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub(crate) async fn resume(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
