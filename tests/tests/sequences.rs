@@ -909,3 +909,36 @@ async fn re_enrolling_after_completion_starts_over() {
     s.advance(0).await;
     assert_eq!(s.outbox().await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_after_the_request_went_out_is_recorded_as_unknown_and_never_resent() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let channel = channel(&s).await;
+    let (id, steps) = sequence(
+        &s,
+        vec![
+            template_step(&channel, "followup", json!([]), 0, "minutes", None),
+            template_step(&channel, "followup_v2", json!([]), 1, "hours", None),
+        ],
+    )
+    .await;
+    s.post(
+        "/_dev/outbox/failures",
+        json!({"timeout": true, "times": 1}),
+    )
+    .await;
+    enroll(&s, &id, ana()).await;
+    s.advance(2 * 3600).await;
+    let enrollment = s
+        .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
+        .await
+        .ok();
+    let history = enrollment["history"].as_array().unwrap();
+    assert_eq!(history[0]["step_id"], steps[0].as_str());
+    assert_eq!(history[0]["outcome"], "unknown");
+    // The first step is never tried again; the run goes on with the next one.
+    let outbox = s.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["request"]["template"]["name"], "followup_v2");
+    assert_eq!(history.len(), 2);
+}
