@@ -176,18 +176,24 @@ impl WebhookConfig {
     }
 }
 
-/// Where the redirect is published: `RITMO_PUBLIC_BASE_URL`, an `https://` URL without a path
-/// (e.g. `https://go.example.com`), for links' URLs, QR codes and the preview page's `og:url`.
+/// Where the redirect is published: `RITMO_PUBLIC_BASE_URL`, an http(s) URL without query or
+/// fragment (e.g. `https://go.example.com`; a trailing `/` is dropped), for links' URLs, QR
+/// codes and the preview page's `og:url`.
 fn public_base_url(source: &impl Source) -> Result<Option<String>, ConfigError> {
     let Some(url) = optional(source, "RITMO_PUBLIC_BASE_URL") else {
         return Ok(None);
     };
     let url = url.trim_end_matches('/').to_string();
-    let host = url.strip_prefix("https://").unwrap_or_default();
-    if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or_default();
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
         return Err(ConfigError::Invalid {
             var: "RITMO_PUBLIC_BASE_URL",
-            reason: "must be an https:// URL without a path, such as https://go.example.com".into(),
+            reason:
+                "must be an http(s) URL without query or fragment, such as https://go.example.com"
+                    .into(),
         });
     }
     Ok(Some(url))
@@ -364,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn the_public_base_url_is_an_https_origin() {
+    fn the_public_base_url_is_an_http_url_without_query() {
         assert_eq!(
             LinksApiConfig::from_source(&source(&[])).unwrap_err(),
             ConfigError::Missing("RITMO_PUBLIC_BASE_URL")
@@ -375,11 +381,20 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(config.public_base_url, "https://go.example.com");
+        let config = LinksApiConfig::from_source(&source(&[(
+            "RITMO_PUBLIC_BASE_URL",
+            "http://127.0.0.1:9000/lambda-url/redirect",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.public_base_url,
+            "http://127.0.0.1:9000/lambda-url/redirect"
+        );
         for bad in [
-            "http://go.example.com",
             "https://",
-            "https://go.example.com/x",
+            "https://go.example.com/?a=1",
             "go.example.com",
+            "ftp://x",
         ] {
             assert!(
                 LinksApiConfig::from_source(&source(&[("RITMO_PUBLIC_BASE_URL", bad)])).is_err(),
