@@ -59,6 +59,8 @@ RITMO_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/ritmo-scheduler-invoke
 RITMO_SCHEDULER_DLQ_ARN=arn:aws:sqs:us-east-1:123456789012:ritmo-schedules-dlq
 RITMO_WHATSAPP_VERIFY_TOKEN=local-verify-token-0123
 RITMO_WHATSAPP_APP_SECRET=local-app-secret-0123456
+RITMO_STICKY_KEY=local-sticky-key-local-sticky-key-0123
+RITMO_PUBLIC_BASE_URL=http://127.0.0.1:9000/lambda-url/redirect
 ENV
 
 fixtures=shared/lambda/tests/fixtures

@@ -1,11 +1,19 @@
-//! `links-api`: links and rotators (admin API).
-//!
-//! Links (rotators, the redirect, link statistics) are not part of this build yet: the
-//! function is deployed with its route so the stack is complete, and answers `501` on every
-//! path but `/health`. It reads no configuration and makes no AWS client until then.
+//! `links-api`: links and rotators, their statistics and QR codes (`/v1/links...`), behind the
+//! HTTP API's JWT authorizer. Wiring only.
+
+use ritmo_aws::{ClaimsConfig, LinksApiConfig};
+use ritmo_core::links::LinkSettings;
+use ritmo_http::Auth;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
-    ritmo_lambda::serve(ritmo_lambda::apps::not_in_this_build("links")).await
+    let claims = ClaimsConfig::from_env()?;
+    let config = LinksApiConfig::from_env()?;
+    let ritmo = ritmo_aws::ritmo_from_env().await?;
+    let auth =
+        Auth::authorizer_context().with_claim_names(&claims.tenant_claim, &claims.role_claim);
+    // The admin API signs no sticky cookie: only the public base URL matters here.
+    let settings = LinkSettings::new(LinkSettings::unused().sticky_key, &config.public_base_url);
+    ritmo_lambda::serve(ritmo_lambda::apps::links_api(ritmo, auth, settings)).await
 }

@@ -1,14 +1,17 @@
-//! `redirect`: the public redirect `GET|HEAD /{slug}`, behind CloudFront.
-//!
-//! Links (rotators, the redirect, link statistics) are not part of this build yet: the
-//! function is deployed with its route so the stack is complete, and answers `501` on every
-//! path but `/health`. It reads no configuration and makes no AWS client until then.
+//! `redirect`: the public redirect `GET|HEAD /{slug}`, served through its function URL behind
+//! CloudFront. Wiring only.
+
+use ritmo_aws::RedirectConfig;
+use ritmo_core::links::{LinkSettings, StickyKey};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
-    ritmo_lambda::serve(ritmo_lambda::apps::not_in_this_build(
-        "links and their redirects",
-    ))
-    .await
+    let config = RedirectConfig::from_env()?;
+    let ritmo = ritmo_aws::ritmo_from_env().await?;
+    let settings = LinkSettings::new(
+        StickyKey::new(config.sticky_key.expose().as_bytes()),
+        config.public_base_url.as_deref().unwrap_or(""),
+    );
+    ritmo_lambda::serve(ritmo_lambda::apps::redirect(ritmo, settings)).await
 }

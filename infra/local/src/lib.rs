@@ -155,7 +155,8 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ritmo.channels = store.clone();
         ritmo.bots = store.clone();
         ritmo.sequences = store.clone();
-        ritmo.enrollments = store;
+        ritmo.enrollments = store.clone();
+        ritmo.links = store;
     }
     let runner: Arc<dyn StepRunner> = Arc::new(ritmo.clone());
     scheduler.set_runner(runner.clone());

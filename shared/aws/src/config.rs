@@ -176,6 +176,89 @@ impl WebhookConfig {
     }
 }
 
+/// Where the redirect is published: `RITMO_PUBLIC_BASE_URL`, an http(s) URL without query or
+/// fragment (e.g. `https://go.example.com`; a trailing `/` is dropped), for links' URLs, QR
+/// codes and the preview page's `og:url`.
+fn public_base_url(source: &impl Source) -> Result<Option<String>, ConfigError> {
+    let Some(url) = optional(source, "RITMO_PUBLIC_BASE_URL") else {
+        return Ok(None);
+    };
+    let url = url.trim_end_matches('/').to_string();
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or_default();
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
+        return Err(ConfigError::Invalid {
+            var: "RITMO_PUBLIC_BASE_URL",
+            reason:
+                "must be an http(s) URL without query or fragment, such as https://go.example.com"
+                    .into(),
+        });
+    }
+    Ok(Some(url))
+}
+
+/// The `links-api` function: `RITMO_PUBLIC_BASE_URL` (required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksApiConfig {
+    pub public_base_url: String,
+}
+
+impl LinksApiConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            public_base_url: public_base_url(source)?
+                .ok_or(ConfigError::Missing("RITMO_PUBLIC_BASE_URL"))?,
+        })
+    }
+}
+
+/// Shortest `RITMO_STICKY_KEY` accepted.
+pub const MIN_STICKY_KEY_LEN: usize = 32;
+
+/// The `redirect` function: `RITMO_STICKY_KEY` (at least 32 characters; signs the sticky
+/// assignment cookie) and `RITMO_PUBLIC_BASE_URL` (optional: without it the preview page's
+/// `og:url` is the link's path, `/<slug>`).
+#[derive(Clone)]
+pub struct RedirectConfig {
+    pub sticky_key: Secret,
+    pub public_base_url: Option<String>,
+}
+
+impl RedirectConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &impl Source) -> Result<Self, ConfigError> {
+        let key = required(source, "RITMO_STICKY_KEY")?;
+        if key.len() < MIN_STICKY_KEY_LEN {
+            return Err(ConfigError::Invalid {
+                var: "RITMO_STICKY_KEY",
+                reason: format!("must be at least {MIN_STICKY_KEY_LEN} characters long"),
+            });
+        }
+        Ok(Self {
+            sticky_key: Secret::new(key),
+            public_base_url: public_base_url(source)?,
+        })
+    }
+}
+
+impl std::fmt::Debug for RedirectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedirectConfig")
+            .field("sticky_key", &"***")
+            .field("public_base_url", &self.public_base_url)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +347,59 @@ mod tests {
         let config = ClaimsConfig::from_source(&source(&[])).unwrap();
         assert_eq!(config.tenant_claim, "tenant");
         assert_eq!(config.role_claim, "role");
+    }
+
+    #[test]
+    fn the_sticky_key_is_required_and_long() {
+        assert_eq!(
+            RedirectConfig::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing("RITMO_STICKY_KEY")
+        );
+        assert!(matches!(
+            RedirectConfig::from_source(&source(&[("RITMO_STICKY_KEY", "short")])),
+            Err(ConfigError::Invalid {
+                var: "RITMO_STICKY_KEY",
+                ..
+            })
+        ));
+        let key = "k".repeat(32);
+        let config = RedirectConfig::from_source(&source(&[("RITMO_STICKY_KEY", &key)])).unwrap();
+        assert_eq!(config.sticky_key.expose(), key);
+        assert_eq!(config.public_base_url, None);
+        assert!(!format!("{config:?}").contains(&key));
+    }
+
+    #[test]
+    fn the_public_base_url_is_an_http_url_without_query() {
+        assert_eq!(
+            LinksApiConfig::from_source(&source(&[])).unwrap_err(),
+            ConfigError::Missing("RITMO_PUBLIC_BASE_URL")
+        );
+        let config = LinksApiConfig::from_source(&source(&[(
+            "RITMO_PUBLIC_BASE_URL",
+            "https://go.example.com/",
+        )]))
+        .unwrap();
+        assert_eq!(config.public_base_url, "https://go.example.com");
+        let config = LinksApiConfig::from_source(&source(&[(
+            "RITMO_PUBLIC_BASE_URL",
+            "http://127.0.0.1:9000/lambda-url/redirect",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.public_base_url,
+            "http://127.0.0.1:9000/lambda-url/redirect"
+        );
+        for bad in [
+            "https://",
+            "https://go.example.com/?a=1",
+            "go.example.com",
+            "ftp://x",
+        ] {
+            assert!(
+                LinksApiConfig::from_source(&source(&[("RITMO_PUBLIC_BASE_URL", bad)])).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

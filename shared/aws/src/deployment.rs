@@ -1,5 +1,6 @@
 //! The production wiring every function shares: configuration read once from the environment,
-//! one AWS config, the DynamoDB store, EventBridge Scheduler and the WhatsApp Cloud API client.
+//! one AWS config, the DynamoDB store (every store port, links included), EventBridge Scheduler
+//! and the WhatsApp Cloud API client.
 
 use std::sync::Arc;
 
@@ -11,7 +12,6 @@ use ritmo_core::Ritmo;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
 use crate::config::{optional, ConfigError, Environment, SchedulerConfig, Source, StoreConfig};
-use crate::links_pending::LinkStoreNotInThisBuild;
 use crate::{DynamoStore, EventBridgeScheduler};
 
 /// The Graph API the WhatsApp client talks to: `RITMO_GRAPH_BASE_URL` (default
@@ -92,8 +92,8 @@ pub async fn ritmo_from_env() -> Result<Ritmo, DeploymentError> {
         channels: store.clone(),
         bots: store.clone(),
         sequences: store.clone(),
-        enrollments: store,
-        links: Arc::new(LinkStoreNotInThisBuild),
+        enrollments: store.clone(),
+        links: store,
         messenger: Arc::new(WhatsApp::new(messaging.whatsapp)?),
         scheduler,
         pacer: Arc::new(Pacer::new()),

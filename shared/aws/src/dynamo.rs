@@ -9,6 +9,9 @@
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
 //! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>` |
+//! | link (configuration, counter, members' copies) | `L#<slug>` | `L` | |
+//! | link entry (per-tenant listing) | `T#<tenant>` | `LINK#<slug>` | |
+//! | link clicks of a day | `T#<tenant>#LINK#<link id>` | `D#<yyyy-mm-dd>` | |
 //!
 //! Every item holds the domain struct as native DynamoDB attributes (`serde_dynamo`), so
 //! conditions and updates name domain fields (`version`, `status`, `state.generation`)
@@ -40,6 +43,8 @@ use ulid::Ulid;
 
 use crate::config::StoreConfig;
 use crate::cursor::{CursorKey, Position};
+
+mod links;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -101,6 +106,30 @@ pub mod keys {
     }
 
     pub const PHONE_NUMBER_ID_SK: &str = "PNID";
+
+    /// A link's item: global by slug (slugs are unique across tenants), holding its tenant.
+    pub fn link(slug: &str) -> String {
+        format!("L#{slug}")
+    }
+
+    pub const LINK_SK: &str = "L";
+
+    /// The sort key of a link's entry in its tenant's partition (the per-tenant listing).
+    pub fn link_entry(slug: &str) -> String {
+        format!("LINK#{slug}")
+    }
+
+    pub const LINK_ENTRY_PREFIX: &str = "LINK#";
+
+    /// The partition of one link's per-day click statistics.
+    pub fn link_clicks(tenant: &TenantId, link_id: Ulid) -> String {
+        format!("T#{tenant}#LINK#{link_id}")
+    }
+
+    /// A day's statistics item: `D#yyyy-mm-dd`, so that sort-key order is date order.
+    pub fn link_day(day: chrono::NaiveDate) -> String {
+        format!("D#{}", day.format("%Y-%m-%d"))
+    }
 }
 
 /// Every Ritmo store port on one DynamoDB table.

@@ -7,11 +7,13 @@ pub mod config;
 pub mod cursor;
 pub mod deployment;
 pub mod dynamo;
-pub mod links_pending;
 pub mod local;
 pub mod scheduler;
 
-pub use config::{ClaimsConfig, ConfigError, SchedulerConfig, StoreConfig, WebhookConfig};
+pub use config::{
+    ClaimsConfig, ConfigError, LinksApiConfig, RedirectConfig, SchedulerConfig, StoreConfig,
+    WebhookConfig,
+};
 pub use cursor::CursorKey;
 pub use deployment::{ritmo_from_env, DeploymentError, MessagingConfig};
 pub use dynamo::DynamoStore;

@@ -11,7 +11,9 @@ use ritmo_core::channel::{Bot, Channel};
 use ritmo_core::enrollment::{
     Contact, Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
 };
+use ritmo_core::links::LinkStore;
 use ritmo_core::memory::MemoryStore;
+use ritmo_core::memory_links::MemoryLinkStore;
 use ritmo_core::page::PageRequest;
 use ritmo_core::plan::{Delay, DelayUnit};
 use ritmo_core::secret::Secret;
@@ -23,7 +25,7 @@ use ritmo_core::store::{
 use ritmo_core::tenant::TenantId;
 use ulid::Ulid;
 
-/// Everything the contract exercises.
+/// Everything the contract exercises but links.
 pub trait Store: ChannelStore + BotStore + SequenceStore + EnrollmentStore {}
 impl<T: ChannelStore + BotStore + SequenceStore + EnrollmentStore> Store for T {}
 
@@ -31,8 +33,12 @@ fn memory() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
 
+fn memory_links() -> Arc<dyn LinkStore> {
+    Arc::new(MemoryLinkStore::new())
+}
+
 /// A DynamoDB store on a fresh table, or `None` (test skipped) without an endpoint.
-async fn dynamodb() -> Option<Arc<dyn Store>> {
+async fn dynamodb_store() -> Option<Arc<DynamoStore>> {
     let Ok(endpoint) = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT") else {
         eprintln!(
             "skipped: RITMO_TEST_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it and starts a local DynamoDB-compatible endpoint)"
@@ -54,13 +60,29 @@ async fn dynamodb() -> Option<Arc<dyn Store>> {
     Some(Arc::new(store))
 }
 
+async fn dynamodb() -> Option<Arc<dyn Store>> {
+    Some(dynamodb_store().await?)
+}
+
+async fn dynamodb_links() -> Option<Arc<dyn LinkStore>> {
+    Some(dynamodb_store().await?)
+}
+
+/// Each case runs once per backend; `stores` cases get the channel, bot, sequence and
+/// enrollment ports, `links` cases the link store.
 macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
+    (stores: [$($name:ident),* $(,)?], links: [$($link:ident),* $(,)?] $(,)?) => {
         mod memory_store {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     super::suite::$name(super::memory()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $link() {
+                    super::suite::links::$link(super::memory_links()).await;
                 }
             )*
         }
@@ -73,24 +95,46 @@ macro_rules! contract {
                     }
                 }
             )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $link() {
+                    if let Some(store) = super::dynamodb_links().await {
+                        super::suite::links::$link(store).await;
+                    }
+                }
+            )*
         }
     };
 }
 
 contract!(
-    channels_are_stored_per_tenant_and_found_by_phone_number_id,
-    a_phone_number_id_follows_its_channel_and_cannot_be_taken,
-    bots_are_stored_per_tenant,
-    sequence_writes_are_conditional_on_the_version,
-    sequences_round_trip_with_steps_and_windows,
-    enrolling_again_is_allowed_only_once_the_run_ended,
-    enrollment_writes_are_conditional_on_the_version,
-    a_step_is_claimed_once_under_fifty_concurrent_claims,
-    a_claim_must_match_run_step_generation_and_state,
-    another_tenants_ids_are_none_and_its_lists_empty,
-    lists_page_with_cursors_without_gaps_or_repeats,
-    a_tampered_or_foreign_cursor_never_reads_another_tenants_data,
-    enrollments_list_by_status_in_phone_order,
+    stores: [
+        channels_are_stored_per_tenant_and_found_by_phone_number_id,
+        a_phone_number_id_follows_its_channel_and_cannot_be_taken,
+        bots_are_stored_per_tenant,
+        sequence_writes_are_conditional_on_the_version,
+        sequences_round_trip_with_steps_and_windows,
+        enrolling_again_is_allowed_only_once_the_run_ended,
+        enrollment_writes_are_conditional_on_the_version,
+        a_step_is_claimed_once_under_fifty_concurrent_claims,
+        a_claim_must_match_run_step_generation_and_state,
+        another_tenants_ids_are_none_and_its_lists_empty,
+        lists_page_with_cursors_without_gaps_or_repeats,
+        a_tampered_or_foreign_cursor_never_reads_another_tenants_data,
+        enrollments_list_by_status_in_phone_order,
+    ],
+    links: [
+        links_round_trip_and_slugs_are_unique_across_tenants,
+        rotator_members_must_be_whatsapp_links_of_the_tenant,
+        replacing_a_member_refreshes_every_rotator_that_uses_it,
+        replacing_a_rotator_keeps_its_counter_and_moves_its_members,
+        a_link_in_use_is_not_deleted_and_names_its_rotators,
+        another_tenant_never_sees_or_changes_a_link,
+        links_list_in_slug_order_with_cursors,
+        clicks_count_from_one_and_peeks_do_not_move_the_counter,
+        two_hundred_concurrent_clicks_get_counters_1_to_200,
+        clicks_are_counted_per_day_kind_and_member,
+    ],
 );
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -760,5 +804,600 @@ mod suite {
             .await
             .unwrap();
         assert_eq!(all.items.len(), 9);
+    }
+
+    /// The link store's contract (SPEC §2 "Links", §3): the in-memory store's semantics.
+    pub mod links {
+        use super::*;
+        use chrono::NaiveDate;
+        use ritmo_core::calendar::{Window, WindowSpec};
+        use ritmo_core::links::{
+            ClickKind, ClickRecord, Hours, Link, LinkKind, LinkView, LinkWriteError, Member, Phone,
+            Preview, Rotator, Slug, WhatsAppTarget, WhenClosed,
+        };
+
+        fn slug(raw: &str) -> Slug {
+            Slug::parse(raw).unwrap()
+        }
+
+        fn hours() -> Hours {
+            let spec: WindowSpec = serde_json::from_value(serde_json::json!({
+                "time_zone": "America/Sao_Paulo",
+                "days": {"mon": [["09:00", "18:00"]], "sat": [["09:00", "12:00"]]},
+                "exceptions": [{"date": "2026-12-25", "ranges": []}]
+            }))
+            .unwrap();
+            Hours::new(Window::from_spec(&spec).unwrap())
+        }
+
+        fn link(t: &TenantId, s: &str, kind: LinkKind) -> Link {
+            Link {
+                id: Ulid::new(),
+                tenant: t.clone(),
+                slug: slug(s),
+                kind,
+                hours: None,
+                when_closed: WhenClosed::default(),
+                preview: Preview::default(),
+                created_at: at(0),
+                updated_at: at(0),
+            }
+        }
+
+        fn whatsapp(t: &TenantId, s: &str, n: usize, text: Option<&str>) -> Link {
+            link(
+                t,
+                s,
+                LinkKind::WhatsApp(WhatsAppTarget::new(
+                    Phone::parse(&phone(n)).unwrap(),
+                    text.map(str::to_string),
+                )),
+            )
+        }
+
+        fn rotator(t: &TenantId, s: &str, members: &[(&str, u32)]) -> Link {
+            let members = members
+                .iter()
+                .map(|(m, weight)| Member {
+                    link: slug(m),
+                    weight: *weight,
+                    enabled: true,
+                })
+                .collect();
+            let mut link = link(t, s, LinkKind::Rotator(Rotator::new(members, true, 7)));
+            link.hours = Some(hours());
+            link.when_closed = WhenClosed::Redirect {
+                url: "https://example.com/closed".into(),
+            };
+            link.preview = Preview {
+                title: Some("Minha Loja".into()),
+                description: Some("Fale com a gente".into()),
+                image_url: None,
+            };
+            link
+        }
+
+        /// The same link, changed: a later update time and the stored id.
+        fn replaced(mut link: Link, stored: &Link) -> Link {
+            link.id = stored.id;
+            link.created_at = stored.created_at;
+            link.updated_at = at(5);
+            link
+        }
+
+        fn view(link: &Link) -> LinkView {
+            LinkView::from(link)
+        }
+
+        fn locations(routing: &ritmo_core::links::Routing) -> Vec<String> {
+            routing
+                .members
+                .iter()
+                .map(|m| m.target.location().to_string())
+                .collect()
+        }
+
+        pub async fn links_round_trip_and_slugs_are_unique_across_tenants(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let (acme, other) = (tenant("acme"), tenant("other"));
+            let mut ana = whatsapp(&acme, "ana", 1, Some("Olá & bem-vindo?\n🎉"));
+            ana.hours = Some(hours());
+            ana.preview.image_url = Some("https://example.com/a.png".into());
+            store.create_link(&ana).await.unwrap();
+            let got = store.get_link(&acme, &slug("ana")).await.unwrap().unwrap();
+            assert_eq!(view(&got), view(&ana));
+            assert_eq!(got.tenant, acme);
+
+            for (t, n) in [(&other, 2), (&acme, 3)] {
+                assert!(matches!(
+                    store.create_link(&whatsapp(t, "ana", n, None)).await,
+                    Err(LinkWriteError::SlugTaken)
+                ));
+            }
+            store
+                .create_link(&rotator(&acme, "mystore", &[("ana", 2)]))
+                .await
+                .unwrap();
+            assert!(matches!(
+                store
+                    .create_link(&rotator(&other, "mystore", &[("ana", 1)]))
+                    .await,
+                Err(LinkWriteError::SlugTaken)
+            ));
+            let got = store
+                .get_link(&acme, &slug("mystore"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                view(&got),
+                view(&rotator(&acme, "mystore", &[("ana", 2)])).with_id(got.id)
+            );
+        }
+
+        pub async fn rotator_members_must_be_whatsapp_links_of_the_tenant(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let (acme, other) = (tenant("acme"), tenant("other"));
+            store
+                .create_link(&whatsapp(&acme, "ana", 1, None))
+                .await
+                .unwrap();
+            store
+                .create_link(&whatsapp(&other, "bia", 2, None))
+                .await
+                .unwrap();
+            store
+                .create_link(&rotator(&acme, "inner", &[("ana", 1)]))
+                .await
+                .unwrap();
+            for missing in ["bia", "nobody", "inner"] {
+                let result = store
+                    .create_link(&rotator(&acme, "mystore", &[("ana", 1), (missing, 1)]))
+                    .await;
+                assert!(
+                    matches!(&result, Err(LinkWriteError::MemberMissing(m)) if m.as_str() == missing),
+                    "{missing}: {result:?}"
+                );
+            }
+            assert!(store
+                .get_link(&acme, &slug("mystore"))
+                .await
+                .unwrap()
+                .is_none());
+            // A refused rotator left no trace: ana may be deleted.
+            store.delete_link(&acme, &slug("inner")).await.unwrap();
+            store.delete_link(&acme, &slug("ana")).await.unwrap();
+            // A taken slug is answered first.
+            store
+                .create_link(&whatsapp(&acme, "cai", 3, None))
+                .await
+                .unwrap();
+            assert!(matches!(
+                store
+                    .create_link(&rotator(&acme, "cai", &[("nobody", 1)]))
+                    .await,
+                Err(LinkWriteError::SlugTaken)
+            ));
+        }
+
+        pub async fn replacing_a_member_refreshes_every_rotator_that_uses_it(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let acme = tenant("acme");
+            store
+                .create_link(&whatsapp(&acme, "ana", 1, Some("Oi")))
+                .await
+                .unwrap();
+            store
+                .create_link(&whatsapp(&acme, "bia", 2, None))
+                .await
+                .unwrap();
+            for r in ["loja-a", "loja-b"] {
+                store
+                    .create_link(&rotator(&acme, r, &[("ana", 1), ("bia", 1)]))
+                    .await
+                    .unwrap();
+                assert_eq!(store.click(&slug(r)).await.unwrap().unwrap().counter, 1);
+            }
+            let stored = store.get_link(&acme, &slug("ana")).await.unwrap().unwrap();
+            let mut ana = replaced(whatsapp(&acme, "ana", 9, Some("Olá!")), &stored);
+            ana.hours = Some(hours());
+            store.replace_link(&ana).await.unwrap();
+            assert_eq!(
+                view(&store.get_link(&acme, &slug("ana")).await.unwrap().unwrap()),
+                view(&ana)
+            );
+            for r in ["loja-a", "loja-b"] {
+                let routing = store.peek(&slug(r)).await.unwrap().unwrap();
+                assert_eq!(routing.counter, 1, "{r}: the counter is kept");
+                assert_eq!(
+                    locations(&routing),
+                    [
+                        format!("https://wa.me/{}?text=Ol%C3%A1%21", &phone(9)[1..]),
+                        format!("https://wa.me/{}", &phone(2)[1..]),
+                    ]
+                );
+                assert!(routing.members[0].hours.is_some());
+                assert!(routing.members[1].hours.is_none());
+            }
+            let routing = store.peek(&slug("ana")).await.unwrap().unwrap();
+            assert!(routing.members.is_empty());
+            assert_eq!(
+                routing.link.whatsapp().unwrap().phone.as_str(),
+                phone(9).as_str()
+            );
+        }
+
+        pub async fn replacing_a_rotator_keeps_its_counter_and_moves_its_members(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let acme = tenant("acme");
+            for (s, n) in [("ana", 1), ("bia", 2), ("cai", 3)] {
+                store
+                    .create_link(&whatsapp(&acme, s, n, None))
+                    .await
+                    .unwrap();
+            }
+            let mystore = rotator(&acme, "mystore", &[("ana", 1), ("bia", 1)]);
+            store.create_link(&mystore).await.unwrap();
+            for expected in 1..=3 {
+                let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+                assert_eq!(routing.counter, expected);
+            }
+            let moved = replaced(
+                rotator(&acme, "mystore", &[("cai", 3), ("bia", 1)]),
+                &mystore,
+            );
+            store.replace_link(&moved).await.unwrap();
+            let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+            assert_eq!(routing.counter, 4);
+            assert_eq!(view(&routing.link), view(&moved));
+            assert_eq!(
+                locations(&routing),
+                [
+                    format!("https://wa.me/{}", &phone(3)[1..]),
+                    format!("https://wa.me/{}", &phone(2)[1..]),
+                ]
+            );
+            // ana left the rotator, cai joined it.
+            store.delete_link(&acme, &slug("ana")).await.unwrap();
+            assert!(matches!(
+                store.delete_link(&acme, &slug("cai")).await,
+                Err(LinkWriteError::InUse(r)) if r == [slug("mystore")]
+            ));
+            // A member that no longer exists is refused on replace too.
+            let broken = replaced(rotator(&acme, "mystore", &[("ana", 1)]), &mystore);
+            assert!(matches!(
+                store.replace_link(&broken).await,
+                Err(LinkWriteError::MemberMissing(m)) if m.as_str() == "ana"
+            ));
+            assert!(matches!(
+                store
+                    .replace_link(&replaced(whatsapp(&acme, "nobody", 1, None), &mystore))
+                    .await,
+                Err(LinkWriteError::NotFound)
+            ));
+        }
+
+        pub async fn a_link_in_use_is_not_deleted_and_names_its_rotators(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let acme = tenant("acme");
+            store
+                .create_link(&whatsapp(&acme, "ana", 1, None))
+                .await
+                .unwrap();
+            for r in ["zeta", "alfa"] {
+                store
+                    .create_link(&rotator(&acme, r, &[("ana", 1)]))
+                    .await
+                    .unwrap();
+            }
+            assert!(matches!(
+                store.delete_link(&acme, &slug("ana")).await,
+                Err(LinkWriteError::InUse(r)) if r == [slug("alfa"), slug("zeta")]
+            ));
+            store.delete_link(&acme, &slug("zeta")).await.unwrap();
+            assert!(matches!(
+                store.delete_link(&acme, &slug("ana")).await,
+                Err(LinkWriteError::InUse(r)) if r == [slug("alfa")]
+            ));
+            store.delete_link(&acme, &slug("alfa")).await.unwrap();
+            store.delete_link(&acme, &slug("ana")).await.unwrap();
+            assert!(store.get_link(&acme, &slug("ana")).await.unwrap().is_none());
+            assert!(store.peek(&slug("ana")).await.unwrap().is_none());
+            assert!(store.click(&slug("alfa")).await.unwrap().is_none());
+            assert!(matches!(
+                store.delete_link(&acme, &slug("ana")).await,
+                Err(LinkWriteError::NotFound)
+            ));
+            // A deleted slug can be taken again, by anyone, and starts from 0.
+            store
+                .create_link(&whatsapp(&tenant("other"), "ana", 2, None))
+                .await
+                .unwrap();
+            assert_eq!(store.click(&slug("ana")).await.unwrap().unwrap().counter, 1);
+            let listed = store
+                .list_links(&acme, &PageRequest::first(50))
+                .await
+                .unwrap();
+            assert!(listed.items.is_empty());
+        }
+
+        pub async fn another_tenant_never_sees_or_changes_a_link(store: Arc<dyn LinkStore>) {
+            let (acme, other) = (tenant("acme"), tenant("other"));
+            let ana = whatsapp(&acme, "ana", 1, None);
+            store.create_link(&ana).await.unwrap();
+            store
+                .create_link(&whatsapp(&other, "bia", 2, None))
+                .await
+                .unwrap();
+            assert!(store
+                .get_link(&other, &slug("ana"))
+                .await
+                .unwrap()
+                .is_none());
+            let listed = store
+                .list_links(&other, &PageRequest::first(50))
+                .await
+                .unwrap();
+            assert_eq!(
+                listed
+                    .items
+                    .iter()
+                    .map(|l| l.slug.as_str())
+                    .collect::<Vec<_>>(),
+                ["bia"]
+            );
+            let mut hijack = replaced(whatsapp(&other, "ana", 3, None), &ana);
+            hijack.tenant = other.clone();
+            assert!(matches!(
+                store.replace_link(&hijack).await,
+                Err(LinkWriteError::NotFound)
+            ));
+            assert!(matches!(
+                store.delete_link(&other, &slug("ana")).await,
+                Err(LinkWriteError::NotFound)
+            ));
+            assert!(matches!(
+                store
+                    .create_link(&rotator(&other, "loja", &[("ana", 1)]))
+                    .await,
+                Err(LinkWriteError::MemberMissing(_))
+            ));
+            store
+                .record_click(&ClickRecord {
+                    tenant: acme.clone(),
+                    link_id: ana.id,
+                    day: at(0).date_naive(),
+                    kind: ClickKind::Bot,
+                })
+                .await
+                .unwrap();
+            let day = at(0).date_naive();
+            assert!(store
+                .link_clicks(&other, ana.id, day, day)
+                .await
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                view(&store.get_link(&acme, &slug("ana")).await.unwrap().unwrap()),
+                view(&ana)
+            );
+        }
+
+        pub async fn links_list_in_slug_order_with_cursors(store: Arc<dyn LinkStore>) {
+            let (acme, other) = (tenant("acme"), tenant("other"));
+            let slugs = ["eva", "ana", "dora", "bia", "cai"];
+            for (n, s) in slugs.iter().enumerate() {
+                store
+                    .create_link(&whatsapp(&acme, s, n, None))
+                    .await
+                    .unwrap();
+            }
+            store
+                .create_link(&whatsapp(&other, "abe", 9, None))
+                .await
+                .unwrap();
+            let mut seen = Vec::new();
+            let mut page = PageRequest::first(2);
+            loop {
+                let batch = store.list_links(&acme, &page).await.unwrap();
+                assert!(batch.items.len() <= 2);
+                seen.extend(batch.items.iter().map(|l| l.slug.to_string()));
+                match batch.next_cursor {
+                    Some(cursor) => page.cursor = Some(cursor),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, ["ana", "bia", "cai", "dora", "eva"]);
+            // A cursor of another tenant's listing reads nothing of acme's.
+            let foreign = store
+                .list_links(&acme, &PageRequest::first(1))
+                .await
+                .unwrap()
+                .next_cursor
+                .unwrap();
+            if let Ok(page) = store
+                .list_links(
+                    &other,
+                    &PageRequest {
+                        limit: 50,
+                        cursor: Some(foreign),
+                    },
+                )
+                .await
+            {
+                assert!(page.items.iter().all(|l| l.tenant == other));
+            }
+        }
+
+        pub async fn clicks_count_from_one_and_peeks_do_not_move_the_counter(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let acme = tenant("acme");
+            assert!(store.click(&slug("nobody")).await.unwrap().is_none());
+            assert!(store.peek(&slug("nobody")).await.unwrap().is_none());
+            for (s, n) in [("ana", 1), ("bia", 2)] {
+                store
+                    .create_link(&whatsapp(&acme, s, n, Some("Oi")))
+                    .await
+                    .unwrap();
+            }
+            let mystore = rotator(&acme, "mystore", &[("bia", 2), ("ana", 1)]);
+            store.create_link(&mystore).await.unwrap();
+            assert_eq!(
+                store.peek(&slug("mystore")).await.unwrap().unwrap().counter,
+                0
+            );
+            for expected in 1..=3 {
+                let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+                assert_eq!(routing.counter, expected);
+                assert_eq!(routing.link.id, mystore.id);
+                assert_eq!(
+                    locations(&routing),
+                    [
+                        format!("https://wa.me/{}?text=Oi", &phone(2)[1..]),
+                        format!("https://wa.me/{}?text=Oi", &phone(1)[1..]),
+                    ]
+                );
+            }
+            let routing = store.peek(&slug("mystore")).await.unwrap().unwrap();
+            assert_eq!(routing.counter, 3);
+            assert_eq!(view(&routing.link), view(&mystore));
+            // Each link has its own counter.
+            assert_eq!(store.click(&slug("ana")).await.unwrap().unwrap().counter, 1);
+        }
+
+        pub async fn two_hundred_concurrent_clicks_get_counters_1_to_200(
+            store: Arc<dyn LinkStore>,
+        ) {
+            let acme = tenant("acme");
+            for (s, n) in [("ana", 1), ("bia", 2), ("cai", 3)] {
+                store
+                    .create_link(&whatsapp(&acme, s, n, None))
+                    .await
+                    .unwrap();
+            }
+            store
+                .create_link(&rotator(
+                    &acme,
+                    "mystore",
+                    &[("ana", 1), ("bia", 1), ("cai", 1)],
+                ))
+                .await
+                .unwrap();
+            let clicks: Vec<_> = (0..200)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+                        assert_eq!(routing.members.len(), 3);
+                        routing.counter
+                    })
+                })
+                .collect();
+            let mut counters = Vec::new();
+            for click in clicks {
+                counters.push(click.await.unwrap());
+            }
+            counters.sort_unstable();
+            assert_eq!(counters, (1..=200).collect::<Vec<u64>>());
+            assert_eq!(
+                store.peek(&slug("mystore")).await.unwrap().unwrap().counter,
+                200
+            );
+        }
+
+        pub async fn clicks_are_counted_per_day_kind_and_member(store: Arc<dyn LinkStore>) {
+            let acme = tenant("acme");
+            let link_id = Ulid::new();
+            let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+            let record = |d: u32, kind: ClickKind| {
+                let store = store.clone();
+                let acme = acme.clone();
+                async move {
+                    store
+                        .record_click(&ClickRecord {
+                            tenant: acme,
+                            link_id,
+                            day: day(d),
+                            kind,
+                        })
+                        .await
+                        .unwrap()
+                }
+            };
+            let human = |m: &str| ClickKind::Human {
+                member: Some(slug(m)),
+            };
+            for _ in 0..3 {
+                record(23, human("ana")).await;
+            }
+            record(23, human("bia")).await;
+            record(23, ClickKind::Human { member: None }).await;
+            record(23, ClickKind::Bot).await;
+            record(21, ClickKind::Closed).await;
+            record(21, ClickKind::Bot).await;
+            record(25, human("bia")).await;
+            record(30, ClickKind::Bot).await;
+
+            let days = store
+                .link_clicks(&acme, link_id, day(21), day(25))
+                .await
+                .unwrap();
+            assert_eq!(
+                days.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+                [day(21), day(23), day(25)]
+            );
+            let (_, d21) = &days[0];
+            assert_eq!((d21.human, d21.bot, d21.closed), (0, 1, 1));
+            assert!(d21.members.is_empty());
+            let (_, d23) = &days[1];
+            assert_eq!((d23.human, d23.bot, d23.closed), (5, 1, 0));
+            assert_eq!(
+                d23.members
+                    .iter()
+                    .map(|(m, c)| (m.as_str(), *c))
+                    .collect::<Vec<_>>(),
+                [("ana", 3), ("bia", 1)]
+            );
+            assert_eq!(days[2].1.members[&slug("bia")], 1);
+            // One day, and the whole calendar.
+            assert_eq!(
+                store
+                    .link_clicks(&acme, link_id, day(30), day(30))
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            assert_eq!(
+                store
+                    .link_clicks(&acme, link_id, NaiveDate::MIN, NaiveDate::MAX)
+                    .await
+                    .unwrap()
+                    .len(),
+                4
+            );
+            assert!(store
+                .link_clicks(&acme, Ulid::new(), day(1), day(30))
+                .await
+                .unwrap()
+                .is_empty());
+        }
+
+        trait WithId {
+            fn with_id(self, id: Ulid) -> Self;
+        }
+
+        impl WithId for LinkView {
+            fn with_id(mut self, id: Ulid) -> Self {
+                self.id = id;
+                self
+            }
+        }
     }
 }

@@ -1,11 +1,9 @@
 //! The router each HTTP function serves. `main.rs` builds the adapters and hands them here;
 //! the handler tests build the same routers from the same functions.
 
-use axum::http::StatusCode;
 use axum::Router;
 use ritmo_core::links::LinkSettings;
 use ritmo_core::Ritmo;
-use ritmo_http::problem::Problem;
 use ritmo_http::{AppState, Auth, WebhookSettings};
 
 /// The state of a function that serves no link and no webhook route.
@@ -51,15 +49,33 @@ pub fn webhook(ritmo: Ritmo, settings: WebhookSettings) -> Router {
     )
 }
 
-/// `links-api` and `redirect` until links are part of the build: every route answers `501`.
-pub fn not_in_this_build(what: &'static str) -> Router {
-    Router::new()
-        .merge(ritmo_http::health())
-        .fallback(move || async move {
-            Problem::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "not-implemented",
-                format!("{what} are not part of this build"),
-            )
-        })
+/// `links-api`: links and rotators, their statistics and QR codes (`/v1/links...`).
+/// `settings.public_base_url` is where the redirect is published, for links' URLs and QR codes.
+pub fn links_api(ritmo: Ritmo, auth: Auth, settings: LinkSettings) -> Router {
+    let state = AppState {
+        ritmo,
+        auth,
+        links: settings,
+        webhook: WebhookSettings::default(),
+    };
+    ritmo_http::finish(
+        ritmo_http::links_routes(&state).merge(ritmo_http::health()),
+        state,
+    )
+}
+
+/// `redirect`: the public `GET|HEAD /{slug}` (no bearer auth), behind CloudFront.
+/// `settings.sticky_key` signs the sticky-assignment cookie.
+pub fn redirect(ritmo: Ritmo, settings: LinkSettings) -> Router {
+    let state = AppState {
+        ritmo,
+        auth: Auth::authorizer_context(),
+        links: settings,
+        webhook: WebhookSettings::default(),
+    };
+    ritmo_core::links::bots::warm_up();
+    ritmo_http::finish(
+        ritmo_http::health().merge(ritmo_http::redirect_routes()),
+        state,
+    )
 }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use ritmo_core::clock::SystemClock;
 use ritmo_core::ids::UlidGen;
+use ritmo_core::links::{LinkInput, LinkSettings, StickyKey};
 use ritmo_core::local::{LocalScheduler, Outbox};
 use ritmo_core::page::{Page, PageRequest};
 use ritmo_core::secret::Secret;
@@ -39,8 +40,9 @@ fn ritmo() -> Ritmo {
     )
 }
 
-/// Runs an API Gateway v2 event through a function's router as `ritmo_lambda::serve` does.
-async fn call(app: axum::Router, event: &str) -> (StatusCode, String) {
+/// Runs an API Gateway v2 (or function URL) event through a function's router as
+/// `ritmo_lambda::serve` does.
+async fn respond(app: axum::Router, event: &str) -> (StatusCode, HeaderMap, String) {
     let request = lambda_http::request::from_str(&fixture(event)).expect("an API Gateway event");
     let (parts, body) = request.into_parts();
     let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
@@ -49,10 +51,20 @@ async fn call(app: axum::Router, event: &str) -> (StatusCode, String) {
         .await
         .unwrap();
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+async fn call(app: axum::Router, event: &str) -> (StatusCode, String) {
+    let (status, _, body) = respond(app, event).await;
+    (status, body)
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -138,15 +150,119 @@ async fn webhook_refuses_an_unsigned_delivery() {
     assert_eq!(json(&body)["status"], 401);
 }
 
+fn link_settings() -> LinkSettings {
+    LinkSettings::new(StickyKey::new(&[7u8; 32]), "https://go.example.com")
+}
+
+/// `ana` and `bia`, acme's attendants, and `mystore` rotating over them in turn.
+async fn seed_links(ritmo: &Ritmo, rotator: bool) {
+    let acme = TenantId::parse("acme").unwrap();
+    let mut links = vec![
+        serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": "+5511987654321", "text": "Olá!"}),
+        serde_json::json!({"slug": "bia", "type": "whatsapp", "phone": "+5511987654322"}),
+    ];
+    if rotator {
+        links.push(serde_json::json!({"slug": "mystore", "type": "rotator",
+            "members": [{"link": "ana"}, {"link": "bia"}], "preview": {"title": "Minha Loja"}}));
+    }
+    for link in links {
+        let input: LinkInput = serde_json::from_value(link).unwrap();
+        ritmo.create_link(&acme, input).await.unwrap();
+    }
+}
+
 #[tokio::test]
-async fn links_functions_say_links_are_not_in_this_build() {
-    let (status, body) = call(
-        apps::not_in_this_build("links"),
-        "apigw-v2-admin-create-sequence.json",
+async fn links_api_creates_a_rotator_for_the_authorizers_tenant_with_its_public_url() {
+    let ritmo = ritmo();
+    seed_links(&ritmo, false).await;
+    let app = apps::links_api(ritmo.clone(), Auth::authorizer_context(), link_settings());
+    let (status, body) = call(app, "apigw-v2-admin-create-link.json").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let body = json(&body);
+    assert_eq!(body["type"], "rotator");
+    assert_eq!(body["url"], "https://go.example.com/mystore");
+    assert_eq!(body["members"][1]["weight"], 2);
+    let acme = TenantId::parse("acme").unwrap();
+    assert!(ritmo.link(&acme, "mystore").await.is_ok());
+}
+
+#[tokio::test]
+async fn links_api_does_not_serve_other_routes() {
+    let app = apps::links_api(ritmo(), Auth::authorizer_context(), link_settings());
+    let (status, _) = call(app.clone(), "apigw-v2-admin-create-sequence.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(app, "function-url-redirect-browser.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn redirect_sends_a_browser_to_whatsapp_in_turn() {
+    let ritmo = ritmo();
+    seed_links(&ritmo, true).await;
+    let mut locations = Vec::new();
+    for _ in 0..3 {
+        let (status, headers, _) = respond(
+            apps::redirect(ritmo.clone(), link_settings()),
+            "function-url-redirect-browser.json",
+        )
+        .await;
+        assert_eq!(status, StatusCode::FOUND);
+        assert_eq!(headers["cache-control"], "private, no-store");
+        locations.push(headers["location"].to_str().unwrap().to_string());
+    }
+    assert_eq!(
+        locations,
+        [
+            "https://wa.me/5511987654321?text=Ol%C3%A1%21",
+            "https://wa.me/5511987654322",
+            "https://wa.me/5511987654321?text=Ol%C3%A1%21",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn redirect_answers_a_preview_bot_with_the_preview_page_and_no_turn() {
+    let ritmo = ritmo();
+    seed_links(&ritmo, true).await;
+    let (status, headers, body) = respond(
+        apps::redirect(ritmo.clone(), link_settings()),
+        "function-url-redirect-whatsapp.json",
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
-    assert_eq!(json(&body)["detail"], "links are not part of this build");
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(
+        body.contains(r#"<meta property="og:title" content="Minha Loja">"#),
+        "{body}"
+    );
+    assert!(body.contains("https://go.example.com/mystore"), "{body}");
+    // The bot did not take a turn: the first person still goes to the first member.
+    let (status, headers, _) = respond(
+        apps::redirect(ritmo, link_settings()),
+        "function-url-redirect-browser.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(
+        headers["location"],
+        "https://wa.me/5511987654321?text=Ol%C3%A1%21"
+    );
+}
+
+#[tokio::test]
+async fn redirect_answers_an_unknown_slug_with_a_404_page_and_serves_no_admin_route() {
+    let app = apps::redirect(ritmo(), link_settings());
+    let (status, headers, _) = respond(app.clone(), "function-url-redirect-browser.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let (status, _) = call(app, "apigw-v2-admin-create-link.json").await;
+    assert_ne!(status, StatusCode::CREATED);
 }
 
 fn step_event(payload: serde_json::Value) -> LambdaEvent<serde_json::Value> {

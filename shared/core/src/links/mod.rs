@@ -122,6 +122,14 @@ impl Phone {
         ))
     }
 
+    /// A number this system normalised earlier (as a store returns it): `+` and 8 to 15 digits.
+    /// The numbering plan is not consulted again, so reading a stored link stays cheap.
+    pub fn from_e164(raw: &str) -> Option<Self> {
+        let digits = raw.strip_prefix('+')?;
+        ((8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| Self(raw.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
