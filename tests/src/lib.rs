@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
-use ritmo_core::tenant::Role;
+use ritmo_core::common::tenant::Role;
 use serde_json::{json, Value};
 
 static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reqwest::Method;
-use ritmo_core::tenant::Role;
+use ritmo_core::common::tenant::Role;
 use ritmo_e2e::{Reply, TestServer};
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! show what was sent, to whom and when.
 
 use reqwest::{Method, StatusCode};
-use ritmo_core::tenant::Role;
+use ritmo_core::common::tenant::Role;
 use ritmo_e2e::TestServer;
 use serde_json::{json, Value};
 

@@ -2,18 +2,20 @@
 //! HTTP API's JWT authorizer. Wiring only.
 
 use ritmo_aws::{ClaimsConfig, LinksApiConfig};
-use ritmo_core::links::LinkSettings;
-use ritmo_http::Auth;
+use ritmo_core::links::PublicBase;
+use ritmo_http::{Auth, LinksState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
     let claims = ClaimsConfig::from_env()?;
     let config = LinksApiConfig::from_env()?;
-    let ritmo = ritmo_aws::ritmo_from_env().await?;
+    let admin = ritmo_aws::link_admin_from_env().await?;
     let auth =
         Auth::authorizer_context().with_claim_names(&claims.tenant_claim, &claims.role_claim);
-    // The admin API signs no sticky cookie: only the public base URL matters here.
-    let settings = LinkSettings::new(LinkSettings::unused().sticky_key, &config.public_base_url);
-    ritmo_lambda::serve(ritmo_lambda::apps::links_api(ritmo, auth, settings)).await
+    let state = LinksState {
+        admin,
+        public: PublicBase::new(&config.public_base_url),
+    };
+    ritmo_lambda::serve(ritmo_lambda::apps::links_api(state, auth)).await
 }

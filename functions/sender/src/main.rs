@@ -6,11 +6,11 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ritmo_lambda::init_tracing();
-    let ritmo = ritmo_aws::ritmo_from_env().await?;
-    let ritmo = &ritmo;
+    let sender = ritmo_aws::ports_from_env().await?.sender();
+    let sender = &sender;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            ritmo_lambda::sender::handle(ritmo, event).await
+            ritmo_lambda::sender::handle(sender, event).await
         },
     ))
     .await

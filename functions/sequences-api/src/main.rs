@@ -2,14 +2,18 @@
 //! authorizer. Wiring only.
 
 use ritmo_aws::ClaimsConfig;
-use ritmo_http::Auth;
+use ritmo_http::{Auth, SequencesState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
     let claims = ClaimsConfig::from_env()?;
-    let ritmo = ritmo_aws::ritmo_from_env().await?;
+    let ports = ritmo_aws::ports_from_env().await?;
     let auth =
         Auth::authorizer_context().with_claim_names(&claims.tenant_claim, &claims.role_claim);
-    ritmo_lambda::serve(ritmo_lambda::apps::sequences_api(ritmo, auth)).await
+    let state = SequencesState {
+        channels: ports.channel_service(),
+        sequences: ports.sequence_service(),
+    };
+    ritmo_lambda::serve(ritmo_lambda::apps::sequences_api(state, auth)).await
 }

@@ -3,16 +3,18 @@
 //! Wiring only.
 
 use ritmo_aws::WebhookConfig;
-use ritmo_http::WebhookSettings;
+use ritmo_http::{WebhookSettings, WebhookState};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
     let config = WebhookConfig::from_env()?;
-    let ritmo = ritmo_aws::ritmo_from_env().await?;
-    let settings = WebhookSettings {
-        verify_token: Some(config.verify_token),
-        app_secret: Some(config.app_secret),
+    let state = WebhookState {
+        inbound: ritmo_aws::inbound_from_env().await?,
+        settings: WebhookSettings {
+            verify_token: Some(config.verify_token),
+            app_secret: Some(config.app_secret),
+        },
     };
-    ritmo_lambda::serve(ritmo_lambda::apps::webhook(ritmo, settings)).await
+    ritmo_lambda::serve(ritmo_lambda::apps::webhook(state)).await
 }

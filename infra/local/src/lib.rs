@@ -12,16 +12,16 @@ use std::sync::Arc;
 use clap::Parser;
 use rand::RngCore;
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
-use ritmo_core::clock::{Clock, ManualClock, SystemClock};
-use ritmo_core::ids::UlidGen;
-use ritmo_core::links::{LinkSettings, StickyKey};
-use ritmo_core::local::{LocalScheduler, Outbox};
-use ritmo_core::ports::{Messenger, StepRunner};
-use ritmo_core::pricing::RateCard;
-use ritmo_core::secret::Secret;
-use ritmo_core::tenant::Role;
-use ritmo_core::Ritmo;
-use ritmo_http::{AppState, Auth, WebhookSettings};
+use ritmo_core::adapters::{LocalScheduler, Outbox};
+use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::secret::Secret;
+use ritmo_core::common::tenant::Role;
+use ritmo_core::delivery::ports::{Messenger, StepRunner};
+use ritmo_core::enrollments::pricing::RateCard;
+use ritmo_core::links::{PublicBase, StickyKey};
+use ritmo_core::Ports;
+use ritmo_http::{Auth, RedirectState, WebhookSettings, WebhookState};
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
 #[derive(Debug, Clone, Parser)]
@@ -132,7 +132,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
                 (outbox.clone(), Some(outbox))
             }
         };
-    let mut ritmo = Ritmo::in_memory(clock.clone(), ids, messenger, scheduler.clone());
+    let mut ports = Ports::in_memory(clock.clone(), ids, messenger, scheduler.clone());
     if let Some(path) = &cli.rate_card {
         let problem = |problem: String| StartError::RateCard {
             path: path.display().to_string(),
@@ -148,17 +148,18 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
                     .join("; "),
             )
         })?;
-        ritmo.rate_card = Some(Arc::new(card));
+        ports.rate_card = Some(Arc::new(card));
     }
     if let Some(endpoint) = &cli.dynamodb_endpoint {
         let store = dynamodb_store(endpoint, &cli.dynamodb_table).await?;
-        ritmo.channels = store.clone();
-        ritmo.bots = store.clone();
-        ritmo.sequences = store.clone();
-        ritmo.enrollments = store.clone();
-        ritmo.links = store;
+        ports.channels = store.clone();
+        ports.bots = store.clone();
+        ports.sequences = store.clone();
+        ports.enrollments = store.clone();
+        ports.links = store.clone();
+        ports.routing = store;
     }
-    let runner: Arc<dyn StepRunner> = Arc::new(ritmo.clone());
+    let runner: Arc<dyn StepRunner> = Arc::new(ports.sender());
     scheduler.set_runner(runner.clone());
     scheduler.start(manual.is_none());
 
@@ -176,31 +177,34 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState {
-        ritmo: ritmo.clone(),
-        auth: Auth::hs256(jwt_secret.as_bytes()),
-        // The sticky-cookie key is derived from the token secret, so it is stable across restarts
-        // exactly when the token secret is.
-        links: LinkSettings::new(StickyKey::derive(jwt_secret.as_bytes()), &public_base_url),
-        webhook: WebhookSettings {
-            app_secret: cli.whatsapp_app_secret.clone().map(Secret::new),
-            verify_token: cli.whatsapp_verify_token.clone().map(Secret::new),
-        },
-    };
+    let auth = Auth::hs256(jwt_secret.as_bytes());
+    let public = PublicBase::new(&public_base_url);
     let dev = dev::DevState {
         scheduler,
         runner,
         outbox,
         manual: manual.clone(),
     };
-    let routes = ritmo_http::admin_routes(&state)
+    let routes = ritmo_http::admin_routes(&auth, &ports, public.clone())
         .merge(ritmo_http::health())
-        .merge(ritmo_http::webhook_routes())
+        .merge(ritmo_http::webhook_routes(WebhookState::of(
+            &ports,
+            WebhookSettings {
+                app_secret: cli.whatsapp_app_secret.clone().map(Secret::new),
+                verify_token: cli.whatsapp_verify_token.clone().map(Secret::new),
+            },
+        )))
         .merge(ritmo_http::openapi::router())
         .merge(dev::router(dev))
-        .merge(ritmo_http::redirect_routes());
+        // The sticky-cookie key is derived from the token secret, so it is stable across restarts
+        // exactly when the token secret is.
+        .merge(ritmo_http::redirect_routes(RedirectState::of(
+            &ports,
+            StickyKey::derive(jwt_secret.as_bytes()),
+            public,
+        )));
     ritmo_core::links::bots::warm_up();
-    let app = ritmo_http::finish(routes, state);
+    let app = ritmo_http::finish(routes);
 
     let admin_token = ritmo_http::auth::issue_hs256(
         jwt_secret.as_bytes(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ritmo_core::secret::Secret;
+use ritmo_core::common::secret::Secret;
 
 use crate::cursor::CursorKey;
 

@@ -1,14 +1,19 @@
-//! The production wiring every function shares: configuration read once from the environment,
-//! one AWS config, the DynamoDB store (every store port, links included), EventBridge Scheduler
-//! and the WhatsApp Cloud API client.
+//! The production wiring: configuration read once from the environment, one AWS config, and
+//! for each function only the adapters and services it serves.
 
 use std::sync::Arc;
 
-use ritmo_core::clock::{Clock, SystemClock};
-use ritmo_core::ids::UlidGen;
-use ritmo_core::pacing::Pacer;
-use ritmo_core::pricing::RateCard;
-use ritmo_core::Ritmo;
+use ritmo_core::common::clock::{Clock, SystemClock};
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::delivery::inbound::InboundWebhooks;
+use ritmo_core::delivery::pacing::Pacer;
+use ritmo_core::enrollments::enroll::EnrollmentService;
+use ritmo_core::enrollments::pricing::RateCard;
+use ritmo_core::enrollments::stats::StatsService;
+use ritmo_core::links::admin::LinkAdmin;
+use ritmo_core::links::redirect::Redirect;
+use ritmo_core::links::StickyKey;
+use ritmo_core::Ports;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
 use crate::config::{optional, ConfigError, Environment, SchedulerConfig, Source, StoreConfig};
@@ -69,34 +74,105 @@ pub enum DeploymentError {
     WhatsApp(#[from] ritmo_whatsapp::ClientError),
 }
 
-/// Everything a function needs, built once at cold start.
-pub async fn ritmo_from_env() -> Result<Ritmo, DeploymentError> {
-    let store_config = StoreConfig::from_env()?;
-    let scheduler_config = SchedulerConfig::from_env()?;
-    let messaging = MessagingConfig::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// The AWS configuration every function loads once at cold start.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
 
+/// The DynamoDB store (every store port) on the table of `RITMO_TABLE_NAME`.
+pub fn dynamo_store(aws: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, DeploymentError> {
+    Ok(Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        StoreConfig::from_env()?,
+    )))
+}
+
+fn scheduler(
+    aws: &aws_config::SdkConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<EventBridgeScheduler>, DeploymentError> {
+    Ok(Arc::new(EventBridgeScheduler::new(
+        aws_sdk_scheduler::Client::new(aws),
+        SchedulerConfig::from_env()?,
+        clock,
+    )))
+}
+
+/// Every port, for the functions that send or manage sequences (`sequences-api`, `sender`):
+/// the DynamoDB store, EventBridge Scheduler and the WhatsApp Cloud API client.
+pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
+    let messaging = MessagingConfig::from_env()?;
+    let aws = aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        store_config,
-    ));
-    let scheduler = Arc::new(EventBridgeScheduler::new(
-        aws_sdk_scheduler::Client::new(&aws),
-        scheduler_config,
-        clock.clone(),
-    ));
-    Ok(Ritmo {
-        clock: clock.clone(),
-        ids: Arc::new(UlidGen::new(clock)),
+    let store = dynamo_store(&aws)?;
+    Ok(Ports {
+        ids: Arc::new(UlidGen::new(clock.clone())),
+        scheduler: scheduler(&aws, clock.clone())?,
+        clock,
         channels: store.clone(),
         bots: store.clone(),
         sequences: store.clone(),
         enrollments: store.clone(),
-        links: store,
+        links: store.clone(),
+        routing: store,
         messenger: Arc::new(WhatsApp::new(messaging.whatsapp)?),
-        scheduler,
         pacer: Arc::new(Pacer::new()),
         rate_card: messaging.rate_card.map(Arc::new),
     })
+}
+
+/// `enrollments-api`: enrolling, reading and removing contacts, and statistics (the store,
+/// EventBridge Scheduler and the optional rate card; no WhatsApp client).
+pub async fn enrollments_from_env() -> Result<(EnrollmentService, StatsService), DeploymentError> {
+    let rate_card = MessagingConfig::from_env()?.rate_card.map(Arc::new);
+    let aws = aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = dynamo_store(&aws)?;
+    let enrollments = EnrollmentService::new(
+        clock.clone(),
+        Arc::new(UlidGen::new(clock.clone())),
+        store.clone(),
+        store.clone(),
+        scheduler(&aws, clock)?,
+    );
+    Ok((
+        enrollments,
+        StatsService::new(store.clone(), store, rate_card),
+    ))
+}
+
+/// `webhook`: applying Meta's events (the store and EventBridge Scheduler, whose pending
+/// schedules an ended enrollment deletes; no WhatsApp client).
+pub async fn inbound_from_env() -> Result<InboundWebhooks, DeploymentError> {
+    let aws = aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = dynamo_store(&aws)?;
+    Ok(InboundWebhooks::new(
+        clock.clone(),
+        store.clone(),
+        store.clone(),
+        store,
+        scheduler(&aws, clock)?,
+    ))
+}
+
+/// `links-api`: the link admin on the store.
+pub async fn link_admin_from_env() -> Result<LinkAdmin, DeploymentError> {
+    let aws = aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(LinkAdmin::new(
+        clock.clone(),
+        Arc::new(UlidGen::new(clock)),
+        dynamo_store(&aws)?,
+    ))
+}
+
+/// `redirect`: the click decision on the store's routing port, nothing else.
+pub async fn redirect_from_env(sticky_key: StickyKey) -> Result<Redirect, DeploymentError> {
+    let aws = aws_config().await;
+    Ok(Redirect::new(
+        Arc::new(SystemClock),
+        dynamo_store(&aws)?,
+        sticky_key,
+    ))
 }

@@ -27,15 +27,15 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use ritmo_core::channel::{Bot, Channel};
-use ritmo_core::enrollment::{Enrollment, EnrollmentStatus, StepState};
-use ritmo_core::page::{Page, PageRequest};
-use ritmo_core::sequence::Sequence;
-use ritmo_core::store::{
-    BotStore, ChannelStore, ClaimOutcome, EnrollmentStore, Expect, SequenceStore, StepClaim,
-    WriteError,
-};
-use ritmo_core::tenant::TenantId;
+use ritmo_core::channels::model::{Bot, Channel};
+use ritmo_core::channels::store::{BotStore, ChannelStore};
+use ritmo_core::common::page::{Page, PageRequest};
+use ritmo_core::common::store::{Expect, WriteError};
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::enrollments::model::{Enrollment, EnrollmentStatus, StepState};
+use ritmo_core::enrollments::store::{ClaimOutcome, EnrollmentStore, StepClaim};
+use ritmo_core::sequences::model::Sequence;
+use ritmo_core::sequences::store::SequenceStore;
 use ritmo_core::PortError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -63,7 +63,7 @@ const TRANSACTION_RETRIES: usize = 8;
 
 /// Key construction: the only place that knows the key scheme.
 pub mod keys {
-    use ritmo_core::tenant::TenantId;
+    use ritmo_core::common::tenant::TenantId;
     use ulid::Ulid;
 
     pub fn tenant(tenant: &TenantId) -> String {

@@ -1,6 +1,6 @@
 //! Ritmo's AWS adapters: the DynamoDB store ([`DynamoStore`]), EventBridge Scheduler
 //! ([`EventBridgeScheduler`]), the typed configuration of the Lambda functions ([`config`]),
-//! and the production wiring they share ([`ritmo_from_env`]).
+//! and the production wiring they share (`deployment`).
 //! All AWS knowledge lives here; the domain in `ritmo-core` knows none of it.
 
 pub mod config;
@@ -15,6 +15,9 @@ pub use config::{
     WebhookConfig,
 };
 pub use cursor::CursorKey;
-pub use deployment::{ritmo_from_env, DeploymentError, MessagingConfig};
+pub use deployment::{
+    enrollments_from_env, inbound_from_env, link_admin_from_env, ports_from_env, redirect_from_env,
+    DeploymentError, MessagingConfig,
+};
 pub use dynamo::DynamoStore;
 pub use scheduler::EventBridgeScheduler;

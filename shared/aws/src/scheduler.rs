@@ -14,8 +14,8 @@ use aws_sdk_scheduler::types::{
 };
 use aws_sdk_scheduler::Client;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use ritmo_core::clock::Clock;
-use ritmo_core::ports::{Schedule, Scheduler};
+use ritmo_core::common::clock::Clock;
+use ritmo_core::delivery::ports::{Schedule, Scheduler};
 use ritmo_core::PortError;
 use sha2::{Digest, Sha256};
 

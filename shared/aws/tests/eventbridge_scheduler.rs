@@ -9,9 +9,9 @@ use std::sync::Arc;
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode, ScheduleState};
 use chrono::{TimeDelta, TimeZone, Utc};
 use ritmo_aws::{EventBridgeScheduler, SchedulerConfig};
-use ritmo_core::clock::{Clock, ManualClock};
-use ritmo_core::ports::{Schedule, Scheduler, StepJob};
-use ritmo_core::tenant::TenantId;
+use ritmo_core::common::clock::{Clock, ManualClock};
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::ports::{Schedule, Scheduler, StepJob};
 use ulid::Ulid;
 
 struct Fixture {

@@ -20,7 +20,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::FieldError;
+use crate::common::error::FieldError;
 
 /// Day keys of [`WindowSpec::days`], Monday first (the index is `num_days_from_monday`).
 pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];

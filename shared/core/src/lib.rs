@@ -1,33 +1,15 @@
-//! Ritmo's domain. It knows nothing of AWS, Lambda or HTTP: behaviour lives here, behind small
-//! port traits that the adapters implement.
+//! Ritmo's domain. It knows nothing of AWS, Lambda or HTTP: behaviour lives here, one folder per
+//! bounded context (`<context>/<role>.rs`), behind small port traits that the adapters implement.
 
-pub mod app;
+pub mod adapters;
 pub mod calendar;
-pub mod channel;
 pub mod channels;
-pub mod clock;
-pub mod enrolling;
-pub mod enrollment;
-pub mod error;
-pub mod ids;
+pub mod common;
+pub mod delivery;
+pub mod enrollments;
 pub mod links;
-pub mod local;
-pub mod memory;
-pub mod memory_links;
-pub mod pacing;
-pub mod page;
-pub mod plan;
-pub mod ports;
-pub mod pricing;
-pub mod secret;
-pub mod sender;
-pub mod sequence;
 pub mod sequences;
-pub mod store;
-pub mod template;
-pub mod tenant;
-pub mod validate;
-pub mod webhooks;
+pub mod services;
 
-pub use app::Ritmo;
-pub use error::{DomainError, FieldError, PortError};
+pub use common::error::{DomainError, FieldError, PortError};
+pub use services::Ports;

@@ -13,7 +13,7 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use ritmo_core::tenant::{Principal, Role, TenantId};
+use ritmo_core::common::tenant::{Principal, Role, TenantId};
 use serde_json::Value;
 
 use crate::problem::Problem;

@@ -6,7 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use base64::Engine;
-use ritmo_core::page::PageRequest;
+use ritmo_core::common::page::PageRequest;
 use serde::de::DeserializeOwned;
 use ulid::Ulid;
 use utoipa::IntoParams;

@@ -7,12 +7,20 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
-use ritmo_core::links::LinkSettings;
-use ritmo_core::page::Page;
-use ritmo_core::Ritmo;
+use ritmo_core::channels::service::ChannelService;
+use ritmo_core::common::page::Page;
+use ritmo_core::delivery::inbound::InboundWebhooks;
+use ritmo_core::enrollments::enroll::EnrollmentService;
+use ritmo_core::enrollments::stats::StatsService;
+use ritmo_core::links::admin::LinkAdmin;
+use ritmo_core::links::redirect::Redirect;
+use ritmo_core::links::PublicBase;
+use ritmo_core::links::StickyKey;
+use ritmo_core::sequences::service::SequenceService;
+use ritmo_core::Ports;
 
 pub use auth::{Auth, VerifiedClaims};
 pub use problem::Problem;
@@ -21,19 +29,83 @@ pub use routes::webhook::WebhookSettings;
 /// Largest accepted request body: a CSV of 1000 contacts with a few attributes fits easily.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// What the `sequences-api` routes use: channels, bots, sequences and steps.
 #[derive(Clone)]
-pub struct AppState {
-    pub ritmo: Ritmo,
-    pub auth: Auth,
-    /// Sticky-cookie key and public base URL of the link routes.
-    pub links: LinkSettings,
-    /// Keys of Meta's webhooks.
-    pub webhook: routes::webhook::WebhookSettings,
+pub struct SequencesState {
+    pub channels: ChannelService,
+    pub sequences: SequenceService,
 }
 
-impl FromRef<AppState> for Auth {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
+/// What the `enrollments-api` routes use: contacts, history and statistics.
+#[derive(Clone)]
+pub struct EnrollmentsState {
+    pub enrollments: EnrollmentService,
+    pub stats: StatsService,
+}
+
+/// What the `links-api` routes use: the link admin and where the redirect is published.
+#[derive(Clone)]
+pub struct LinksState {
+    pub admin: LinkAdmin,
+    pub public: PublicBase,
+}
+
+/// What the public redirect uses: the click decision and where it is published (`og:url`).
+#[derive(Clone)]
+pub struct RedirectState {
+    pub redirect: Redirect,
+    pub public: PublicBase,
+}
+
+/// What the webhook routes use: the event processing and Meta's keys.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub inbound: InboundWebhooks,
+    pub settings: WebhookSettings,
+}
+
+impl SequencesState {
+    pub fn of(ports: &Ports) -> Self {
+        Self {
+            channels: ports.channel_service(),
+            sequences: ports.sequence_service(),
+        }
+    }
+}
+
+impl EnrollmentsState {
+    pub fn of(ports: &Ports) -> Self {
+        Self {
+            enrollments: ports.enrollment_service(),
+            stats: ports.stats_service(),
+        }
+    }
+}
+
+impl LinksState {
+    pub fn of(ports: &Ports, public: PublicBase) -> Self {
+        Self {
+            admin: ports.link_admin(),
+            public,
+        }
+    }
+}
+
+impl RedirectState {
+    pub fn of(ports: &Ports, sticky_key: StickyKey, public: PublicBase) -> Self {
+        Self {
+            redirect: ports.redirect(sticky_key),
+            public,
+        }
+    }
+}
+
+impl WebhookState {
+    pub fn of(ports: &Ports, settings: WebhookSettings) -> Self {
+        Self {
+            inbound: ports.inbound(),
+            settings,
+        }
     }
 }
 
@@ -45,47 +117,49 @@ pub fn list_response<T>(page: Page<T>) -> axum::Json<Page<T>> {
     })
 }
 
-fn authenticated(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
+fn authenticated(routes: Router, auth: &Auth) -> Router {
     routes.layer(axum::middleware::from_fn_with_state(
-        state.auth.clone(),
+        auth.clone(),
         auth::require_auth,
     ))
 }
 
 /// The admin routes of the `sequences-api` function: channels, bots, sequences, steps.
-pub fn sequences_routes(state: &AppState) -> Router<AppState> {
+pub fn sequences_routes(auth: &Auth, state: SequencesState) -> Router {
     authenticated(
-        routes::channels::router().merge(routes::sequences::router()),
-        state,
+        routes::channels::router()
+            .merge(routes::sequences::router())
+            .with_state(state),
+        auth,
     )
 }
 
 /// The admin routes of the `enrollments-api` function: contacts, history, stats.
-pub fn enrollments_routes(state: &AppState) -> Router<AppState> {
-    authenticated(routes::enrollments::router(), state)
+pub fn enrollments_routes(auth: &Auth, state: EnrollmentsState) -> Router {
+    authenticated(routes::enrollments::router().with_state(state), auth)
 }
 
 /// The admin routes of the `links-api` function: links, rotators, their stats and QR codes.
-pub fn links_routes(state: &AppState) -> Router<AppState> {
-    authenticated(routes::links::router(), state)
+pub fn links_routes(auth: &Auth, state: LinksState) -> Router {
+    authenticated(routes::links::router().with_state(state), auth)
 }
 
 /// The `webhook` function's routes: `GET|POST /webhooks/whatsapp`, public (signed by Meta).
-pub fn webhook_routes() -> Router<AppState> {
-    routes::webhook::router()
+pub fn webhook_routes(state: WebhookState) -> Router {
+    routes::webhook::router().with_state(state)
 }
 
 /// The public redirect of the `redirect` function: `GET|HEAD /{slug}`. Static routes (`/health`,
 /// `/v1/...`, `/webhooks/...`, `/_dev/...`) take precedence over it when merged.
-pub fn redirect_routes() -> Router<AppState> {
-    routes::redirect::router()
+pub fn redirect_routes(state: RedirectState) -> Router {
+    routes::redirect::router().with_state(state)
 }
 
-/// Every admin route (`/v1/...`).
-pub fn admin_routes(state: &AppState) -> Router<AppState> {
-    sequences_routes(state)
-        .merge(enrollments_routes(state))
-        .merge(links_routes(state))
+/// Every admin route (`/v1/...`) on one set of ports, as the local server serves them.
+pub fn admin_routes(auth: &Auth, ports: &Ports, public: PublicBase) -> Router {
+    sequences_routes(auth, SequencesState::of(ports))
+        .merge(enrollments_routes(auth, EnrollmentsState::of(ports)))
+        .merge(links_routes(auth, LinksState::of(ports, public)))
 }
 
 /// `GET /health`.
@@ -102,11 +176,10 @@ async fn health_check() -> axum::Json<openapi::Health> {
     axum::Json(openapi::Health { status: "ok" })
 }
 
-/// Adds what every served router needs: problem+json 404/405, the body limit, the state.
-pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+/// Adds what every served router needs: problem+json 404/405 and the body limit.
+pub fn finish(routes: Router) -> Router {
     routes
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
 }

@@ -4,7 +4,7 @@
 //! held, re-planned) is success.
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use ritmo_core::ports::{StepJob, StepRunner};
+use ritmo_core::delivery::ports::{StepJob, StepRunner};
 use ritmo_core::PortError;
 
 #[derive(Debug, thiserror::Error)]

@@ -4,33 +4,28 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use ritmo_core::clock::SystemClock;
-use ritmo_core::ids::UlidGen;
-use ritmo_core::links::{LinkSettings, StickyKey};
-use ritmo_core::local::{LocalScheduler, Outbox};
-use ritmo_core::Ritmo;
-use ritmo_http::{AppState, Auth};
+use ritmo_core::adapters::{LocalScheduler, Outbox};
+use ritmo_core::common::clock::SystemClock;
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::links::PublicBase;
+use ritmo_core::Ports;
+use ritmo_http::Auth;
 use tower::ServiceExt;
 
 fn app(auth: Auth) -> axum::Router {
     let clock = Arc::new(SystemClock);
     let ids = Arc::new(UlidGen::new(clock.clone()));
-    let ritmo = Ritmo::in_memory(
+    let ports = Ports::in_memory(
         clock.clone(),
         ids,
         Arc::new(Outbox::new(clock.clone())),
         LocalScheduler::new(clock),
     );
-    let state = AppState {
-        ritmo,
-        auth,
-        links: LinkSettings::new(StickyKey::new(b"test"), "https://go.example.com"),
-        webhook: Default::default(),
-    };
-    ritmo_lambda::with_authorizer_claims(ritmo_http::finish(
-        ritmo_http::admin_routes(&state),
-        state,
-    ))
+    ritmo_lambda::with_authorizer_claims(ritmo_http::finish(ritmo_http::admin_routes(
+        &auth,
+        &ports,
+        PublicBase::new("https://go.example.com"),
+    )))
 }
 
 async fn call(auth: Auth, fixture: &str) -> (StatusCode, serde_json::Value) {

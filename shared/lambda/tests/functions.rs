@@ -8,18 +8,20 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use ritmo_core::clock::SystemClock;
-use ritmo_core::ids::UlidGen;
-use ritmo_core::links::{LinkInput, LinkSettings, StickyKey};
-use ritmo_core::local::{LocalScheduler, Outbox};
-use ritmo_core::page::{Page, PageRequest};
-use ritmo_core::secret::Secret;
-use ritmo_core::sequence::Sequence;
-use ritmo_core::store::{Expect, SequenceStore, WriteError};
-use ritmo_core::tenant::TenantId;
-use ritmo_core::{PortError, Ritmo};
+use ritmo_core::adapters::{LocalScheduler, Outbox};
+use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
+use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::page::{Page, PageRequest};
+use ritmo_core::common::secret::Secret;
+use ritmo_core::common::store::{Expect, WriteError};
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::links::{LinkInput, PublicBase, StickyKey};
+use ritmo_core::sequences::model::Sequence;
+use ritmo_core::sequences::store::SequenceStore;
+use ritmo_core::{PortError, Ports};
 use ritmo_http::routes::webhook::WebhookSettings;
-use ritmo_http::Auth;
+use ritmo_http::{Auth, EnrollmentsState, LinksState, RedirectState, SequencesState, WebhookState};
 use ritmo_lambda::apps;
 use ritmo_lambda::sender::{self, StepFailed};
 use tower::ServiceExt;
@@ -30,9 +32,9 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-fn ritmo() -> Ritmo {
+fn ritmo() -> Ports {
     let clock = Arc::new(SystemClock);
-    Ritmo::in_memory(
+    Ports::in_memory(
         clock.clone(),
         Arc::new(UlidGen::new(clock.clone())),
         Arc::new(Outbox::new(clock.clone())),
@@ -74,7 +76,7 @@ fn json(body: &str) -> serde_json::Value {
 #[tokio::test]
 async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
     let ritmo = ritmo();
-    let app = apps::sequences_api(ritmo.clone(), Auth::authorizer_context());
+    let app = apps::sequences_api(SequencesState::of(&ritmo), Auth::authorizer_context());
     let (status, body) = call(app, "apigw-v2-admin-create-sequence.json").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let body = json(&body);
@@ -92,7 +94,7 @@ async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
 
 #[tokio::test]
 async fn sequences_api_does_not_serve_enrollment_routes() {
-    let app = apps::sequences_api(ritmo(), Auth::authorizer_context());
+    let app = apps::sequences_api(SequencesState::of(&ritmo()), Auth::authorizer_context());
     let (status, body) = call(app, "apigw-v2-viewer-list-enrollments.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(json(&body)["detail"], "no such route");
@@ -100,7 +102,7 @@ async fn sequences_api_does_not_serve_enrollment_routes() {
 
 #[tokio::test]
 async fn enrollments_api_answers_a_viewer_with_a_404_for_an_unknown_sequence() {
-    let app = apps::enrollments_api(ritmo(), Auth::authorizer_context());
+    let app = apps::enrollments_api(EnrollmentsState::of(&ritmo()), Auth::authorizer_context());
     let (status, body) = call(app, "apigw-v2-viewer-list-enrollments.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let body = json(&body);
@@ -110,7 +112,7 @@ async fn enrollments_api_answers_a_viewer_with_a_404_for_an_unknown_sequence() {
 
 #[tokio::test]
 async fn enrollments_api_does_not_serve_sequence_routes() {
-    let app = apps::enrollments_api(ritmo(), Auth::authorizer_context());
+    let app = apps::enrollments_api(EnrollmentsState::of(&ritmo()), Auth::authorizer_context());
     let (status, _) = call(app, "apigw-v2-admin-create-sequence.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -125,14 +127,20 @@ fn webhook_settings(verify_token: &str) -> WebhookSettings {
 #[tokio::test]
 async fn webhook_echoes_the_challenge_only_for_the_configured_token() {
     let (status, body) = call(
-        apps::webhook(ritmo(), webhook_settings("meta-verify-token")),
+        apps::webhook(WebhookState::of(
+            &ritmo(),
+            webhook_settings("meta-verify-token"),
+        )),
         "apigw-v2-webhook-verify.json",
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "1158201444");
     let (status, _) = call(
-        apps::webhook(ritmo(), webhook_settings("another-token")),
+        apps::webhook(WebhookState::of(
+            &ritmo(),
+            webhook_settings("another-token"),
+        )),
         "apigw-v2-webhook-verify.json",
     )
     .await;
@@ -142,7 +150,10 @@ async fn webhook_echoes_the_challenge_only_for_the_configured_token() {
 #[tokio::test]
 async fn webhook_refuses_an_unsigned_delivery() {
     let (status, body) = call(
-        apps::webhook(ritmo(), webhook_settings("meta-verify-token")),
+        apps::webhook(WebhookState::of(
+            &ritmo(),
+            webhook_settings("meta-verify-token"),
+        )),
         "apigw-v2-webhook-delivery.json",
     )
     .await;
@@ -150,12 +161,16 @@ async fn webhook_refuses_an_unsigned_delivery() {
     assert_eq!(json(&body)["status"], 401);
 }
 
-fn link_settings() -> LinkSettings {
-    LinkSettings::new(StickyKey::new(&[7u8; 32]), "https://go.example.com")
+fn public() -> PublicBase {
+    PublicBase::new("https://go.example.com")
+}
+
+fn redirect_state(ports: &Ports) -> RedirectState {
+    RedirectState::of(ports, StickyKey::new(&[7u8; 32]), public())
 }
 
 /// `ana` and `bia`, acme's attendants, and `mystore` rotating over them in turn.
-async fn seed_links(ritmo: &Ritmo, rotator: bool) {
+async fn seed_links(ritmo: &Ports, rotator: bool) {
     let acme = TenantId::parse("acme").unwrap();
     let mut links = vec![
         serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": "+5511987654321", "text": "Olá!"}),
@@ -167,7 +182,7 @@ async fn seed_links(ritmo: &Ritmo, rotator: bool) {
     }
     for link in links {
         let input: LinkInput = serde_json::from_value(link).unwrap();
-        ritmo.create_link(&acme, input).await.unwrap();
+        ritmo.link_admin().create_link(&acme, input).await.unwrap();
     }
 }
 
@@ -175,7 +190,7 @@ async fn seed_links(ritmo: &Ritmo, rotator: bool) {
 async fn links_api_creates_a_rotator_for_the_authorizers_tenant_with_its_public_url() {
     let ritmo = ritmo();
     seed_links(&ritmo, false).await;
-    let app = apps::links_api(ritmo.clone(), Auth::authorizer_context(), link_settings());
+    let app = apps::links_api(LinksState::of(&ritmo, public()), Auth::authorizer_context());
     let (status, body) = call(app, "apigw-v2-admin-create-link.json").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let body = json(&body);
@@ -183,12 +198,15 @@ async fn links_api_creates_a_rotator_for_the_authorizers_tenant_with_its_public_
     assert_eq!(body["url"], "https://go.example.com/mystore");
     assert_eq!(body["members"][1]["weight"], 2);
     let acme = TenantId::parse("acme").unwrap();
-    assert!(ritmo.link(&acme, "mystore").await.is_ok());
+    assert!(ritmo.link_admin().link(&acme, "mystore").await.is_ok());
 }
 
 #[tokio::test]
 async fn links_api_does_not_serve_other_routes() {
-    let app = apps::links_api(ritmo(), Auth::authorizer_context(), link_settings());
+    let app = apps::links_api(
+        LinksState::of(&ritmo(), public()),
+        Auth::authorizer_context(),
+    );
     let (status, _) = call(app.clone(), "apigw-v2-admin-create-sequence.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = call(app, "function-url-redirect-browser.json").await;
@@ -202,7 +220,7 @@ async fn redirect_sends_a_browser_to_whatsapp_in_turn() {
     let mut locations = Vec::new();
     for _ in 0..3 {
         let (status, headers, _) = respond(
-            apps::redirect(ritmo.clone(), link_settings()),
+            apps::redirect(redirect_state(&ritmo)),
             "function-url-redirect-browser.json",
         )
         .await;
@@ -225,7 +243,7 @@ async fn redirect_answers_a_preview_bot_with_the_preview_page_and_no_turn() {
     let ritmo = ritmo();
     seed_links(&ritmo, true).await;
     let (status, headers, body) = respond(
-        apps::redirect(ritmo.clone(), link_settings()),
+        apps::redirect(redirect_state(&ritmo)),
         "function-url-redirect-whatsapp.json",
     )
     .await;
@@ -241,7 +259,7 @@ async fn redirect_answers_a_preview_bot_with_the_preview_page_and_no_turn() {
     assert!(body.contains("https://go.example.com/mystore"), "{body}");
     // The bot did not take a turn: the first person still goes to the first member.
     let (status, headers, _) = respond(
-        apps::redirect(ritmo, link_settings()),
+        apps::redirect(redirect_state(&ritmo)),
         "function-url-redirect-browser.json",
     )
     .await;
@@ -254,7 +272,7 @@ async fn redirect_answers_a_preview_bot_with_the_preview_page_and_no_turn() {
 
 #[tokio::test]
 async fn redirect_answers_an_unknown_slug_with_a_404_page_and_serves_no_admin_route() {
-    let app = apps::redirect(ritmo(), link_settings());
+    let app = apps::redirect(redirect_state(&ritmo()));
     let (status, headers, _) = respond(app.clone(), "function-url-redirect-browser.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(headers["content-type"]
@@ -269,17 +287,129 @@ fn step_event(payload: serde_json::Value) -> LambdaEvent<serde_json::Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
+/// A sequence of one template step, active, with `+5511987654321` enrolled: returns the ports,
+/// the outbox and the step job its schedule carries, as EventBridge Scheduler delivers it.
+async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
+    let clock = Arc::new(ManualClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let outbox = Arc::new(Outbox::new(dyn_clock.clone()));
+    let scheduler = LocalScheduler::new(dyn_clock.clone());
+    let ports = Ports::in_memory(
+        dyn_clock.clone(),
+        Arc::new(UlidGen::new(dyn_clock)),
+        outbox.clone(),
+        scheduler.clone(),
+    );
+    let acme = TenantId::parse("acme").unwrap();
+    let channel = ports
+        .channel_service()
+        .create_channel(
+            &acme,
+            serde_json::from_value(serde_json::json!({"name": "Loja", "phone_number_id": "1098765432",
+                "waba_id": "2098765432", "display_phone": "+55 11 4000-0000", "access_token": "EAAG-token"}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    outbox.register_template(
+        channel.id,
+        TemplateInfo {
+            name: "boas_vindas".into(),
+            language: "pt_BR".into(),
+            status: "APPROVED".into(),
+            category: TemplateCategory::Marketing,
+            body_parameters: 1,
+        },
+    );
+    let sequences = ports.sequence_service();
+    let sequence = sequences
+        .create_sequence(
+            &acme,
+            serde_json::from_value(
+                serde_json::json!({"name": "Boas-vindas", "time_zone": "America/Sao_Paulo"}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    sequences
+        .add_step(
+            &acme,
+            sequence.id,
+            serde_json::from_value(serde_json::json!({"channel_id": channel.id,
+                "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR", "parameters": ["{{contact.name}}"]},
+                "delay": {"amount": 1, "unit": "minutes"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    sequences
+        .activate_sequence(&acme, sequence.id)
+        .await
+        .unwrap();
+    ports
+        .enrollment_service()
+        .enroll(
+            &acme,
+            sequence.id,
+            vec![serde_json::from_value(
+                serde_json::json!({"phone": "+5511987654321", "name": "Ana"}),
+            )
+            .unwrap()],
+        )
+        .await
+        .unwrap();
+    let pending = scheduler.pending();
+    assert_eq!(pending.len(), 1, "one schedule for the first step");
+    clock.set(pending[0].fire_at).unwrap();
+    let job = serde_json::to_value(&pending[0].input).unwrap();
+    (ports, outbox, job, sequence.id)
+}
+
 #[tokio::test]
-async fn sender_runs_a_scheduled_step_job_and_a_stale_one_is_success() {
+async fn sender_sends_the_step_a_schedule_delivers_once_even_when_delivered_twice() {
+    let (ports, outbox, job, sequence_id) = enrolled_contact().await;
+    let sender = ports.sender();
+    sender::handle(&sender, step_event(job.clone()))
+        .await
+        .unwrap();
+    assert_eq!(outbox.entries().len(), 1, "the step went out");
+    assert_eq!(outbox.entries()[0].request["to"], "5511987654321");
+    // At-least-once delivery: the same event again is success and sends nothing.
+    sender::handle(&sender, step_event(job)).await.unwrap();
+    assert_eq!(outbox.entries().len(), 1, "never twice");
+    let acme = TenantId::parse("acme").unwrap();
+    let enrollment = ports
+        .enrollment_service()
+        .enrollment(&acme, sequence_id, "+5511987654321")
+        .await
+        .unwrap();
+    assert_eq!(enrollment.history.len(), 1);
+    assert_eq!(enrollment.status.as_str(), "completed");
+}
+
+#[tokio::test]
+async fn sender_treats_a_job_of_an_unknown_enrollment_as_stale_and_sends_nothing() {
+    let (ports, outbox, _, _) = enrolled_contact().await;
     let payload = json(&fixture("scheduler-step-job.json"));
-    sender::handle(&ritmo(), step_event(payload)).await.unwrap();
+    sender::handle(&ports.sender(), step_event(payload))
+        .await
+        .unwrap();
+    assert!(outbox.entries().is_empty());
 }
 
 #[tokio::test]
 async fn sender_refuses_an_event_that_is_not_a_step_job() {
-    let error = sender::handle(&ritmo(), step_event(serde_json::json!({"hello": "world"})))
-        .await
-        .unwrap_err();
+    let error = sender::handle(
+        &ritmo().sender(),
+        step_event(serde_json::json!({"hello": "world"})),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, StepFailed::NotAStepJob(_)));
     assert_eq!(Diagnostic::from(error).error_type, "Ritmo.NotAStepJob");
 }
@@ -306,10 +436,10 @@ impl SequenceStore for Unreachable {
 
 #[tokio::test]
 async fn sender_fails_the_invocation_when_a_port_fails_so_the_delivery_is_retried() {
-    let mut ritmo = ritmo();
-    ritmo.sequences = Arc::new(Unreachable);
+    let mut ports = ritmo();
+    ports.sequences = Arc::new(Unreachable);
     let payload = json(&fixture("scheduler-step-job.json"));
-    let error = sender::handle(&ritmo, step_event(payload))
+    let error = sender::handle(&ports.sender(), step_event(payload))
         .await
         .unwrap_err();
     assert!(matches!(error, StepFailed::Port(_)));

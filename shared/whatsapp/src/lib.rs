@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use ritmo_core::channel::{Bot, Channel, TemplateCategory, TemplateInfo};
-use ritmo_core::ports::{Messenger, SendError, SendReceipt};
+use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
+use ritmo_core::delivery::ports::{Messenger, SendError, SendReceipt};
 use ritmo_core::PortError;
 use serde::Deserialize;
 use sha2::Sha256;

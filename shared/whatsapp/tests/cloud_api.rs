@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ritmo_core::channel::{Bot, Channel, TemplateCategory};
-use ritmo_core::ports::{Messenger, SendError};
-use ritmo_core::secret::Secret;
-use ritmo_core::template::template_body;
-use ritmo_core::tenant::TenantId;
+use ritmo_core::channels::model::{Bot, Channel, TemplateCategory};
+use ritmo_core::common::secret::Secret;
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::ports::{Messenger, SendError};
+use ritmo_core::sequences::template::template_body;
 use ritmo_whatsapp::{signature, WhatsApp, WhatsAppConfig};
 use serde_json::json;
 use ulid::Ulid;

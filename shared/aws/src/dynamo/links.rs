@@ -26,13 +26,15 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use ritmo_core::calendar::Window;
+use ritmo_core::common::page::{Page, PageRequest};
+use ritmo_core::common::phone::Phone;
+use ritmo_core::common::tenant::TenantId;
 use ritmo_core::links::input::LinkType;
 use ritmo_core::links::{
-    ClickKind, ClickRecord, DayClicks, Hours, Link, LinkKind, LinkStore, LinkWriteError, Member,
-    MemberTarget, Phone, Preview, Rotator, Routing, Slug, WhatsAppTarget, WhenClosed,
+    ClickKind, ClickRecord, DayClicks, Hours, Link, LinkKind, LinkRouting, LinkStore,
+    LinkWriteError, Member, MemberTarget, Preview, Rotator, Routing, Slug, WhatsAppTarget,
+    WhenClosed,
 };
-use ritmo_core::page::{Page, PageRequest};
-use ritmo_core::tenant::TenantId;
 use ritmo_core::PortError;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
@@ -946,7 +948,10 @@ impl LinkStore for DynamoStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl LinkRouting for DynamoStore {
     /// One consistent `GetItem` of the link item.
     async fn peek(&self, slug: &Slug) -> Result<Option<Routing>, PortError> {
         self.read_link(slug.as_str())

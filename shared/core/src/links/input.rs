@@ -7,13 +7,14 @@ use ulid::Ulid;
 use utoipa::ToSchema;
 
 use super::{
-    Hours, Link, LinkKind, Member, Phone, Preview, Rotator, Slug, SlugError, WhatsAppTarget,
-    WhenClosed, MAX_MEMBERS,
+    Hours, Link, LinkKind, Member, Preview, Rotator, Slug, SlugError, WhatsAppTarget, WhenClosed,
+    MAX_MEMBERS,
 };
 use crate::calendar::{Window, WindowSpec};
-use crate::error::DomainError;
-use crate::tenant::TenantId;
-use crate::validate::Problems;
+use crate::common::error::DomainError;
+use crate::common::phone::Phone;
+use crate::common::tenant::TenantId;
+use crate::common::validate::Problems;
 
 pub const MAX_TEXT_CHARS: usize = 1000;
 pub const MAX_MESSAGE_CHARS: usize = 500;
@@ -368,7 +369,7 @@ fn check_whatsapp(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
             None
         }
         Some(raw) => {
-            let phone = Phone::parse(raw);
+            let phone = Phone::parse(raw).ok();
             if phone.is_none() {
                 p.add(
                     "phone",

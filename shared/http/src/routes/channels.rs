@@ -4,9 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use ritmo_core::channel::TemplateInfo;
-use ritmo_core::channels::{BotInput, BotPatch, BotView, ChannelInput, ChannelPatch, ChannelView};
-use ritmo_core::page::Page;
+use ritmo_core::channels::model::TemplateInfo;
+use ritmo_core::channels::service::{
+    BotInput, BotPatch, BotView, ChannelInput, ChannelPatch, ChannelView,
+};
+use ritmo_core::common::page::Page;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,9 +18,9 @@ use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, UnsupportedMediaType,
 };
-use crate::{list_response, AppState};
+use crate::{list_response, SequencesState};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<SequencesState> {
     Router::new()
         .route("/v1/channels", get(list_channels).post(create_channel))
         .route(
@@ -48,13 +50,13 @@ pub fn router() -> Router<AppState> {
     )
 )]
 pub(crate) async fn create_channel(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Json(input): Json<ChannelInput>,
 ) -> ApiResult<(StatusCode, axum::Json<ChannelView>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(s.ritmo.create_channel(&who.tenant, input).await?),
+        axum::Json(s.channels.create_channel(&who.tenant, input).await?),
     ))
 }
 
@@ -70,12 +72,12 @@ pub(crate) async fn create_channel(
     )
 )]
 pub(crate) async fn list_channels(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
 ) -> ApiResult<axum::Json<Page<ChannelView>>> {
     Ok(list_response(
-        s.ritmo.list_channels(&who.tenant, &page).await?,
+        s.channels.list_channels(&who.tenant, &page).await?,
     ))
 }
 
@@ -91,12 +93,14 @@ pub(crate) async fn list_channels(
     )
 )]
 pub(crate) async fn get_channel(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ChannelView>> {
     let id = parse_id(&id, "channel")?;
-    Ok(axum::Json(s.ritmo.channel(&who.tenant, id).await?.into()))
+    Ok(axum::Json(
+        s.channels.channel(&who.tenant, id).await?.into(),
+    ))
 }
 
 /// Changes some of a channel's fields.
@@ -114,14 +118,14 @@ pub(crate) async fn get_channel(
     )
 )]
 pub(crate) async fn update_channel(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     Json(patch): Json<ChannelPatch>,
 ) -> ApiResult<axum::Json<ChannelView>> {
     let id = parse_id(&id, "channel")?;
     Ok(axum::Json(
-        s.ritmo.update_channel(&who.tenant, id, patch).await?,
+        s.channels.update_channel(&who.tenant, id, patch).await?,
     ))
 }
 
@@ -137,12 +141,12 @@ pub(crate) async fn update_channel(
     )
 )]
 pub(crate) async fn delete_channel(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "channel")?;
-    s.ritmo.delete_channel(&who.tenant, id).await?;
+    s.channels.delete_channel(&who.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -164,13 +168,13 @@ pub struct Templates {
     )
 )]
 pub(crate) async fn channel_templates(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Templates>> {
     let id = parse_id(&id, "channel")?;
     Ok(axum::Json(Templates {
-        items: s.ritmo.channel_templates(&who.tenant, id).await?,
+        items: s.channels.channel_templates(&who.tenant, id).await?,
     }))
 }
 
@@ -187,13 +191,13 @@ pub(crate) async fn channel_templates(
     )
 )]
 pub(crate) async fn create_bot(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Json(input): Json<BotInput>,
 ) -> ApiResult<(StatusCode, axum::Json<BotView>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(s.ritmo.create_bot(&who.tenant, input).await?),
+        axum::Json(s.channels.create_bot(&who.tenant, input).await?),
     ))
 }
 
@@ -209,11 +213,13 @@ pub(crate) async fn create_bot(
     )
 )]
 pub(crate) async fn list_bots(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
 ) -> ApiResult<axum::Json<Page<BotView>>> {
-    Ok(list_response(s.ritmo.list_bots(&who.tenant, &page).await?))
+    Ok(list_response(
+        s.channels.list_bots(&who.tenant, &page).await?,
+    ))
 }
 
 /// Reads a bot.
@@ -228,12 +234,12 @@ pub(crate) async fn list_bots(
     )
 )]
 pub(crate) async fn get_bot(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<BotView>> {
     let id = parse_id(&id, "bot")?;
-    Ok(axum::Json(s.ritmo.bot(&who.tenant, id).await?.into()))
+    Ok(axum::Json(s.channels.bot(&who.tenant, id).await?.into()))
 }
 
 /// Changes some of a bot's fields.
@@ -250,14 +256,14 @@ pub(crate) async fn get_bot(
     )
 )]
 pub(crate) async fn update_bot(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     Json(patch): Json<BotPatch>,
 ) -> ApiResult<axum::Json<BotView>> {
     let id = parse_id(&id, "bot")?;
     Ok(axum::Json(
-        s.ritmo.update_bot(&who.tenant, id, patch).await?,
+        s.channels.update_bot(&who.tenant, id, patch).await?,
     ))
 }
 
@@ -273,11 +279,11 @@ pub(crate) async fn update_bot(
     )
 )]
 pub(crate) async fn delete_bot(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "bot")?;
-    s.ritmo.delete_bot(&who.tenant, id).await?;
+    s.channels.delete_bot(&who.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

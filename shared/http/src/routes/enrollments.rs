@@ -7,11 +7,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use ritmo_core::enrolling::{
-    ContactInput, EnrollOutcome, EnrollmentView, SequenceStats, MAX_CONTACTS_PER_REQUEST,
-};
-use ritmo_core::enrollment::EnrollmentStatus;
-use ritmo_core::page::Page;
+use ritmo_core::common::page::Page;
+use ritmo_core::enrollments::enroll::{ContactInput, EnrollOutcome, MAX_CONTACTS_PER_REQUEST};
+use ritmo_core::enrollments::model::EnrollmentStatus;
+use ritmo_core::enrollments::stats::SequenceStats;
+use ritmo_core::enrollments::views::EnrollmentView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,9 +23,9 @@ use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
     UnsupportedMediaType,
 };
-use crate::{list_response, AppState};
+use crate::{list_response, EnrollmentsState};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<EnrollmentsState> {
     Router::new()
         .route("/v1/sequences/{id}/enrollments", get(list).post(enroll))
         .route(
@@ -182,13 +182,13 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
     )
 )]
 pub(crate) async fn enroll(
-    State(s): State<AppState>,
+    State(s): State<EnrollmentsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     Contacts(contacts): Contacts,
 ) -> ApiResult<axum::Json<EnrollResponse>> {
     let id = parse_id(&id, "sequence")?;
-    let results = s.ritmo.enroll(&who.tenant, id, contacts).await?;
+    let results = s.enrollments.enroll(&who.tenant, id, contacts).await?;
     Ok(axum::Json(EnrollResponse { results }))
 }
 
@@ -206,7 +206,7 @@ pub(crate) async fn enroll(
     )
 )]
 pub(crate) async fn list(
-    State(s): State<AppState>,
+    State(s): State<EnrollmentsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     ListQuery(page): ListQuery,
@@ -222,7 +222,7 @@ pub(crate) async fn list(
         }
     }
     Ok(list_response(
-        s.ritmo
+        s.enrollments
             .list_enrollments(&who.tenant, id, status, &page)
             .await?,
     ))
@@ -241,12 +241,12 @@ pub(crate) async fn list(
     )
 )]
 pub(crate) async fn read(
-    State(s): State<AppState>,
+    State(s): State<EnrollmentsState>,
     Caller(who): Caller,
     Path((id, phone)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<EnrollmentView>> {
     let id = parse_id(&id, "sequence")?;
-    let enrollment = s.ritmo.enrollment(&who.tenant, id, &phone).await?;
+    let enrollment = s.enrollments.enrollment(&who.tenant, id, &phone).await?;
     Ok(axum::Json(EnrollmentView::of(enrollment, true)))
 }
 
@@ -267,13 +267,15 @@ pub(crate) async fn read(
     )
 )]
 pub(crate) async fn remove(
-    State(s): State<AppState>,
+    State(s): State<EnrollmentsState>,
     Caller(who): Caller,
     Path((id, phone)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<EnrollmentView>> {
     let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
-        s.ritmo.remove_contact(&who.tenant, id, &phone).await?,
+        s.enrollments
+            .remove_contact(&who.tenant, id, &phone)
+            .await?,
     ))
 }
 
@@ -292,10 +294,10 @@ pub(crate) async fn remove(
     )
 )]
 pub(crate) async fn stats(
-    State(s): State<AppState>,
+    State(s): State<EnrollmentsState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<SequenceStats>> {
     let id = parse_id(&id, "sequence")?;
-    Ok(axum::Json(s.ritmo.sequence_stats(&who.tenant, id).await?))
+    Ok(axum::Json(s.stats.sequence_stats(&who.tenant, id).await?))
 }

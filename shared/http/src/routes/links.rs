@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
+use ritmo_core::common::page::Page;
 use ritmo_core::links::{LinkInput, LinkStats, LinkView};
-use ritmo_core::page::Page;
 use ritmo_core::DomainError;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -18,9 +18,9 @@ use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
     Unprocessable, UnsupportedMediaType,
 };
-use crate::{list_response, AppState};
+use crate::{list_response, LinksState};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<LinksState> {
     Router::new()
         .route("/v1/links", get(list_links).post(create_link))
         .route(
@@ -61,8 +61,8 @@ pub struct StatsParams {
     pub to: Option<NaiveDate>,
 }
 
-fn with_url(s: &AppState, link: LinkView) -> LinkResponse {
-    let url = s.links.public_url(&link.slug);
+fn with_url(s: &LinksState, link: LinkView) -> LinkResponse {
+    let url = s.public.public_url(&link.slug);
     LinkResponse { link, url }
 }
 
@@ -83,11 +83,11 @@ fn with_url(s: &AppState, link: LinkView) -> LinkResponse {
     )
 )]
 pub(crate) async fn create_link(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     Json(input): Json<LinkInput>,
 ) -> ApiResult<(StatusCode, axum::Json<LinkResponse>)> {
-    let link = s.ritmo.create_link(&who.tenant, input).await?;
+    let link = s.admin.create_link(&who.tenant, input).await?;
     Ok((StatusCode::CREATED, axum::Json(with_url(&s, link))))
 }
 
@@ -104,11 +104,11 @@ pub(crate) async fn create_link(
     )
 )]
 pub(crate) async fn list_links(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
 ) -> ApiResult<axum::Json<Page<LinkResponse>>> {
-    let page = s.ritmo.list_links(&who.tenant, &page).await?;
+    let page = s.admin.list_links(&who.tenant, &page).await?;
     Ok(list_response(page.map(|link| with_url(&s, link))))
 }
 
@@ -125,11 +125,11 @@ pub(crate) async fn list_links(
     )
 )]
 pub(crate) async fn get_link(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
 ) -> ApiResult<axum::Json<LinkResponse>> {
-    let link = s.ritmo.link(&who.tenant, &slug).await?;
+    let link = s.admin.link(&who.tenant, &slug).await?;
     Ok(axum::Json(with_url(&s, LinkView::from(&*link))))
 }
 
@@ -152,12 +152,12 @@ pub(crate) async fn get_link(
     )
 )]
 pub(crate) async fn replace_link(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
     Json(input): Json<LinkInput>,
 ) -> ApiResult<axum::Json<LinkResponse>> {
-    let link = s.ritmo.replace_link(&who.tenant, &slug, input).await?;
+    let link = s.admin.replace_link(&who.tenant, &slug, input).await?;
     Ok(axum::Json(with_url(&s, link)))
 }
 
@@ -175,11 +175,11 @@ pub(crate) async fn replace_link(
     )
 )]
 pub(crate) async fn delete_link(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.ritmo.delete_link(&who.tenant, &slug).await?;
+    s.admin.delete_link(&who.tenant, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,7 +215,7 @@ fn date_param(field: &str, value: &str) -> Result<NaiveDate, Problem> {
     )
 )]
 pub(crate) async fn link_stats(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
     uri: axum::http::Uri,
@@ -230,7 +230,7 @@ pub(crate) async fn link_stats(
         }
     }
     Ok(axum::Json(
-        s.ritmo.link_stats(&who.tenant, &slug, from, to).await?,
+        s.admin.link_stats(&who.tenant, &slug, from, to).await?,
     ))
 }
 
@@ -248,12 +248,12 @@ pub(crate) async fn link_stats(
     )
 )]
 pub(crate) async fn link_qr(
-    State(s): State<AppState>,
+    State(s): State<LinksState>,
     Caller(who): Caller,
     Path(slug): Path<String>,
 ) -> ApiResult<Response> {
-    let link = s.ritmo.link(&who.tenant, &slug).await?;
-    let url = s.links.public_url(&link.slug);
+    let link = s.admin.link(&who.tenant, &slug).await?;
+    let url = s.public.public_url(&link.slug);
     let svg = ritmo_core::links::qr::svg(&url).ok_or_else(|| {
         Problem::from(DomainError::unprocessable(
             "slug",

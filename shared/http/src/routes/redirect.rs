@@ -14,13 +14,13 @@ use ritmo_core::calendar::{WindowSpec, DAY_KEYS};
 use ritmo_core::links::sticky::STICKY_COOKIE;
 use ritmo_core::links::{ClickOutcome, ClickRequest, Link, StickyUpdate};
 
-use crate::AppState;
+use crate::RedirectState;
 
 fn no_store() -> HeaderValue {
     HeaderValue::from_static("private, no-store")
 }
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<RedirectState> {
     // `get` also answers `HEAD`.
     Router::new().route("/{slug}", get(redirect))
 }
@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
     )
 )]
 pub(crate) async fn redirect(
-    State(s): State<AppState>,
+    State(s): State<RedirectState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -64,7 +64,7 @@ pub(crate) async fn redirect(
             .and_then(|v| v.to_str().ok()),
         sticky_cookie: cookie(&headers, STICKY_COOKIE),
     };
-    match s.ritmo.resolve_click(request, &s.links.sticky_key).await {
+    match s.redirect.resolve_click(request).await {
         Ok(ClickOutcome::Redirect { location, sticky }) => {
             let Ok(location) = HeaderValue::from_str(&location) else {
                 tracing::error!(slug, "link location is not a valid header value");
@@ -80,7 +80,7 @@ pub(crate) async fn redirect(
             response
         }
         Ok(ClickOutcome::Preview { link }) => {
-            let url = s.links.public_url(&link.slug);
+            let url = s.public.public_url(&link.slug);
             page(StatusCode::OK, preview_page(&link, &url))
         }
         Ok(ClickOutcome::Closed { link, message }) => {

@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::Router;
-use ritmo_core::page::Page;
-use ritmo_core::sequence::{
+use ritmo_core::common::page::Page;
+use ritmo_core::sequences::model::{
     MoveInput, SequenceInput, SequencePatch, SequenceView, StepInput, StepView,
 };
 
@@ -15,9 +15,9 @@ use crate::problem::{
     ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, Unprocessable, UnsupportedMediaType,
 };
-use crate::{list_response, AppState};
+use crate::{list_response, SequencesState};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<SequencesState> {
     Router::new()
         .route("/v1/sequences", get(list).post(create))
         .route(
@@ -52,13 +52,13 @@ type Json200<T> = ApiResult<axum::Json<T>>;
     )
 )]
 pub(crate) async fn create(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Json(input): Json<SequenceInput>,
 ) -> ApiResult<(StatusCode, axum::Json<SequenceView>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(s.ritmo.create_sequence(&who.tenant, input).await?),
+        axum::Json(s.sequences.create_sequence(&who.tenant, input).await?),
     ))
 }
 
@@ -75,12 +75,12 @@ pub(crate) async fn create(
     )
 )]
 pub(crate) async fn list(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     ListQuery(page): ListQuery,
 ) -> Json200<Page<SequenceView>> {
     Ok(list_response(
-        s.ritmo.list_sequences(&who.tenant, &page).await?,
+        s.sequences.list_sequences(&who.tenant, &page).await?,
     ))
 }
 
@@ -97,12 +97,14 @@ pub(crate) async fn list(
     )
 )]
 pub(crate) async fn read(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Json200<SequenceView> {
     let id = parse_id(&id, "sequence")?;
-    Ok(axum::Json(s.ritmo.sequence(&who.tenant, id).await?.into()))
+    Ok(axum::Json(
+        s.sequences.sequence(&who.tenant, id).await?.into(),
+    ))
 }
 
 /// Changes a sequence's name, time zone or reply rule.
@@ -123,14 +125,14 @@ pub(crate) async fn read(
     )
 )]
 pub(crate) async fn update(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     Json(patch): Json<SequencePatch>,
 ) -> Json200<SequenceView> {
     let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
-        s.ritmo.update_sequence(&who.tenant, id, patch).await?,
+        s.sequences.update_sequence(&who.tenant, id, patch).await?,
     ))
 }
 
@@ -150,12 +152,12 @@ pub(crate) async fn update(
     )
 )]
 pub(crate) async fn archive(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "sequence")?;
-    s.ritmo.archive_sequence(&who.tenant, id).await?;
+    s.sequences.archive_sequence(&who.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,7 +184,7 @@ pub(crate) async fn archive(
     )
 )]
 pub(crate) async fn add_step(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     Json(input): Json<StepInput>,
@@ -190,7 +192,7 @@ pub(crate) async fn add_step(
     let id = parse_id(&id, "sequence")?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(s.ritmo.add_step(&who.tenant, id, input).await?),
+        axum::Json(s.sequences.add_step(&who.tenant, id, input).await?),
     ))
 }
 
@@ -217,7 +219,7 @@ pub(crate) async fn add_step(
     )
 )]
 pub(crate) async fn replace_step(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path((id, step_id)): Path<(String, String)>,
     Json(input): Json<StepInput>,
@@ -225,7 +227,7 @@ pub(crate) async fn replace_step(
     let id = parse_id(&id, "sequence")?;
     let step_id = parse_id(&step_id, "step")?;
     Ok(axum::Json(
-        s.ritmo
+        s.sequences
             .replace_step(&who.tenant, id, step_id, input)
             .await?,
     ))
@@ -245,13 +247,13 @@ pub(crate) async fn replace_step(
     )
 )]
 pub(crate) async fn delete_step(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path((id, step_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id, "sequence")?;
     let step_id = parse_id(&step_id, "step")?;
-    s.ritmo.delete_step(&who.tenant, id, step_id).await?;
+    s.sequences.delete_step(&who.tenant, id, step_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -273,7 +275,7 @@ pub(crate) async fn delete_step(
     )
 )]
 pub(crate) async fn move_step(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path((id, step_id)): Path<(String, String)>,
     Json(input): Json<MoveInput>,
@@ -281,7 +283,9 @@ pub(crate) async fn move_step(
     let id = parse_id(&id, "sequence")?;
     let step_id = parse_id(&step_id, "step")?;
     Ok(axum::Json(
-        s.ritmo.move_step(&who.tenant, id, step_id, input).await?,
+        s.sequences
+            .move_step(&who.tenant, id, step_id, input)
+            .await?,
     ))
 }
 
@@ -299,13 +303,13 @@ pub(crate) async fn move_step(
     )
 )]
 pub(crate) async fn activate(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Json200<SequenceView> {
     let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
-        s.ritmo.activate_sequence(&who.tenant, id).await?,
+        s.sequences.activate_sequence(&who.tenant, id).await?,
     ))
 }
 
@@ -323,12 +327,14 @@ pub(crate) async fn activate(
     )
 )]
 pub(crate) async fn pause(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Json200<SequenceView> {
     let id = parse_id(&id, "sequence")?;
-    Ok(axum::Json(s.ritmo.pause_sequence(&who.tenant, id).await?))
+    Ok(axum::Json(
+        s.sequences.pause_sequence(&who.tenant, id).await?,
+    ))
 }
 
 /// Resumes a paused sequence: held steps go out at the next allowed instant.
@@ -345,10 +351,12 @@ pub(crate) async fn pause(
     )
 )]
 pub(crate) async fn resume(
-    State(s): State<AppState>,
+    State(s): State<SequencesState>,
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Json200<SequenceView> {
     let id = parse_id(&id, "sequence")?;
-    Ok(axum::Json(s.ritmo.resume_sequence(&who.tenant, id).await?))
+    Ok(axum::Json(
+        s.sequences.resume_sequence(&who.tenant, id).await?,
+    ))
 }

@@ -6,13 +6,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ritmo_core::secret::Secret;
-use ritmo_core::webhooks::{verify_signature, Notification};
+use ritmo_core::common::secret::Secret;
+use ritmo_core::delivery::inbound::{verify_signature, Notification};
 use subtle::ConstantTimeEq;
 
 use crate::extract::{parse_json, query_pairs};
 use crate::problem::{ApiResult, Problem};
-use crate::AppState;
+use crate::WebhookState;
 
 /// The app secret that signs Meta's notifications, and the token of the verification handshake.
 #[derive(Clone, Default)]
@@ -21,11 +21,11 @@ pub struct WebhookSettings {
     pub verify_token: Option<Secret>,
 }
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<WebhookState> {
     Router::new().route("/webhooks/whatsapp", get(verify).post(notify))
 }
 
-async fn verify(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
+async fn verify(State(s): State<WebhookState>, uri: axum::http::Uri) -> Response {
     let (mut mode, mut token, mut challenge) = (String::new(), String::new(), String::new());
     for (key, value) in query_pairs(uri.query()) {
         match key.as_str() {
@@ -36,7 +36,7 @@ async fn verify(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
         }
     }
     let matches =
-        s.webhook.verify_token.as_ref().is_some_and(|expected| {
+        s.settings.verify_token.as_ref().is_some_and(|expected| {
             bool::from(expected.expose().as_bytes().ct_eq(token.as_bytes()))
         });
     if mode == "subscribe" && matches && !challenge.is_empty() {
@@ -52,11 +52,11 @@ async fn verify(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
 }
 
 async fn notify(
-    State(s): State<AppState>,
+    State(s): State<WebhookState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let Some(secret) = &s.webhook.app_secret else {
+    let Some(secret) = &s.settings.app_secret else {
         tracing::error!("a webhook arrived but no app secret is configured");
         return Err(Problem::unauthorized(
             "webhook signatures cannot be checked: no app secret is configured",
@@ -71,7 +71,7 @@ async fn notify(
         ));
     }
     let notification: Notification = parse_json(&body)?;
-    let report = s.ritmo.handle_notification(notification).await?;
+    let report = s.inbound.handle_notification(notification).await?;
     tracing::info!(
         statuses = report.statuses,
         replies = report.replies,

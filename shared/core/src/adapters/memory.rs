@@ -1,0 +1,281 @@
+//! The in-memory store: the local server's default and the unit tests' backend.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use ulid::Ulid;
+
+use crate::channels::model::{Bot, Channel};
+use crate::channels::store::{BotStore, ChannelStore};
+use crate::common::error::PortError;
+use crate::common::page::{paginate, Page, PageRequest};
+use crate::common::store::{Expect, WriteError};
+use crate::common::tenant::TenantId;
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, StepState};
+use crate::enrollments::store::{ClaimOutcome, EnrollmentStore, StepClaim};
+use crate::sequences::model::Sequence;
+use crate::sequences::store::SequenceStore;
+
+type EnrollmentKey = (TenantId, Ulid, String);
+
+#[derive(Default)]
+struct Tables {
+    channels: BTreeMap<(TenantId, Ulid), Channel>,
+    bots: BTreeMap<(TenantId, Ulid), Bot>,
+    sequences: BTreeMap<(TenantId, Ulid), Sequence>,
+    enrollments: BTreeMap<EnrollmentKey, Enrollment>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.tables.read().expect("memory store lock")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Tables> {
+        self.tables.write().expect("memory store lock")
+    }
+}
+
+fn tenant_range<'a, V>(
+    map: &'a BTreeMap<(TenantId, Ulid), V>,
+    tenant: &TenantId,
+) -> impl Iterator<Item = (Ulid, V)> + 'a
+where
+    V: Clone,
+{
+    map.range((tenant.clone(), Ulid::nil())..=(tenant.clone(), Ulid::from(u128::MAX)))
+        .map(|((_, id), v)| (*id, v.clone()))
+}
+
+#[async_trait]
+impl ChannelStore for MemoryStore {
+    async fn put_channel(&self, channel: &Channel) -> Result<(), PortError> {
+        self.write()
+            .channels
+            .insert((channel.tenant.clone(), channel.id), channel.clone());
+        Ok(())
+    }
+
+    async fn get_channel(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Channel>, PortError> {
+        Ok(self.read().channels.get(&(tenant.clone(), id)).cloned())
+    }
+
+    async fn list_channels(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Channel>, PortError> {
+        let tables = self.read();
+        Ok(
+            paginate(tenant_range(&tables.channels, tenant), page, |(id, _)| {
+                id.to_string()
+            })
+            .map(|(_, c)| c),
+        )
+    }
+
+    async fn delete_channel(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError> {
+        Ok(self
+            .write()
+            .channels
+            .remove(&(tenant.clone(), id))
+            .is_some())
+    }
+
+    async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>, PortError> {
+        Ok(self
+            .read()
+            .channels
+            .values()
+            .filter(|c| c.waba_id == waba_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn channel_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Option<Channel>, PortError> {
+        Ok(self
+            .read()
+            .channels
+            .values()
+            .find(|c| c.phone_number_id == phone_number_id)
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl BotStore for MemoryStore {
+    async fn put_bot(&self, bot: &Bot) -> Result<(), PortError> {
+        self.write()
+            .bots
+            .insert((bot.tenant.clone(), bot.id), bot.clone());
+        Ok(())
+    }
+
+    async fn get_bot(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Bot>, PortError> {
+        Ok(self.read().bots.get(&(tenant.clone(), id)).cloned())
+    }
+
+    async fn list_bots(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Bot>, PortError> {
+        let tables = self.read();
+        Ok(
+            paginate(tenant_range(&tables.bots, tenant), page, |(id, _)| {
+                id.to_string()
+            })
+            .map(|(_, b)| b),
+        )
+    }
+
+    async fn delete_bot(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError> {
+        Ok(self.write().bots.remove(&(tenant.clone(), id)).is_some())
+    }
+}
+
+#[async_trait]
+impl SequenceStore for MemoryStore {
+    async fn put_sequence(&self, sequence: &Sequence, expect: Expect) -> Result<(), WriteError> {
+        let mut tables = self.write();
+        let key = (sequence.tenant.clone(), sequence.id);
+        let current = tables.sequences.get(&key).map(|s| s.version);
+        let ok = match expect {
+            Expect::Absent => current.is_none(),
+            Expect::Version(v) => current == Some(v),
+        };
+        if !ok {
+            return Err(WriteError::Conflict);
+        }
+        tables.sequences.insert(key, sequence.clone());
+        Ok(())
+    }
+
+    async fn get_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<Option<Sequence>, PortError> {
+        Ok(self.read().sequences.get(&(tenant.clone(), id)).cloned())
+    }
+
+    async fn list_sequences(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Sequence>, PortError> {
+        let tables = self.read();
+        Ok(
+            paginate(tenant_range(&tables.sequences, tenant), page, |(id, _)| {
+                id.to_string()
+            })
+            .map(|(_, s)| s),
+        )
+    }
+}
+
+fn enrollment_key(tenant: &TenantId, sequence_id: Ulid, phone: &str) -> EnrollmentKey {
+    (tenant.clone(), sequence_id, phone.to_string())
+}
+
+#[async_trait]
+impl EnrollmentStore for MemoryStore {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        Ok(self
+            .read()
+            .enrollments
+            .get(&enrollment_key(tenant, sequence_id, phone))
+            .cloned())
+    }
+
+    async fn put_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+    ) -> Result<(), WriteError> {
+        let mut tables = self.write();
+        let key = enrollment_key(
+            &enrollment.tenant,
+            enrollment.sequence_id,
+            enrollment.phone(),
+        );
+        let current = tables.enrollments.get(&key);
+        let ok = match expect {
+            Expect::Absent => current.is_none_or(|e| !e.is_active()),
+            Expect::Version(v) => current.map(|e| e.version) == Some(v),
+        };
+        if !ok {
+            return Err(WriteError::Conflict);
+        }
+        tables.enrollments.insert(key, enrollment.clone());
+        Ok(())
+    }
+
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        let mut tables = self.write();
+        let Some(enrollment) =
+            tables
+                .enrollments
+                .get_mut(&enrollment_key(tenant, sequence_id, phone))
+        else {
+            return Ok(ClaimOutcome::NotClaimable);
+        };
+        let claimable = enrollment.is_active()
+            && enrollment.id == claim.enrollment_id
+            && enrollment.next_step_id == Some(claim.step_id)
+            && matches!(enrollment.state, StepState::Scheduled { generation, .. } if generation == claim.generation);
+        if !claimable {
+            return Ok(ClaimOutcome::NotClaimable);
+        }
+        enrollment.state = StepState::Sending {
+            generation: claim.generation,
+            since: claim.at,
+        };
+        enrollment.version += 1;
+        enrollment.updated_at = claim.at;
+        Ok(ClaimOutcome::Claimed(Box::new(enrollment.clone())))
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        let tables = self.read();
+        let from = enrollment_key(tenant, sequence_id, "");
+        let items = tables
+            .enrollments
+            .range(from..)
+            .take_while(|((t, s, _), _)| t == tenant && *s == sequence_id)
+            .map(|(_, e)| e)
+            .filter(|e| status.is_none_or(|wanted| e.status == wanted))
+            .cloned();
+        Ok(paginate(items, page, |e| e.contact.phone.clone()))
+    }
+}

@@ -1,0 +1,12 @@
+//! What every context uses: tenants and roles, errors, pages, validation, secrets, the clock and
+//! id ports, phone numbers, and what conditional writes expect.
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod phone;
+pub mod secret;
+pub mod store;
+pub mod tenant;
+pub mod validate;

@@ -1,0 +1,578 @@
+//! The sender: what a one-shot schedule fires. It sends one step to one contact exactly once,
+//! inside the allowed hours, and schedules the next step.
+//!
+//! The scheduler delivers at least once, so everything here is safe to run twice: a fired job
+//! that no longer matches the enrollment (another generation, another run, already claimed) does
+//! nothing, and the step is claimed with a conditional write before Meta is called.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use std::sync::Arc;
+
+use crate::channels::store::{BotStore, ChannelStore};
+use crate::common::clock::Clock;
+use crate::common::error::{DomainError, PortError};
+use crate::delivery::inbound::callback_data;
+use crate::delivery::pacing::Pacer;
+use crate::delivery::ports::{Messenger, Scheduler};
+use crate::delivery::ports::{SendError, StepJob, StepRunner};
+use crate::enrollments::model::{
+    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, StepState,
+};
+use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::store::{ClaimOutcome, StepClaim};
+use crate::enrollments::transitions::EnrollmentTransitions;
+use crate::enrollments::transitions::{first_allowed, plan_next, run_steps, schedule_next, Change};
+use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
+use crate::sequences::store::SequenceStore;
+use crate::sequences::template::{render_all, template_body};
+use crate::sequences::transitions::SequenceTransitions;
+
+/// Retries of a throttled or failed send, after the first try (SPEC §4).
+pub const MAX_RETRIES: u32 = 5;
+/// First retry delay; each further retry doubles it.
+pub const RETRY_BASE: TimeDelta = TimeDelta::seconds(30);
+
+/// What one firing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// The job no longer matches the enrollment (removed, ended, another generation, claimed).
+    Stale,
+    /// The sequence is paused: the step waits for resume.
+    Held,
+    /// Fired outside the allowed hours: planned again for the next opening.
+    Replanned(DateTime<Utc>),
+    /// The step was deleted: skipped, and the run went on.
+    Skipped,
+    Sent,
+    /// A retryable error: tried again later.
+    Retrying(DateTime<Utc>),
+    /// Given up after retries, or the contact cannot receive it.
+    Failed,
+    /// The request may have reached Meta; never resent.
+    Unknown,
+    /// A template or account error paused the sequence.
+    PausedSequence,
+}
+
+/// What a send attempt came to, for the enrollment.
+enum Attempt {
+    Sent {
+        message_id: Option<String>,
+    },
+    Failed(SendError),
+    /// The step could not be prepared for this contact (a missing variable).
+    NotSendable(String),
+}
+
+#[async_trait]
+impl StepRunner for Sender {
+    async fn run(&self, job: StepJob) -> Result<(), PortError> {
+        match self.fire(&job).await {
+            Ok(fired) => {
+                tracing::info!(
+                    tenant = %job.tenant,
+                    sequence_id = %job.sequence_id,
+                    enrollment_id = %job.enrollment_id,
+                    step_id = %job.step_id,
+                    generation = job.attempt,
+                    outcome = ?fired,
+                    "step fired"
+                );
+                Ok(())
+            }
+            Err(DomainError::Port(error)) => Err(error),
+            Err(error) => {
+                tracing::warn!(error = %error, enrollment_id = %job.enrollment_id, "step not sent");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn matches_job(e: &Enrollment, job: &StepJob) -> bool {
+    e.is_active()
+        && e.id == job.enrollment_id
+        && e.next_step_id == Some(job.step_id)
+        && matches!(e.state, StepState::Scheduled { generation, .. } if generation == job.attempt)
+}
+
+/// The sender: what a schedule fires.
+#[derive(Clone)]
+pub struct Sender {
+    clock: Arc<dyn Clock>,
+    sequences: Arc<dyn SequenceStore>,
+    enrollments: Arc<dyn EnrollmentStore>,
+    channels: Arc<dyn ChannelStore>,
+    bots: Arc<dyn BotStore>,
+    messenger: Arc<dyn Messenger>,
+    scheduler: Arc<dyn Scheduler>,
+    pacer: Arc<Pacer>,
+    transitions: EnrollmentTransitions,
+    state: SequenceTransitions,
+}
+
+impl Sender {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        sequences: Arc<dyn SequenceStore>,
+        enrollments: Arc<dyn EnrollmentStore>,
+        channels: Arc<dyn ChannelStore>,
+        bots: Arc<dyn BotStore>,
+        messenger: Arc<dyn Messenger>,
+        scheduler: Arc<dyn Scheduler>,
+        pacer: Arc<Pacer>,
+    ) -> Self {
+        Self {
+            transitions: EnrollmentTransitions::new(
+                clock.clone(),
+                enrollments.clone(),
+                scheduler.clone(),
+            ),
+            state: SequenceTransitions::new(clock.clone(), sequences.clone()),
+            clock,
+            sequences,
+            enrollments,
+            channels,
+            bots,
+            messenger,
+            scheduler,
+            pacer,
+        }
+    }
+
+    /// Handles one delivery of a schedule.
+    pub async fn fire(&self, job: &StepJob) -> Result<Fired, DomainError> {
+        let Some(sequence) = self
+            .sequences
+            .get_sequence(&job.tenant, job.sequence_id)
+            .await?
+        else {
+            return Ok(Fired::Stale);
+        };
+        let Some(enrollment) = self
+            .enrollments
+            .get_enrollment(&job.tenant, job.sequence_id, &job.phone)
+            .await?
+        else {
+            return Ok(Fired::Stale);
+        };
+        if !matches_job(&enrollment, job) {
+            self.reassert_successor(&enrollment, job).await?;
+            return Ok(Fired::Stale);
+        }
+        match sequence.status {
+            SequenceStatus::Active => {}
+            SequenceStatus::Archived => {
+                self.transitions
+                    .end(
+                        &job.tenant,
+                        job.sequence_id,
+                        &job.phone,
+                        EnrollmentStatus::Exited,
+                        Some(ExitReason::SequenceArchived),
+                    )
+                    .await?;
+                return Ok(Fired::Stale);
+            }
+            SequenceStatus::Paused | SequenceStatus::Draft => {
+                let held = self
+                    .transitions
+                    .mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+                        if !matches_job(e, job) {
+                            return Change::Keep;
+                        }
+                        e.state = StepState::Held {
+                            generation: job.attempt,
+                        };
+                        e.next_send_at = None;
+                        Change::Write
+                    })
+                    .await?;
+                return Ok(if matches!(held, Some((_, true))) {
+                    Fired::Held
+                } else {
+                    Fired::Stale
+                });
+            }
+        }
+        let now = self.clock.now();
+        let Some(step) = sequence.step(job.step_id) else {
+            return self.skip_deleted_step(&sequence, job, now).await;
+        };
+        if let Some(window) = &step.window {
+            if !window.is_allowed(now, enrollment.contact.tz()) {
+                return self.replan_late(job, step, now).await;
+            }
+        }
+        let claim = StepClaim {
+            enrollment_id: job.enrollment_id,
+            step_id: job.step_id,
+            generation: job.attempt,
+            at: now,
+        };
+        let enrollment = match self
+            .enrollments
+            .claim_step(&job.tenant, job.sequence_id, &job.phone, &claim)
+            .await?
+        {
+            ClaimOutcome::Claimed(e) => *e,
+            ClaimOutcome::NotClaimable => return Ok(Fired::Stale),
+        };
+        let attempt = match self.attempt(&sequence, step, &enrollment).await {
+            Ok(attempt) => attempt,
+            Err(error) => {
+                // Nothing went out: give the step back so it is tried again.
+                self.release_claim(job, now + RETRY_BASE, step).await?;
+                return Err(error);
+            }
+        };
+        self.record(&sequence, step, job, attempt).await
+    }
+
+    /// A repeated delivery of a job that was already handled: if the schedule that handling
+    /// asked for could not be created at the time (the enrollment points at it, one generation
+    /// on), create it now. Creating a schedule that exists is harmless.
+    async fn reassert_successor(&self, e: &Enrollment, job: &StepJob) -> Result<(), DomainError> {
+        if let (
+            true,
+            StepState::Scheduled {
+                generation,
+                fire_at,
+            },
+            Some(step_id),
+        ) = (
+            e.is_active() && e.id == job.enrollment_id,
+            &e.state,
+            e.next_step_id,
+        ) {
+            if *generation == job.attempt + 1 {
+                self.scheduler
+                    .schedule(crate::enrollments::transitions::step_schedule(
+                        e,
+                        step_id,
+                        *generation,
+                        *fire_at,
+                    ))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the step (template or chatbot) once.
+    async fn attempt(
+        &self,
+        sequence: &Sequence,
+        step: &Step,
+        e: &Enrollment,
+    ) -> Result<Attempt, DomainError> {
+        match &step.action {
+            Action::Template {
+                name,
+                language,
+                parameters,
+                ..
+            } => {
+                let Some(channel) = self
+                    .channels
+                    .get_channel(&sequence.tenant, step.channel_id)
+                    .await?
+                else {
+                    return Ok(Attempt::Failed(SendError::Account {
+                        code: 0,
+                        detail: format!("channel {} no longer exists", step.channel_id),
+                    }));
+                };
+                let texts = match render_all(parameters, &e.contact) {
+                    Ok(texts) => texts,
+                    Err(missing) => return Ok(Attempt::NotSendable(missing.to_string())),
+                };
+                let callback = callback_data(sequence.id, e.id, step.id);
+                let body = template_body(&e.contact.phone, name, language, &texts, &callback);
+                self.pacer
+                    .acquire(channel.id, channel.messages_per_second)
+                    .await;
+                Ok(match self.messenger.send_template(&channel, &body).await {
+                    Ok(receipt) => Attempt::Sent {
+                        message_id: Some(receipt.message_id),
+                    },
+                    Err(error) => Attempt::Failed(error),
+                })
+            }
+            Action::Chatbot { bot_id } => {
+                let Some(bot) = self.bots.get_bot(&sequence.tenant, *bot_id).await? else {
+                    return Ok(Attempt::Failed(SendError::Account {
+                        code: 0,
+                        detail: format!("bot {bot_id} no longer exists"),
+                    }));
+                };
+                let body = json!({
+                    "tenant": sequence.tenant,
+                    "sequence_id": sequence.id,
+                    "step_id": step.id,
+                    "enrollment_id": e.id,
+                    "channel_id": step.channel_id,
+                    "contact": e.contact,
+                });
+                Ok(match self.messenger.start_chatbot(&bot, &body).await {
+                    Ok(()) => Attempt::Sent { message_id: None },
+                    Err(error) => Attempt::Failed(error),
+                })
+            }
+        }
+    }
+
+    /// Records what the attempt came to, and plans what comes next.
+    async fn record(
+        &self,
+        sequence: &Sequence,
+        step: &Step,
+        job: &StepJob,
+        attempt: Attempt,
+    ) -> Result<Fired, DomainError> {
+        let now = self.clock.now();
+        let category = match &step.action {
+            Action::Template { category, .. } => *category,
+            Action::Chatbot { .. } => None,
+        };
+        let mut fired = Fired::Stale;
+        let mut pause_reason = None;
+        self.transitions.mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+            let sending = matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
+            if e.id != job.enrollment_id || (e.is_active() && !sending) {
+                return Change::Keep;
+            }
+            let mut entry = HistoryEntry::new(step.id, now, Outcome::Sent);
+            entry.category = category;
+            if !e.is_active() {
+                // Removed or ended while the message was on its way: keep the record, plan nothing.
+                match &attempt {
+                    Attempt::Sent { message_id } => {
+                        entry.message_id = message_id.clone();
+                        entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
+                        fired = Fired::Sent;
+                    }
+                    Attempt::Failed(SendError::Unknown { detail }) => {
+                        entry = entry.with_error(None, detail.clone());
+                        entry.outcome = Outcome::Unknown;
+                        fired = Fired::Unknown;
+                    }
+                    _ => return Change::Keep,
+                }
+                e.history.push(entry);
+                return Change::Write;
+            }
+            let change = match &attempt {
+                Attempt::Sent { message_id } => {
+                    entry.message_id = message_id.clone();
+                    entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
+                    e.history.push(entry);
+                    fired = Fired::Sent;
+                    advance(sequence, e, step, now, job.attempt)
+                }
+                Attempt::NotSendable(reason) => {
+                    entry.outcome = Outcome::Failed;
+                    e.history.push(entry.with_error(None, reason.clone()));
+                    fired = Fired::Failed;
+                    advance(sequence, e, step, now, job.attempt)
+                }
+                Attempt::Failed(SendError::Unknown { detail }) => {
+                    entry.outcome = Outcome::Unknown;
+                    e.history.push(entry.with_error(None, detail.clone()));
+                    fired = Fired::Unknown;
+                    advance(sequence, e, step, now, job.attempt)
+                }
+                Attempt::Failed(SendError::Retryable { code, detail }) => {
+                    e.retries += 1;
+                    let retry_at = (e.retries <= MAX_RETRIES)
+                        .then(|| first_allowed(step, now + RETRY_BASE * 2i32.pow(e.retries - 1), &e.contact))
+                        .flatten();
+                    match retry_at {
+                        Some(at) => {
+                            fired = Fired::Retrying(at);
+                            Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
+                        }
+                        None => {
+                            entry.outcome = Outcome::Failed;
+                            e.history.push(entry.with_error(*code, error_text(*code, detail)));
+                            fired = Fired::Failed;
+                            advance(sequence, e, step, now, job.attempt)
+                        }
+                    }
+                }
+                Attempt::Failed(SendError::Contact { code, detail }) => {
+                    entry.outcome = Outcome::Failed;
+                    e.history.push(entry.with_error(Some(*code), error_text(Some(*code), detail)));
+                    if e.is_active() {
+                        e.end(EnrollmentStatus::Exited, Some(ExitReason::for_meta_code(*code)));
+                    }
+                    fired = Fired::Failed;
+                    Change::Write
+                }
+                Attempt::Failed(error @ (SendError::Template { code, detail } | SendError::Account { code, detail })) => {
+                    let kind = if matches!(error, SendError::Template { .. }) { "template" } else { "account" };
+                    let what = match &step.action {
+                        Action::Template { name, language, .. } => format!(" ({name}, {language})"),
+                        Action::Chatbot { .. } => String::new(),
+                    };
+                    pause_reason = Some(format!("{kind} error{what}: {}", error_text(Some(*code), detail)));
+                    if e.is_active() {
+                        e.state = StepState::Held { generation: job.attempt };
+                        e.next_send_at = None;
+                    }
+                    fired = Fired::PausedSequence;
+                    Change::Write
+                }
+            };
+            change
+        })
+        .await?;
+        if let Some(reason) = pause_reason {
+            self.state
+                .pause_with_reason(&job.tenant, job.sequence_id, Some(reason))
+                .await?;
+        }
+        Ok(fired)
+    }
+
+    /// The claimed step could not be attempted (an infrastructure error before anything was
+    /// sent): put it back on the schedule.
+    async fn release_claim(
+        &self,
+        job: &StepJob,
+        at: DateTime<Utc>,
+        step: &Step,
+    ) -> Result<(), DomainError> {
+        self.transitions.mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+            let ours = e.is_active()
+                && e.id == job.enrollment_id
+                && matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
+            if !ours {
+                return Change::Keep;
+            }
+            match first_allowed(step, at, &e.contact) {
+                Some(at) => Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at)),
+                None => Change::Keep,
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Fired outside the step's window (a late firing): plan it again for the next opening.
+    async fn replan_late(
+        &self,
+        job: &StepJob,
+        step: &Step,
+        now: DateTime<Utc>,
+    ) -> Result<Fired, DomainError> {
+        let mut at = None;
+        self.transitions
+            .mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+                if !matches_job(e, job) {
+                    return Change::Keep;
+                }
+                match first_allowed(step, now, &e.contact) {
+                    Some(next) => {
+                        at = Some(next);
+                        Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, next))
+                    }
+                    None => {
+                        e.state = StepState::Held {
+                            generation: job.attempt,
+                        };
+                        e.next_send_at = None;
+                        Change::Write
+                    }
+                }
+            })
+            .await?;
+        Ok(at.map_or(Fired::Held, Fired::Replanned))
+    }
+
+    /// The scheduled step was deleted: record it as skipped and go on with the next one.
+    async fn skip_deleted_step(
+        &self,
+        sequence: &Sequence,
+        job: &StepJob,
+        now: DateTime<Utc>,
+    ) -> Result<Fired, DomainError> {
+        let mut skipped = false;
+        self.transitions
+            .mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+                if !matches_job(e, job) {
+                    return Change::Keep;
+                }
+                skipped = true;
+                e.history
+                    .push(HistoryEntry::new(job.step_id, now, Outcome::Skipped));
+                let done = run_steps(e);
+                let next = sequence
+                    .step_after(e.last_step_id, &done)
+                    .filter(|s| !done.contains(&s.id));
+                let base = e.last_sent_at.unwrap_or(e.enrolled_at);
+                plan_or_complete(e, next, base, job.attempt)
+            })
+            .await?;
+        Ok(if skipped {
+            Fired::Skipped
+        } else {
+            Fired::Stale
+        })
+    }
+}
+
+/// After a step is done with (sent, failed for good, unknown): the next step, counted from now.
+fn advance(
+    sequence: &Sequence,
+    e: &mut Enrollment,
+    step: &Step,
+    at: DateTime<Utc>,
+    generation: u32,
+) -> Change {
+    e.last_step_id = Some(step.id);
+    e.last_sent_at = Some(at);
+    e.retries = 0;
+    if !e.is_active() {
+        return Change::Write;
+    }
+    let next = sequence.step_after(Some(step.id), &[]);
+    plan_or_complete(e, next, at, generation)
+}
+
+fn plan_or_complete(
+    e: &mut Enrollment,
+    next: Option<&Step>,
+    base: DateTime<Utc>,
+    generation: u32,
+) -> Change {
+    match next {
+        None => {
+            e.end(EnrollmentStatus::Completed, None);
+            Change::Write
+        }
+        Some(next) => match plan_next(next, base, &e.contact) {
+            Some(due) => Change::WriteAndSchedule(schedule_next(e, next.id, generation + 1, due)),
+            None => {
+                tracing::warn!(enrollment_id = %e.id, step_id = %next.id, "the step's allowed hours never open; holding");
+                e.next_step_id = Some(next.id);
+                e.state = StepState::Held {
+                    generation: generation + 1,
+                };
+                e.next_send_at = None;
+                Change::Write
+            }
+        },
+    }
+}
+
+fn error_text(code: Option<i64>, detail: &str) -> String {
+    match code {
+        Some(code) => format!("{code}: {detail}"),
+        None => detail.to_string(),
+    }
+}

@@ -1,0 +1,408 @@
+//! Enrolling contacts (one by one or up to 1000 at once), reading and listing enrollments, and
+//! removing a contact by hand.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+use utoipa::ToSchema;
+
+use crate::common::clock::Clock;
+use crate::common::error::DomainError;
+use crate::common::ids::IdGen;
+use crate::common::page::{Page, PageRequest};
+use crate::common::phone::Phone;
+use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
+use crate::common::tenant::TenantId;
+use crate::delivery::ports::Scheduler;
+use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReason, StepState};
+use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions};
+use crate::enrollments::views::EnrollmentView;
+use crate::sequences::model::{Action, Sequence, SequenceStatus};
+use crate::sequences::plan::due_at;
+use crate::sequences::service::load_sequence;
+use crate::sequences::store::SequenceStore;
+use crate::sequences::template::{valid_attribute_name, Parameter};
+
+pub const MAX_CONTACTS_PER_REQUEST: usize = 1000;
+/// Enrollments written at once while a batch is processed.
+const ENROLL_CONCURRENCY: usize = 32;
+
+/// One contact to enroll. An invalid contact is rejected on its own, in its result.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "phone": "+5511987654321", "name": "Ana", "time_zone": "America/Manaus",
+    "attributes": {"coupon": "X1"}
+}))]
+pub struct ContactInput {
+    /// An international number (`+` and country code); normalised to E.164.
+    #[schema(example = "+5511987654321")]
+    pub phone: String,
+    /// At most 200 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// IANA time zone of the contact, for windows that use it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Up to 100 values (string, number or boolean) for `{{contact.attributes.<name>}}`; names
+    /// are letters, digits, `_` or `-`.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, AttributeValue>)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// A contact attribute's value (`null` ones are left out).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum AttributeValue {
+    String(String),
+    Number(f64),
+    Boolean(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollResult {
+    Enrolled,
+    AlreadyEnrolled,
+    Rejected,
+}
+
+/// What became of one contact of an enrollment request.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct EnrollOutcome {
+    /// The E.164 phone, or the phone as given when it was rejected.
+    pub phone: String,
+    pub status: EnrollResult,
+    /// When its next step goes out (`null` while the sequence is paused, or when rejected).
+    #[schema(required)]
+    pub next_send_at: Option<DateTime<Utc>>,
+    /// Why it was rejected.
+    #[schema(required)]
+    pub error: Option<String>,
+}
+
+impl EnrollOutcome {
+    fn rejected(phone: &str, error: impl Into<String>) -> Self {
+        Self {
+            phone: phone.to_string(),
+            status: EnrollResult::Rejected,
+            next_send_at: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// A contact checked on its own, before it meets the store.
+struct CheckedContact {
+    contact: Contact,
+    tz: Option<Tz>,
+}
+fn check_contact(input: &ContactInput, sequence: &Sequence) -> Result<CheckedContact, String> {
+    let phone = Phone::parse(&input.phone).map_err(|e| format!("phone {e}"))?;
+    let name = match input.name.as_deref().map(str::trim) {
+        Some(n) if n.chars().count() > 200 => {
+            return Err("name must be at most 200 characters".into())
+        }
+        Some("") | None => None,
+        Some(n) => Some(n.to_string()),
+    };
+    let (time_zone, tz) = match input.time_zone.as_deref().map(str::trim) {
+        None | Some("") => (None, None),
+        Some(zone) => match zone.parse::<Tz>() {
+            Ok(tz) => (Some(zone.to_string()), Some(tz)),
+            Err(_) => return Err(format!("time_zone '{zone}' is not an IANA time zone")),
+        },
+    };
+    if input.attributes.len() > 100 {
+        return Err("at most 100 attributes".into());
+    }
+    let mut attributes = BTreeMap::new();
+    for (key, value) in &input.attributes {
+        if !valid_attribute_name(key) {
+            return Err(format!(
+                "attribute name '{key}' must be letters, digits, '_' or '-'"
+            ));
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Null => continue,
+            _ => {
+                return Err(format!(
+                    "attribute '{key}' must be a string, number or boolean"
+                ))
+            }
+        };
+        if value.chars().count() > 1024 {
+            return Err(format!("attribute '{key}' must be at most 1024 characters"));
+        }
+        attributes.insert(key.clone(), value);
+    }
+    let contact = Contact {
+        phone: phone.as_str().to_string(),
+        name,
+        time_zone,
+        attributes,
+    };
+    // Every template variable of every step must resolve for this contact (or have a default).
+    for step in &sequence.steps {
+        if let Action::Template { parameters, .. } = &step.action {
+            for raw in parameters {
+                let parameter = Parameter::parse(raw).map_err(|e| e.to_string())?;
+                parameter.render(&contact).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(CheckedContact { contact, tz })
+}
+
+/// Enrolls, reads, lists and removes contacts of a sequence.
+#[derive(Clone)]
+pub struct EnrollmentService {
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    sequences: Arc<dyn SequenceStore>,
+    enrollments: Arc<dyn EnrollmentStore>,
+    scheduler: Arc<dyn Scheduler>,
+    transitions: EnrollmentTransitions,
+}
+
+impl EnrollmentService {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        sequences: Arc<dyn SequenceStore>,
+        enrollments: Arc<dyn EnrollmentStore>,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Self {
+        let transitions =
+            EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler.clone());
+        Self {
+            clock,
+            ids,
+            sequences,
+            enrollments,
+            scheduler,
+            transitions,
+        }
+    }
+
+    /// Enrolls up to 1000 contacts; one result per contact, in order.
+    pub async fn enroll(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        contacts: Vec<ContactInput>,
+    ) -> Result<Vec<EnrollOutcome>, DomainError> {
+        if contacts.is_empty() || contacts.len() > MAX_CONTACTS_PER_REQUEST {
+            return Err(DomainError::invalid(
+                "contacts",
+                format!("give 1 to {MAX_CONTACTS_PER_REQUEST} contacts"),
+            ));
+        }
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        match sequence.status {
+            SequenceStatus::Active | SequenceStatus::Paused => {}
+            other => {
+                return Err(DomainError::Conflict(format!(
+                "contacts can be enrolled only while the sequence is active or paused (it is {})",
+                other.as_str()
+            )))
+            }
+        }
+        if sequence.steps.is_empty() {
+            return Err(DomainError::Conflict("the sequence has no steps".into()));
+        }
+        let sequence = std::sync::Arc::new(sequence);
+        let mut results: Vec<Option<EnrollOutcome>> = vec![None; contacts.len()];
+        let mut running = tokio::task::JoinSet::new();
+        for (index, input) in contacts.into_iter().enumerate() {
+            while running.len() >= ENROLL_CONCURRENCY {
+                if let Some(done) = running.join_next().await {
+                    let (i, outcome) = done
+                        .map_err(|e| crate::PortError::with_source("enrollment task failed", e))?;
+                    results[i] = Some(outcome);
+                }
+            }
+            let this = self.clone();
+            let sequence = sequence.clone();
+            running.spawn(async move { (index, this.enroll_one(&sequence, &input).await) });
+        }
+        while let Some(done) = running.join_next().await {
+            let (i, outcome) =
+                done.map_err(|e| crate::PortError::with_source("enrollment task failed", e))?;
+            results[i] = Some(outcome);
+        }
+        Ok(results.into_iter().flatten().collect())
+    }
+
+    async fn enroll_one(&self, sequence: &Sequence, input: &ContactInput) -> EnrollOutcome {
+        let checked = match check_contact(input, sequence) {
+            Ok(c) => c,
+            Err(error) => return EnrollOutcome::rejected(&input.phone, error),
+        };
+        match self.try_enroll(sequence, checked).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(error = %error, sequence_id = %sequence.id, "enrollment failed");
+                EnrollOutcome::rejected(&input.phone, "could not be stored; try again")
+            }
+        }
+    }
+
+    async fn try_enroll(
+        &self,
+        sequence: &Sequence,
+        checked: CheckedContact,
+    ) -> Result<EnrollOutcome, DomainError> {
+        let phone = checked.contact.phone.clone();
+        let first = &sequence.steps[0];
+        for _ in 0..WRITE_RETRIES {
+            let existing = self
+                .enrollments
+                .get_enrollment(&sequence.tenant, sequence.id, &phone)
+                .await?;
+            if let Some(e) = existing.as_ref().filter(|e| e.is_active()) {
+                return Ok(EnrollOutcome {
+                    phone,
+                    status: EnrollResult::AlreadyEnrolled,
+                    next_send_at: e.next_send_at,
+                    error: None,
+                });
+            }
+            let now = self.clock.now();
+            let Some(due) = due_at(now, first.delay, first.window.as_ref(), checked.tz) else {
+                return Ok(EnrollOutcome::rejected(
+                    &phone,
+                    "the first step's allowed hours never open",
+                ));
+            };
+            let expect = existing
+                .as_ref()
+                .map_or(Expect::Absent, |e| Expect::Version(e.version));
+            let mut enrollment = Enrollment {
+                tenant: sequence.tenant.clone(),
+                sequence_id: sequence.id,
+                id: self.ids.new_id(),
+                contact: checked.contact.clone(),
+                status: EnrollmentStatus::Active,
+                exit_reason: None,
+                enrolled_at: now,
+                next_step_id: Some(first.id),
+                next_send_at: None,
+                state: StepState::Held { generation: 1 },
+                retries: 0,
+                last_step_id: None,
+                last_sent_at: None,
+                history: existing.map(|e| e.history).unwrap_or_default(),
+                version: expect_version(expect) + 1,
+                updated_at: now,
+            };
+            let schedule = if sequence.status == SequenceStatus::Active {
+                enrollment.state = StepState::Scheduled {
+                    generation: 1,
+                    fire_at: due,
+                };
+                enrollment.next_send_at = Some(due);
+                Some(step_schedule(&enrollment, first.id, 1, due))
+            } else {
+                None
+            };
+            // Stored first, scheduled second: the schedule can never fire before its enrollment
+            // exists.
+            match self.enrollments.put_enrollment(&enrollment, expect).await {
+                Ok(()) => {}
+                Err(WriteError::Conflict) => continue,
+                Err(WriteError::Port(e)) => return Err(e.into()),
+            }
+            if let Some(schedule) = schedule {
+                if let Err(error) = self.scheduler.schedule(schedule).await {
+                    // Not scheduled: end this run so that enrolling again starts over.
+                    tracing::error!(error = %error, sequence_id = %sequence.id, "first step could not be scheduled");
+                    let mut ended = enrollment.clone();
+                    ended.end(EnrollmentStatus::Exited, Some(ExitReason::Failed));
+                    ended.version += 1;
+                    if let Err(undo) = self
+                        .enrollments
+                        .put_enrollment(&ended, Expect::Version(enrollment.version))
+                        .await
+                    {
+                        tracing::error!(error = %undo, sequence_id = %sequence.id, "an unscheduled enrollment stays active");
+                    }
+                    return Ok(EnrollOutcome::rejected(
+                        &phone,
+                        "could not be scheduled; try again",
+                    ));
+                }
+            }
+            return Ok(EnrollOutcome {
+                phone,
+                status: EnrollResult::Enrolled,
+                next_send_at: enrollment.next_send_at,
+                error: None,
+            });
+        }
+        Err(DomainError::Conflict(
+            "the contact is being changed concurrently; try again".into(),
+        ))
+    }
+
+    pub async fn enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        raw_phone: &str,
+    ) -> Result<Enrollment, DomainError> {
+        load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        let phone = Phone::parse(raw_phone).map_err(|_| DomainError::NotFound("enrollment"))?;
+        self.enrollments
+            .get_enrollment(tenant, sequence_id, phone.as_str())
+            .await?
+            .ok_or(DomainError::NotFound("enrollment"))
+    }
+
+    pub async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<EnrollmentView>, DomainError> {
+        load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        Ok(self
+            .enrollments
+            .list_enrollments(tenant, sequence_id, status, page)
+            .await?
+            .map(|e| EnrollmentView::of(e, false)))
+    }
+
+    /// Removes the contact by hand: status `removed`, pending schedule deleted. Removing a
+    /// contact that is no longer active changes nothing.
+    pub async fn remove_contact(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        raw_phone: &str,
+    ) -> Result<EnrollmentView, DomainError> {
+        let enrollment = self.enrollment(tenant, sequence_id, raw_phone).await?;
+        let ended = self
+            .transitions
+            .end(
+                tenant,
+                sequence_id,
+                enrollment.phone(),
+                EnrollmentStatus::Removed,
+                None,
+            )
+            .await?
+            .unwrap_or(enrollment);
+        Ok(EnrollmentView::of(ended, true))
+    }
+}

@@ -1,0 +1,10 @@
+//! Contacts in sequences: the enrollment state machine, enrolling and removing, the
+//! transitions every other context goes through, and statistics.
+
+pub mod enroll;
+pub mod model;
+pub mod pricing;
+pub mod stats;
+pub mod store;
+pub mod transitions;
+pub mod views;

@@ -1,0 +1,230 @@
+//! Enrollments: one contact's run through one sequence, and its state machine.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+use utoipa::ToSchema;
+
+use crate::channels::model::TemplateCategory;
+use crate::common::tenant::TenantId;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub phone: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Contact {
+    pub fn tz(&self) -> Option<Tz> {
+        self.time_zone.as_deref().and_then(|z| z.parse().ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentStatus {
+    Active,
+    Completed,
+    Removed,
+    Exited,
+}
+
+impl EnrollmentStatus {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Self::Active),
+            "completed" => Some(Self::Completed),
+            "removed" => Some(Self::Removed),
+            "exited" => Some(Self::Exited),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Completed => "completed",
+            Self::Removed => "removed",
+            Self::Exited => "exited",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    Replied,
+    OptedOut,
+    Undeliverable,
+    SequenceArchived,
+    Failed,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replied => "replied",
+            Self::OptedOut => "opted_out",
+            Self::Undeliverable => "undeliverable",
+            Self::SequenceArchived => "sequence_archived",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The exit reason of a per-contact permanent Meta error.
+    pub fn for_meta_code(code: i64) -> Self {
+        match code {
+            131026 => Self::Undeliverable,
+            131050 => Self::OptedOut,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// Where the next step of an active enrollment stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepState {
+    /// A one-shot schedule will fire the sender at `fire_at`; `generation` tells schedules of
+    /// the same step apart (each re-plan or retry makes a new one).
+    Scheduled {
+        generation: u32,
+        fire_at: DateTime<Utc>,
+    },
+    /// The sender claimed the step and is sending it.
+    Sending {
+        generation: u32,
+        since: DateTime<Utc>,
+    },
+    /// The sequence is paused: the step waits for resume.
+    Held { generation: u32 },
+    /// Nothing is pending (the enrollment ended).
+    Idle,
+}
+
+impl StepState {
+    pub fn generation(&self) -> u32 {
+        match self {
+            Self::Scheduled { generation, .. }
+            | Self::Sending { generation, .. }
+            | Self::Held { generation } => *generation,
+            Self::Idle => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Sent,
+    Failed,
+    Skipped,
+    /// The request may have reached Meta (a timeout after sending): never resent.
+    Unknown,
+}
+
+/// Delivery status reported by Meta, in order of progress (`failed` stands apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub step_id: Ulid,
+    pub at: DateTime<Utc>,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<MessageStatus>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<i64>,
+    #[serde(default)]
+    pub category: Option<TemplateCategory>,
+    #[serde(default)]
+    pub delivered: bool,
+    #[serde(default)]
+    pub read: bool,
+    #[serde(default)]
+    pub replied: bool,
+    #[serde(default)]
+    pub billable: bool,
+}
+
+impl HistoryEntry {
+    pub fn new(step_id: Ulid, at: DateTime<Utc>, outcome: Outcome) -> Self {
+        Self {
+            step_id,
+            at,
+            outcome,
+            message_id: None,
+            status: None,
+            error: None,
+            error_code: None,
+            category: None,
+            delivered: false,
+            read: false,
+            replied: false,
+            billable: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub tenant: TenantId,
+    pub sequence_id: Ulid,
+    /// This run's id: enrolling again after an end starts a new run with a new id.
+    pub id: Ulid,
+    pub contact: Contact,
+    pub status: EnrollmentStatus,
+    pub exit_reason: Option<ExitReason>,
+    pub enrolled_at: DateTime<Utc>,
+    pub next_step_id: Option<Ulid>,
+    pub next_send_at: Option<DateTime<Utc>>,
+    pub state: StepState,
+    /// Failed tries of the next step so far (retryable errors).
+    #[serde(default)]
+    pub retries: u32,
+    /// The last step sent (or given up on), and when: the next step's delay counts from it.
+    pub last_step_id: Option<Ulid>,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    pub history: Vec<HistoryEntry>,
+    /// Bumped by every write; writes are conditional on it.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Enrollment {
+    pub fn phone(&self) -> &str {
+        &self.contact.phone
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == EnrollmentStatus::Active
+    }
+
+    /// Ends the run: nothing further is sent.
+    pub fn end(&mut self, status: EnrollmentStatus, reason: Option<ExitReason>) {
+        self.status = status;
+        self.exit_reason = reason;
+        self.next_step_id = None;
+        self.next_send_at = None;
+        self.state = StepState::Idle;
+    }
+}

@@ -1,0 +1,171 @@
+//! Sequence statistics: enrollments by status and exit reason, and per step sent, delivered,
+//! read, failed, replied and billable counts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use ulid::Ulid;
+use utoipa::ToSchema;
+
+use crate::channels::model::TemplateCategory;
+use crate::common::error::DomainError;
+use crate::common::page::PageRequest;
+use crate::common::tenant::TenantId;
+use crate::enrollments::model::{MessageStatus, Outcome};
+use crate::enrollments::pricing::RateCard;
+use crate::enrollments::store::EnrollmentStore;
+use crate::sequences::service::load_sequence;
+use crate::sequences::store::SequenceStore;
+
+/// One step's counts. A deleted step that had sends keeps its row, with `position: null`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct StepStats {
+    pub step_id: Ulid,
+    #[schema(required)]
+    pub position: Option<usize>,
+    pub sent: u64,
+    pub delivered: u64,
+    pub read: u64,
+    pub failed: u64,
+    pub replied: u64,
+    pub skipped: u64,
+    pub unknown: u64,
+    /// Billable sends by template category (`MARKETING`, `UTILITY`, `AUTHENTICATION`).
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub billable: BTreeMap<TemplateCategory, u64>,
+    /// Billable messages priced with the operator's rate card (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<f64>,
+    #[serde(skip)]
+    cost_micros: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "enrollments": {"active": 12, "completed": 3, "removed": 1, "exited": 2},
+    "exit_reasons": {"replied": 2},
+    "steps": [{"step_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VZ", "position": 0, "sent": 18, "delivered": 17,
+               "read": 11, "failed": 0, "replied": 2, "skipped": 0, "unknown": 0,
+               "billable": {"MARKETING": 18}}]
+}))]
+pub struct SequenceStats {
+    /// Enrollments by status.
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub enrollments: BTreeMap<&'static str, u64>,
+    /// Exited enrollments by exit reason.
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub exit_reasons: BTreeMap<&'static str, u64>,
+    pub steps: Vec<StepStats>,
+    /// Currency of `estimated_cost`, when a rate card is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+/// Reads a sequence's statistics.
+#[derive(Clone)]
+pub struct StatsService {
+    sequences: Arc<dyn SequenceStore>,
+    enrollments: Arc<dyn EnrollmentStore>,
+    /// Prices for the estimated cost, when the operator gives them.
+    rate_card: Option<Arc<RateCard>>,
+}
+
+impl StatsService {
+    pub fn new(
+        sequences: Arc<dyn SequenceStore>,
+        enrollments: Arc<dyn EnrollmentStore>,
+        rate_card: Option<Arc<RateCard>>,
+    ) -> Self {
+        Self {
+            sequences,
+            enrollments,
+            rate_card,
+        }
+    }
+
+    pub async fn sequence_stats(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<SequenceStats, DomainError> {
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        let mut stats = SequenceStats::default();
+        for status in ["active", "completed", "removed", "exited"] {
+            stats.enrollments.insert(status, 0);
+        }
+        let mut steps: HashMap<Ulid, StepStats> = HashMap::new();
+        let mut page = PageRequest::first(200);
+        loop {
+            let batch = self
+                .enrollments
+                .list_enrollments(tenant, sequence_id, None, &page)
+                .await?;
+            for e in &batch.items {
+                *stats.enrollments.entry(e.status.as_str()).or_default() += 1;
+                if let Some(reason) = e.exit_reason {
+                    *stats.exit_reasons.entry(reason.as_str()).or_default() += 1;
+                }
+                for h in &e.history {
+                    let s = steps.entry(h.step_id).or_insert_with(|| StepStats {
+                        step_id: h.step_id,
+                        ..Default::default()
+                    });
+                    match h.outcome {
+                        Outcome::Sent => s.sent += 1,
+                        Outcome::Failed => s.failed += 1,
+                        Outcome::Skipped => s.skipped += 1,
+                        Outcome::Unknown => s.unknown += 1,
+                    }
+                    if h.delivered || h.read {
+                        s.delivered += 1;
+                    }
+                    if h.read {
+                        s.read += 1;
+                    }
+                    if h.status == Some(MessageStatus::Failed) && h.outcome == Outcome::Sent {
+                        s.failed += 1;
+                    }
+                    if h.replied {
+                        s.replied += 1;
+                    }
+                    if h.billable {
+                        let category = h.category.unwrap_or(TemplateCategory::Marketing);
+                        *s.billable.entry(category).or_default() += 1;
+                        if let Some(card) = &self.rate_card {
+                            s.cost_micros +=
+                                card.price_micros(category, &e.contact.phone).unwrap_or(0);
+                        }
+                    }
+                }
+            }
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        let mut ordered: Vec<StepStats> = sequence
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(position, step)| StepStats {
+                position: Some(position),
+                ..steps.remove(&step.id).unwrap_or(StepStats {
+                    step_id: step.id,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let mut deleted: Vec<StepStats> = steps.into_values().collect();
+        deleted.sort_by_key(|s| s.step_id);
+        ordered.extend(deleted);
+        if let Some(card) = &self.rate_card {
+            stats.currency = Some(card.currency.clone());
+            for step in &mut ordered {
+                step.estimated_cost = Some(RateCard::to_amount(step.cost_micros));
+            }
+        }
+        stats.steps = ordered;
+        Ok(stats)
+    }
+}

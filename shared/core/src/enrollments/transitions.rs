@@ -1,0 +1,227 @@
+//! The enrollment transitions every context goes through: read-change-conditional-write with the
+//! schedule it asks for created after the write, ending a run, re-planning a held step, and the
+//! pure planning helpers the sender and the services share.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+
+use crate::common::clock::Clock;
+use crate::common::error::DomainError;
+use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
+use crate::common::tenant::TenantId;
+use crate::delivery::ports::{Schedule, Scheduler, StepJob};
+use crate::enrollments::model::{
+    Contact, Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, StepState,
+};
+use crate::enrollments::store::EnrollmentStore;
+use crate::sequences::model::{Sequence, Step};
+use crate::sequences::plan::due_at;
+
+/// The ports an enrollment transition touches: the store it writes and the scheduler whose
+/// schedules it creates or deletes.
+#[derive(Clone)]
+pub struct EnrollmentTransitions {
+    clock: Arc<dyn Clock>,
+    enrollments: Arc<dyn EnrollmentStore>,
+    scheduler: Arc<dyn Scheduler>,
+}
+
+impl EnrollmentTransitions {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        enrollments: Arc<dyn EnrollmentStore>,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Self {
+        Self {
+            clock,
+            enrollments,
+            scheduler,
+        }
+    }
+
+    /// Reads, changes and conditionally writes an enrollment, again on a concurrent change.
+    /// A schedule the change asks for is created after the write, so it can never fire before
+    /// the enrollment it belongs to is stored. If creating it fails, the error is returned and
+    /// the enrollment stays as written: a repeated delivery of the job that led here creates
+    /// the schedule again (see the sender). Returns the enrollment as stored and whether this
+    /// call wrote it (None when there is none).
+    pub async fn mutate(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        mut change: impl FnMut(&mut Enrollment) -> Change,
+    ) -> Result<Option<(Enrollment, bool)>, DomainError> {
+        for _ in 0..WRITE_RETRIES {
+            let Some(mut enrollment) = self
+                .enrollments
+                .get_enrollment(tenant, sequence_id, phone)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let expect = Expect::Version(enrollment.version);
+            let schedule = match change(&mut enrollment) {
+                Change::Keep => return Ok(Some((enrollment, false))),
+                Change::Write => None,
+                Change::WriteAndSchedule(schedule) => Some(schedule),
+            };
+            enrollment.version += 1;
+            enrollment.updated_at = self.clock.now();
+            match self.enrollments.put_enrollment(&enrollment, expect).await {
+                Ok(()) => {
+                    if let Some(schedule) = schedule {
+                        self.scheduler.schedule(schedule).await?;
+                    }
+                    return Ok(Some((enrollment, true)));
+                }
+                Err(WriteError::Conflict) => continue,
+                Err(WriteError::Port(e)) => return Err(e.into()),
+            }
+        }
+        Err(DomainError::Conflict(
+            "the enrollment is being changed concurrently; try again".into(),
+        ))
+    }
+
+    /// Ends an active enrollment and deletes its pending schedule.
+    pub async fn end(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        status: EnrollmentStatus,
+        reason: Option<ExitReason>,
+    ) -> Result<Option<Enrollment>, DomainError> {
+        let mut pending = None;
+        let result = self
+            .mutate(tenant, sequence_id, phone, |e| {
+                if !e.is_active() {
+                    return Change::Keep;
+                }
+                pending = match (e.state.clone(), e.next_step_id) {
+                    (StepState::Scheduled { generation, .. }, Some(step_id)) => {
+                        Some(StepJob::for_step(e, step_id, generation).schedule_name())
+                    }
+                    _ => None,
+                };
+                e.end(status, reason);
+                Change::Write
+            })
+            .await?;
+        if let Some((_, true)) = &result {
+            if let Some(name) = pending {
+                self.scheduler.cancel(&name).await?;
+            }
+            tracing::info!(tenant = %tenant, sequence_id = %sequence_id, status = status.as_str(), "enrollment ended");
+        }
+        Ok(result.map(|(e, _)| e))
+    }
+
+    /// Schedules a held step for the first allowed instant from now (or its own due time, when
+    /// that is later).
+    pub async fn replan_held(&self, sequence: &Sequence, phone: &str) -> Result<(), DomainError> {
+        let now = self.clock.now();
+        self.mutate(&sequence.tenant, sequence.id, phone, |e| {
+            let StepState::Held { generation } = e.state else {
+                return Change::Keep;
+            };
+            if !e.is_active() {
+                return Change::Keep;
+            }
+            let next = e
+                .next_step_id
+                .and_then(|id| sequence.step(id))
+                .or_else(|| sequence.step_after(e.last_step_id, &run_steps(e)));
+            let Some(step) = next else {
+                e.end(EnrollmentStatus::Completed, None);
+                return Change::Write;
+            };
+            let base = e.last_sent_at.unwrap_or(e.enrolled_at);
+            let Some(due) = plan_next(step, base, &e.contact)
+                .and_then(|due| first_allowed(step, due.max(now), &e.contact))
+            else {
+                return Change::Keep;
+            };
+            Change::WriteAndSchedule(schedule_next(e, step.id, generation + 1, due))
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+pub fn expect_version(expect: Expect) -> u64 {
+    match expect {
+        Expect::Absent => 0,
+        Expect::Version(v) => v,
+    }
+}
+
+/// The steps this run has had (sent, failed or skipped).
+pub fn run_steps(e: &Enrollment) -> Vec<Ulid> {
+    e.history
+        .iter()
+        .filter(|h| h.at >= e.enrolled_at)
+        .map(|h| h.step_id)
+        .collect()
+}
+
+pub fn step_schedule(
+    e: &Enrollment,
+    step_id: Ulid,
+    generation: u32,
+    fire_at: DateTime<Utc>,
+) -> Schedule {
+    let input = StepJob::for_step(e, step_id, generation);
+    Schedule {
+        name: input.schedule_name(),
+        fire_at,
+        input,
+    }
+}
+
+/// Points the enrollment at `step_id`, due at `fire_at`, and returns the schedule to create.
+pub fn schedule_next(
+    e: &mut Enrollment,
+    step_id: Ulid,
+    generation: u32,
+    fire_at: DateTime<Utc>,
+) -> Schedule {
+    e.next_step_id = Some(step_id);
+    e.state = StepState::Scheduled {
+        generation,
+        fire_at,
+    };
+    e.next_send_at = Some(fire_at);
+    step_schedule(e, step_id, generation, fire_at)
+}
+
+/// The first instant at or after `from` that the step's window allows.
+pub fn first_allowed(step: &Step, from: DateTime<Utc>, contact: &Contact) -> Option<DateTime<Utc>> {
+    match &step.window {
+        Some(window) => window.next_allowed(from, contact.tz()),
+        None => Some(from),
+    }
+}
+
+/// What a change to an enrollment asks for.
+pub enum Change {
+    Keep,
+    Write,
+    WriteAndSchedule(Schedule),
+}
+
+/// The next step's due time, counted from `base` (SPEC §4).
+pub fn plan_next(step: &Step, base: DateTime<Utc>, contact: &Contact) -> Option<DateTime<Utc>> {
+    due_at(base, step.delay, step.window.as_ref(), contact.tz())
+}
+
+impl HistoryEntry {
+    pub(crate) fn with_error(mut self, code: Option<i64>, error: impl Into<String>) -> Self {
+        self.error_code = code;
+        self.error = Some(error.into());
+        self
+    }
+}

@@ -1,0 +1,366 @@
+//! Sequences and their steps.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+use utoipa::ToSchema;
+
+use crate::calendar::{Window, WindowSpec};
+use crate::channels::model::TemplateCategory;
+use crate::common::error::FieldError;
+use crate::common::tenant::TenantId;
+use crate::common::validate::Problems;
+use crate::sequences::plan::Delay;
+use crate::sequences::template::Parameter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceStatus {
+    Draft,
+    Active,
+    Paused,
+    Archived,
+}
+
+impl SequenceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Archived => "archived",
+        }
+    }
+}
+
+/// What a step does: send an approved template, or start a chatbot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    Template {
+        name: String,
+        language: String,
+        /// Fill the template body's `{{1}}, {{2}}, ...` in order.
+        #[serde(default)]
+        parameters: Vec<String>,
+        /// The template's category when the step was saved (for billing and opt-outs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(read_only)]
+        category: Option<TemplateCategory>,
+    },
+    Chatbot {
+        bot_id: Ulid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: Ulid,
+    pub channel_id: Ulid,
+    pub action: Action,
+    pub delay: Delay,
+    #[serde(default)]
+    pub window: Option<Window>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub tenant: TenantId,
+    pub id: Ulid,
+    pub name: String,
+    pub status: SequenceStatus,
+    pub status_reason: Option<String>,
+    pub time_zone: String,
+    pub exit_on_reply: bool,
+    pub steps: Vec<Step>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every write; writes are conditional on it.
+    pub version: u64,
+}
+
+impl Sequence {
+    pub fn step(&self, id: Ulid) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn position(&self, id: Ulid) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// The step after `previous` (the first when `None`). When `previous` was deleted, the run
+    /// goes on with the first step it has not had: the step after the last one in `done`.
+    pub fn step_after(&self, previous: Option<Ulid>, done: &[Ulid]) -> Option<&Step> {
+        match previous {
+            None => self.steps.first(),
+            Some(id) => match self.position(id) {
+                Some(index) => self.steps.get(index + 1),
+                None => {
+                    let last_done = self.steps.iter().rposition(|s| done.contains(&s.id));
+                    self.steps.get(last_done.map_or(0, |i| i + 1))
+                }
+            },
+        }
+    }
+}
+
+// ----- API shapes -----
+
+/// A new sequence; it starts as a `draft`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Boas-vindas", "time_zone": "America/Sao_Paulo", "exit_on_reply": true}))]
+pub struct SequenceInput {
+    /// 1 to 120 characters.
+    #[schema(min_length = 1, max_length = 120)]
+    pub name: String,
+    /// IANA time zone (default `America/Sao_Paulo`); a step window without its own zone uses it.
+    #[serde(default = "default_zone")]
+    #[schema(default = "America/Sao_Paulo", example = "America/Sao_Paulo")]
+    pub time_zone: String,
+    /// End a contact's enrollment when they reply (default `true`).
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub exit_on_reply: bool,
+}
+
+fn default_zone() -> String {
+    "America/Sao_Paulo".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The fields to change; those left out keep their value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Boas-vindas (nov)"}))]
+pub struct SequencePatch {
+    #[schema(min_length = 1, max_length = 120)]
+    pub name: Option<String>,
+    #[schema(example = "America/Sao_Paulo")]
+    pub time_zone: Option<String>,
+    pub exit_on_reply: Option<bool>,
+}
+
+/// What a step does. A template must exist on the step's channel in that language, be
+/// `APPROVED` and take as many body parameters as given.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionInput {
+    Template {
+        #[schema(min_length = 1, max_length = 512, example = "promo_nov")]
+        name: String,
+        #[schema(min_length = 2, max_length = 16, example = "pt_BR")]
+        language: String,
+        /// Fill the template body's `{{1}}, {{2}}, ...` in order; `{{contact.name}}`,
+        /// `{{contact.attributes.x}}` and `{{contact.x|default}}` are replaced per contact.
+        #[serde(default)]
+        #[schema(max_items = 50, example = json!(["{{contact.name}}", "{{contact.attributes.coupon|BEMVINDO}}"]))]
+        parameters: Vec<String>,
+    },
+    Chatbot {
+        #[schema(format = "ulid")]
+        bot_id: String,
+    },
+}
+
+/// A step: which channel, what to send, how long after the previous send, and when it may go out.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "channel_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VW",
+    "action": {"type": "template", "name": "promo_nov", "language": "pt_BR",
+               "parameters": ["{{contact.name}}", "{{contact.attributes.coupon|BEMVINDO}}"]},
+    "delay": {"amount": 2, "unit": "days"},
+    "window": {"time_zone": "America/Sao_Paulo", "days": {"mon": [["09:00", "18:00"]]}}
+}))]
+pub struct StepInput {
+    #[schema(format = "ulid")]
+    pub channel_id: String,
+    pub action: ActionInput,
+    pub delay: Delay,
+    /// When the step may go out (none: any time). Its `time_zone` defaults to the sequence's.
+    #[serde(default)]
+    #[schema(value_type = Option<WindowSpec>)]
+    pub window: Option<serde_json::Value>,
+    /// Where to insert (default: at the end).
+    #[serde(default)]
+    pub position: Option<usize>,
+}
+
+/// Where a step moves to (0 is first; past the end means last).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"position": 0}))]
+pub struct MoveInput {
+    pub position: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StepView {
+    pub id: Ulid,
+    pub position: usize,
+    pub channel_id: Ulid,
+    pub action: Action,
+    pub delay: Delay,
+    /// When the step may go out; `null` means any time.
+    #[schema(value_type = Option<WindowSpec>, required)]
+    pub window: Option<Window>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VY", "name": "Boas-vindas", "status": "draft", "status_reason": null,
+    "time_zone": "America/Sao_Paulo", "exit_on_reply": true, "steps": [],
+    "created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z"
+}))]
+pub struct SequenceView {
+    pub id: Ulid,
+    pub name: String,
+    pub status: SequenceStatus,
+    /// Why Ritmo itself paused the sequence (e.g. a template error); `null` otherwise.
+    #[schema(required)]
+    pub status_reason: Option<String>,
+    pub time_zone: String,
+    pub exit_on_reply: bool,
+    pub steps: Vec<StepView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Sequence> for SequenceView {
+    fn from(s: Sequence) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            status: s.status,
+            status_reason: s.status_reason,
+            time_zone: s.time_zone,
+            exit_on_reply: s.exit_on_reply,
+            steps: s
+                .steps
+                .into_iter()
+                .enumerate()
+                .map(|(position, step)| step_view(position, step))
+                .collect(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+pub fn step_view(position: usize, step: Step) -> StepView {
+    StepView {
+        id: step.id,
+        position,
+        channel_id: step.channel_id,
+        action: step.action,
+        delay: step.delay,
+        window: step.window,
+    }
+}
+
+// ----- validation -----
+
+pub fn check_time_zone(p: &mut Problems, field: &str, zone: &str) -> String {
+    let zone = zone.trim();
+    if zone.parse::<Tz>().is_err() {
+        p.add(field, "is not an IANA time zone (e.g. America/Sao_Paulo)");
+    }
+    zone.to_string()
+}
+
+/// A step input checked on its own (the template check against the channel comes after).
+pub struct CheckedStep {
+    pub channel_id: Ulid,
+    pub action: CheckedAction,
+    pub delay: Delay,
+    pub window: Option<Window>,
+}
+
+pub enum CheckedAction {
+    Template {
+        name: String,
+        language: String,
+        parameters: Vec<String>,
+    },
+    Chatbot {
+        bot_id: Ulid,
+    },
+}
+
+pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep, Vec<FieldError>> {
+    let mut p = Problems::new();
+    let channel_id = Ulid::from_string(input.channel_id.trim()).ok();
+    if channel_id.is_none() {
+        p.add("channel_id", "is not a channel id");
+    }
+    let action = match &input.action {
+        ActionInput::Template {
+            name,
+            language,
+            parameters,
+        } => {
+            let name = p.text("action.name", name, 1, 512);
+            let language = p.text("action.language", language, 2, 16);
+            if parameters.len() > 50 {
+                p.add("action.parameters", "at most 50 parameters");
+            }
+            for (i, raw) in parameters.iter().enumerate() {
+                let field = format!("action.parameters[{i}]");
+                if raw.chars().count() > 1024 {
+                    p.add(&field, "must be at most 1024 characters");
+                } else if let Err(e) = Parameter::parse(raw) {
+                    p.add(&field, e.to_string());
+                }
+            }
+            CheckedAction::Template {
+                name,
+                language,
+                parameters: parameters.clone(),
+            }
+        }
+        ActionInput::Chatbot { bot_id } => match Ulid::from_string(bot_id.trim()) {
+            Ok(id) => CheckedAction::Chatbot { bot_id: id },
+            Err(_) => {
+                p.add("action.bot_id", "is not a bot id");
+                CheckedAction::Chatbot {
+                    bot_id: Ulid::nil(),
+                }
+            }
+        },
+    };
+    if let Err(errors) = input.delay.validate() {
+        p.extend("delay", errors);
+    }
+    let window = match &input.window {
+        None | Some(serde_json::Value::Null) => None,
+        Some(raw) => {
+            let mut raw = raw.clone();
+            if let Some(object) = raw.as_object_mut() {
+                object
+                    .entry("time_zone")
+                    .or_insert_with(|| sequence_zone.into());
+            }
+            match serde_json::from_value::<WindowSpec>(raw) {
+                Ok(spec) => match Window::from_spec(&spec) {
+                    Ok(window) => Some(window),
+                    Err(errors) => {
+                        p.extend("window", errors);
+                        None
+                    }
+                },
+                Err(e) => {
+                    p.add("window", format!("is not a window: {e}"));
+                    None
+                }
+            }
+        }
+    };
+    p.into_errors()?;
+    Ok(CheckedStep {
+        channel_id: channel_id.unwrap_or_default(),
+        action,
+        delay: input.delay,
+        window,
+    })
+}

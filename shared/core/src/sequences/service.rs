@@ -1,0 +1,476 @@
+//! Sequences and steps: the admin operations, and activation, pause, resume and archive.
+
+use ulid::Ulid;
+
+use std::sync::Arc;
+
+use crate::channels::store::{BotStore, ChannelStore};
+use crate::common::clock::Clock;
+use crate::common::error::{DomainError, FieldError};
+use crate::common::ids::IdGen;
+use crate::common::page::{Page, PageRequest};
+use crate::common::store::Expect;
+use crate::common::tenant::TenantId;
+use crate::common::validate::Problems;
+use crate::delivery::ports::{Messenger, Scheduler};
+use crate::enrollments::model::{EnrollmentStatus, ExitReason, StepState};
+use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::transitions::EnrollmentTransitions;
+use crate::sequences::model::{
+    check_step, check_time_zone, step_view, Action, CheckedAction, CheckedStep, MoveInput,
+    Sequence, SequenceInput, SequencePatch, SequenceStatus, SequenceView, Step, StepInput,
+    StepView,
+};
+use crate::sequences::store::SequenceStore;
+pub use crate::sequences::transitions::load_sequence;
+use crate::sequences::transitions::{archived, write_error, SequenceTransitions};
+
+/// How often a conditional write is retried after a concurrent change before giving up.
+
+pub const MAX_STEPS: usize = 50;
+
+/// Sequences and their steps: create, edit, activate, pause, resume, archive.
+#[derive(Clone)]
+pub struct SequenceService {
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    sequences: Arc<dyn SequenceStore>,
+    channels: Arc<dyn ChannelStore>,
+    bots: Arc<dyn BotStore>,
+    messenger: Arc<dyn Messenger>,
+    enrollments: Arc<dyn EnrollmentStore>,
+    state: SequenceTransitions,
+    transitions: EnrollmentTransitions,
+}
+
+impl SequenceService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        sequences: Arc<dyn SequenceStore>,
+        channels: Arc<dyn ChannelStore>,
+        bots: Arc<dyn BotStore>,
+        messenger: Arc<dyn Messenger>,
+        enrollments: Arc<dyn EnrollmentStore>,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Self {
+        Self {
+            state: SequenceTransitions::new(clock.clone(), sequences.clone()),
+            transitions: EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler),
+            clock,
+            ids,
+            sequences,
+            channels,
+            bots,
+            messenger,
+            enrollments,
+        }
+    }
+
+    pub async fn sequence(&self, tenant: &TenantId, id: Ulid) -> Result<Sequence, DomainError> {
+        load_sequence(&*self.sequences, tenant, id).await
+    }
+
+    pub async fn create_sequence(
+        &self,
+        tenant: &TenantId,
+        input: SequenceInput,
+    ) -> Result<SequenceView, DomainError> {
+        let mut p = Problems::new();
+        let name = p.text("name", &input.name, 1, 120);
+        let time_zone = check_time_zone(&mut p, "time_zone", &input.time_zone);
+        p.into_result()?;
+        let now = self.clock.now();
+        let sequence = Sequence {
+            tenant: tenant.clone(),
+            id: self.ids.new_id(),
+            name,
+            status: SequenceStatus::Draft,
+            status_reason: None,
+            time_zone,
+            exit_on_reply: input.exit_on_reply,
+            steps: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        self.sequences
+            .put_sequence(&sequence, Expect::Absent)
+            .await
+            .map_err(write_error)?;
+        tracing::info!(tenant = %tenant, sequence_id = %sequence.id, "sequence created");
+        Ok(sequence.into())
+    }
+
+    pub async fn list_sequences(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<SequenceView>, DomainError> {
+        Ok(self
+            .sequences
+            .list_sequences(tenant, page)
+            .await?
+            .map(SequenceView::from))
+    }
+
+    pub async fn update_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+        patch: SequencePatch,
+    ) -> Result<SequenceView, DomainError> {
+        let mut p = Problems::new();
+        let name = patch.name.as_deref().map(|n| p.text("name", n, 1, 120));
+        let time_zone = patch
+            .time_zone
+            .as_deref()
+            .map(|z| check_time_zone(&mut p, "time_zone", z));
+        p.into_result()?;
+        let (sequence, ()) = self
+            .state
+            .mutate(tenant, id, |s| {
+                not_archived(s)?;
+                if let Some(name) = &name {
+                    s.name = name.clone();
+                }
+                if let Some(zone) = &time_zone {
+                    s.time_zone = zone.clone();
+                }
+                if let Some(exit) = patch.exit_on_reply {
+                    s.exit_on_reply = exit;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(sequence.into())
+    }
+
+    /// Checks a step against its channel: the template must exist in that language, be
+    /// approved and take as many body parameters as given; a chatbot's bot must exist.
+    async fn resolve_step(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+        checked: CheckedStep,
+    ) -> Result<Step, DomainError> {
+        let channel = self
+            .channels
+            .get_channel(tenant, checked.channel_id)
+            .await?
+            .ok_or_else(|| DomainError::unprocessable("channel_id", "no such channel"))?;
+        let action = match checked.action {
+            CheckedAction::Template {
+                name,
+                language,
+                parameters,
+            } => {
+                let templates = self.messenger.templates(&channel).await.map_err(|e| {
+                    tracing::warn!(error = %e, channel_id = %channel.id, "template look-up failed");
+                    DomainError::Unavailable(
+                        "could not look the template up with WhatsApp; try again".into(),
+                    )
+                })?;
+                let found = templates.iter().find(|t| t.name == name && t.language == language).ok_or_else(|| {
+                    DomainError::unprocessable(
+                        "action.name",
+                        format!("template '{name}' does not exist in language '{language}' on this channel"),
+                    )
+                })?;
+                if !found.is_approved() {
+                    return Err(DomainError::unprocessable(
+                        "action.name",
+                        format!(
+                            "template '{name}' ({language}) is {}, not APPROVED",
+                            found.status
+                        ),
+                    ));
+                }
+                if found.body_parameters as usize != parameters.len() {
+                    return Err(DomainError::unprocessable(
+                        "action.parameters",
+                        format!(
+                            "template '{name}' takes {} body parameter(s), {} given",
+                            found.body_parameters,
+                            parameters.len()
+                        ),
+                    ));
+                }
+                Action::Template {
+                    name,
+                    language,
+                    parameters,
+                    category: Some(found.category),
+                }
+            }
+            CheckedAction::Chatbot { bot_id } => {
+                if self.bots.get_bot(tenant, bot_id).await?.is_none() {
+                    return Err(DomainError::unprocessable("action.bot_id", "no such bot"));
+                }
+                Action::Chatbot { bot_id }
+            }
+        };
+        Ok(Step {
+            id,
+            channel_id: channel.id,
+            action,
+            delay: checked.delay,
+            window: checked.window,
+        })
+    }
+
+    async fn checked_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        step_id: Ulid,
+        input: &StepInput,
+    ) -> Result<Step, DomainError> {
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        not_archived(&sequence)?;
+        let checked = check_step(input, &sequence.time_zone).map_err(DomainError::Invalid)?;
+        self.resolve_step(tenant, step_id, checked).await
+    }
+
+    pub async fn add_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        input: StepInput,
+    ) -> Result<StepView, DomainError> {
+        let step = self
+            .checked_step(tenant, sequence_id, self.ids.new_id(), &input)
+            .await?;
+        let (_, position) = self
+            .state
+            .mutate(tenant, sequence_id, |s| {
+                not_archived(s)?;
+                if s.steps.len() >= MAX_STEPS {
+                    return Err(DomainError::Conflict(format!(
+                        "a sequence has at most {MAX_STEPS} steps"
+                    )));
+                }
+                let position = input.position.unwrap_or(s.steps.len()).min(s.steps.len());
+                s.steps.insert(position, step.clone());
+                Ok(position)
+            })
+            .await?;
+        Ok(step_view(position, step))
+    }
+
+    pub async fn replace_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        step_id: Ulid,
+        input: StepInput,
+    ) -> Result<StepView, DomainError> {
+        load_sequence(&*self.sequences, tenant, sequence_id)
+            .await?
+            .position(step_id)
+            .ok_or(DomainError::NotFound("step"))?;
+        let step = self
+            .checked_step(tenant, sequence_id, step_id, &input)
+            .await?;
+        let (_, position) = self
+            .state
+            .mutate(tenant, sequence_id, |s| {
+                not_archived(s)?;
+                let position = s.position(step_id).ok_or(DomainError::NotFound("step"))?;
+                s.steps[position] = step.clone();
+                if let Some(to) = input.position {
+                    let moved = s.steps.remove(position);
+                    let to = to.min(s.steps.len());
+                    s.steps.insert(to, moved);
+                    return Ok(to);
+                }
+                Ok(position)
+            })
+            .await?;
+        Ok(step_view(position, step))
+    }
+
+    pub async fn delete_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<(), DomainError> {
+        self.state
+            .mutate(tenant, sequence_id, |s| {
+                not_archived(s)?;
+                let position = s.position(step_id).ok_or(DomainError::NotFound("step"))?;
+                s.steps.remove(position);
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn move_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        step_id: Ulid,
+        input: MoveInput,
+    ) -> Result<SequenceView, DomainError> {
+        let (sequence, ()) = self
+            .state
+            .mutate(tenant, sequence_id, |s| {
+                not_archived(s)?;
+                let position = s.position(step_id).ok_or(DomainError::NotFound("step"))?;
+                if input.position >= s.steps.len() {
+                    return Err(DomainError::Invalid(vec![FieldError::new(
+                        "position",
+                        format!("must be between 0 and {}", s.steps.len() - 1),
+                    )]));
+                }
+                let step = s.steps.remove(position);
+                s.steps.insert(input.position, step);
+                Ok(())
+            })
+            .await?;
+        Ok(sequence.into())
+    }
+
+    /// `draft|paused → active`; from paused it resumes (held steps are scheduled).
+    pub async fn activate_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<SequenceView, DomainError> {
+        let (sequence, was) = self
+            .state
+            .mutate(tenant, id, |s| {
+                if s.steps.is_empty() {
+                    return Err(DomainError::Conflict(
+                        "a sequence needs at least one step to be activated".into(),
+                    ));
+                }
+                let was = s.status;
+                match was {
+                    SequenceStatus::Draft | SequenceStatus::Paused => {
+                        s.status = SequenceStatus::Active;
+                        s.status_reason = None;
+                    }
+                    SequenceStatus::Active => {}
+                    SequenceStatus::Archived => return Err(archived()),
+                }
+                Ok(was)
+            })
+            .await?;
+        if was == SequenceStatus::Paused {
+            self.schedule_held(&sequence).await?;
+        }
+        Ok(sequence.into())
+    }
+
+    pub async fn pause_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<SequenceView, DomainError> {
+        self.state
+            .pause_with_reason(tenant, id, None)
+            .await
+            .map(SequenceView::from)
+    }
+
+    pub async fn resume_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<SequenceView, DomainError> {
+        let (sequence, ()) = self
+            .state
+            .mutate(tenant, id, |s| match s.status {
+                SequenceStatus::Paused => {
+                    s.status = SequenceStatus::Active;
+                    s.status_reason = None;
+                    Ok(())
+                }
+                SequenceStatus::Active => Ok(()),
+                SequenceStatus::Draft => Err(DomainError::Conflict(
+                    "a draft sequence is started with /activate".into(),
+                )),
+                SequenceStatus::Archived => Err(archived()),
+            })
+            .await?;
+        self.schedule_held(&sequence).await?;
+        Ok(sequence.into())
+    }
+
+    /// Archives the sequence: active enrollments end (`sequence_archived`) and their pending
+    /// schedules are deleted.
+    pub async fn archive_sequence(&self, tenant: &TenantId, id: Ulid) -> Result<(), DomainError> {
+        self.state
+            .mutate(tenant, id, |s| {
+                s.status = SequenceStatus::Archived;
+                Ok(())
+            })
+            .await?;
+        let mut page = PageRequest::first(200);
+        loop {
+            let batch = self
+                .enrollments
+                .list_enrollments(tenant, id, Some(EnrollmentStatus::Active), &page)
+                .await?;
+            for enrollment in &batch.items {
+                self.transitions
+                    .end(
+                        tenant,
+                        id,
+                        enrollment.phone(),
+                        EnrollmentStatus::Exited,
+                        Some(ExitReason::SequenceArchived),
+                    )
+                    .await?;
+            }
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        tracing::info!(tenant = %tenant, sequence_id = %id, "sequence archived");
+        Ok(())
+    }
+
+    /// Schedules every held step of an active sequence for its next allowed instant from now.
+    async fn schedule_held(&self, sequence: &Sequence) -> Result<(), DomainError> {
+        let mut page = PageRequest::first(200);
+        loop {
+            let batch = self
+                .enrollments
+                .list_enrollments(
+                    &sequence.tenant,
+                    sequence.id,
+                    Some(EnrollmentStatus::Active),
+                    &page,
+                )
+                .await?;
+            for enrollment in batch
+                .items
+                .iter()
+                .filter(|e| matches!(e.state, StepState::Held { .. }))
+            {
+                self.transitions
+                    .replan_held(sequence, enrollment.phone())
+                    .await?;
+            }
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_archived(sequence: &Sequence) -> Result<(), DomainError> {
+    if sequence.status == SequenceStatus::Archived {
+        Err(archived())
+    } else {
+        Ok(())
+    }
+}

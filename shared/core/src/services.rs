@@ -1,0 +1,140 @@
+//! The composition root: the ports of one running Ritmo, and each service built from only the
+//! ports it uses. The local server and the tests build every service from one `Ports`; each
+//! Lambda function builds only the services it serves.
+
+use std::sync::Arc;
+
+use crate::adapters::{MemoryLinkStore, MemoryStore};
+use crate::channels::service::ChannelService;
+use crate::channels::store::{BotStore, ChannelStore};
+use crate::common::clock::Clock;
+use crate::common::ids::IdGen;
+use crate::delivery::inbound::InboundWebhooks;
+use crate::delivery::pacing::Pacer;
+use crate::delivery::ports::{Messenger, Scheduler};
+use crate::delivery::sender::Sender;
+use crate::enrollments::enroll::EnrollmentService;
+use crate::enrollments::pricing::RateCard;
+use crate::enrollments::stats::StatsService;
+use crate::enrollments::store::EnrollmentStore;
+use crate::links::admin::LinkAdmin;
+use crate::links::redirect::Redirect;
+use crate::links::{LinkRouting, LinkStore, StickyKey};
+use crate::sequences::service::SequenceService;
+use crate::sequences::store::SequenceStore;
+
+#[derive(Clone)]
+pub struct Ports {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub bots: Arc<dyn BotStore>,
+    pub sequences: Arc<dyn SequenceStore>,
+    pub enrollments: Arc<dyn EnrollmentStore>,
+    pub links: Arc<dyn LinkStore>,
+    pub routing: Arc<dyn LinkRouting>,
+    pub messenger: Arc<dyn Messenger>,
+    pub scheduler: Arc<dyn Scheduler>,
+    pub pacer: Arc<Pacer>,
+    /// Prices for the estimated cost in sequence statistics, when the operator gives them.
+    pub rate_card: Option<Arc<RateCard>>,
+}
+
+impl Ports {
+    /// Every store in memory (the local server and tests).
+    pub fn in_memory(
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        messenger: Arc<dyn Messenger>,
+        scheduler: Arc<dyn Scheduler>,
+    ) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let links = Arc::new(MemoryLinkStore::new());
+        Self {
+            clock,
+            ids,
+            channels: store.clone(),
+            bots: store.clone(),
+            sequences: store.clone(),
+            enrollments: store,
+            links: links.clone(),
+            routing: links,
+            messenger,
+            scheduler,
+            pacer: Arc::new(Pacer::new()),
+            rate_card: None,
+        }
+    }
+
+    pub fn channel_service(&self) -> ChannelService {
+        ChannelService::new(
+            self.clock.clone(),
+            self.ids.clone(),
+            self.channels.clone(),
+            self.bots.clone(),
+            self.messenger.clone(),
+        )
+    }
+
+    pub fn sequence_service(&self) -> SequenceService {
+        SequenceService::new(
+            self.clock.clone(),
+            self.ids.clone(),
+            self.sequences.clone(),
+            self.channels.clone(),
+            self.bots.clone(),
+            self.messenger.clone(),
+            self.enrollments.clone(),
+            self.scheduler.clone(),
+        )
+    }
+
+    pub fn enrollment_service(&self) -> EnrollmentService {
+        EnrollmentService::new(
+            self.clock.clone(),
+            self.ids.clone(),
+            self.sequences.clone(),
+            self.enrollments.clone(),
+            self.scheduler.clone(),
+        )
+    }
+
+    pub fn stats_service(&self) -> StatsService {
+        StatsService::new(
+            self.sequences.clone(),
+            self.enrollments.clone(),
+            self.rate_card.clone(),
+        )
+    }
+
+    pub fn sender(&self) -> Sender {
+        Sender::new(
+            self.clock.clone(),
+            self.sequences.clone(),
+            self.enrollments.clone(),
+            self.channels.clone(),
+            self.bots.clone(),
+            self.messenger.clone(),
+            self.scheduler.clone(),
+            self.pacer.clone(),
+        )
+    }
+
+    pub fn inbound(&self) -> InboundWebhooks {
+        InboundWebhooks::new(
+            self.clock.clone(),
+            self.channels.clone(),
+            self.sequences.clone(),
+            self.enrollments.clone(),
+            self.scheduler.clone(),
+        )
+    }
+
+    pub fn link_admin(&self) -> LinkAdmin {
+        LinkAdmin::new(self.clock.clone(), self.ids.clone(), self.links.clone())
+    }
+
+    pub fn redirect(&self, sticky_key: StickyKey) -> Redirect {
+        Redirect::new(self.clock.clone(), self.routing.clone(), sticky_key)
+    }
+}
