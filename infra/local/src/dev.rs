@@ -7,12 +7,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use ritmo_core::adapters::{LocalScheduler, Outbox, OutboxEntry, OutboxFailure};
+use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::delivery::ports::{Schedule, StepJob, StepRunner};
 use ritmo_http::extract::Json;
 use ritmo_http::problem::{ApiResult, Problem};
+use ritmo_whatsapp::outbox::{Outbox, OutboxEntry, OutboxFailure};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::Parser;
 use rand::RngCore;
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
-use ritmo_core::adapters::{LocalScheduler, Outbox};
+use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::common::secret::Secret;
@@ -22,6 +22,7 @@ use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::links::{PublicBase, StickyKey};
 use ritmo_core::Ports;
 use ritmo_http::{Auth, RedirectState, WebhookSettings, WebhookState};
+use ritmo_whatsapp::outbox::Outbox;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
 #[derive(Debug, Clone, Parser)]

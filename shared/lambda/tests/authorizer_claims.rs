@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use ritmo_core::adapters::{LocalScheduler, Outbox};
+use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::common::clock::SystemClock;
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::links::PublicBase;
 use ritmo_core::Ports;
 use ritmo_http::Auth;
+use ritmo_whatsapp::outbox::Outbox;
 use tower::ServiceExt;
 
 fn app(auth: Auth) -> axum::Router {

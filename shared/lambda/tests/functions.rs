@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use ritmo_core::adapters::{LocalScheduler, Outbox};
+use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
@@ -24,6 +24,7 @@ use ritmo_http::routes::webhook::WebhookSettings;
 use ritmo_http::{Auth, EnrollmentsState, LinksState, RedirectState, SequencesState, WebhookState};
 use ritmo_lambda::apps;
 use ritmo_lambda::sender::{self, StepFailed};
+use ritmo_whatsapp::outbox::Outbox;
 use tower::ServiceExt;
 use ulid::Ulid;
 

@@ -3,12 +3,19 @@
 //! (retryable, per-contact, template, account); a timeout after the request went out is
 //! `Unknown` and is never resent.
 
+pub mod body;
+pub mod errors;
+pub mod outbox;
+pub mod webhook;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
-use ritmo_core::delivery::ports::{Messenger, SendError, SendReceipt};
+use ritmo_core::delivery::ports::{
+    ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
+};
 use ritmo_core::PortError;
 use serde::Deserialize;
 use sha2::Sha256;
@@ -190,7 +197,7 @@ fn meta_error(status: reqwest::StatusCode, body: &[u8]) -> SendError {
                 .and_then(|d| d.as_str())
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
-            SendError::from_meta_code(
+            errors::classify(
                 parsed.error.code,
                 format!("{}{details}", parsed.error.message),
             )
@@ -213,13 +220,14 @@ impl Messenger for WhatsApp {
     async fn send_template(
         &self,
         channel: &Channel,
-        body: &serde_json::Value,
+        message: &TemplateMessage,
     ) -> Result<SendReceipt, SendError> {
+        let body = body::template_body(message);
         let response = self
             .http
             .post(self.url(&format!("{}/messages", channel.phone_number_id)))
             .bearer_auth(channel.access_token.expose())
-            .json(body)
+            .json(&body)
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
@@ -247,8 +255,9 @@ impl Messenger for WhatsApp {
         Ok(SendReceipt { message_id })
     }
 
-    async fn start_chatbot(&self, bot: &Bot, body: &serde_json::Value) -> Result<(), SendError> {
-        let bytes = serde_json::to_vec(body).expect("a JSON value serialises");
+    async fn start_chatbot(&self, bot: &Bot, start: &ChatbotStart) -> Result<(), SendError> {
+        let bytes =
+            serde_json::to_vec(&body::chatbot_body(start)).expect("a JSON value serialises");
         let response = self
             .http
             .post(&bot.webhook_url)

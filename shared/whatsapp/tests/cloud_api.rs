@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ritmo_core::channels::model::{Bot, Channel, TemplateCategory};
+use ritmo_core::common::phone::Phone;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::ports::{Messenger, SendError};
-use ritmo_core::sequences::template::template_body;
+use ritmo_core::delivery::ports::{ChatbotStart, Messenger, SendError, TemplateMessage};
+use ritmo_core::enrollments::model::Contact;
 use ritmo_whatsapp::{signature, WhatsApp, WhatsAppConfig};
 use serde_json::json;
 use ulid::Ulid;
@@ -27,6 +28,16 @@ fn channel() -> Channel {
         messages_per_second: 80,
         created_at: Utc::now(),
         updated_at: Utc::now(),
+    }
+}
+
+fn message(callback: &str) -> TemplateMessage {
+    TemplateMessage {
+        to: Phone::parse("+5511987654321").unwrap(),
+        name: "promo_nov".into(),
+        language: "pt_BR".into(),
+        body_parameters: vec!["Ana".into()],
+        callback_data: callback.into(),
     }
 }
 
@@ -49,13 +60,7 @@ fn meta_error(code: i64, message: &str) -> serde_json::Value {
 #[tokio::test]
 async fn a_template_send_posts_the_exact_body_with_the_channel_token_and_returns_the_wamid() {
     let server = MockServer::start().await;
-    let body = template_body(
-        "+5511987654321",
-        "promo_nov",
-        "pt_BR",
-        &["Ana".into()],
-        "01ENR:01STEP",
-    );
+    let body = message("01ENR:01STEP");
     Mock::given(method("POST"))
         .and(path("/v23.0/1098765432/messages"))
         .and(header("authorization", "Bearer EAAG-channel-token"))
@@ -123,7 +128,7 @@ async fn each_meta_error_class_is_recognised() {
             .mount(&server)
             .await;
         let error = client(&server, Duration::from_secs(5))
-            .send_template(&channel(), &json!({"to": "1"}))
+            .send_template(&channel(), &message("c"))
             .await
             .unwrap_err();
         assert!(expected(&error), "code {code}: {error:?}");
@@ -138,7 +143,7 @@ async fn a_bare_server_error_is_retryable() {
         .mount(&server)
         .await;
     let error = client(&server, Duration::from_secs(5))
-        .send_template(&channel(), &json!({}))
+        .send_template(&channel(), &message("c"))
         .await
         .unwrap_err();
     assert!(
@@ -160,7 +165,7 @@ async fn a_timeout_after_the_request_was_sent_is_unknown_and_a_refused_connectio
         .mount(&server)
         .await;
     let error = client(&server, Duration::from_millis(300))
-        .send_template(&channel(), &json!({}))
+        .send_template(&channel(), &message("c"))
         .await
         .unwrap_err();
     assert!(matches!(error, SendError::Unknown { .. }), "{error:?}");
@@ -177,7 +182,7 @@ async fn a_timeout_after_the_request_was_sent_is_unknown_and_a_refused_connectio
     })
     .unwrap();
     let error = nobody
-        .send_template(&channel(), &json!({}))
+        .send_template(&channel(), &message("c"))
         .await
         .unwrap_err();
     assert!(matches!(error, SendError::Retryable { .. }), "{error:?}");
@@ -223,7 +228,22 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
 #[tokio::test]
 async fn a_chatbot_start_is_signed_with_the_bot_secret_and_4xx_is_permanent() {
     let server = MockServer::start().await;
-    let payload = json!({"tenant": "acme", "sequence_id": "S", "step_id": "T", "contact": {"phone": "+5511987654321"}});
+    let start = ChatbotStart {
+        tenant: TenantId::parse("acme").unwrap(),
+        sequence_id: Ulid::new(),
+        step_id: Ulid::new(),
+        enrollment_id: Ulid::new(),
+        channel_id: Ulid::new(),
+        contact: Contact {
+            phone: "+5511987654321".into(),
+            name: Some("Ana".into()),
+            time_zone: None,
+            attributes: Default::default(),
+        },
+    };
+    let payload = serde_json::to_value(&start).unwrap();
+    assert_eq!(payload["contact"]["phone"], "+5511987654321");
+    assert_eq!(payload["tenant"], "acme");
     let bytes = serde_json::to_vec(&payload).unwrap();
     Mock::given(method("POST"))
         .and(path("/start"))
@@ -257,11 +277,11 @@ async fn a_chatbot_start_is_signed_with_the_bot_secret_and_4xx_is_permanent() {
         updated_at: Utc::now(),
     };
     messenger
-        .start_chatbot(&bot(format!("{}/start", server.uri())), &payload)
+        .start_chatbot(&bot(format!("{}/start", server.uri())), &start)
         .await
         .unwrap();
     let gone = messenger
-        .start_chatbot(&bot(format!("{}/gone", server.uri())), &payload)
+        .start_chatbot(&bot(format!("{}/gone", server.uri())), &start)
         .await
         .unwrap_err();
     assert!(
@@ -269,7 +289,7 @@ async fn a_chatbot_start_is_signed_with_the_bot_secret_and_4xx_is_permanent() {
         "{gone:?}"
     );
     let busy = messenger
-        .start_chatbot(&bot(format!("{}/busy", server.uri())), &payload)
+        .start_chatbot(&bot(format!("{}/busy", server.uri())), &start)
         .await
         .unwrap_err();
     assert!(matches!(busy, SendError::Retryable { .. }), "{busy:?}");

@@ -4,9 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
-use serde::Deserialize;
-use sha2::Sha256;
 use ulid::Ulid;
 
 use std::sync::Arc;
@@ -17,7 +14,7 @@ use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
 use crate::delivery::ports::Scheduler;
-use crate::delivery::ports::SendError;
+use crate::delivery::ports::{parse_callback, SendError};
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, MessageStatus, Outcome};
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::Change;
@@ -26,142 +23,58 @@ use crate::sequences::model::{Action, Sequence, SequenceStatus};
 use crate::sequences::store::SequenceStore;
 use crate::sequences::transitions::SequenceTransitions;
 
-/// `biz_opaque_callback_data` of a template send: it names sequence, enrollment run and step,
-/// so a status finds its enrollment without another index.
-pub fn callback_data(sequence_id: Ulid, enrollment_id: Ulid, step_id: Ulid) -> String {
-    format!("{sequence_id}:{enrollment_id}:{step_id}")
+/// One event of Meta's webhook, as the WhatsApp adapter read it from a notification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundEvent {
+    /// A delivery status of a message sent from the number `phone_number_id`.
+    Status {
+        phone_number_id: String,
+        status: StatusUpdate,
+    },
+    /// A message the contact `from` (WhatsApp id, digits) wrote to the number.
+    Message {
+        phone_number_id: String,
+        from: String,
+    },
+    /// The contact `wa_id` asked the number to stop marketing messages.
+    MarketingStop {
+        phone_number_id: String,
+        wa_id: String,
+    },
+    /// A template of a WhatsApp Business account changed status (`PAUSED`, `DISABLED`, ...).
+    TemplateStatus {
+        waba_id: String,
+        name: String,
+        language: String,
+        event: String,
+        reason: Option<String>,
+    },
+    /// An item this service does not act on, or could not read.
+    Ignored,
 }
 
-fn parse_callback(raw: &str) -> Option<(Ulid, Ulid, Ulid)> {
-    let mut parts = raw.split(':');
-    let sequence = Ulid::from_string(parts.next()?).ok()?;
-    let enrollment = Ulid::from_string(parts.next()?).ok()?;
-    let step = Ulid::from_string(parts.next()?).ok()?;
-    parts
-        .next()
-        .is_none()
-        .then_some((sequence, enrollment, step))
+/// A message's delivery status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    /// WhatsApp's message id (`wamid...`).
+    pub message_id: String,
+    pub status: MessageStatus,
+    /// The WhatsApp id of the recipient (digits).
+    pub recipient_id: String,
+    /// The `biz_opaque_callback_data` of the send, when Meta echoes it.
+    pub callback_data: Option<String>,
+    pub billable: bool,
+    pub category: Option<TemplateCategory>,
+    /// Why a `failed` message failed.
+    pub failure: Option<StatusFailure>,
 }
 
-/// Checks `X-Hub-Signature-256: sha256=<hex>` against the raw body, in constant time.
-pub fn verify_signature(app_secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
-    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    if hex.len() != 64 {
-        return false;
-    }
-    let mut expected = [0u8; 32];
-    for (i, byte) in expected.iter_mut().enumerate() {
-        match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
-            Ok(b) => *byte = b,
-            Err(_) => return false,
-        }
-    }
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret).expect("HMAC takes any key length");
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
-}
-
-// ----- Meta's payload -----
-
-#[derive(Debug, Deserialize)]
-pub struct Notification {
-    #[serde(default)]
-    pub object: String,
-    #[serde(default)]
-    pub entry: Vec<Entry>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Entry {
-    /// The WhatsApp Business account id.
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub changes: Vec<ChangeNotice>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChangeNotice {
-    #[serde(default)]
-    pub field: String,
-    #[serde(default)]
-    pub value: serde_json::Value,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct MessagesValue {
-    #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(default)]
-    statuses: Vec<StatusEvent>,
-    #[serde(default)]
-    messages: Vec<InboundMessage>,
-    #[serde(default)]
-    user_preferences: Vec<UserPreference>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Metadata {
-    phone_number_id: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct StatusEvent {
-    id: String,
-    status: String,
-    #[serde(default)]
-    recipient_id: String,
-    #[serde(default)]
-    biz_opaque_callback_data: Option<String>,
-    #[serde(default)]
-    pricing: Option<Pricing>,
-    #[serde(default)]
-    errors: Vec<MetaErrorItem>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Pricing {
-    #[serde(default)]
-    billable: Option<bool>,
-    #[serde(default)]
-    category: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MetaErrorItem {
-    code: i64,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct InboundMessage {
-    from: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct UserPreference {
-    wa_id: String,
-    #[serde(default)]
-    category: String,
-    #[serde(default)]
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct TemplateStatusValue {
-    #[serde(default)]
-    event: String,
-    #[serde(default)]
-    message_template_name: String,
-    #[serde(default)]
-    message_template_language: String,
-    #[serde(default)]
-    reason: Option<String>,
+/// A failure Meta reported for a message after it was accepted, classified like a send error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusFailure {
+    pub code: i64,
+    pub detail: String,
+    pub class: SendError,
 }
 
 /// What one notification changed, for logs and tests.
@@ -215,81 +128,80 @@ impl InboundWebhooks {
         }
     }
 
-    /// Applies one webhook notification (already authenticated by its signature).
-    pub async fn handle_notification(
-        &self,
-        notification: Notification,
-    ) -> Result<WebhookReport, DomainError> {
+    /// Applies the events of one webhook notification (already authenticated by its signature).
+    pub async fn apply(&self, events: Vec<InboundEvent>) -> Result<WebhookReport, DomainError> {
         let mut report = WebhookReport::default();
-        for entry in notification.entry {
-            for change in entry.changes {
-                match change.field.as_str() {
-                    "messages" | "user_preferences" => {
-                        let value: MessagesValue =
-                            serde_json::from_value(change.value).unwrap_or_default();
-                        self.handle_messages(value, &mut report).await?;
+        let mut channels: BTreeMap<String, Option<Channel>> = BTreeMap::new();
+        for event in events {
+            let phone_number_id = match &event {
+                InboundEvent::Status {
+                    phone_number_id, ..
+                }
+                | InboundEvent::Message {
+                    phone_number_id, ..
+                }
+                | InboundEvent::MarketingStop {
+                    phone_number_id, ..
+                } => phone_number_id.clone(),
+                InboundEvent::TemplateStatus {
+                    waba_id,
+                    name,
+                    language,
+                    event,
+                    reason,
+                } => {
+                    self.handle_template_status(
+                        waba_id,
+                        name,
+                        language,
+                        event,
+                        reason.as_deref(),
+                        &mut report,
+                    )
+                    .await?;
+                    continue;
+                }
+                InboundEvent::Ignored => {
+                    report.ignored += 1;
+                    continue;
+                }
+            };
+            let channel = match channels.get(&phone_number_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = self
+                        .channels
+                        .channel_by_phone_number_id(&phone_number_id)
+                        .await?;
+                    if found.is_none() {
+                        tracing::warn!(phone_number_id = %phone_number_id, "webhook for a number no tenant has; ignored");
                     }
-                    "message_template_status_update" => {
-                        let value: TemplateStatusValue = match serde_json::from_value(change.value)
-                        {
-                            Ok(value) => value,
-                            Err(_) => {
-                                report.ignored += 1;
-                                continue;
-                            }
-                        };
-                        self.handle_template_status(&entry.id, value, &mut report)
-                            .await?;
-                    }
-                    other => {
-                        tracing::debug!(field = other, "webhook field not used");
+                    channels.insert(phone_number_id, found.clone());
+                    found
+                }
+            };
+            let Some(channel) = channel else {
+                report.ignored += 1;
+                continue;
+            };
+            match event {
+                InboundEvent::Status { status, .. } => {
+                    if self.apply_status(&channel, status).await? {
+                        report.statuses += 1;
+                    } else {
                         report.ignored += 1;
                     }
                 }
+                InboundEvent::Message { from, .. } => {
+                    report.replies += self.apply_reply(&channel, &e164(&from)).await?;
+                }
+                InboundEvent::MarketingStop { wa_id, .. } => {
+                    report.opt_outs += self.apply_marketing_stop(&channel, &e164(&wa_id)).await?;
+                }
+                InboundEvent::TemplateStatus { .. } | InboundEvent::Ignored => {}
             }
         }
         Ok(report)
-    }
-
-    async fn handle_messages(
-        &self,
-        value: MessagesValue,
-        report: &mut WebhookReport,
-    ) -> Result<(), DomainError> {
-        let Some(metadata) = value.metadata else {
-            report.ignored += 1;
-            return Ok(());
-        };
-        let Some(channel) = self
-            .channels
-            .channel_by_phone_number_id(&metadata.phone_number_id)
-            .await?
-        else {
-            tracing::warn!(phone_number_id = %metadata.phone_number_id, "webhook for a number no tenant has; ignored");
-            report.ignored +=
-                value.statuses.len() + value.messages.len() + value.user_preferences.len();
-            return Ok(());
-        };
-        for status in value.statuses {
-            if self.apply_status(&channel, status).await? {
-                report.statuses += 1;
-            } else {
-                report.ignored += 1;
-            }
-        }
-        for message in value.messages {
-            report.replies += self.apply_reply(&channel, &e164(&message.from)).await?;
-        }
-        for preference in value.user_preferences {
-            if preference.category == "marketing_messages"
-                && preference.value.eq_ignore_ascii_case("stop")
-            {
-                report.opt_outs += self
-                    .apply_marketing_stop(&channel, &e164(&preference.wa_id))
-                    .await?;
-            }
-        }
-        Ok(())
     }
 
     /// A delivery status: the message's history entry moves forward (never back), billing is
@@ -297,45 +209,18 @@ impl InboundWebhooks {
     async fn apply_status(
         &self,
         channel: &Channel,
-        status: StatusEvent,
+        status: StatusUpdate,
     ) -> Result<bool, DomainError> {
-        let Some((sequence_id, enrollment_id, step_id)) = status
-            .biz_opaque_callback_data
-            .as_deref()
-            .and_then(parse_callback)
+        let Some((sequence_id, enrollment_id, step_id)) =
+            status.callback_data.as_deref().and_then(parse_callback)
         else {
             return Ok(false);
         };
         let phone = e164(&status.recipient_id);
-        let reported = match status.status.as_str() {
-            "sent" => MessageStatus::Sent,
-            "delivered" => MessageStatus::Delivered,
-            "read" => MessageStatus::Read,
-            "failed" => MessageStatus::Failed,
-            _ => return Ok(false),
-        };
-        let failure = status.errors.first().map(|e| {
-            let detail = e
-                .message
-                .clone()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| e.title.clone());
-            (
-                e.code,
-                SendError::from_meta_code(e.code, detail.clone()),
-                detail,
-            )
-        });
-        let billable = status
-            .pricing
-            .as_ref()
-            .and_then(|p| p.billable)
-            .unwrap_or(false);
-        let category = status
-            .pricing
-            .as_ref()
-            .and_then(|p| p.category.as_deref())
-            .and_then(TemplateCategory::parse);
+        let reported = status.status;
+        let failure = status.failure.map(|f| (f.code, f.class, f.detail));
+        let billable = status.billable;
+        let category = status.category;
         let mut found = false;
         let mut pause = None;
         let mut cancel = None;
@@ -345,7 +230,8 @@ impl InboundWebhooks {
                     return Change::Keep;
                 }
                 let Some(index) = e.history.iter().position(|h| {
-                    h.step_id == step_id && h.message_id.as_deref() == Some(status.id.as_str())
+                    h.step_id == step_id
+                        && h.message_id.as_deref() == Some(status.message_id.as_str())
                 }) else {
                     return Change::Keep;
                 };
@@ -546,10 +432,13 @@ impl InboundWebhooks {
     async fn handle_template_status(
         &self,
         waba_id: &str,
-        value: TemplateStatusValue,
+        template_name: &str,
+        template_language: &str,
+        event: &str,
+        reason: Option<&str>,
         report: &mut WebhookReport,
     ) -> Result<(), DomainError> {
-        let event = value.event.to_ascii_uppercase();
+        let event = event.to_ascii_uppercase();
         if !matches!(
             event.as_str(),
             "PAUSED" | "DISABLED" | "REJECTED" | "PENDING_DELETION" | "FLAGGED"
@@ -572,18 +461,16 @@ impl InboundWebhooks {
                     let uses = sequence.steps.iter().any(|s| {
                         channel_ids.contains(&s.channel_id)
                             && matches!(&s.action, Action::Template { name, language, .. }
-                                if *name == value.message_template_name
-                                    && (value.message_template_language.is_empty() || *language == value.message_template_language))
+                                if *name == template_name
+                                    && (template_language.is_empty() || *language == template_language))
                     });
                     if uses && sequence.status == SequenceStatus::Active {
                         let reason = format!(
                             "template {} ({}) is {}{}",
-                            value.message_template_name,
-                            value.message_template_language,
+                            template_name,
+                            template_language,
                             event,
-                            value
-                                .reason
-                                .as_deref()
+                            reason
                                 .filter(|r| !r.is_empty() && *r != "NONE")
                                 .map(|r| format!(": {r}"))
                                 .unwrap_or_default()
@@ -627,38 +514,5 @@ impl Enrollment {
         };
         self.end(status, reason);
         pending
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_are_checked_against_the_raw_body() {
-        let body = br#"{"object":"whatsapp_business_account"}"#;
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"app-secret").unwrap();
-        mac.update(body);
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let header = format!("sha256={hex}");
-        assert!(verify_signature(b"app-secret", body, Some(&header)));
-        assert!(!verify_signature(b"other-secret", body, Some(&header)));
-        assert!(!verify_signature(b"app-secret", b"{}", Some(&header)));
-        assert!(!verify_signature(b"app-secret", body, None));
-        assert!(!verify_signature(b"app-secret", body, Some("sha256=zz")));
-        assert!(!verify_signature(b"app-secret", body, Some(&hex)));
-    }
-
-    #[test]
-    fn callback_data_round_trips() {
-        let (a, b, c) = (Ulid::new(), Ulid::new(), Ulid::new());
-        assert_eq!(parse_callback(&callback_data(a, b, c)), Some((a, b, c)));
-        assert_eq!(parse_callback("x:y:z"), None);
-        assert_eq!(parse_callback(&format!("{a}:{b}")), None);
     }
 }

@@ -8,7 +8,9 @@ use ulid::Ulid;
 
 use crate::channels::model::{Bot, Channel, TemplateInfo};
 use crate::common::error::PortError;
+use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
+use crate::enrollments::model::Contact;
 
 /// What a one-shot schedule hands to the sender: one step of one enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,22 +95,6 @@ pub enum SendError {
 }
 
 impl SendError {
-    /// Classifies a Meta Graph API error code (SPEC §4).
-    pub fn from_meta_code(code: i64, detail: impl Into<String>) -> Self {
-        let detail = detail.into();
-        match code {
-            130429 | 131056 | 131000 | 131016 | 1 | 2 | 4 | 80007 | 613 => Self::Retryable {
-                code: Some(code),
-                detail,
-            },
-            132000 | 132001 | 132012 | 132015 | 132016 => Self::Template { code, detail },
-            368 | 131031 | 131042 => Self::Account { code, detail },
-            // 131026 undeliverable, 131050 opted out, 131049, 130472, 130497, and any other
-            // error about this one request: the contact cannot get this message.
-            _ => Self::Contact { code, detail },
-        }
-    }
-
     pub fn code(&self) -> Option<i64> {
         match self {
             Self::Retryable { code, .. } => *code,
@@ -120,18 +106,63 @@ impl SendError {
     }
 }
 
+/// One template message to one contact, with its parameters rendered for that contact. The
+/// adapter turns it into Cloud API's body (`messaging_product`, `to`, `template {name, language,
+/// components}`, `biz_opaque_callback_data`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateMessage {
+    /// The contact's number in E.164.
+    pub to: Phone,
+    pub name: String,
+    pub language: String,
+    /// The body's `{{1}}, {{2}}, ...` in order.
+    pub body_parameters: Vec<String>,
+    /// Names the sequence, enrollment run and step (see [`callback_data`]); Meta echoes it in
+    /// the message's statuses.
+    pub callback_data: String,
+}
+
+/// What a chatbot step posts to the bot's webhook (signed with the bot's secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatbotStart {
+    pub tenant: TenantId,
+    pub sequence_id: Ulid,
+    pub step_id: Ulid,
+    pub enrollment_id: Ulid,
+    pub channel_id: Ulid,
+    pub contact: Contact,
+}
+
+/// `biz_opaque_callback_data` of a template send: it names sequence, enrollment run and step,
+/// so a status finds its enrollment without another index.
+pub fn callback_data(sequence_id: Ulid, enrollment_id: Ulid, step_id: Ulid) -> String {
+    format!("{sequence_id}:{enrollment_id}:{step_id}")
+}
+
+/// The sequence, enrollment run and step a callback names.
+pub fn parse_callback(raw: &str) -> Option<(Ulid, Ulid, Ulid)> {
+    let mut parts = raw.split(':');
+    let sequence = Ulid::from_string(parts.next()?).ok()?;
+    let enrollment = Ulid::from_string(parts.next()?).ok()?;
+    let step = Ulid::from_string(parts.next()?).ok()?;
+    parts
+        .next()
+        .is_none()
+        .then_some((sequence, enrollment, step))
+}
+
 /// Sends WhatsApp messages and starts chatbots.
 #[async_trait]
 pub trait Messenger: Send + Sync + 'static {
-    /// Posts `body` (the exact Cloud API JSON) to the channel's `/messages` endpoint.
+    /// Sends the template from the channel's number.
     async fn send_template(
         &self,
         channel: &Channel,
-        body: &serde_json::Value,
+        message: &TemplateMessage,
     ) -> Result<SendReceipt, SendError>;
 
-    /// Posts `body` to the bot's webhook, signed with its secret.
-    async fn start_chatbot(&self, bot: &Bot, body: &serde_json::Value) -> Result<(), SendError>;
+    /// Posts the start to the bot's webhook, signed with its secret.
+    async fn start_chatbot(&self, bot: &Bot, start: &ChatbotStart) -> Result<(), SendError>;
 
     /// The number's message templates.
     async fn templates(&self, channel: &Channel) -> Result<Vec<TemplateInfo>, PortError>;
@@ -142,27 +173,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn meta_codes_fall_into_the_spec_classes() {
-        assert!(matches!(
-            SendError::from_meta_code(130429, ""),
-            SendError::Retryable { .. }
-        ));
-        assert!(matches!(
-            SendError::from_meta_code(131026, ""),
-            SendError::Contact { .. }
-        ));
-        assert!(matches!(
-            SendError::from_meta_code(131050, ""),
-            SendError::Contact { .. }
-        ));
-        assert!(matches!(
-            SendError::from_meta_code(132001, ""),
-            SendError::Template { .. }
-        ));
-        assert!(matches!(
-            SendError::from_meta_code(368, ""),
-            SendError::Account { .. }
-        ));
+    fn callback_data_round_trips() {
+        let (a, b, c) = (Ulid::new(), Ulid::new(), Ulid::new());
+        assert_eq!(parse_callback(&callback_data(a, b, c)), Some((a, b, c)));
+        assert_eq!(parse_callback("x:y:z"), None);
+        assert_eq!(
+            parse_callback(&format!("{}:extra", callback_data(a, b, c))),
+            None
+        );
     }
 
     #[test]

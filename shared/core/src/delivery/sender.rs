@@ -7,17 +7,18 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::json;
 
 use std::sync::Arc;
 
 use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::error::{DomainError, PortError};
-use crate::delivery::inbound::callback_data;
+use crate::common::phone::Phone;
 use crate::delivery::pacing::Pacer;
+use crate::delivery::ports::{
+    callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
+};
 use crate::delivery::ports::{Messenger, Scheduler};
-use crate::delivery::ports::{SendError, StepJob, StepRunner};
 use crate::enrollments::model::{
     Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, StepState,
 };
@@ -27,7 +28,7 @@ use crate::enrollments::transitions::EnrollmentTransitions;
 use crate::enrollments::transitions::{first_allowed, plan_next, run_steps, schedule_next, Change};
 use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
 use crate::sequences::store::SequenceStore;
-use crate::sequences::template::{render_all, template_body};
+use crate::sequences::template::render_all;
 use crate::sequences::transitions::SequenceTransitions;
 
 /// Retries of a throttled or failed send, after the first try (SPEC §4).
@@ -291,17 +292,24 @@ impl Sender {
                     Ok(texts) => texts,
                     Err(missing) => return Ok(Attempt::NotSendable(missing.to_string())),
                 };
-                let callback = callback_data(sequence.id, e.id, step.id);
-                let body = template_body(&e.contact.phone, name, language, &texts, &callback);
+                let message = TemplateMessage {
+                    to: Phone::from_stored(e.contact.phone.clone()),
+                    name: name.clone(),
+                    language: language.clone(),
+                    body_parameters: texts,
+                    callback_data: callback_data(sequence.id, e.id, step.id),
+                };
                 self.pacer
                     .acquire(channel.id, channel.messages_per_second)
                     .await;
-                Ok(match self.messenger.send_template(&channel, &body).await {
-                    Ok(receipt) => Attempt::Sent {
-                        message_id: Some(receipt.message_id),
+                Ok(
+                    match self.messenger.send_template(&channel, &message).await {
+                        Ok(receipt) => Attempt::Sent {
+                            message_id: Some(receipt.message_id),
+                        },
+                        Err(error) => Attempt::Failed(error),
                     },
-                    Err(error) => Attempt::Failed(error),
-                })
+                )
             }
             Action::Chatbot { bot_id } => {
                 let Some(bot) = self.bots.get_bot(&sequence.tenant, *bot_id).await? else {
@@ -310,15 +318,15 @@ impl Sender {
                         detail: format!("bot {bot_id} no longer exists"),
                     }));
                 };
-                let body = json!({
-                    "tenant": sequence.tenant,
-                    "sequence_id": sequence.id,
-                    "step_id": step.id,
-                    "enrollment_id": e.id,
-                    "channel_id": step.channel_id,
-                    "contact": e.contact,
-                });
-                Ok(match self.messenger.start_chatbot(&bot, &body).await {
+                let start = ChatbotStart {
+                    tenant: sequence.tenant.clone(),
+                    sequence_id: sequence.id,
+                    step_id: step.id,
+                    enrollment_id: e.id,
+                    channel_id: step.channel_id,
+                    contact: e.contact.clone(),
+                };
+                Ok(match self.messenger.start_chatbot(&bot, &start).await {
                     Ok(()) => Attempt::Sent { message_id: None },
                     Err(error) => Attempt::Failed(error),
                 })

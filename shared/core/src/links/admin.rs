@@ -309,18 +309,15 @@ mod tests {
 
     #[tokio::test]
     async fn stats_at_the_ends_of_the_calendar_do_not_overflow() {
-        use crate::adapters::{LocalScheduler, Outbox};
+        use crate::adapters::MemoryLinkStore;
         use crate::common::clock::{Clock, ManualClock};
-        use std::sync::Arc;
 
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(10)));
-        let ritmo = crate::services::Ports::in_memory(
-            clock.clone(),
+        let ritmo = LinkAdmin::new(
+            clock,
             Arc::new(crate::common::ids::SequentialIds::default()),
-            Arc::new(Outbox::new(clock.clone())),
-            LocalScheduler::new(clock),
-        )
-        .link_admin();
+            Arc::new(MemoryLinkStore::new()),
+        );
         let tenant = TenantId::parse("acme").unwrap();
         let input: LinkInput = serde_json::from_value(serde_json::json!(
             {"slug": "ana", "type": "whatsapp", "phone": "+5511987654321"}

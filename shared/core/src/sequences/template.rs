@@ -1,8 +1,6 @@
 //! Template parameters: `{{contact.name}}`, `{{contact.attributes.coupon|BEMVINDO}}` and plain
 //! text around them, rendered per contact; and the WhatsApp Cloud API send body.
 
-use serde_json::{json, Value};
-
 use crate::enrollments::model::Contact;
 
 /// One `{{...}}` placeholder of a parameter.
@@ -131,33 +129,6 @@ pub fn render_all(
         .collect()
 }
 
-/// The Cloud API body of a template message (SPEC §4).
-pub fn template_body(
-    to_e164: &str,
-    name: &str,
-    language: &str,
-    parameters: &[String],
-    callback: &str,
-) -> Value {
-    let to: String = to_e164.chars().filter(char::is_ascii_digit).collect();
-    let mut template = json!({"name": name, "language": {"code": language}});
-    if !parameters.is_empty() {
-        let parameters: Vec<Value> = parameters
-            .iter()
-            .map(|text| json!({"type": "text", "text": text}))
-            .collect();
-        template["components"] = json!([{"type": "body", "parameters": parameters}]);
-    }
-    json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "template",
-        "template": template,
-        "biz_opaque_callback_data": callback,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,25 +172,6 @@ mod tests {
         assert_eq!(
             Parameter::parse("{{contact.name"),
             Err(ParameterError::Unclosed)
-        );
-    }
-
-    #[test]
-    fn the_send_body_matches_the_cloud_api_shape() {
-        let body = template_body(
-            "+55 11 98765-4321",
-            "promo_nov",
-            "pt_BR",
-            &["Ana".into()],
-            "e:s",
-        );
-        assert_eq!(
-            body,
-            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "5511987654321",
-                   "type": "template",
-                   "template": {"name": "promo_nov", "language": {"code": "pt_BR"},
-                                "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]},
-                   "biz_opaque_callback_data": "e:s"})
         );
     }
 }

@@ -7,10 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use ritmo_core::common::secret::Secret;
-use ritmo_core::delivery::inbound::{verify_signature, Notification};
+use ritmo_whatsapp::webhook::{parse_notification, verify_signature};
 use subtle::ConstantTimeEq;
 
-use crate::extract::{parse_json, query_pairs};
+use crate::extract::query_pairs;
 use crate::problem::{ApiResult, Problem};
 use crate::WebhookState;
 
@@ -70,8 +70,9 @@ async fn notify(
             "missing or invalid X-Hub-Signature-256",
         ));
     }
-    let notification: Notification = parse_json(&body)?;
-    let report = s.inbound.handle_notification(notification).await?;
+    let events = parse_notification(&body)
+        .map_err(|_| Problem::bad_request("body", "the notification is not JSON"))?;
+    let report = s.inbound.apply(events).await?;
     tracing::info!(
         statuses = report.statuses,
         replies = report.replies,

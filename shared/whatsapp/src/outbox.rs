@@ -1,5 +1,6 @@
-//! A messenger that sends nothing: it records every accepted request, answers template
-//! look-ups from templates registered by hand, and can be told to fail (for tests).
+//! A messenger that sends nothing: it records every accepted request as the exact Cloud API
+//! body the real client would post, answers template look-ups from templates registered by
+//! hand, and can be told to fail like Meta would (for tests and the local server).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,10 +11,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::channels::model::{Bot, Channel, TemplateInfo};
-use crate::common::clock::Clock;
-use crate::common::error::PortError;
-use crate::delivery::ports::{Messenger, SendError, SendReceipt};
+use ritmo_core::channels::model::{Bot, Channel, TemplateInfo};
+use ritmo_core::common::clock::Clock;
+use ritmo_core::delivery::ports::{
+    ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
+};
+use ritmo_core::PortError;
+
+use crate::body::{chatbot_body, template_body};
+use crate::errors::classify;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,7 +104,7 @@ impl Outbox {
             }
         } else {
             let code = failure.code.unwrap_or(131000);
-            SendError::from_meta_code(code, format!("injected Meta error {code}"))
+            classify(code, format!("injected Meta error {code}"))
         };
         if failure.times == 0 {
             failures.remove(index);
@@ -132,38 +138,36 @@ impl Messenger for Outbox {
     async fn send_template(
         &self,
         channel: &Channel,
-        body: &serde_json::Value,
+        message: &TemplateMessage,
     ) -> Result<SendReceipt, SendError> {
-        let to = body
-            .get("to")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
+        let to = message.to.digits().to_string();
         if let Some(error) = self.take_failure(&to) {
             return Err(error);
         }
-        self.record(Some(channel.id), &to, OutboxKind::Template, body);
+        self.record(
+            Some(channel.id),
+            &to,
+            OutboxKind::Template,
+            &template_body(message),
+        );
         let n = self.next_message.fetch_add(1, Ordering::Relaxed);
         Ok(SendReceipt {
             message_id: format!("wamid.outbox.{n:08}"),
         })
     }
 
-    async fn start_chatbot(&self, bot: &Bot, body: &serde_json::Value) -> Result<(), SendError> {
-        let to = body
-            .pointer("/contact/phone")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
+    async fn start_chatbot(&self, bot: &Bot, start: &ChatbotStart) -> Result<(), SendError> {
+        let to = start.contact.phone.clone();
         if let Some(error) = self.take_failure(&to) {
             return Err(error);
         }
-        let channel_id = body
-            .get("channel_id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse().ok());
         tracing::debug!(bot_id = %bot.id, "chatbot start recorded in the outbox");
-        self.record(channel_id, &to, OutboxKind::Chatbot, body);
+        self.record(
+            Some(start.channel_id),
+            &to,
+            OutboxKind::Chatbot,
+            &chatbot_body(start),
+        );
         Ok(())
     }
 
