@@ -1,0 +1,361 @@
+//! The use cases on the in-memory adapters with a manual clock: the sender's outcomes, the
+//! enrollment transitions, and webhook events, named by behaviour. No HTTP in between.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use ritmo_core::adapters::LocalScheduler;
+use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
+use ritmo_core::common::clock::{Clock, ManualClock};
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::inbound::{InboundEvent, StatusUpdate};
+use ritmo_core::delivery::ports::{
+    ChatbotStart, Messenger, SendError, SendReceipt, StepRunner, TemplateMessage,
+};
+use ritmo_core::enrollments::model::{EnrollmentStatus, ExitReason, MessageStatus};
+use ritmo_core::sequences::model::SequenceStatus;
+use ritmo_core::{PortError, Ports};
+use ulid::Ulid;
+
+/// A messenger that records every template it is asked to send and fails the next sends with
+/// the errors queued in `fail`.
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<TemplateMessage>>,
+    fail: Mutex<Vec<SendError>>,
+}
+
+#[async_trait]
+impl Messenger for Recorder {
+    async fn send_template(
+        &self,
+        _: &Channel,
+        message: &TemplateMessage,
+    ) -> Result<SendReceipt, SendError> {
+        if let Some(error) = self.fail.lock().unwrap().pop() {
+            return Err(error);
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(message.clone());
+        Ok(SendReceipt {
+            message_id: format!("wamid.{}", sent.len()),
+        })
+    }
+
+    async fn start_chatbot(&self, _: &Bot, _: &ChatbotStart) -> Result<(), SendError> {
+        Ok(())
+    }
+
+    async fn templates(&self, _: &Channel) -> Result<Vec<TemplateInfo>, PortError> {
+        Ok(vec![TemplateInfo {
+            name: "promo".into(),
+            language: "pt_BR".into(),
+            status: "APPROVED".into(),
+            category: TemplateCategory::Marketing,
+            body_parameters: 1,
+        }])
+    }
+}
+
+struct World {
+    ports: Ports,
+    clock: ManualClock,
+    scheduler: Arc<LocalScheduler>,
+    messenger: Arc<Recorder>,
+    tenant: TenantId,
+    sequence_id: Ulid,
+}
+
+const ANA: &str = "+5511987654321";
+
+fn monday_noon() -> DateTime<Utc> {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+/// An active sequence of two template steps a day apart, any time, exit on reply, with Ana
+/// enrolled; the sender is the scheduler's runner.
+async fn world() -> World {
+    let clock = ManualClock::new(monday_noon());
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let scheduler = LocalScheduler::new(shared.clone());
+    let messenger = Arc::new(Recorder::default());
+    let ports = Ports::in_memory(
+        shared.clone(),
+        Arc::new(UlidGen::new(shared)),
+        messenger.clone(),
+        scheduler.clone(),
+    );
+    scheduler.set_runner(Arc::new(ports.sender()));
+    let tenant = TenantId::parse("acme").unwrap();
+    let channel = ports
+        .channel_service()
+        .create_channel(
+            &tenant,
+            serde_json::from_value(serde_json::json!({"name": "Loja", "phone_number_id": "1098765432",
+                "waba_id": "2098765432", "display_phone": "+55 11 4000-0000", "access_token": "EAAG-token"}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let sequences = ports.sequence_service();
+    let sequence = sequences
+        .create_sequence(
+            &tenant,
+            serde_json::from_value(serde_json::json!({"name": "Promo", "time_zone": "America/Sao_Paulo", "exit_on_reply": true}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    for amount in [1, 24] {
+        sequences
+            .add_step(
+                &tenant,
+                sequence.id,
+                serde_json::from_value(serde_json::json!({"channel_id": channel.id,
+                    "action": {"type": "template", "name": "promo", "language": "pt_BR",
+                               "parameters": ["{{contact.name|cliente}}"]},
+                    "delay": {"amount": amount, "unit": "hours"}}))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    sequences
+        .activate_sequence(&tenant, sequence.id)
+        .await
+        .unwrap();
+    let results = ports
+        .enrollment_service()
+        .enroll(
+            &tenant,
+            sequence.id,
+            vec![serde_json::from_value(serde_json::json!({"phone": ANA, "name": "Ana"})).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].next_send_at,
+        Some(monday_noon() + TimeDelta::hours(1))
+    );
+    World {
+        ports,
+        clock,
+        scheduler,
+        messenger,
+        tenant,
+        sequence_id: sequence.id,
+    }
+}
+
+impl World {
+    async fn advance(&self, hours: i64) {
+        let to = self.clock.now() + TimeDelta::hours(hours);
+        self.scheduler.advance(&self.clock, to).await.unwrap();
+    }
+
+    fn sent(&self) -> Vec<TemplateMessage> {
+        self.messenger.sent.lock().unwrap().clone()
+    }
+
+    async fn status(&self) -> (EnrollmentStatus, Option<ExitReason>) {
+        let e = self
+            .ports
+            .enrollment_service()
+            .enrollment(&self.tenant, self.sequence_id, ANA)
+            .await
+            .unwrap();
+        (e.status, e.exit_reason)
+    }
+}
+
+#[tokio::test]
+async fn each_step_goes_out_once_at_its_time_and_the_run_completes() {
+    let w = world().await;
+    w.advance(1).await;
+    assert_eq!(w.sent().len(), 1);
+    assert_eq!(w.sent()[0].body_parameters, ["Ana"]);
+    assert_eq!(w.sent()[0].to.as_str(), ANA);
+    w.advance(23).await;
+    assert_eq!(
+        w.sent().len(),
+        1,
+        "the second step waits 24 h after the first send"
+    );
+    w.advance(1).await;
+    assert_eq!(w.sent().len(), 2);
+    assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
+}
+
+#[tokio::test]
+async fn a_repeated_delivery_of_the_same_job_sends_nothing_more() {
+    let w = world().await;
+    let job = w.scheduler.pending()[0].input.clone();
+    w.clock.set(w.scheduler.pending()[0].fire_at).unwrap();
+    let sender = w.ports.sender();
+    sender.run(job.clone()).await.unwrap();
+    sender.run(job.clone()).await.unwrap();
+    sender.run(job).await.unwrap();
+    assert_eq!(w.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn removed_contact_gets_no_further_step() {
+    let w = world().await;
+    w.ports
+        .enrollment_service()
+        .remove_contact(&w.tenant, w.sequence_id, "+55 11 98765-4321")
+        .await
+        .unwrap();
+    assert!(w.scheduler.pending().is_empty(), "its schedule was deleted");
+    w.advance(48).await;
+    assert!(w.sent().is_empty());
+    assert_eq!(w.status().await.0, EnrollmentStatus::Removed);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_the_step_goes_out_once() {
+    let w = world().await;
+    w.messenger.fail.lock().unwrap().push(SendError::Retryable {
+        code: Some(130429),
+        detail: "rate limit hit".into(),
+    });
+    w.advance(1).await;
+    assert!(w.sent().is_empty());
+    w.advance(1).await;
+    assert_eq!(w.sent().len(), 1);
+    assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+}
+
+#[tokio::test]
+async fn an_undeliverable_contact_exits_and_gets_nothing_more() {
+    let w = world().await;
+    w.messenger.fail.lock().unwrap().push(SendError::Contact {
+        code: 131026,
+        detail: "Message undeliverable".into(),
+    });
+    w.advance(48).await;
+    assert!(w.sent().is_empty());
+    assert_eq!(
+        w.status().await,
+        (EnrollmentStatus::Exited, Some(ExitReason::Undeliverable))
+    );
+}
+
+#[tokio::test]
+async fn a_template_error_pauses_the_sequence_and_keeps_the_enrollment() {
+    let w = world().await;
+    w.messenger.fail.lock().unwrap().push(SendError::Template {
+        code: 132001,
+        detail: "Template name does not exist in the translation".into(),
+    });
+    w.advance(1).await;
+    let sequence = w
+        .ports
+        .sequence_service()
+        .sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(sequence.status, SequenceStatus::Paused);
+    assert!(sequence.status_reason.unwrap().contains("132001"));
+    assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+    w.ports
+        .sequence_service()
+        .resume_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    w.advance(1).await;
+    assert_eq!(w.sent().len(), 1, "sent after resume");
+}
+
+#[tokio::test]
+async fn a_reply_ends_the_run_in_a_sequence_that_exits_on_reply() {
+    let w = world().await;
+    w.advance(1).await;
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![InboundEvent::Message {
+            phone_number_id: "1098765432".into(),
+            from: "5511987654321".into(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(report.replies, 1);
+    assert_eq!(
+        w.status().await,
+        (EnrollmentStatus::Exited, Some(ExitReason::Replied))
+    );
+    w.advance(48).await;
+    assert_eq!(w.sent().len(), 1, "nothing after the reply");
+}
+
+#[tokio::test]
+async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
+    let w = world().await;
+    w.advance(1).await;
+    let callback = w.sent()[0].callback_data.clone();
+    let status = |s: MessageStatus| InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: "wamid.1".into(),
+            status: s,
+            recipient_id: "5511987654321".into(),
+            callback_data: Some(callback.clone()),
+            billable: true,
+            category: Some(TemplateCategory::Marketing),
+            failure: None,
+        },
+    };
+    let inbound = w.ports.inbound();
+    inbound
+        .apply(vec![
+            status(MessageStatus::Read),
+            status(MessageStatus::Delivered),
+            status(MessageStatus::Sent),
+            status(MessageStatus::Read),
+        ])
+        .await
+        .unwrap();
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert_eq!(e.history[0].status, Some(MessageStatus::Read));
+    let stats = w
+        .ports
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stats.steps[0].sent,
+            stats.steps[0].delivered,
+            stats.steps[0].read
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn an_event_for_a_number_no_tenant_has_is_ignored() {
+    let w = world().await;
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![
+            InboundEvent::Message {
+                phone_number_id: "999".into(),
+                from: "5511987654321".into(),
+            },
+            InboundEvent::Ignored,
+        ])
+        .await
+        .unwrap();
+    assert_eq!((report.replies, report.ignored), (0, 2));
+    assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+}
