@@ -52,8 +52,8 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
 
-step "the domain crate depends on no AWS, Lambda or HTTP crate"
-forbidden="$(cargo tree -p ritmo-core -e normal --prefix none | grep -iE '^(aws-|aws_|lambda|axum|hyper|reqwest|tower)' || true)"
+step "the domain crate depends on no AWS, Lambda, HTTP or OpenAPI crate"
+forbidden="$(cargo tree -p ritmo-core -e normal --prefix none | grep -iE '^(aws-|aws_|lambda|axum|hyper|reqwest|tower|utoipa)' || true)"
 [ -z "$forbidden" ] || { echo "ritmo-core depends on: $forbidden"; exit 1; }
 echo "ritmo-core: clean"
 
