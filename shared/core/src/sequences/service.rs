@@ -25,8 +25,7 @@ use crate::sequences::store::SequenceStore;
 pub use crate::sequences::transitions::load_sequence;
 use crate::sequences::transitions::{archived, write_error, SequenceTransitions};
 
-/// How often a conditional write is retried after a concurrent change before giving up.
-
+/// The most steps one sequence may have.
 pub const MAX_STEPS: usize = 50;
 
 /// Sequences and their steps: create, edit, activate, pause, resume, archive.
