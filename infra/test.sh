@@ -93,6 +93,16 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" 
 [ "$code" = 200 ] || { echo "expected 200 with the printed token, got $code"; exit 1; }
 echo "ritmo-local ready in ${ready_ms} ms; /health 200, /v1 401 without token, 200 with it"
 
+step "python client: generated from docs/openapi.json (openapi-python-client), the tour's step through it"
+if ! .venv/bin/python -c 'import dateutil, httpx, attrs' 2>/dev/null || [ ! -x .venv/bin/openapi-python-client ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet openapi-python-client python-dateutil
+fi
+client_dir="$(mktemp -d)"
+report_dirs+=("$client_dir")
+.venv/bin/python infra/client_generate.py docs/openapi.json "$client_dir"
+.venv/bin/python infra/client_test.py "$client_dir" "$base" "$token"
+
 step "schemathesis: every documented operation of a running ritmo-local against docs/openapi.json"
 schemathesis_version="4.32.5"
 if [ "$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$schemathesis_version" ]; then
