@@ -52,8 +52,8 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
 
-step "the domain crate depends on no AWS, Lambda or HTTP crate"
-forbidden="$(cargo tree -p ritmo-core -e normal --prefix none | grep -iE '^(aws-|aws_|lambda|axum|hyper|reqwest|tower)' || true)"
+step "the domain crate depends on no AWS, Lambda, HTTP or OpenAPI crate"
+forbidden="$(cargo tree -p ritmo-core -e normal --prefix none | grep -iE '^(aws-|aws_|lambda|axum|hyper|reqwest|tower|utoipa)' || true)"
 [ -z "$forbidden" ] || { echo "ritmo-core depends on: $forbidden"; exit 1; }
 echo "ritmo-core: clean"
 
@@ -92,6 +92,16 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/channels")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/v1/channels")
 [ "$code" = 200 ] || { echo "expected 200 with the printed token, got $code"; exit 1; }
 echo "ritmo-local ready in ${ready_ms} ms; /health 200, /v1 401 without token, 200 with it"
+
+step "python client: generated from docs/openapi.json (openapi-python-client), the tour's step through it"
+if ! .venv/bin/python -c 'import dateutil, httpx, attrs' 2>/dev/null || [ ! -x .venv/bin/openapi-python-client ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet openapi-python-client python-dateutil
+fi
+client_dir="$(mktemp -d)"
+report_dirs+=("$client_dir")
+.venv/bin/python infra/client_generate.py docs/openapi.json "$client_dir"
+.venv/bin/python infra/client_test.py "$client_dir" "$base" "$token"
 
 step "schemathesis: every documented operation of a running ritmo-local against docs/openapi.json"
 schemathesis_version="4.32.5"

@@ -18,7 +18,6 @@ use chrono::{
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::common::error::FieldError;
 
@@ -35,16 +34,17 @@ const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 ///  "days": {"mon": [["09:00", "12:00"], ["13:00", "18:00"]], "sat": [["09:00", "12:00"]]},
 ///  "exceptions": [{"date": "2026-12-25", "ranges": []}]}
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "time_zone": "America/Sao_Paulo", "use_contact_time_zone": false,
     "days": {"mon": [["09:00", "12:00"], ["13:00", "18:00"]], "tue": [["09:00", "18:00"]],
              "sat": [["09:00", "12:00"]]},
     "exceptions": [{"date": "2026-12-25", "ranges": []}]
-}))]
+})))]
 pub struct WindowSpec {
     /// IANA zone the ranges are read in.
-    #[schema(example = "America/Sao_Paulo")]
+    #[cfg_attr(feature = "openapi", schema(example = "America/Sao_Paulo"))]
     pub time_zone: String,
     /// Read the ranges in the contact's zone instead, when the contact has one.
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct WindowSpec {
     /// `mon`..`sun` → `[start, end)` pairs of `"HH:MM"`; `"24:00"` may end a range. A missing day
     /// is closed.
     #[serde(default)]
-    #[schema(schema_with = week_schema)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = week_schema))]
     pub days: BTreeMap<String, Vec<[String; 2]>>,
     /// Dates whose ranges replace the weekly ones.
     #[serde(default)]
@@ -60,17 +60,19 @@ pub struct WindowSpec {
 }
 
 /// One dated exception of a [`WindowSpec`]; `ranges: []` closes the whole date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExceptionSpec {
     /// `YYYY-MM-DD`, a local date in the evaluation zone.
-    #[schema(format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-12-25")]
+    #[cfg_attr(feature = "openapi", schema(format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", example = "2026-12-25"))]
     pub date: String,
     #[serde(default)]
-    #[schema(schema_with = ranges_schema)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = ranges_schema))]
     pub ranges: Vec<[String; 2]>,
 }
 
 /// `["HH:MM", "HH:MM"]`: a half-open range of local times; `"24:00"` may end it.
+#[cfg(feature = "openapi")]
 fn range_schema() -> utoipa::openapi::ArrayBuilder {
     use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
     let time = ObjectBuilder::new()
@@ -87,11 +89,13 @@ fn range_schema() -> utoipa::openapi::ArrayBuilder {
 }
 
 /// A list of ranges of one day (or one date).
+#[cfg(feature = "openapi")]
 fn ranges_schema() -> utoipa::openapi::ArrayBuilder {
     utoipa::openapi::ArrayBuilder::new().items(range_schema())
 }
 
 /// `days`: one list of ranges per weekday key; a missing day is closed.
+#[cfg(feature = "openapi")]
 fn week_schema() -> utoipa::openapi::ObjectBuilder {
     use utoipa::openapi::schema::AdditionalProperties;
     let mut week = utoipa::openapi::ObjectBuilder::new()

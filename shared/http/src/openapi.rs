@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use crate::problem::{Forbidden, PayloadTooLarge, Problem};
 use crate::routes::{channels, enrollments, links, redirect, sequences};
 
+mod tidy;
+
 /// Where `ritmo-local` serves the document.
 pub const PATH: &str = "/openapi.json";
 
@@ -32,6 +34,9 @@ pub const PATH: &str = "/openapi.json";
                        `application/problem+json`. Lists take `?limit=` (1 to 200, default 50) \
                        and an opaque `?cursor=`. Ids are ULIDs; times are RFC 3339 UTC.",
         license(name = "MIT"),
+    ),
+    servers(
+        (url = "http://127.0.0.1:3000", description = "`ritmo-local`, the local server, on its default port."),
     ),
     paths(
         channels::create_channel,
@@ -72,6 +77,7 @@ pub const PATH: &str = "/openapi.json";
         redirect::redirect,
         redirect::redirect_head,
         crate::health_check,
+        openapi_document,
         verify_webhook,
         receive_webhook,
     ),
@@ -96,6 +102,7 @@ pub const PATH: &str = "/openapi.json";
         (name = "redirect", description = "The public link customers click."),
         (name = "webhooks", description = "Meta's WhatsApp Business webhooks."),
         (name = "health", description = "Liveness."),
+        (name = "openapi", description = "This document."),
     ),
 )]
 pub struct ApiDoc;
@@ -105,6 +112,7 @@ pub fn document() -> Value {
     let mut document =
         serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
     add_links(&mut document);
+    tidy::tidy(&mut document);
     document
 }
 
@@ -118,14 +126,25 @@ pub fn document_json() -> String {
 
 /// `GET /openapi.json`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let json: std::sync::Arc<str> = document_json().into();
-    Router::new().route(
-        PATH,
-        get(move || {
-            let json = json.clone();
-            async move { serve_json(&json) }
-        }),
+    Router::new().route(PATH, get(openapi_document))
+}
+
+/// The document, generated once.
+fn cached_json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(document_json)
+}
+
+/// This OpenAPI 3.1 document, as committed at `docs/openapi.json`.
+#[utoipa::path(
+    get, path = "/openapi.json", operation_id = "getOpenApiDocument", tag = "openapi",
+    responses(
+        (status = 200, description = "The OpenAPI document.", content_type = "application/json",
+         body = Object),
     )
+)]
+async fn openapi_document() -> Response {
+    serve_json(cached_json())
 }
 
 fn serve_json(json: &str) -> Response {

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use crate::common::secret::Secret;
 use crate::common::tenant::TenantId;
@@ -33,9 +32,8 @@ pub struct Bot {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum TemplateCategory {
     Marketing,
@@ -63,11 +61,12 @@ impl TemplateCategory {
 }
 
 /// A message template as the number's WhatsApp Business account knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING",
     "body_parameters": 2
-}))]
+})))]
 pub struct TemplateInfo {
     pub name: String,
     pub language: String,

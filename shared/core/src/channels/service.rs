@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use std::sync::Arc;
 
@@ -21,59 +20,62 @@ use crate::delivery::ports::Messenger;
 pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 80;
 
 /// A WhatsApp Business number to send from.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "name": "Loja Centro", "phone_number_id": "106540352242922", "waba_id": "102290129340398",
     "display_phone": "+55 11 98765-4321", "access_token": "EAAG...", "messages_per_second": 80
-}))]
+})))]
 pub struct ChannelInput {
     /// 1 to 120 characters.
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: String,
     /// Meta's id of the phone number: 1 to 32 digits, not registered as another channel.
-    #[schema(pattern = "^[0-9]{1,32}$")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
     pub phone_number_id: String,
     /// Meta's id of the WhatsApp Business account: 1 to 32 digits.
-    #[schema(pattern = "^[0-9]{1,32}$")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
     pub waba_id: String,
     /// The number as people read it (at most 32 characters).
     #[serde(default)]
-    #[schema(max_length = 32)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 32))]
     pub display_phone: String,
     /// The Graph API token of this number. Write-only: never returned.
-    #[schema(write_only, format = Password, min_length = 1, max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 1, max_length = 2048))]
     pub access_token: String,
     /// Sends per second on this number, 1 to 1000 (default 80).
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000, default = 80)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000, default = 80))]
     pub messages_per_second: Option<u32>,
 }
 
 /// The fields to change; those left out keep their value.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "Loja Centro (SP)", "messages_per_second": 20}))]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "Loja Centro (SP)", "messages_per_second": 20})))]
 pub struct ChannelPatch {
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: Option<String>,
-    #[schema(pattern = "^[0-9]{1,32}$")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
     pub phone_number_id: Option<String>,
-    #[schema(pattern = "^[0-9]{1,32}$")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
     pub waba_id: Option<String>,
-    #[schema(max_length = 32)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 32))]
     pub display_phone: Option<String>,
-    #[schema(write_only, format = Password, min_length = 1, max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 1, max_length = 2048))]
     pub access_token: Option<String>,
-    #[schema(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub messages_per_second: Option<u32>,
 }
 
 /// A channel as the API shows it: the access token is write-only.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VW", "name": "Loja Centro", "phone_number_id": "106540352242922",
     "waba_id": "102290129340398", "display_phone": "+55 11 98765-4321", "messages_per_second": 80,
     "created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z"
-}))]
+})))]
 pub struct ChannelView {
     pub id: Ulid,
     pub name: String,
@@ -101,39 +103,42 @@ impl From<Channel> for ChannelView {
 }
 
 /// A chatbot a step can start: Ritmo posts to its `webhook_url`, signed with `secret`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "name": "Triagem", "webhook_url": "https://bot.example.com/ritmo", "secret": "0123456789abcdef0123"
-}))]
+})))]
 pub struct BotInput {
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: String,
     /// An absolute `https://` URL.
-    #[schema(format = "uri", max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub webhook_url: String,
     /// Key of the `X-Ritmo-Signature` HMAC, 16 to 256 characters. Write-only: never returned.
-    #[schema(write_only, format = Password, min_length = 16, max_length = 256)]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 16, max_length = 256))]
     pub secret: String,
 }
 
 /// The fields to change; those left out keep their value.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(example = json!({"webhook_url": "https://bot.example.com/v2/ritmo"}))]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"webhook_url": "https://bot.example.com/v2/ritmo"})))]
 pub struct BotPatch {
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: Option<String>,
-    #[schema(format = "uri", max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub webhook_url: Option<String>,
-    #[schema(write_only, format = Password, min_length = 16, max_length = 256)]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 16, max_length = 256))]
     pub secret: Option<String>,
 }
 
 /// A bot as the API shows it: the signing secret is write-only.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VX", "name": "Triagem", "webhook_url": "https://bot.example.com/ritmo",
     "created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z"
-}))]
+})))]
 pub struct BotView {
     pub id: Ulid,
     pub name: String,

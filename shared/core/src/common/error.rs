@@ -2,11 +2,11 @@
 //! maps each variant to exactly one status code.
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// One invalid field of a request, named by its JSON path (`steps[0].delay.amount`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(example = json!({"field": "steps[0].delay.amount", "message": "must be at most 365 days"}))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"field": "steps[0].delay.amount", "message": "must be at most 365 days"})))]
 pub struct FieldError {
     /// The JSON path of the field (`body` for the document as a whole).
     pub field: String,

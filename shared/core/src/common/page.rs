@@ -1,7 +1,6 @@
 //! List pagination: `?limit=` and an opaque cursor.
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::common::error::DomainError;
 
@@ -37,10 +36,11 @@ impl PageRequest {
 }
 
 /// One page of a list. Pass `next_cursor` as `?cursor=` for the next page; `null` on the last.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub next_cursor: Option<String>,
 }
 

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
@@ -33,14 +32,15 @@ pub const MAX_CONTACTS_PER_REQUEST: usize = 1000;
 const ENROLL_CONCURRENCY: usize = 32;
 
 /// One contact to enroll. An invalid contact is rejected on its own, in its result.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "phone": "+5511987654321", "name": "Ana", "time_zone": "America/Manaus",
     "attributes": {"coupon": "X1"}
-}))]
+})))]
 pub struct ContactInput {
     /// An international number (`+` and country code); normalised to E.164.
-    #[schema(example = "+5511987654321")]
+    #[cfg_attr(feature = "openapi", schema(example = "+5511987654321"))]
     pub phone: String,
     /// At most 200 characters.
     #[serde(default)]
@@ -51,12 +51,13 @@ pub struct ContactInput {
     /// Up to 100 values (string, number or boolean) for `{{contact.attributes.<name>}}`; names
     /// are letters, digits, `_` or `-`.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, AttributeValue>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, AttributeValue>))]
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
 /// A contact attribute's value (`null` ones are left out).
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 #[allow(dead_code)]
 enum AttributeValue {
@@ -65,7 +66,8 @@ enum AttributeValue {
     Boolean(bool),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EnrollResult {
     Enrolled,
@@ -74,16 +76,17 @@ pub enum EnrollResult {
 }
 
 /// What became of one contact of an enrollment request.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollOutcome {
     /// The E.164 phone, or the phone as given when it was rejected.
     pub phone: String,
     pub status: EnrollResult,
     /// When its next step goes out (`null` while the sequence is paused, or when rejected).
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub next_send_at: Option<DateTime<Utc>>,
     /// Why it was rejected.
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub error: Option<String>,
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use crate::channels::model::TemplateCategory;
 use crate::common::error::DomainError;
@@ -19,10 +18,11 @@ use crate::sequences::service::load_sequence;
 use crate::sequences::store::SequenceStore;
 
 /// One step's counts. A deleted step that had sends keeps its row, with `position: null`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepStats {
     pub step_id: Ulid,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub position: Option<usize>,
     pub sent: u64,
     pub delivered: u64,
@@ -32,7 +32,7 @@ pub struct StepStats {
     pub skipped: u64,
     pub unknown: u64,
     /// Billable sends by template category (`MARKETING`, `UTILITY`, `AUTHENTICATION`).
-    #[schema(value_type = BTreeMap<String, u64>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, u64>))]
     pub billable: BTreeMap<TemplateCategory, u64>,
     /// Billable messages priced with the operator's rate card (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,20 +41,21 @@ pub struct StepStats {
     cost_micros: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "enrollments": {"active": 12, "completed": 3, "removed": 1, "exited": 2},
     "exit_reasons": {"replied": 2},
     "steps": [{"step_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VZ", "position": 0, "sent": 18, "delivered": 17,
                "read": 11, "failed": 0, "replied": 2, "skipped": 0, "unknown": 0,
                "billable": {"MARKETING": 18}}]
-}))]
+})))]
 pub struct SequenceStats {
     /// Enrollments by status.
-    #[schema(value_type = BTreeMap<String, u64>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, u64>))]
     pub enrollments: BTreeMap<&'static str, u64>,
     /// Exited enrollments by exit reason.
-    #[schema(value_type = BTreeMap<String, u64>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, u64>))]
     pub exit_reasons: BTreeMap<&'static str, u64>,
     pub steps: Vec<StepStats>,
     /// Currency of `estimated_cost`, when a rate card is configured.

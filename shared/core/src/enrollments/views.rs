@@ -3,48 +3,49 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, MessageStatus, Outcome};
 
 /// One step that went (or tried to go) to the contact.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryView {
     pub step_id: Ulid,
     pub at: DateTime<Utc>,
     pub outcome: Outcome,
     /// WhatsApp's message id (`wamid...`).
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub message_id: Option<String>,
     /// Delivery status from Meta's webhooks.
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub status: Option<MessageStatus>,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub error: Option<String>,
 }
 
 /// A contact in a sequence. `history` is given when one enrollment is read.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "phone": "+5511987654321", "name": "Ana", "status": "active", "exit_reason": null,
     "enrolled_at": "2026-11-23T12:00:00Z", "next_step_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VZ",
     "next_send_at": "2026-11-25T12:00:00Z", "history": []
-}))]
+})))]
 pub struct EnrollmentView {
     pub phone: String,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub name: Option<String>,
     pub status: EnrollmentStatus,
     /// Why an `exited` enrollment ended.
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub exit_reason: Option<ExitReason>,
     pub enrolled_at: DateTime<Utc>,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub next_step_id: Option<Ulid>,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub next_send_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub history: Option<Vec<HistoryView>>,
 }
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::input::{self, Draft, LinkInput, LinkView};
 use super::store::LinkStore;
@@ -21,7 +20,8 @@ pub const MAX_STATS_DAYS: i64 = 366;
 pub const DEFAULT_STATS_DAYS: i64 = 30;
 
 /// Clicks by kind: people sent on, bots and previews, and clicks while everything was closed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClickTotals {
     pub human: u64,
     pub bot: u64,
@@ -29,14 +29,16 @@ pub struct ClickTotals {
 }
 
 /// Human clicks a rotator sent to one member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberClicks {
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub link: Slug,
     pub clicks: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayRow {
     pub date: NaiveDate,
     pub human: u64,
@@ -44,12 +46,13 @@ pub struct DayRow {
 }
 
 /// `GET /v1/links/{slug}/stats`: clicks in `from..=to` (UTC dates).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "from": "2026-11-01", "to": "2026-11-02", "clicks": {"human": 40, "bot": 3, "closed": 1},
     "members": [{"link": "ana", "clicks": 20}, {"link": "bia", "clicks": 20}],
     "by_day": [{"date": "2026-11-01", "human": 25, "bot": 2}, {"date": "2026-11-02", "human": 15, "bot": 1}]
-}))]
+})))]
 pub struct LinkStats {
     pub from: NaiveDate,
     pub to: NaiveDate,

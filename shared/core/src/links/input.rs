@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use super::{
     Hours, Link, LinkKind, Member, Preview, Rotator, Slug, SlugError, WhatsAppTarget, WhenClosed,
@@ -24,7 +23,8 @@ pub const MAX_WEIGHT: u32 = 100;
 pub const MAX_STICKY_DAYS: u32 = 365;
 pub const DEFAULT_STICKY_DAYS: u32 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LinkType {
     Whatsapp,
@@ -33,35 +33,39 @@ pub enum LinkType {
 
 /// The body of `POST /v1/links` and `PUT /v1/links/{slug}`. On `PUT`, `slug` and `type` may be
 /// left out; if given they must be the link's own.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "slug": "mystore", "type": "rotator",
     "members": [{"link": "ana"}, {"link": "bia", "weight": 2}], "sticky": true, "sticky_days": 30,
     "hours": {"time_zone": "America/Sao_Paulo", "days": {"mon": [["09:00", "18:00"]]}},
     "when_closed": {"type": "page", "message": "Voltamos às 9h"},
     "preview": {"title": "Minha Loja", "description": "Fale com a gente no WhatsApp"}
-}))]
+})))]
 pub struct LinkInput {
     /// `[a-z0-9][a-z0-9-]{1,62}`, unique across tenants; `v1`, `webhooks`, `health` and `_dev`
     /// are reserved. Required on `POST`; on `PUT` it may be left out, or must be the link's own.
-    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$", example = "mystore")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$", example = "mystore")
+    )]
     pub slug: Option<String>,
     /// Required on `POST`; on `PUT` it may be left out, or must be the link's own.
     #[serde(rename = "type")]
     pub kind: Option<LinkType>,
     /// `whatsapp` links: the attendant's international number (`+` and country code).
-    #[schema(example = "+5511987654321")]
+    #[cfg_attr(feature = "openapi", schema(example = "+5511987654321"))]
     pub phone: Option<String>,
     /// `whatsapp` links: the message the chat opens with (at most 1000 characters).
-    #[schema(max_length = 1000, example = "Olá!")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000, example = "Olá!"))]
     pub text: Option<String>,
     /// `rotator` links: 1 to 50 `whatsapp` links of the same tenant, in rotation order.
-    #[schema(max_items = 50)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub members: Option<Vec<MemberInput>>,
     /// `rotator` links: a returning customer goes to the same member (default `false`).
     pub sticky: Option<bool>,
     /// `rotator` links: how long a customer is remembered, 1 to 365 days (default 30).
-    #[schema(minimum = 1, maximum = 365)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 365))]
     pub sticky_days: Option<u32>,
     /// Opening hours (none: always open).
     pub hours: Option<WindowSpec>,
@@ -72,47 +76,51 @@ pub struct LinkInput {
 }
 
 /// One attendant of a rotator.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberInput {
     /// The slug of a `whatsapp` link of the same tenant.
-    #[schema(example = "ana")]
+    #[cfg_attr(feature = "openapi", schema(example = "ana"))]
     pub link: String,
     /// Share of the clicks, 1 to 100 (default 1).
-    #[schema(minimum = 1, maximum = 100)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub weight: Option<u32>,
     /// A disabled member gets no clicks (default `true`).
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewInput {
     /// At most 200 characters.
-    #[schema(max_length = 200)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub title: Option<String>,
     /// At most 500 characters.
-    #[schema(max_length = 500)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub description: Option<String>,
     /// An `https://` URL.
-    #[schema(format = "uri", max_length = 2048)]
+    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
     pub image_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberView {
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub link: Slug,
     pub weight: u32,
     pub enabled: bool,
 }
 
 /// The fields of one link type.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum KindView {
     Whatsapp {
         /// E.164.
         phone: String,
-        #[schema(required)]
+        #[cfg_attr(feature = "openapi", schema(required))]
         text: Option<String>,
     },
     Rotator {
@@ -123,16 +131,17 @@ pub enum KindView {
 }
 
 /// A link as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkView {
     pub id: Ulid,
-    #[schema(value_type = String)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub slug: Slug,
     #[serde(rename = "type")]
     pub kind: LinkType,
     #[serde(flatten)]
     pub fields: KindView,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub hours: Option<WindowSpec>,
     pub when_closed: WhenClosed,
     pub preview: Preview,

@@ -9,7 +9,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use crate::calendar::{Window, WindowSpec};
 use crate::common::error::PortError;
@@ -153,19 +152,23 @@ impl fmt::Debug for Hours {
 }
 
 /// What a click gets when nothing is open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WhenClosed {
     /// A page with this message and the opening hours.
     Page {
         /// At most 500 characters; line breaks are kept.
         #[serde(default)]
-        #[schema(max_length = 500, example = "Voltamos às 9h")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(max_length = 500, example = "Voltamos às 9h")
+        )]
         message: String,
     },
     /// A redirect to this `https` URL.
     Redirect {
-        #[schema(format = "uri", max_length = 2048)]
+        #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
         url: String,
     },
     /// Rotate among the enabled members as if they were open.
@@ -181,13 +184,14 @@ impl Default for WhenClosed {
 }
 
 /// The Open Graph preview shown to link-preview crawlers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Preview {
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub title: Option<String>,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub description: Option<String>,
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub image_url: Option<String>,
 }
 

@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
-use utoipa::ToSchema;
 
 use crate::calendar::{Window, WindowSpec};
 use crate::channels::model::TemplateCategory;
@@ -14,7 +13,8 @@ use crate::common::validate::Problems;
 use crate::sequences::plan::Delay;
 use crate::sequences::template::Parameter;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SequenceStatus {
     Draft,
@@ -35,7 +35,8 @@ impl SequenceStatus {
 }
 
 /// What a step does: send an approved template, or start a chatbot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     Template {
@@ -46,7 +47,7 @@ pub enum Action {
         parameters: Vec<String>,
         /// The template's category when the step was saved (for billing and opt-outs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(read_only)]
+        #[cfg_attr(feature = "openapi", schema(read_only))]
         category: Option<TemplateCategory>,
     },
     Chatbot {
@@ -108,19 +109,23 @@ impl Sequence {
 // ----- API shapes -----
 
 /// A new sequence; it starts as a `draft`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "Boas-vindas", "time_zone": "America/Sao_Paulo", "exit_on_reply": true}))]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "Boas-vindas", "time_zone": "America/Sao_Paulo", "exit_on_reply": true})))]
 pub struct SequenceInput {
     /// 1 to 120 characters.
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: String,
     /// IANA time zone (default `America/Sao_Paulo`); a step window without its own zone uses it.
     #[serde(default = "default_zone")]
-    #[schema(default = "America/Sao_Paulo", example = "America/Sao_Paulo")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(default = "America/Sao_Paulo", example = "America/Sao_Paulo")
+    )]
     pub time_zone: String,
     /// End a contact's enrollment when they reply (default `true`).
     #[serde(default = "yes")]
-    #[schema(default = true)]
+    #[cfg_attr(feature = "openapi", schema(default = true))]
     pub exit_on_reply: bool,
 }
 
@@ -133,55 +138,64 @@ fn yes() -> bool {
 }
 
 /// The fields to change; those left out keep their value.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "Boas-vindas (nov)"}))]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"name": "Boas-vindas (nov)"})))]
 pub struct SequencePatch {
-    #[schema(min_length = 1, max_length = 120)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: Option<String>,
-    #[schema(example = "America/Sao_Paulo")]
+    #[cfg_attr(feature = "openapi", schema(example = "America/Sao_Paulo"))]
     pub time_zone: Option<String>,
     pub exit_on_reply: Option<bool>,
 }
 
 /// What a step does. A template must exist on the step's channel in that language, be
 /// `APPROVED` and take as many body parameters as given.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionInput {
     Template {
-        #[schema(min_length = 1, max_length = 512, example = "promo_nov")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(min_length = 1, max_length = 512, example = "promo_nov")
+        )]
         name: String,
-        #[schema(min_length = 2, max_length = 16, example = "pt_BR")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(min_length = 2, max_length = 16, example = "pt_BR")
+        )]
         language: String,
         /// Fill the template body's `{{1}}, {{2}}, ...` in order; `{{contact.name}}`,
         /// `{{contact.attributes.x}}` and `{{contact.x|default}}` are replaced per contact.
         #[serde(default)]
-        #[schema(max_items = 50, example = json!(["{{contact.name}}", "{{contact.attributes.coupon|BEMVINDO}}"]))]
+        #[cfg_attr(feature = "openapi", schema(max_items = 50, example = json!(["{{contact.name}}", "{{contact.attributes.coupon|BEMVINDO}}"])))]
         parameters: Vec<String>,
     },
     Chatbot {
-        #[schema(format = "ulid")]
+        #[cfg_attr(feature = "openapi", schema(format = "ulid"))]
         bot_id: String,
     },
 }
 
 /// A step: which channel, what to send, how long after the previous send, and when it may go out.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "channel_id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VW",
     "action": {"type": "template", "name": "promo_nov", "language": "pt_BR",
                "parameters": ["{{contact.name}}", "{{contact.attributes.coupon|BEMVINDO}}"]},
     "delay": {"amount": 2, "unit": "days"},
     "window": {"time_zone": "America/Sao_Paulo", "days": {"mon": [["09:00", "18:00"]]}}
-}))]
+})))]
 pub struct StepInput {
-    #[schema(format = "ulid")]
+    #[cfg_attr(feature = "openapi", schema(format = "ulid"))]
     pub channel_id: String,
     pub action: ActionInput,
     pub delay: Delay,
     /// When the step may go out (none: any time). Its `time_zone` defaults to the sequence's.
     #[serde(default)]
-    #[schema(value_type = Option<WindowSpec>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<WindowSpec>))]
     pub window: Option<serde_json::Value>,
     /// Where to insert (default: at the end).
     #[serde(default)]
@@ -189,13 +203,15 @@ pub struct StepInput {
 }
 
 /// Where a step moves to (0 is first; past the end means last).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({"position": 0}))]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"position": 0})))]
 pub struct MoveInput {
     pub position: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepView {
     pub id: Ulid,
     pub position: usize,
@@ -203,22 +219,23 @@ pub struct StepView {
     pub action: Action,
     pub delay: Delay,
     /// When the step may go out; `null` means any time.
-    #[schema(value_type = Option<WindowSpec>, required)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<WindowSpec>, required))]
     pub window: Option<Window>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[schema(example = json!({
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
     "id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VY", "name": "Boas-vindas", "status": "draft", "status_reason": null,
     "time_zone": "America/Sao_Paulo", "exit_on_reply": true, "steps": [],
     "created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z"
-}))]
+})))]
 pub struct SequenceView {
     pub id: Ulid,
     pub name: String,
     pub status: SequenceStatus,
     /// Why Ritmo itself paused the sequence (e.g. a template error); `null` otherwise.
-    #[schema(required)]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub status_reason: Option<String>,
     pub time_zone: String,
     pub exit_on_reply: bool,

@@ -3,13 +3,13 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::calendar::Window;
 use crate::common::error::FieldError;
 
 /// Unit of a step's [`Delay`]. A day is exactly 24 hours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DelayUnit {
     Minutes,
@@ -37,10 +37,11 @@ impl DelayUnit {
 }
 
 /// How long after its base a step comes due: `{"amount": 2, "unit": "days"}`, at most 365 days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"amount": 2, "unit": "days"}))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"amount": 2, "unit": "days"})))]
 pub struct Delay {
-    #[schema(maximum = 525600)]
+    #[cfg_attr(feature = "openapi", schema(maximum = 525600))]
     pub amount: u32,
     pub unit: DelayUnit,
 }

@@ -1,0 +1,133 @@
+"""The Python client generated from docs/openapi.json against a running ritmo-local.
+
+Usage: client_test.py CLIENT_DIR BASE_URL TOKEN
+
+CLIENT_DIR holds the generated package `ritmo_client` (`openapi-python-client generate --meta
+none --output-path CLIENT_DIR/ritmo_client`). Builds the README tour's requests with the
+generated models (the step's `window` without a `time_zone`, which defaults to the sequence's)
+and checks the answers. Prints one line per check and `N passed, M failed`; exits 1 on a failure.
+"""
+
+import json
+import sys
+import urllib.request
+
+client_dir, base, token = sys.argv[1:4]
+sys.path.insert(0, client_dir)
+
+from ritmo_client import AuthenticatedClient  # noqa: E402
+from ritmo_client.api.channels import create_channel  # noqa: E402
+from ritmo_client.api.health import health  # noqa: E402
+from ritmo_client.api.sequences import activate_sequence, add_step, create_sequence  # noqa: E402
+from ritmo_client.models import (  # noqa: E402
+    ChannelInput,
+    Delay,
+    DelayUnit,
+    SequenceInput,
+    StepInput,
+    StepWindow,
+    StepWindowDays,
+    TemplateActionInput,
+    TemplateActionInputType,
+)
+from ritmo_client.types import Unset  # noqa: E402
+
+passed = 0
+failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok    {name}")
+    else:
+        failed += 1
+        print(f"FAIL  {name}: {detail}")
+
+
+def post_json(path, body):
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        return response.status
+
+
+api = AuthenticatedClient(base_url=base, token=token, raise_on_unexpected_status=True)
+
+answer = health.sync_detailed(client=api)
+check("GET /health answers 200", answer.status_code == 200, answer.status_code)
+
+answer = create_channel.sync_detailed(
+    client=api,
+    body=ChannelInput(
+        name="Loja",
+        phone_number_id="1098765432",
+        waba_id="2098765432",
+        display_phone="+55 11 4000-0000",
+        access_token="EAAG...",
+    ),
+)
+check("POST /v1/channels answers 201", answer.status_code == 201, answer.content[:300])
+channel = answer.parsed
+
+# The local outbox plays WhatsApp: the number's approved template (a dev-only route).
+status = post_json(
+    "/_dev/templates",
+    {
+        "channel_id": channel.id,
+        "name": "boas_vindas",
+        "language": "pt_BR",
+        "category": "MARKETING",
+        "status": "APPROVED",
+        "body_parameters": 1,
+    },
+)
+check("POST /_dev/templates accepts the template", status in (200, 201, 204), status)
+
+answer = create_sequence.sync_detailed(
+    client=api, body=SequenceInput(name="Boas-vindas", time_zone="America/Sao_Paulo")
+)
+check("POST /v1/sequences answers 201", answer.status_code == 201, answer.content[:300])
+sequence = answer.parsed
+
+weekday = [["09:00", "18:00"]]
+step = StepInput(
+    channel_id=channel.id,
+    action=TemplateActionInput(
+        type_=TemplateActionInputType.TEMPLATE,
+        name="boas_vindas",
+        language="pt_BR",
+        parameters=["{{contact.name|cliente}}"],
+    ),
+    delay=Delay(amount=1, unit=DelayUnit.MINUTES),
+    window=StepWindow(
+        days=StepWindowDays(mon=weekday, tue=weekday, wed=weekday, thu=weekday, fri=weekday)
+    ),
+)
+sent = step.to_dict()
+check(
+    "the step's window is sent without a time_zone",
+    "time_zone" not in sent["window"],
+    sent["window"],
+)
+answer = add_step.sync_detailed(sequence.id, client=api, body=step)
+check("POST /v1/sequences/{id}/steps answers 201", answer.status_code == 201, answer.content[:300])
+created = answer.parsed
+window = getattr(created, "window", None)
+zone = getattr(window, "time_zone", None)
+check(
+    "the step's window takes the sequence's zone",
+    not isinstance(zone, Unset) and zone == "America/Sao_Paulo",
+    answer.content[:300],
+)
+
+answer = activate_sequence.sync_detailed(sequence.id, client=api)
+check("POST /v1/sequences/{id}/activate answers 200", answer.status_code == 200, answer.content[:300])
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
