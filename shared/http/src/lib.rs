@@ -4,11 +4,11 @@
 pub mod auth;
 pub mod extract;
 pub mod openapi;
+mod pages;
 pub mod problem;
 pub mod routes;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::Router;
 use ritmo_core::channels::service::ChannelService;
 use ritmo_core::common::page::Page;
@@ -21,6 +21,8 @@ use ritmo_core::links::PublicBase;
 use ritmo_core::links::StickyKey;
 use ritmo_core::sequences::service::SequenceService;
 use ritmo_core::Ports;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{Auth, VerifiedClaims};
 pub use problem::Problem;
@@ -129,6 +131,8 @@ pub fn sequences_routes(auth: &Auth, state: SequencesState) -> Router {
     authenticated(
         routes::channels::router()
             .merge(routes::sequences::router())
+            .split_for_parts()
+            .0
             .with_state(state),
         auth,
     )
@@ -136,23 +140,41 @@ pub fn sequences_routes(auth: &Auth, state: SequencesState) -> Router {
 
 /// The admin routes of the `enrollments-api` function: contacts, history, stats.
 pub fn enrollments_routes(auth: &Auth, state: EnrollmentsState) -> Router {
-    authenticated(routes::enrollments::router().with_state(state), auth)
+    authenticated(
+        routes::enrollments::router()
+            .split_for_parts()
+            .0
+            .with_state(state),
+        auth,
+    )
 }
 
 /// The admin routes of the `links-api` function: links, rotators, their stats and QR codes.
 pub fn links_routes(auth: &Auth, state: LinksState) -> Router {
-    authenticated(routes::links::router().with_state(state), auth)
+    authenticated(
+        routes::links::router()
+            .split_for_parts()
+            .0
+            .with_state(state),
+        auth,
+    )
 }
 
 /// The `webhook` function's routes: `GET|POST /webhooks/whatsapp`, public (signed by Meta).
 pub fn webhook_routes(state: WebhookState) -> Router {
-    routes::webhook::router().with_state(state)
+    routes::webhook::router()
+        .split_for_parts()
+        .0
+        .with_state(state)
 }
 
 /// The public redirect of the `redirect` function: `GET|HEAD /{slug}`. Static routes (`/health`,
 /// `/v1/...`, `/webhooks/...`, `/_dev/...`) take precedence over it when merged.
 pub fn redirect_routes(state: RedirectState) -> Router {
-    routes::redirect::router().with_state(state)
+    routes::redirect::router()
+        .split_for_parts()
+        .0
+        .with_state(state)
 }
 
 /// Every admin route (`/v1/...`) on one set of ports, as the local server serves them.
@@ -164,7 +186,25 @@ pub fn admin_routes(auth: &Auth, ports: &Ports, public: PublicBase) -> Router {
 
 /// `GET /health`.
 pub fn health<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/health", get(health_check))
+    health_router().split_for_parts().0
+}
+
+fn health_router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new().routes(routes!(health_check))
+}
+
+/// The paths of every route family, for the OpenAPI document.
+pub(crate) fn documented_routes() -> [utoipa::openapi::OpenApi; 8] {
+    [
+        routes::channels::router().split_for_parts().1,
+        routes::sequences::router().split_for_parts().1,
+        routes::enrollments::router().split_for_parts().1,
+        routes::links::router().split_for_parts().1,
+        routes::redirect::router().split_for_parts().1,
+        routes::webhook::router().split_for_parts().1,
+        health_router::<()>().split_for_parts().1,
+        openapi::api_router::<()>().split_for_parts().1,
+    ]
 }
 
 /// Answers while the server runs.

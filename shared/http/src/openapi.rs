@@ -6,16 +6,14 @@
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
-
-use crate::problem::{Forbidden, PayloadTooLarge, Problem};
-use crate::routes::{channels, enrollments, links, redirect, sequences};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod tidy;
 
@@ -37,49 +35,6 @@ pub const PATH: &str = "/openapi.json";
     ),
     servers(
         (url = "http://127.0.0.1:3000", description = "`ritmo-local`, the local server, on its default port."),
-    ),
-    paths(
-        channels::create_channel,
-        channels::list_channels,
-        channels::get_channel,
-        channels::update_channel,
-        channels::delete_channel,
-        channels::channel_templates,
-        channels::create_bot,
-        channels::list_bots,
-        channels::get_bot,
-        channels::update_bot,
-        channels::delete_bot,
-        sequences::create,
-        sequences::list,
-        sequences::read,
-        sequences::update,
-        sequences::archive,
-        sequences::add_step,
-        sequences::replace_step,
-        sequences::delete_step,
-        sequences::move_step,
-        sequences::activate,
-        sequences::pause,
-        sequences::resume,
-        enrollments::enroll,
-        enrollments::list,
-        enrollments::read,
-        enrollments::remove,
-        enrollments::stats,
-        links::create_link,
-        links::list_links,
-        links::get_link,
-        links::replace_link,
-        links::delete_link,
-        links::link_stats,
-        links::link_qr,
-        redirect::redirect,
-        redirect::redirect_head,
-        crate::health_check,
-        openapi_document,
-        verify_webhook,
-        receive_webhook,
     ),
     components(responses(
         crate::problem::BadRequest,
@@ -109,8 +64,11 @@ pub struct ApiDoc;
 
 /// The document.
 pub fn document() -> Value {
-    let mut document =
-        serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    let mut api = ApiDoc::openapi();
+    for family in crate::documented_routes() {
+        api.merge(family);
+    }
+    let mut document = serde_json::to_value(api).expect("the OpenAPI document serialises");
     add_links(&mut document);
     tidy::tidy(&mut document);
     document
@@ -126,7 +84,12 @@ pub fn document_json() -> String {
 
 /// `GET /openapi.json`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route(PATH, get(openapi_document))
+    api_router().split_for_parts().0
+}
+
+/// `GET /openapi.json`, documented.
+pub(crate) fn api_router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new().routes(routes!(openapi_document))
 }
 
 /// The document, generated once.
@@ -341,48 +304,6 @@ pub struct WhatsAppWebhookChange {
     #[schema(value_type = Object)]
     value: serde_json::Value,
 }
-
-/// Meta's webhook verification handshake.
-///
-/// Echoes `hub.challenge` when `hub.verify_token` is the configured token.
-#[utoipa::path(
-    get, path = "/webhooks/whatsapp", operation_id = "verifyWhatsAppWebhook", tag = "webhooks",
-    params(
-        ("hub.mode" = String, Query, description = "`subscribe`.", example = "subscribe"),
-        ("hub.verify_token" = String, Query, description = "The configured verification token."),
-        ("hub.challenge" = String, Query, description = "What to echo.", example = "1158201444"),
-    ),
-    responses(
-        (status = 200, description = "The challenge, echoed.", content_type = "text/plain", body = String),
-        (status = 403, response = Forbidden),
-    )
-)]
-#[allow(dead_code)]
-fn verify_webhook() {}
-
-/// Meta's webhook deliveries.
-///
-/// Message statuses (delivery and billing statistics), inbound messages (replies, exit on reply),
-/// opt-outs and template status changes. Accepted only with a valid `X-Hub-Signature-256`; a
-/// delivery for an unknown number is acknowledged and ignored.
-#[utoipa::path(
-    post, path = "/webhooks/whatsapp", operation_id = "receiveWhatsAppWebhook", tag = "webhooks",
-    params(
-        ("X-Hub-Signature-256" = String, Header,
-         description = "`sha256=<hex HMAC-SHA256 of the raw body with the app secret>`."),
-    ),
-    request_body = WhatsAppWebhook,
-    responses(
-        (status = 200, description = "Accepted."),
-        (status = 400, description = "Correctly signed, but not a JSON notification.",
-         content_type = "application/problem+json", body = Problem),
-        (status = 401, description = "The signature is missing or wrong; nothing changed.",
-         content_type = "application/problem+json", body = Problem),
-        (status = 413, response = PayloadTooLarge),
-    )
-)]
-#[allow(dead_code)]
-fn receive_webhook() {}
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ fn schema_ref(name: &str) -> Value {
 
 /// Applies every rewrite below to `document`.
 pub fn tidy(document: &mut Value) {
+    head_of_redirect(document);
     let Some(schemas) = document
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -244,6 +245,46 @@ fn step_window(schemas: &mut Map<String, Value>) {
     for variant in variants {
         if variant.get("$ref").and_then(Value::as_str) == Some(&format!("{REF_PREFIX}WindowSpec")) {
             variant["$ref"] = Value::from(format!("{REF_PREFIX}StepWindow"));
+        }
+    }
+}
+
+/// The redirect's one handler serves `GET` and `HEAD /{slug}`; its `HEAD` operation is
+/// `peekLink`: always the preview page's headers (never a redirect), no body.
+fn head_of_redirect(document: &mut Value) {
+    let Some(head) = document
+        .pointer_mut("/paths/~1{slug}/head")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    head.insert("operationId".into(), Value::from("peekLink"));
+    head.insert(
+        "summary".into(),
+        Value::from("The link's preview, headers only."),
+    );
+    head.insert(
+        "description".into(),
+        Value::from(
+            "Always the preview page's headers, whatever the user agent; it never advances the \
+             rotation.",
+        ),
+    );
+    let Some(responses) = head.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    responses.remove("302");
+    if let Some(ok) = responses.get_mut("200").and_then(Value::as_object_mut) {
+        ok.insert(
+            "description".into(),
+            Value::from("The preview page's headers."),
+        );
+    }
+    for response in responses.values_mut() {
+        if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+            for media in content.values_mut() {
+                *media = json!({});
+            }
         }
     }
 }

@@ -2,8 +2,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use ritmo_core::channels::model::TemplateInfo;
 use ritmo_core::channels::service::{
     BotInput, BotPatch, BotView, ChannelInput, ChannelPatch, ChannelView,
@@ -11,6 +9,8 @@ use ritmo_core::channels::service::{
 use ritmo_core::common::page::Page;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
@@ -20,21 +20,13 @@ use crate::problem::{
 };
 use crate::{list_response, SequencesState};
 
-pub fn router() -> Router<SequencesState> {
-    Router::new()
-        .route("/v1/channels", get(list_channels).post(create_channel))
-        .route(
-            "/v1/channels/{id}",
-            get(get_channel)
-                .patch(update_channel)
-                .delete(delete_channel),
-        )
-        .route("/v1/channels/{id}/templates", get(channel_templates))
-        .route("/v1/bots", get(list_bots).post(create_bot))
-        .route(
-            "/v1/bots/{id}",
-            get(get_bot).patch(update_bot).delete(delete_bot),
-        )
+pub fn router() -> OpenApiRouter<SequencesState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_channels, create_channel))
+        .routes(routes!(get_channel, update_channel, delete_channel))
+        .routes(routes!(channel_templates))
+        .routes(routes!(list_bots, create_bot))
+        .routes(routes!(get_bot, update_bot, delete_bot))
 }
 
 /// Registers a WhatsApp Business number.

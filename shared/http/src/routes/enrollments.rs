@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use ritmo_core::common::page::Page;
 use ritmo_core::enrollments::enroll::{ContactInput, EnrollOutcome, MAX_CONTACTS_PER_REQUEST};
 use ritmo_core::enrollments::model::EnrollmentStatus;
@@ -14,6 +12,8 @@ use ritmo_core::enrollments::stats::SequenceStats;
 use ritmo_core::enrollments::views::EnrollmentView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::extract::{
@@ -25,14 +25,11 @@ use crate::problem::{
 };
 use crate::{list_response, EnrollmentsState};
 
-pub fn router() -> Router<EnrollmentsState> {
-    Router::new()
-        .route("/v1/sequences/{id}/enrollments", get(list).post(enroll))
-        .route(
-            "/v1/sequences/{id}/enrollments/{phone}",
-            get(read).delete(remove),
-        )
-        .route("/v1/sequences/{id}/stats", get(stats))
+pub fn router() -> OpenApiRouter<EnrollmentsState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, enroll))
+        .routes(routes!(read, remove))
+        .routes(routes!(stats))
 }
 
 /// The contacts to enroll.

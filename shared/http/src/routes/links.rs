@@ -3,14 +3,14 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use chrono::NaiveDate;
 use ritmo_core::common::page::Page;
 use ritmo_core::links::{LinkInput, LinkStats, LinkView};
 use ritmo_core::DomainError;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::extract::{query_pairs, Json, ListParams, ListQuery, Path};
@@ -20,15 +20,12 @@ use crate::problem::{
 };
 use crate::{list_response, LinksState};
 
-pub fn router() -> Router<LinksState> {
-    Router::new()
-        .route("/v1/links", get(list_links).post(create_link))
-        .route(
-            "/v1/links/{slug}",
-            get(get_link).put(replace_link).delete(delete_link),
-        )
-        .route("/v1/links/{slug}/stats", get(link_stats))
-        .route("/v1/links/{slug}/qr.svg", get(link_qr))
+pub fn router() -> OpenApiRouter<LinksState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_links, create_link))
+        .routes(routes!(get_link, replace_link, delete_link))
+        .routes(routes!(link_stats))
+        .routes(routes!(link_qr))
 }
 
 /// A link with its public URL.

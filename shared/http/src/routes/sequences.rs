@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::Router;
 use ritmo_core::common::page::Page;
 use ritmo_core::sequences::model::{
     MoveInput, SequenceInput, SequencePatch, SequenceView, StepInput, StepView,
 };
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
@@ -17,22 +17,16 @@ use crate::problem::{
 };
 use crate::{list_response, SequencesState};
 
-pub fn router() -> Router<SequencesState> {
-    Router::new()
-        .route("/v1/sequences", get(list).post(create))
-        .route(
-            "/v1/sequences/{id}",
-            get(read).patch(update).delete(archive),
-        )
-        .route("/v1/sequences/{id}/steps", post(add_step))
-        .route(
-            "/v1/sequences/{id}/steps/{step_id}",
-            put(replace_step).delete(delete_step),
-        )
-        .route("/v1/sequences/{id}/steps/{step_id}/move", post(move_step))
-        .route("/v1/sequences/{id}/activate", post(activate))
-        .route("/v1/sequences/{id}/pause", post(pause))
-        .route("/v1/sequences/{id}/resume", post(resume))
+pub fn router() -> OpenApiRouter<SequencesState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, archive))
+        .routes(routes!(add_step))
+        .routes(routes!(replace_step, delete_step))
+        .routes(routes!(move_step))
+        .routes(routes!(activate))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
 }
 
 type Json200<T> = ApiResult<axum::Json<T>>;

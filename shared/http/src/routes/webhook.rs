@@ -4,14 +4,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use ritmo_core::common::secret::Secret;
 use ritmo_whatsapp::webhook::{parse_notification, verify_signature};
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::extract::query_pairs;
-use crate::problem::{ApiResult, Problem};
+use crate::openapi::WhatsAppWebhook;
+use crate::problem::{ApiResult, Forbidden, PayloadTooLarge, Problem};
 use crate::WebhookState;
 
 /// The app secret that signs Meta's notifications, and the token of the verification handshake.
@@ -21,10 +22,25 @@ pub struct WebhookSettings {
     pub verify_token: Option<Secret>,
 }
 
-pub fn router() -> Router<WebhookState> {
-    Router::new().route("/webhooks/whatsapp", get(verify).post(notify))
+pub fn router() -> OpenApiRouter<WebhookState> {
+    OpenApiRouter::new().routes(routes!(verify, notify))
 }
 
+/// Meta's webhook verification handshake.
+///
+/// Echoes `hub.challenge` when `hub.verify_token` is the configured token.
+#[utoipa::path(
+    get, path = "/webhooks/whatsapp", operation_id = "verifyWhatsAppWebhook", tag = "webhooks",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`.", example = "subscribe"),
+        ("hub.verify_token" = String, Query, description = "The configured verification token."),
+        ("hub.challenge" = String, Query, description = "What to echo.", example = "1158201444"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed.", content_type = "text/plain", body = String),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn verify(State(s): State<WebhookState>, uri: axum::http::Uri) -> Response {
     let (mut mode, mut token, mut challenge) = (String::new(), String::new(), String::new());
     for (key, value) in query_pairs(uri.query()) {
@@ -51,6 +67,27 @@ async fn verify(State(s): State<WebhookState>, uri: axum::http::Uri) -> Response
     }
 }
 
+/// Meta's webhook deliveries.
+///
+/// Message statuses (delivery and billing statistics), inbound messages (replies, exit on reply),
+/// opt-outs and template status changes. Accepted only with a valid `X-Hub-Signature-256`; a
+/// delivery for an unknown number is acknowledged and ignored.
+#[utoipa::path(
+    post, path = "/webhooks/whatsapp", operation_id = "receiveWhatsAppWebhook", tag = "webhooks",
+    params(
+        ("X-Hub-Signature-256" = String, Header,
+         description = "`sha256=<hex HMAC-SHA256 of the raw body with the app secret>`."),
+    ),
+    request_body = WhatsAppWebhook,
+    responses(
+        (status = 200, description = "Accepted."),
+        (status = 400, description = "Correctly signed, but not a JSON notification.",
+         content_type = "application/problem+json", body = Problem),
+        (status = 401, description = "The signature is missing or wrong; nothing changed.",
+         content_type = "application/problem+json", body = Problem),
+        (status = 413, response = PayloadTooLarge),
+    )
+)]
 async fn notify(
     State(s): State<WebhookState>,
     headers: HeaderMap,
