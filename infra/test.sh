@@ -61,7 +61,7 @@ step "cargo test --workspace (store contract and scheduler adapter also on the e
 cargo test --workspace -j "$jobs"
 
 step "end-to-end scenarios again, with ritmo-local --dynamodb-endpoint on the emulator"
-RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test sequences --test webhooks --test whatsapp --test links
+RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test e2e -- sequences:: webhooks:: whatsapp:: links::
 
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml

@@ -1,14 +1,18 @@
 //! Request extractors that turn every malformed input into a problem naming the field.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use base64::Engine;
 use ritmo_core::common::page::PageRequest;
 use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
 use ulid::Ulid;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::Required;
 use utoipa::IntoParams;
 
 use crate::problem::Problem;
@@ -104,9 +108,74 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// An id from the path: anything that is not a ULID cannot name a resource, so it is a 404.
-pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Problem> {
-    Ulid::from_string(raw).map_err(|_| Problem::not_found(what))
+/// A kind of resource named by a ULID in the path: its name in errors and documentation, and the
+/// path parameter that carries it.
+pub trait Resource {
+    const NAME: &'static str;
+    const PARAM: &'static str = "id";
+}
+
+/// The resources the API names in its paths.
+pub mod ids {
+    macro_rules! resource {
+        ($(#[$doc:meta])* $kind:ident, $name:literal $(, $param:literal)?) => {
+            $(#[$doc])*
+            pub enum $kind {}
+            impl super::Resource for $kind {
+                const NAME: &'static str = $name;
+                $(const PARAM: &'static str = $param;)?
+            }
+        };
+    }
+    resource!(/// `{id}` of `/v1/channels/{id}`.
+        Channel, "channel");
+    resource!(/// `{id}` of `/v1/bots/{id}`.
+        Bot, "bot");
+    resource!(/// `{id}` of `/v1/sequences/{id}`.
+        Sequence, "sequence");
+    resource!(/// `{step_id}` of `/v1/sequences/{id}/steps/{step_id}`.
+        Step, "step", "step_id");
+}
+
+/// The ULID of a `K` from the path. Anything that is not a ULID cannot name a resource, so it
+/// is a 404 naming the kind, like any other unknown id.
+pub struct Id<K>(pub Ulid, pub PhantomData<K>);
+
+impl<K> Id<K> {
+    pub fn get(&self) -> Ulid {
+        self.0
+    }
+}
+
+impl<S: Send + Sync, K: Resource> FromRequestParts<S> for Id<K> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Problem::not_found(K::NAME))?;
+        params
+            .iter()
+            .find(|(key, _)| *key == K::PARAM)
+            .and_then(|(_, value)| Ulid::from_string(value).ok())
+            .map(|id| Id(id, PhantomData))
+            .ok_or_else(|| Problem::not_found(K::NAME))
+    }
+}
+
+impl<K: Resource> IntoParams for Id<K> {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("ulid".into())));
+        vec![ParameterBuilder::new()
+            .name(K::PARAM)
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some(format!("The {}'s id.", K::NAME)))
+            .schema(Some(schema))
+            .build()]
+    }
 }
 
 /// `?limit=&cursor=`. Cursors handed out are the store's, base64url-encoded so they stay opaque.

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -68,6 +68,7 @@ pub fn document() -> Value {
     for family in crate::documented_routes() {
         api.merge(family);
     }
+    require_bearer_on_admin_api(&mut api);
     let mut document = serde_json::to_value(api).expect("the OpenAPI document serialises");
     add_links(&mut document);
     tidy::tidy(&mut document);
@@ -117,6 +118,32 @@ fn serve_json(json: &str) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Every `/v1` operation takes the bearer JWT; the public routes (redirect, webhook, health, this
+/// document) take none. Said here once rather than on each handler.
+fn require_bearer_on_admin_api(api: &mut Document) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+        }
+    }
 }
 
 /// The bearer JWT every `/v1` operation takes.

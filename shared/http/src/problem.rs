@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ritmo_core::{DomainError, FieldError};
 use serde::Serialize;
-use utoipa::{ToResponse, ToSchema};
+use utoipa::{IntoResponses, ToResponse, ToSchema};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -146,6 +146,48 @@ pub struct Unprocessable(pub Problem);
     })
 )]
 pub struct Unavailable(pub Problem);
+
+/// The failures every authenticated operation can answer: `401` and `403`.
+#[derive(IntoResponses)]
+pub enum AuthErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+}
+
+/// An authenticated operation on one resource named in the path: [`AuthErrors`] and `404`.
+#[derive(IntoResponses)]
+pub enum ResourceErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+}
+
+/// What a JSON (or CSV) request body can fail on: `400`, `413` and `415`.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 413)]
+    PayloadTooLarge(#[ref_response] PayloadTooLarge),
+    #[response(status = 415)]
+    UnsupportedMediaType(#[ref_response] UnsupportedMediaType),
+}
+
+/// A paginated listing: [`AuthErrors`] and `400` for a bad `limit` or `cursor`.
+#[derive(IntoResponses)]
+pub enum ListErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+}
 
 impl Problem {
     pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {

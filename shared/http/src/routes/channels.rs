@@ -13,10 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
+use crate::extract::{ids, Id, Json, ListParams, ListQuery};
 use crate::problem::{
-    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, UnsupportedMediaType,
+    ApiResult, AuthErrors, BodyErrors, Conflict, ListErrors, ResourceErrors, Unavailable,
 };
 use crate::{list_response, SequencesState};
 
@@ -32,13 +31,10 @@ pub fn router() -> OpenApiRouter<SequencesState> {
 /// Registers a WhatsApp Business number.
 #[utoipa::path(
     post, path = "/v1/channels", operation_id = "createChannel", tag = "channels",
-    security(("bearer" = [])),
     request_body = ChannelInput,
     responses(
         (status = 201, description = "The channel (its access token is never returned).", body = ChannelView),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        (status = 409, response = Conflict), BodyErrors, AuthErrors,
     )
 )]
 pub(crate) async fn create_channel(
@@ -55,12 +51,10 @@ pub(crate) async fn create_channel(
 /// Lists the tenant's channels.
 #[utoipa::path(
     get, path = "/v1/channels", operation_id = "listChannels", tag = "channels",
-    security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "One page of channels.", body = Page<ChannelView>),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        ListErrors,
     )
 )]
 pub(crate) async fn list_channels(
@@ -76,20 +70,17 @@ pub(crate) async fn list_channels(
 /// Reads a channel.
 #[utoipa::path(
     get, path = "/v1/channels/{id}", operation_id = "getChannel", tag = "channels",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The channel's id.")),
+    params(Id<ids::Channel>),
     responses(
         (status = 200, description = "The channel.", body = ChannelView),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn get_channel(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Channel>,
 ) -> ApiResult<axum::Json<ChannelView>> {
-    let id = parse_id(&id, "channel")?;
     Ok(axum::Json(
         s.channels.channel(&who.tenant, id).await?.into(),
     ))
@@ -98,24 +89,19 @@ pub(crate) async fn get_channel(
 /// Changes some of a channel's fields.
 #[utoipa::path(
     patch, path = "/v1/channels/{id}", operation_id = "updateChannel", tag = "channels",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The channel's id.")),
+    params(Id<ids::Channel>),
     request_body = ChannelPatch,
     responses(
         (status = 200, description = "The changed channel.", body = ChannelView),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        (status = 409, response = Conflict), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn update_channel(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Channel>,
     Json(patch): Json<ChannelPatch>,
 ) -> ApiResult<axum::Json<ChannelView>> {
-    let id = parse_id(&id, "channel")?;
     Ok(axum::Json(
         s.channels.update_channel(&who.tenant, id, patch).await?,
     ))
@@ -124,20 +110,17 @@ pub(crate) async fn update_channel(
 /// Deletes a channel.
 #[utoipa::path(
     delete, path = "/v1/channels/{id}", operation_id = "deleteChannel", tag = "channels",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The channel's id.")),
+    params(Id<ids::Channel>),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn delete_channel(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Channel>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "channel")?;
     s.channels.delete_channel(&who.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -151,20 +134,17 @@ pub struct Templates {
 /// Lists the templates the channel's number may send, as WhatsApp reports them.
 #[utoipa::path(
     get, path = "/v1/channels/{id}/templates", operation_id = "listChannelTemplates", tag = "channels",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The channel's id.")),
+    params(Id<ids::Channel>),
     responses(
         (status = 200, description = "The templates.", body = Templates),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound), (status = 503, response = Unavailable),
+        (status = 503, response = Unavailable), ResourceErrors,
     )
 )]
 pub(crate) async fn channel_templates(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Channel>,
 ) -> ApiResult<axum::Json<Templates>> {
-    let id = parse_id(&id, "channel")?;
     Ok(axum::Json(Templates {
         items: s.channels.channel_templates(&who.tenant, id).await?,
     }))
@@ -173,13 +153,10 @@ pub(crate) async fn channel_templates(
 /// Registers a chatbot that steps can start.
 #[utoipa::path(
     post, path = "/v1/bots", operation_id = "createBot", tag = "bots",
-    security(("bearer" = [])),
     request_body = BotInput,
     responses(
         (status = 201, description = "The bot (its secret is never returned).", body = BotView),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        BodyErrors, AuthErrors,
     )
 )]
 pub(crate) async fn create_bot(
@@ -196,12 +173,10 @@ pub(crate) async fn create_bot(
 /// Lists the tenant's bots.
 #[utoipa::path(
     get, path = "/v1/bots", operation_id = "listBots", tag = "bots",
-    security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "One page of bots.", body = Page<BotView>),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        ListErrors,
     )
 )]
 pub(crate) async fn list_bots(
@@ -217,43 +192,36 @@ pub(crate) async fn list_bots(
 /// Reads a bot.
 #[utoipa::path(
     get, path = "/v1/bots/{id}", operation_id = "getBot", tag = "bots",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The bot's id.")),
+    params(Id<ids::Bot>),
     responses(
         (status = 200, description = "The bot.", body = BotView),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn get_bot(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Bot>,
 ) -> ApiResult<axum::Json<BotView>> {
-    let id = parse_id(&id, "bot")?;
     Ok(axum::Json(s.channels.bot(&who.tenant, id).await?.into()))
 }
 
 /// Changes some of a bot's fields.
 #[utoipa::path(
     patch, path = "/v1/bots/{id}", operation_id = "updateBot", tag = "bots",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The bot's id.")),
+    params(Id<ids::Bot>),
     request_body = BotPatch,
     responses(
         (status = 200, description = "The changed bot.", body = BotView),
-        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden), (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+        BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn update_bot(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Bot>,
     Json(patch): Json<BotPatch>,
 ) -> ApiResult<axum::Json<BotView>> {
-    let id = parse_id(&id, "bot")?;
     Ok(axum::Json(
         s.channels.update_bot(&who.tenant, id, patch).await?,
     ))
@@ -262,20 +230,17 @@ pub(crate) async fn update_bot(
 /// Deletes a bot.
 #[utoipa::path(
     delete, path = "/v1/bots/{id}", operation_id = "deleteBot", tag = "bots",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The bot's id.")),
+    params(Id<ids::Bot>),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn delete_bot(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Bot>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "bot")?;
     s.channels.delete_bot(&who.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,13 +17,19 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::extract::{
-    body_bytes, is_json, parse_id, parse_json, query_pairs, ListParams, ListQuery, Path,
+    body_bytes, ids, is_json, parse_json, query_pairs, Id, ListParams, ListQuery, Path,
 };
-use crate::problem::{
-    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
-    UnsupportedMediaType,
-};
+use crate::problem::{ApiResult, BadRequest, BodyErrors, Conflict, Problem, ResourceErrors};
 use crate::{list_response, EnrollmentsState};
+
+/// `{phone}` of `/v1/sequences/{id}/enrollments/{phone}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ContactPath {
+    /// The contact's phone, URL-encoded; any format that normalises to the same E.164 number.
+    #[param(example = "+5511987654321")]
+    phone: String,
+}
 
 pub fn router() -> OpenApiRouter<EnrollmentsState> {
     OpenApiRouter::new()
@@ -158,8 +164,7 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
 /// changes nothing; one who completed or was removed starts over.
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/enrollments", operation_id = "enrollContacts", tag = "enrollments",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     request_body(
         description = "The contacts, as JSON or as CSV.",
         content(
@@ -169,22 +174,15 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
     ),
     responses(
         (status = 200, description = "One result per contact, in order.", body = EnrollResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        (status = 409, response = Conflict), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn enroll(
     State(s): State<EnrollmentsState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
     Contacts(contacts): Contacts,
 ) -> ApiResult<axum::Json<EnrollResponse>> {
-    let id = parse_id(&id, "sequence")?;
     let results = s.enrollments.enroll(&who.tenant, id, contacts).await?;
     Ok(axum::Json(EnrollResponse { results }))
 }
@@ -192,24 +190,19 @@ pub(crate) async fn enroll(
 /// Lists a sequence's enrollments, optionally of one status.
 #[utoipa::path(
     get, path = "/v1/sequences/{id}/enrollments", operation_id = "listEnrollments", tag = "enrollments",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id."), ListParams, StatusParam),
+    params(Id<ids::Sequence>, ListParams, StatusParam),
     responses(
         (status = 200, description = "One page of enrollments (without history).", body = Page<EnrollmentView>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), ResourceErrors,
     )
 )]
 pub(crate) async fn list(
     State(s): State<EnrollmentsState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
     ListQuery(page): ListQuery,
     uri: axum::http::Uri,
 ) -> ApiResult<axum::Json<Page<EnrollmentView>>> {
-    let id = parse_id(&id, "sequence")?;
     let mut status = None;
     for (key, value) in query_pairs(uri.query()) {
         if key == "status" && !value.is_empty() {
@@ -228,21 +221,18 @@ pub(crate) async fn list(
 /// Reads a contact's enrollment with its history.
 #[utoipa::path(
     get, path = "/v1/sequences/{id}/enrollments/{phone}", operation_id = "getEnrollment", tag = "enrollments",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id."), ("phone" = String, Path, description = "The contact's phone, URL-encoded; any format that normalises to the same E.164 number.", example = "+5511987654321")),
+    params(Id<ids::Sequence>, ContactPath),
     responses(
         (status = 200, description = "The enrollment with its history.", body = EnrollmentView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn read(
     State(s): State<EnrollmentsState>,
     Caller(who): Caller,
-    Path((id, phone)): Path<(String, String)>,
+    Id(id, ..): Id<ids::Sequence>,
+    Path(ContactPath { phone }): Path<ContactPath>,
 ) -> ApiResult<axum::Json<EnrollmentView>> {
-    let id = parse_id(&id, "sequence")?;
     let enrollment = s.enrollments.enrollment(&who.tenant, id, &phone).await?;
     Ok(axum::Json(EnrollmentView::of(enrollment, true)))
 }
@@ -253,22 +243,18 @@ pub(crate) async fn read(
 /// already ended changes nothing.
 #[utoipa::path(
     delete, path = "/v1/sequences/{id}/enrollments/{phone}", operation_id = "removeEnrollment", tag = "enrollments",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id."), ("phone" = String, Path, description = "The contact's phone, URL-encoded; any format that normalises to the same E.164 number.", example = "+5511987654321")),
+    params(Id<ids::Sequence>, ContactPath),
     responses(
         (status = 200, description = "The enrollment.", body = EnrollmentView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn remove(
     State(s): State<EnrollmentsState>,
     Caller(who): Caller,
-    Path((id, phone)): Path<(String, String)>,
+    Id(id, ..): Id<ids::Sequence>,
+    Path(ContactPath { phone }): Path<ContactPath>,
 ) -> ApiResult<axum::Json<EnrollmentView>> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
         s.enrollments
             .remove_contact(&who.tenant, id, &phone)
@@ -281,20 +267,16 @@ pub(crate) async fn remove(
 /// Enrollment counts by status and exit reason, and per-step delivery and billing counts.
 #[utoipa::path(
     get, path = "/v1/sequences/{id}/stats", operation_id = "sequenceStats", tag = "enrollments",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     responses(
         (status = 200, description = "The statistics.", body = SequenceStats),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn stats(
     State(s): State<EnrollmentsState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
 ) -> ApiResult<axum::Json<SequenceStats>> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(s.stats.sequence_stats(&who.tenant, id).await?))
 }

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use ritmo_core::common::page::Page;
 use ritmo_core::links::{LinkInput, LinkStats, LinkView};
 use ritmo_core::DomainError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,10 +15,19 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::extract::{query_pairs, Json, ListParams, ListQuery, Path};
 use crate::problem::{
-    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Problem, Unauthorized,
-    Unprocessable, UnsupportedMediaType,
+    ApiResult, AuthErrors, BadRequest, BodyErrors, Conflict, ListErrors, Problem, ResourceErrors,
+    Unprocessable,
 };
 use crate::{list_response, LinksState};
+
+/// `{slug}` of `/v1/links/{slug}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct SlugPath {
+    /// The link's slug.
+    #[param(example = "mystore")]
+    slug: String,
+}
 
 pub fn router() -> OpenApiRouter<LinksState> {
     OpenApiRouter::new()
@@ -66,17 +75,10 @@ fn with_url(s: &LinksState, link: LinkView) -> LinkResponse {
 /// Creates a `whatsapp` link or a `rotator` of whatsapp links.
 #[utoipa::path(
     post, path = "/v1/links", operation_id = "createLink", tag = "links",
-    security(("bearer" = [])),
     request_body = LinkInput,
     responses(
         (status = 201, description = "The link, with its public URL.", body = LinkResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
+        (status = 409, response = Conflict), (status = 422, response = Unprocessable), BodyErrors, AuthErrors,
     )
 )]
 pub(crate) async fn create_link(
@@ -91,13 +93,10 @@ pub(crate) async fn create_link(
 /// Lists the tenant's links.
 #[utoipa::path(
     get, path = "/v1/links", operation_id = "listLinks", tag = "links",
-    security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "One page of links.", body = Page<LinkResponse>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        ListErrors,
     )
 )]
 pub(crate) async fn list_links(
@@ -112,19 +111,16 @@ pub(crate) async fn list_links(
 /// Reads a link.
 #[utoipa::path(
     get, path = "/v1/links/{slug}", operation_id = "getLink", tag = "links",
-    security(("bearer" = [])),
-    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    params(SlugPath),
     responses(
         (status = 200, description = "The link.", body = LinkResponse),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn get_link(
     State(s): State<LinksState>,
     Caller(who): Caller,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
 ) -> ApiResult<axum::Json<LinkResponse>> {
     let link = s.admin.link(&who.tenant, &slug).await?;
     Ok(axum::Json(with_url(&s, LinkView::from(&*link))))
@@ -133,25 +129,17 @@ pub(crate) async fn get_link(
 /// Replaces a link's settings; its slug and type stay.
 #[utoipa::path(
     put, path = "/v1/links/{slug}", operation_id = "replaceLink", tag = "links",
-    security(("bearer" = [])),
-    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    params(SlugPath),
     request_body = LinkInput,
     responses(
         (status = 200, description = "The link.", body = LinkResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
+        (status = 409, response = Conflict), (status = 422, response = Unprocessable), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn replace_link(
     State(s): State<LinksState>,
     Caller(who): Caller,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
     Json(input): Json<LinkInput>,
 ) -> ApiResult<axum::Json<LinkResponse>> {
     let link = s.admin.replace_link(&who.tenant, &slug, input).await?;
@@ -161,20 +149,16 @@ pub(crate) async fn replace_link(
 /// Deletes a link (not while a rotator lists it).
 #[utoipa::path(
     delete, path = "/v1/links/{slug}", operation_id = "deleteLink", tag = "links",
-    security(("bearer" = [])),
-    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    params(SlugPath),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn delete_link(
     State(s): State<LinksState>,
     Caller(who): Caller,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
 ) -> ApiResult<StatusCode> {
     s.admin.delete_link(&who.tenant, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -201,20 +185,16 @@ fn date_param(field: &str, value: &str) -> Result<NaiveDate, Problem> {
 /// Over a span of UTC dates: by default the 30 days up to today; at most 366 days.
 #[utoipa::path(
     get, path = "/v1/links/{slug}/stats", operation_id = "linkStats", tag = "links",
-    security(("bearer" = [])),
     params(("slug" = String, Path, description = "The link's slug.", example = "mystore"), StatsParams),
     responses(
         (status = 200, description = "The counts.", body = LinkStats),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), ResourceErrors,
     )
 )]
 pub(crate) async fn link_stats(
     State(s): State<LinksState>,
     Caller(who): Caller,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
     uri: axum::http::Uri,
 ) -> ApiResult<axum::Json<LinkStats>> {
     let mut from = None;
@@ -234,20 +214,16 @@ pub(crate) async fn link_stats(
 /// A QR code of the link's public URL.
 #[utoipa::path(
     get, path = "/v1/links/{slug}/qr.svg", operation_id = "linkQrCode", tag = "links",
-    security(("bearer" = [])),
-    params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
+    params(SlugPath),
     responses(
         (status = 200, description = "The QR code.", content_type = "image/svg+xml", body = String),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = Unprocessable),
+        (status = 422, response = Unprocessable), ResourceErrors,
     )
 )]
 pub(crate) async fn link_qr(
     State(s): State<LinksState>,
     Caller(who): Caller,
-    Path(slug): Path<String>,
+    Path(SlugPath { slug }): Path<SlugPath>,
 ) -> ApiResult<Response> {
     let link = s.admin.link(&who.tenant, &slug).await?;
     let url = s.public.public_url(&link.slug);

@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::extract::{parse_id, Json, ListParams, ListQuery, Path};
+use crate::extract::{ids, Id, Json, ListParams, ListQuery};
 use crate::problem::{
-    ApiResult, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
+    ApiResult, AuthErrors, BodyErrors, Conflict, ListErrors, ResourceErrors, Unavailable,
+    Unprocessable,
 };
 use crate::{list_response, SequencesState};
 
@@ -34,15 +34,10 @@ type Json200<T> = ApiResult<axum::Json<T>>;
 /// Creates a sequence, as a `draft`.
 #[utoipa::path(
     post, path = "/v1/sequences", operation_id = "createSequence", tag = "sequences",
-    security(("bearer" = [])),
     request_body = SequenceInput,
     responses(
         (status = 201, description = "The new sequence.", body = SequenceView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        BodyErrors, AuthErrors,
     )
 )]
 pub(crate) async fn create(
@@ -59,13 +54,10 @@ pub(crate) async fn create(
 /// Lists the tenant's sequences.
 #[utoipa::path(
     get, path = "/v1/sequences", operation_id = "listSequences", tag = "sequences",
-    security(("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "One page of sequences.", body = Page<SequenceView>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
+        ListErrors,
     )
 )]
 pub(crate) async fn list(
@@ -81,21 +73,17 @@ pub(crate) async fn list(
 /// Reads a sequence with its steps.
 #[utoipa::path(
     get, path = "/v1/sequences/{id}", operation_id = "getSequence", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     responses(
         (status = 200, description = "The sequence.", body = SequenceView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ResourceErrors,
     )
 )]
 pub(crate) async fn read(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
 ) -> Json200<SequenceView> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
         s.sequences.sequence(&who.tenant, id).await?.into(),
     ))
@@ -104,27 +92,19 @@ pub(crate) async fn read(
 /// Changes a sequence's name, time zone or reply rule.
 #[utoipa::path(
     patch, path = "/v1/sequences/{id}", operation_id = "updateSequence", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     request_body = SequencePatch,
     responses(
         (status = 200, description = "The changed sequence.", body = SequenceView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        (status = 409, response = Conflict), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn update(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
     Json(patch): Json<SequencePatch>,
 ) -> Json200<SequenceView> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
         s.sequences.update_sequence(&who.tenant, id, patch).await?,
     ))
@@ -135,22 +115,17 @@ pub(crate) async fn update(
 /// Its active enrollments end (`sequence_archived`) and their pending sends are cancelled.
 #[utoipa::path(
     delete, path = "/v1/sequences/{id}", operation_id = "archiveSequence", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     responses(
         (status = 204, description = "Archived."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn archive(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "sequence")?;
     s.sequences.archive_sequence(&who.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -161,29 +136,19 @@ pub(crate) async fn archive(
 /// `APPROVED` and take as many body parameters as given (422 otherwise).
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/steps", operation_id = "addStep", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     request_body = StepInput,
     responses(
         (status = 201, description = "The new step.", body = StepView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict), (status = 422, response = Unprocessable), (status = 503, response = Unavailable), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn add_step(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
     Json(input): Json<StepInput>,
 ) -> ApiResult<(StatusCode, axum::Json<StepView>)> {
-    let id = parse_id(&id, "sequence")?;
     Ok((
         StatusCode::CREATED,
         axum::Json(s.sequences.add_step(&who.tenant, id, input).await?),
@@ -196,30 +161,20 @@ pub(crate) async fn add_step(
 /// the next scheduling.
 #[utoipa::path(
     put, path = "/v1/sequences/{id}/steps/{step_id}", operation_id = "replaceStep", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id."), ("step_id" = Ulid, Path, description = "The step's id.")),
+    params(Id<ids::Sequence>, Id<ids::Step>),
     request_body = StepInput,
     responses(
         (status = 200, description = "The step.", body = StepView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
-        (status = 503, response = Unavailable),
+        (status = 409, response = Conflict), (status = 422, response = Unprocessable), (status = 503, response = Unavailable), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn replace_step(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path((id, step_id)): Path<(String, String)>,
+    Id(id, ..): Id<ids::Sequence>,
+    Id(step_id, ..): Id<ids::Step>,
     Json(input): Json<StepInput>,
 ) -> Json200<StepView> {
-    let id = parse_id(&id, "sequence")?;
-    let step_id = parse_id(&step_id, "step")?;
     Ok(axum::Json(
         s.sequences
             .replace_step(&who.tenant, id, step_id, input)
@@ -230,23 +185,18 @@ pub(crate) async fn replace_step(
 /// Deletes a step; contacts waiting for it skip it.
 #[utoipa::path(
     delete, path = "/v1/sequences/{id}/steps/{step_id}", operation_id = "deleteStep", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id."), ("step_id" = Ulid, Path, description = "The step's id.")),
+    params(Id<ids::Sequence>, Id<ids::Step>),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn delete_step(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path((id, step_id)): Path<(String, String)>,
+    Id(id, ..): Id<ids::Sequence>,
+    Id(step_id, ..): Id<ids::Step>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "sequence")?;
-    let step_id = parse_id(&step_id, "step")?;
     s.sequences.delete_step(&who.tenant, id, step_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -254,28 +204,20 @@ pub(crate) async fn delete_step(
 /// Moves a step to another position.
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/steps/{step_id}/move", operation_id = "moveStep", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id."), ("step_id" = Ulid, Path, description = "The step's id.")),
+    params(Id<ids::Sequence>, Id<ids::Step>),
     request_body = MoveInput,
     responses(
         (status = 200, description = "The sequence with its steps in their new order.", body = SequenceView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        (status = 409, response = Conflict), BodyErrors, ResourceErrors,
     )
 )]
 pub(crate) async fn move_step(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path((id, step_id)): Path<(String, String)>,
+    Id(id, ..): Id<ids::Sequence>,
+    Id(step_id, ..): Id<ids::Step>,
     Json(input): Json<MoveInput>,
 ) -> Json200<SequenceView> {
-    let id = parse_id(&id, "sequence")?;
-    let step_id = parse_id(&step_id, "step")?;
     Ok(axum::Json(
         s.sequences
             .move_step(&who.tenant, id, step_id, input)
@@ -286,22 +228,17 @@ pub(crate) async fn move_step(
 /// Activates a `draft` or `paused` sequence that has at least one step.
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/activate", operation_id = "activateSequence", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     responses(
         (status = 200, description = "The active sequence.", body = SequenceView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn activate(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
 ) -> Json200<SequenceView> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
         s.sequences.activate_sequence(&who.tenant, id).await?,
     ))
@@ -310,22 +247,17 @@ pub(crate) async fn activate(
 /// Pauses an active sequence: steps that come due are held.
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/pause", operation_id = "pauseSequence", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     responses(
         (status = 200, description = "The paused sequence.", body = SequenceView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn pause(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
 ) -> Json200<SequenceView> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
         s.sequences.pause_sequence(&who.tenant, id).await?,
     ))
@@ -334,22 +266,17 @@ pub(crate) async fn pause(
 /// Resumes a paused sequence: held steps go out at the next allowed instant.
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/resume", operation_id = "resumeSequence", tag = "sequences",
-    security(("bearer" = [])),
-    params(("id" = Ulid, Path, description = "The sequence's id.")),
+    params(Id<ids::Sequence>),
     responses(
         (status = 200, description = "The active sequence.", body = SequenceView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
+        (status = 409, response = Conflict), ResourceErrors,
     )
 )]
 pub(crate) async fn resume(
     State(s): State<SequencesState>,
     Caller(who): Caller,
-    Path(id): Path<String>,
+    Id(id, ..): Id<ids::Sequence>,
 ) -> Json200<SequenceView> {
-    let id = parse_id(&id, "sequence")?;
     Ok(axum::Json(
         s.sequences.resume_sequence(&who.tenant, id).await?,
     ))

@@ -126,6 +126,41 @@ async fn an_undecodable_path_parameter_is_a_documented_404_problem() {
     }
 }
 
+/// A path id that is not a ULID names nothing: a 404 problem naming the kind of resource the
+/// parameter stands for.
+#[tokio::test]
+async fn a_path_id_that_is_not_a_ulid_is_a_404_naming_its_kind() {
+    let server = TestServer::start(&[]).await;
+    let sequence = "01JDQ8Z5C3M4N5P6Q7R8S9T0VW";
+    for (method, path, detail) in [
+        ("GET", "/v1/channels/nope".to_string(), "channel not found"),
+        ("DELETE", "/v1/bots/nope".to_string(), "bot not found"),
+        (
+            "POST",
+            "/v1/sequences/nope/pause".to_string(),
+            "sequence not found",
+        ),
+        (
+            "DELETE",
+            format!("/v1/sequences/{sequence}/steps/nope"),
+            "step not found",
+        ),
+        (
+            "DELETE",
+            format!("/v1/sequences/{sequence}/steps/{sequence}"),
+            "sequence not found",
+        ),
+    ] {
+        let reply = match method {
+            "GET" => server.get(&path).await,
+            "DELETE" => server.delete(&path).await,
+            _ => server.post(&path, json!({})).await,
+        };
+        assert_eq!(reply.status, 404, "{method} {path}: {}", reply.body);
+        assert_eq!(reply.body["detail"], detail, "{method} {path}");
+    }
+}
+
 /// `to=-262143-01-01` parsed as a date and overflowed the default span (a dropped connection);
 /// stats dates are `YYYY-MM-DD`, anything else is a 400 problem naming the parameter.
 #[tokio::test]
