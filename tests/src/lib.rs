@@ -2,6 +2,8 @@
 //! command-line flags) on a free port and talks HTTP to it. With `RITMO_E2E_DYNAMODB_ENDPOINT`
 //! set, each server uses the DynamoDB store on that endpoint, in a table of its own.
 
+pub mod graph;
+
 use clap::Parser;
 use reqwest::{Method, StatusCode};
 use ritmo_core::common::tenant::Role;
@@ -41,6 +43,10 @@ impl Reply {
 impl TestServer {
     /// Starts a server with these extra flags (`--port 0` and a known JWT secret are added).
     pub async fn start(flags: &[&str]) -> Self {
+        Self::start_with(flags, true).await
+    }
+
+    async fn start_with(flags: &[&str], table_per_server: bool) -> Self {
         let secret = format!("test-secret-{}", std::process::id());
         let mut args = vec![
             "ritmo-local",
@@ -53,7 +59,9 @@ impl TestServer {
         ];
         args.extend_from_slice(flags);
         // With RITMO_E2E_DYNAMODB_ENDPOINT set, every server stores in its own table there.
-        let endpoint = std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT").ok();
+        let endpoint = std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT")
+            .ok()
+            .filter(|_| table_per_server);
         let table = format!(
             "ritmo-e2e-{}-{}",
             std::process::id(),
@@ -76,6 +84,14 @@ impl TestServer {
             secret,
             _running: running,
         }
+    }
+
+    /// A server on the DynamoDB store at `endpoint`, in `table`, which other servers may share
+    /// (as Lambda instances share the production table).
+    pub async fn start_on_table(flags: &[&str], endpoint: &str, table: &str) -> Self {
+        let mut flags = flags.to_vec();
+        flags.extend_from_slice(&["--dynamodb-endpoint", endpoint, "--dynamodb-table", table]);
+        Self::start_with(&flags, false).await
     }
 
     /// A server whose time moves only through `POST /_dev/clock`, set to `now`.

@@ -158,7 +158,8 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.sequences = store.clone();
         ports.enrollments = store.clone();
         ports.links = store.clone();
-        ports.routing = store;
+        ports.routing = store.clone();
+        ports.slots = store;
     }
     let runner: Arc<dyn StepRunner> = Arc::new(ports.sender());
     scheduler.set_runner(runner.clone());

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use ritmo_core::common::clock::{Clock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::delivery::inbound::InboundWebhooks;
-use ritmo_core::delivery::pacing::Pacer;
 use ritmo_core::enrollments::enroll::EnrollmentService;
 use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::enrollments::stats::StatsService;
@@ -114,9 +113,9 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         sequences: store.clone(),
         enrollments: store.clone(),
         links: store.clone(),
-        routing: store,
+        routing: store.clone(),
+        slots: store,
         messenger: Arc::new(WhatsApp::new(messaging.whatsapp)?),
-        pacer: Arc::new(Pacer::new()),
         rate_card: messaging.rate_card.map(Arc::new),
     })
 }

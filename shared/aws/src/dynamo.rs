@@ -12,6 +12,8 @@
 //! | link (configuration, counter, members' copies) | `L#<slug>` | `L` | |
 //! | link entry (per-tenant listing) | `T#<tenant>` | `LINK#<slug>` | |
 //! | link clicks of a day | `T#<tenant>#LINK#<link id>` | `D#<yyyy-mm-dd>` | |
+//! | a number's send-slot counter (about one second, with `ttl`) | `SLOTS#<channel>#<rate>` | `B#<bucket>` | |
+//! | a number's send-slot frontier (with `ttl`) | `SLOTS#<channel>#<rate>` | `FRONTIER` | |
 //!
 //! Every item holds the domain struct as native DynamoDB attributes (`serde_dynamo`), so
 //! conditions and updates name domain fields (`version`, `status`, `state.generation`)
@@ -45,6 +47,7 @@ use crate::config::StoreConfig;
 use crate::cursor::{CursorKey, Position};
 
 mod links;
+mod slots;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -127,6 +130,21 @@ pub mod keys {
     }
 
     /// A day's statistics item: `D#yyyy-mm-dd`, so that sort-key order is date order.
+    /// A number's send-slot counters, per rate (a new rate starts a new lattice).
+    pub fn send_slots(channel: Ulid, messages_per_second: u32) -> String {
+        format!("SLOTS#{channel}#{messages_per_second}")
+    }
+
+    /// The number's first bucket that may not be full.
+    pub fn slot_frontier() -> String {
+        "FRONTIER".to_string()
+    }
+
+    /// The counter of slots `[bucket × len, (bucket + 1) × len)`.
+    pub fn slot_bucket(bucket: i64) -> String {
+        format!("B#{bucket}")
+    }
+
     pub fn link_day(day: chrono::NaiveDate) -> String {
         format!("D#{}", day.format("%Y-%m-%d"))
     }

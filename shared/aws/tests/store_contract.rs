@@ -15,6 +15,7 @@ use ritmo_core::common::page::PageRequest;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::pacing::{LocalSlots, SendSlots};
 use ritmo_core::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
 };
@@ -76,10 +77,30 @@ async fn dynamodb_links() -> Option<Arc<dyn Links>> {
     Some(dynamodb_store().await?)
 }
 
+/// Four senders' views of the numbers' slots: one in-process counter shared by all of them.
+fn memory_slots() -> Vec<Arc<dyn SendSlots>> {
+    let slots: Arc<dyn SendSlots> = Arc::new(LocalSlots::new());
+    vec![slots; 4]
+}
+
+/// Four stores on one table, as four sender instances share it.
+async fn dynamodb_slots() -> Option<Vec<Arc<dyn SendSlots>>> {
+    let store = dynamodb_store().await?;
+    Some(
+        (0..4)
+            .map(|_| Arc::new((*store).clone()) as Arc<dyn SendSlots>)
+            .collect(),
+    )
+}
+
 /// Each case runs once per backend; `stores` cases get the channel, bot, sequence and
 /// enrollment ports, `links` cases the link store.
 macro_rules! contract {
-    (stores: [$($name:ident),* $(,)?], links: [$($link:ident),* $(,)?] $(,)?) => {
+    (
+        stores: [$($name:ident),* $(,)?],
+        links: [$($link:ident),* $(,)?],
+        slots: [$($slot:ident),* $(,)?] $(,)?
+    ) => {
         mod memory_store {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -91,6 +112,12 @@ macro_rules! contract {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $link() {
                     super::suite::links::$link(super::memory_links()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $slot() {
+                    super::suite::slots::$slot(super::memory_slots()).await;
                 }
             )*
         }
@@ -108,6 +135,14 @@ macro_rules! contract {
                 async fn $link() {
                     if let Some(store) = super::dynamodb_links().await {
                         super::suite::links::$link(store).await;
+                    }
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $slot() {
+                    if let Some(instances) = super::dynamodb_slots().await {
+                        super::suite::slots::$slot(instances).await;
                     }
                 }
             )*
@@ -142,6 +177,11 @@ contract!(
         clicks_count_from_one_and_peeks_do_not_move_the_counter,
         two_hundred_concurrent_clicks_get_counters_1_to_200,
         clicks_are_counted_per_day_kind_and_member,
+    ],
+    slots: [
+        concurrent_senders_share_a_numbers_slots_one_each_spaced_by_its_rate,
+        a_counter_behind_the_present_starts_at_the_present,
+        a_backlog_puts_later_takes_after_it_and_other_numbers_are_unaffected,
     ],
 );
 
@@ -215,6 +255,7 @@ fn enrollment(t: &TenantId, sequence_id: Ulid, phone: &str) -> Enrollment {
         state: StepState::Scheduled {
             generation: 1,
             fire_at: at(60),
+            slot: false,
         },
         retries: 0,
         last_step_id: None,
@@ -1399,6 +1440,92 @@ mod suite {
                 self.id = id;
                 self
             }
+        }
+    }
+
+    pub mod slots {
+        use std::sync::Arc;
+
+        use chrono::{DateTime, TimeDelta, Utc};
+        use ritmo_core::delivery::pacing::SendSlots;
+        use ulid::Ulid;
+
+        /// 16 senders over the instances take `each` slots at once; the instants, sorted.
+        async fn take_concurrently(
+            instances: &[Arc<dyn SendSlots>],
+            channel: Ulid,
+            each: usize,
+            now: DateTime<Utc>,
+        ) -> Vec<DateTime<Utc>> {
+            let mut tasks = Vec::new();
+            for instance in instances {
+                for _ in 0..4 {
+                    let instance = instance.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut taken = Vec::new();
+                        for _ in 0..each {
+                            taken.push(instance.take(channel, 10, now).await.unwrap());
+                        }
+                        taken
+                    }));
+                }
+            }
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await.unwrap());
+            }
+            all.sort();
+            all
+        }
+
+        fn now() -> DateTime<Utc> {
+            DateTime::from_timestamp_micros(1_790_000_000_040_000).unwrap()
+        }
+
+        pub async fn concurrent_senders_share_a_numbers_slots_one_each_spaced_by_its_rate(
+            instances: Vec<Arc<dyn SendSlots>>,
+        ) {
+            let taken = take_concurrently(&instances, Ulid::new(), 25, now()).await;
+            assert_eq!(taken.len(), 16 * 25);
+            // 10/s with 10 % headroom: a slot every 110 ms from the first at or after now.
+            assert!(taken[0] >= now() && taken[0] - now() < TimeDelta::milliseconds(110));
+            for pair in taken.windows(2) {
+                assert_eq!(pair[1] - pair[0], TimeDelta::milliseconds(110), "{taken:?}");
+            }
+        }
+
+        pub async fn a_counter_behind_the_present_starts_at_the_present(
+            instances: Vec<Arc<dyn SendSlots>>,
+        ) {
+            let channel = Ulid::new();
+            let first = instances[0].take(channel, 10, now()).await.unwrap();
+            assert!(first >= now());
+            // 0.6 s later, in the same second's counter: the slots in between have passed.
+            let later = now() + TimeDelta::milliseconds(600);
+            let slot = instances[1].take(channel, 10, later).await.unwrap();
+            assert!(
+                slot >= later && slot - later < TimeDelta::milliseconds(110),
+                "{slot} vs {later}"
+            );
+            let next = instances[2].take(channel, 10, later).await.unwrap();
+            assert_eq!(next - slot, TimeDelta::milliseconds(110));
+        }
+
+        pub async fn a_backlog_puts_later_takes_after_it_and_other_numbers_are_unaffected(
+            instances: Vec<Arc<dyn SendSlots>>,
+        ) {
+            let (busy, other) = (Ulid::new(), Ulid::new());
+            let taken = take_concurrently(&instances, busy, 10, now()).await;
+            let end = *taken.last().unwrap();
+            assert!(
+                end - now() > TimeDelta::seconds(17),
+                "160 slots reach 17.6 s ahead"
+            );
+            let slot = instances[3].take(other, 10, now()).await.unwrap();
+            assert!(slot - now() < TimeDelta::milliseconds(110));
+            let later = now() + TimeDelta::seconds(2);
+            let slot = instances[1].take(busy, 10, later).await.unwrap();
+            assert_eq!(slot - end, TimeDelta::milliseconds(110));
         }
     }
 }

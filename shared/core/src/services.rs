@@ -10,7 +10,7 @@ use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::ids::IdGen;
 use crate::delivery::inbound::InboundWebhooks;
-use crate::delivery::pacing::Pacer;
+use crate::delivery::pacing::{LocalSlots, SendSlots};
 use crate::delivery::ports::{Messenger, Scheduler};
 use crate::delivery::sender::Sender;
 use crate::enrollments::enroll::EnrollmentService;
@@ -35,7 +35,8 @@ pub struct Ports {
     pub routing: Arc<dyn LinkRouting>,
     pub messenger: Arc<dyn Messenger>,
     pub scheduler: Arc<dyn Scheduler>,
-    pub pacer: Arc<Pacer>,
+    /// The numbers' send slots: in process here, in the store's table in production.
+    pub slots: Arc<dyn SendSlots>,
     /// Prices for the estimated cost in sequence statistics, when the operator gives them.
     pub rate_card: Option<Arc<RateCard>>,
 }
@@ -61,7 +62,7 @@ impl Ports {
             routing: links,
             messenger,
             scheduler,
-            pacer: Arc::new(Pacer::new()),
+            slots: Arc::new(LocalSlots::new()),
             rate_card: None,
         }
     }
@@ -116,7 +117,7 @@ impl Ports {
             self.bots.clone(),
             self.messenger.clone(),
             self.scheduler.clone(),
-            self.pacer.clone(),
+            self.slots.clone(),
         )
     }
 

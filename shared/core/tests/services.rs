@@ -14,6 +14,7 @@ use ritmo_core::delivery::inbound::{InboundEvent, StatusUpdate};
 use ritmo_core::delivery::ports::{
     ChatbotStart, Messenger, SendError, SendReceipt, StepRunner, TemplateMessage,
 };
+use ritmo_core::delivery::sender::MAX_RETRIES;
 use ritmo_core::enrollments::model::{EnrollmentStatus, ExitReason, MessageStatus};
 use ritmo_core::sequences::model::SequenceStatus;
 use ritmo_core::{PortError, Ports};
@@ -217,7 +218,7 @@ async fn removed_contact_gets_no_further_step() {
 #[tokio::test]
 async fn throttling_is_retried_and_the_step_goes_out_once() {
     let w = world().await;
-    w.messenger.fail.lock().unwrap().push(SendError::Retryable {
+    w.messenger.fail.lock().unwrap().push(SendError::Throttled {
         code: Some(130429),
         detail: "rate limit hit".into(),
     });
@@ -225,6 +226,22 @@ async fn throttling_is_retried_and_the_step_goes_out_once() {
     assert!(w.sent().is_empty());
     w.advance(1).await;
     assert_eq!(w.sent().len(), 1);
+    assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+}
+
+#[tokio::test]
+async fn throttling_never_uses_up_the_contacts_retries() {
+    let w = world().await;
+    for _ in 0..(MAX_RETRIES + 3) {
+        w.messenger.fail.lock().unwrap().push(SendError::Throttled {
+            code: Some(130429),
+            detail: "rate limit hit".into(),
+        });
+    }
+    for _ in 0..4 {
+        w.advance(1).await;
+    }
+    assert_eq!(w.sent().len(), 1, "sent once throttling stopped");
     assert_eq!(w.status().await.0, EnrollmentStatus::Active);
 }
 

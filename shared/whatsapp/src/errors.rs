@@ -2,12 +2,16 @@
 
 use ritmo_core::delivery::ports::SendError;
 
-/// Classifies a Graph API error code: throttling and server errors are retried, template and
+/// Classifies a Graph API error code: throttling waits and is sent again, server errors are retried, template and
 /// account errors pause the sequence, anything else is about this contact.
 pub fn classify(code: i64, detail: impl Into<String>) -> SendError {
     let detail = detail.into();
     match code {
-        130429 | 131056 | 131000 | 131016 | 1 | 2 | 4 | 80007 | 613 => SendError::Retryable {
+        130429 | 131056 | 4 | 80007 | 613 => SendError::Throttled {
+            code: Some(code),
+            detail,
+        },
+        131000 | 131016 | 1 | 2 => SendError::Retryable {
             code: Some(code),
             detail,
         },
@@ -25,7 +29,13 @@ mod tests {
 
     #[test]
     fn meta_codes_fall_into_the_spec_classes() {
-        for code in [130429, 131056, 131000, 131016, 1, 2, 4, 80007, 613] {
+        for code in [130429, 131056, 4, 80007, 613] {
+            assert!(
+                matches!(classify(code, ""), SendError::Throttled { .. }),
+                "{code}"
+            );
+        }
+        for code in [131000, 131016, 1, 2] {
             assert!(
                 matches!(classify(code, ""), SendError::Retryable { .. }),
                 "{code}"

@@ -202,12 +202,14 @@ fn meta_error(status: reqwest::StatusCode, body: &[u8]) -> SendError {
                 format!("{}{details}", parsed.error.message),
             )
         }
-        Err(_) if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-            SendError::Retryable {
-                code: None,
-                detail: format!("HTTP {status}"),
-            }
-        }
+        Err(_) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => SendError::Throttled {
+            code: None,
+            detail: format!("HTTP {status}"),
+        },
+        Err(_) if status.is_server_error() => SendError::Retryable {
+            code: None,
+            detail: format!("HTTP {status}"),
+        },
         Err(_) => SendError::Contact {
             code: i64::from(status.as_u16()),
             detail: format!("HTTP {status} without an error body"),

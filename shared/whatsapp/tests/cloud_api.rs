@@ -91,7 +91,7 @@ async fn each_meta_error_class_is_recognised() {
         (429, 130429, |e| {
             matches!(
                 e,
-                SendError::Retryable {
+                SendError::Throttled {
                     code: Some(130429),
                     ..
                 }

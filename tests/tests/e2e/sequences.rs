@@ -535,15 +535,32 @@ async fn throttling_is_retried_and_ends_in_one_send() {
     s.advance(3600).await;
     let outbox = s.outbox().await;
     assert_eq!(outbox.len(), 1);
-    // Backoff 30 s, 60 s, 120 s after the first try.
-    assert_eq!(outbox[0]["at"], "2026-11-23T13:03:30Z");
+    // Throttling is the number's, not the contact's: jittered backoffs of 1 s up to 4, 8 and
+    // 16 s (doubling with each generation), none of them counted as a retry.
+    let at: chrono::DateTime<chrono::Utc> = outbox[0]["at"].as_str().unwrap().parse().unwrap();
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-23T13:00:00Z".parse().unwrap();
+    let waited = at - start;
+    assert!(
+        waited >= chrono::TimeDelta::seconds(3) && waited <= chrono::TimeDelta::seconds(28),
+        "sent {waited} after the first try"
+    );
     let enrollment = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
         .ok();
     assert_eq!(enrollment["status"], "active");
     assert_eq!(enrollment["history"].as_array().unwrap().len(), 1);
-    assert_eq!(enrollment["history"][0]["outcome"], "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_is_retried_with_doubling_backoff() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    one_step_with_failure(&s, 131000, 3).await;
+    s.advance(3600).await;
+    let outbox = s.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    // Backoff 30 s, 60 s, 120 s after the first try.
+    assert_eq!(outbox[0]["at"], "2026-11-23T13:03:30Z");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,6 +68,8 @@ pub struct LocalScheduler {
     wake: Notify,
     /// Held while schedules fire, so a clock jump returns only after every due one finished.
     firing: tokio::sync::Mutex<()>,
+    /// Schedules firing at once in real time.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl LocalScheduler {
@@ -78,6 +80,7 @@ impl LocalScheduler {
             runner: OnceLock::new(),
             wake: Notify::new(),
             firing: tokio::sync::Mutex::new(()),
+            in_flight: tokio::sync::Semaphore::new(PARALLEL_FIRES),
         })
     }
 
@@ -112,6 +115,7 @@ impl LocalScheduler {
             let next = self.queue.lock().expect("scheduler lock").next_at();
             let now = self.clock.now();
             match next {
+                Some(at) if at <= now && real_time => self.spawn_due(now),
                 Some(at) if at <= now => self.fire_due_now().await,
                 Some(at) if real_time => {
                     let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
@@ -122,6 +126,25 @@ impl LocalScheduler {
                 }
                 _ => self.wake.notified().await,
             }
+        }
+    }
+
+    /// Real time: each due schedule fires in a task of its own (at most [`PARALLEL_FIRES`] at
+    /// once), and the loop goes straight back to the queue, so that a slow or waiting job never
+    /// holds up the schedules that come due after it (as each Lambda invocation is separate).
+    fn spawn_due(self: &Arc<Self>, now: DateTime<Utc>) {
+        let mut queue = self.queue.lock().expect("scheduler lock");
+        while let Some(schedule) = queue.pop_due(now) {
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                let Ok(_permit) = this.in_flight.acquire().await else {
+                    return;
+                };
+                let runner = this.runner.get().cloned();
+                if let Err(error) = fire(runner, schedule.input.clone()).await {
+                    this.redeliver_later(schedule, &error);
+                }
+            });
         }
     }
 

@@ -77,7 +77,12 @@ pub struct SendReceipt {
 /// How a send failed, in the classes that decide what happens next (SPEC §4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Throttling, server errors, a connection that failed before any response: try again later.
+    /// The number is over a throughput limit (Meta's 130429 throughput, 131056 pair rate,
+    /// 80007/4/613 account or app rate, HTTP 429): not this contact's doing. Sent again after
+    /// a jittered backoff, without using the contact's retries.
+    #[error("throttled {code:?}: {detail}")]
+    Throttled { code: Option<i64>, detail: String },
+    /// Server errors, a connection that failed before any response: try again later.
     #[error("retryable error {code:?}: {detail}")]
     Retryable { code: Option<i64>, detail: String },
     /// This contact can never receive it: the enrollment ends.
@@ -97,7 +102,7 @@ pub enum SendError {
 impl SendError {
     pub fn code(&self) -> Option<i64> {
         match self {
-            Self::Retryable { code, .. } => *code,
+            Self::Retryable { code, .. } | Self::Throttled { code, .. } => *code,
             Self::Contact { code, .. }
             | Self::Template { code, .. }
             | Self::Account { code, .. } => Some(*code),

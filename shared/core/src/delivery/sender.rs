@@ -14,7 +14,7 @@ use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::error::{DomainError, PortError};
 use crate::common::phone::Phone;
-use crate::delivery::pacing::Pacer;
+use crate::delivery::pacing::{SendSlots, SLOT_GRACE, SLOT_WAIT};
 use crate::delivery::ports::{
     callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
 };
@@ -25,7 +25,9 @@ use crate::enrollments::model::{
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::store::{ClaimOutcome, StepClaim};
 use crate::enrollments::transitions::EnrollmentTransitions;
-use crate::enrollments::transitions::{first_allowed, plan_next, run_steps, schedule_next, Change};
+use crate::enrollments::transitions::{
+    first_allowed, plan_next, run_steps, schedule_in_slot, schedule_next, Change,
+};
 use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
 use crate::sequences::store::SequenceStore;
 use crate::sequences::template::render_all;
@@ -50,10 +52,15 @@ pub enum Fired {
     Sent,
     /// A retryable error: tried again later.
     Retrying(DateTime<Utc>),
+    /// The number was over a throughput limit: sent again then, no retry counted.
+    Throttled(DateTime<Utc>),
     /// Given up after retries, or the contact cannot receive it.
     Failed,
     /// The request may have reached Meta; never resent.
     Unknown,
+    /// The number's next free send slot was further away than [`SLOT_WAIT`]: the slot is taken
+    /// and the step planned in it (the number's backlog, not the contact's: no retry counted).
+    Deferred(DateTime<Utc>),
     /// A template or account error paused the sequence.
     PausedSequence,
 }
@@ -66,6 +73,8 @@ enum Attempt {
     Failed(SendError),
     /// The step could not be prepared for this contact (a missing variable).
     NotSendable(String),
+    /// Nothing was sent: the step goes out in this slot of its number, taken for it.
+    Deferred(DateTime<Utc>),
 }
 
 #[async_trait]
@@ -93,6 +102,24 @@ impl StepRunner for Sender {
     }
 }
 
+/// Longest wait before a throttled send is tried again.
+pub const THROTTLE_CAP: TimeDelta = TimeDelta::seconds(300);
+
+/// Full-jitter backoff after a throttled send: uniform in `[1 s, min(cap, 2 s × 2^generation)]`,
+/// drawn from the enrollment's id and the generation so that a throttled burst spreads out
+/// rather than coming back at once.
+fn throttle_backoff(enrollment_id: ulid::Ulid, generation: u32) -> TimeDelta {
+    let ceiling = TimeDelta::seconds(2 << generation.min(8)).min(THROTTLE_CAP);
+    let ceiling_ms = ceiling.num_milliseconds().max(1000) as u64;
+    let mut x =
+        (enrollment_id.random() as u64) ^ u64::from(generation).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // splitmix64's finaliser: the id's random bits, well mixed with the generation.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    TimeDelta::milliseconds((1000 + x % (ceiling_ms - 999)) as i64)
+}
+
 fn matches_job(e: &Enrollment, job: &StepJob) -> bool {
     e.is_active()
         && e.id == job.enrollment_id
@@ -110,7 +137,7 @@ pub struct Sender {
     bots: Arc<dyn BotStore>,
     messenger: Arc<dyn Messenger>,
     scheduler: Arc<dyn Scheduler>,
-    pacer: Arc<Pacer>,
+    slots: Arc<dyn SendSlots>,
     transitions: EnrollmentTransitions,
     state: SequenceTransitions,
 }
@@ -125,7 +152,7 @@ impl Sender {
         bots: Arc<dyn BotStore>,
         messenger: Arc<dyn Messenger>,
         scheduler: Arc<dyn Scheduler>,
-        pacer: Arc<Pacer>,
+        slots: Arc<dyn SendSlots>,
     ) -> Self {
         Self {
             transitions: EnrollmentTransitions::new(
@@ -141,7 +168,7 @@ impl Sender {
             bots,
             messenger,
             scheduler,
-            pacer,
+            slots,
         }
     }
 
@@ -209,6 +236,14 @@ impl Sender {
                 return self.replan_late(job, step, now).await;
             }
         }
+        let reserved = match enrollment.state {
+            StepState::Scheduled {
+                fire_at,
+                slot: true,
+                ..
+            } => Some(fire_at),
+            _ => None,
+        };
         let claim = StepClaim {
             enrollment_id: job.enrollment_id,
             step_id: job.step_id,
@@ -223,7 +258,11 @@ impl Sender {
             ClaimOutcome::Claimed(e) => *e,
             ClaimOutcome::NotClaimable => return Ok(Fired::Stale),
         };
-        let attempt = match self.attempt(&sequence, step, &enrollment).await {
+        let attempt = match self.attempt(&sequence, step, &enrollment, reserved).await {
+            Ok(Attempt::Deferred(slot)) => {
+                self.defer_to_slot(job, slot, step).await?;
+                return Ok(Fired::Deferred(slot));
+            }
             Ok(attempt) => attempt,
             Err(error) => {
                 // Nothing went out: give the step back so it is tried again.
@@ -243,6 +282,7 @@ impl Sender {
             StepState::Scheduled {
                 generation,
                 fire_at,
+                ..
             },
             Some(step_id),
         ) = (
@@ -270,6 +310,7 @@ impl Sender {
         sequence: &Sequence,
         step: &Step,
         e: &Enrollment,
+        reserved: Option<DateTime<Utc>>,
     ) -> Result<Attempt, DomainError> {
         match &step.action {
             Action::Template {
@@ -299,9 +340,9 @@ impl Sender {
                     body_parameters: texts,
                     callback_data: callback_data(sequence.id, e.id, step.id),
                 };
-                self.pacer
-                    .acquire(channel.id, channel.messages_per_second)
-                    .await;
+                if let Some(later) = self.wait_for_slot(&channel, reserved).await? {
+                    return Ok(Attempt::Deferred(later));
+                }
                 Ok(
                     match self.messenger.send_template(&channel, &message).await {
                         Ok(receipt) => Attempt::Sent {
@@ -332,6 +373,67 @@ impl Sender {
                 })
             }
         }
+    }
+
+    /// Waits for the number's send slot: the one this generation was planned in, if it fired
+    /// in time, or the next free one. A slot further away than [`SLOT_WAIT`] is answered
+    /// instead: the step is planned in it. A sender that wakes later than [`SLOT_GRACE`] after
+    /// its slot (a starved CPU) takes another rather than crowd the next one.
+    async fn wait_for_slot(
+        &self,
+        channel: &crate::channels::model::Channel,
+        reserved: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+        let mut slot = reserved.filter(|slot| self.clock.now() <= *slot + SLOT_GRACE);
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let at = match slot {
+                Some(at) => at,
+                None => {
+                    self.slots
+                        .take(channel.id, channel.messages_per_second, now)
+                        .await?
+                }
+            };
+            if at - now > SLOT_WAIT {
+                return Ok(Some(at));
+            }
+            if let Ok(wait) = (at - self.clock.now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            if self.clock.now() - at <= SLOT_GRACE {
+                return Ok(None);
+            }
+            slot = None;
+        }
+        Ok(None)
+    }
+
+    /// The claimed step waits for a later send slot of its number: planned in it, if its window
+    /// allows that instant, or at the window's next opening (where it takes a slot again).
+    async fn defer_to_slot(
+        &self,
+        job: &StepJob,
+        slot: DateTime<Utc>,
+        step: &Step,
+    ) -> Result<(), DomainError> {
+        self.transitions.mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+            let ours = e.is_active()
+                && e.id == job.enrollment_id
+                && matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
+            if !ours {
+                return Change::Keep;
+            }
+            match first_allowed(step, slot, &e.contact) {
+                Some(at) if at == slot => {
+                    Change::WriteAndSchedule(schedule_in_slot(e, step.id, job.attempt + 1, slot))
+                }
+                Some(at) => Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at)),
+                None => Change::Keep,
+            }
+        })
+        .await?;
+        Ok(())
     }
 
     /// Records what the attempt came to, and plans what comes next.
@@ -375,6 +477,8 @@ impl Sender {
                 return Change::Write;
             }
             let change = match &attempt {
+                // Handled before recording: nothing was sent.
+                Attempt::Deferred(_) => Change::Keep,
                 Attempt::Sent { message_id } => {
                     entry.message_id = message_id.clone();
                     entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
@@ -393,6 +497,16 @@ impl Sender {
                     e.history.push(entry.with_error(None, detail.clone()));
                     fired = Fired::Unknown;
                     advance(sequence, e, step, now, job.attempt)
+                }
+                Attempt::Failed(SendError::Throttled { .. }) => {
+                    let backoff = throttle_backoff(e.id, job.attempt);
+                    match first_allowed(step, now + backoff, &e.contact) {
+                        Some(at) => {
+                            fired = Fired::Throttled(at);
+                            Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
+                        }
+                        None => Change::Keep,
+                    }
                 }
                 Attempt::Failed(SendError::Retryable { code, detail }) => {
                     e.retries += 1;
@@ -582,5 +696,36 @@ fn error_text(code: Option<i64>, detail: &str) -> String {
     match code {
         Some(code) => format!("{code}: {detail}"),
         None => detail.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_backoff_is_jittered_bounded_and_grows_with_the_generation() {
+        let ids: Vec<ulid::Ulid> = (0..200u128)
+            .map(|i| ulid::Ulid::from(i.wrapping_mul(0x1234_5678_9abc_def1_0fed_cba9_8765_4321)))
+            .collect();
+        let mut previous_ceiling = TimeDelta::zero();
+        for generation in [1, 3, 12] {
+            let waits: Vec<_> = ids
+                .iter()
+                .map(|id| throttle_backoff(*id, generation))
+                .collect();
+            let ceiling = TimeDelta::seconds(2 << generation.min(8)).min(THROTTLE_CAP);
+            assert!(ceiling > previous_ceiling);
+            previous_ceiling = ceiling;
+            assert!(waits
+                .iter()
+                .all(|w| *w >= TimeDelta::seconds(1) && *w <= ceiling));
+            let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+            assert!(
+                distinct.len() > 100,
+                "generation {generation}: {} distinct",
+                distinct.len()
+            );
+        }
     }
 }

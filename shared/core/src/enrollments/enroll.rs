@@ -312,6 +312,7 @@ impl EnrollmentService {
                 enrollment.state = StepState::Scheduled {
                     generation: 1,
                     fire_at: due,
+                    slot: false,
                 };
                 enrollment.next_send_at = Some(due);
                 Some(step_schedule(&enrollment, first.id, 1, due))

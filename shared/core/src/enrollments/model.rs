@@ -99,6 +99,10 @@ pub enum StepState {
     Scheduled {
         generation: u32,
         fire_at: DateTime<Utc>,
+        /// `fire_at` is a send slot of the step's number, already taken for this generation:
+        /// the sender sends in it without taking another.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        slot: bool,
     },
     /// The sender claimed the step and is sending it.
     Sending {

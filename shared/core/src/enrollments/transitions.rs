@@ -11,6 +11,7 @@ use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
+use crate::delivery::pacing::SLOT_LEAD;
 use crate::delivery::ports::{Schedule, Scheduler, StepJob};
 use crate::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, StepState,
@@ -193,9 +194,26 @@ pub fn schedule_next(
     e.state = StepState::Scheduled {
         generation,
         fire_at,
+        slot: false,
     };
     e.next_send_at = Some(fire_at);
     step_schedule(e, step_id, generation, fire_at)
+}
+
+/// [`schedule_next`] at a send slot of the number, taken for this generation. The schedule fires
+/// [`SLOT_LEAD`] early, so that the sender has read and claimed the step when the slot comes.
+pub fn schedule_in_slot(
+    e: &mut Enrollment,
+    step_id: Ulid,
+    generation: u32,
+    slot: DateTime<Utc>,
+) -> Schedule {
+    let mut schedule = schedule_next(e, step_id, generation, slot);
+    if let StepState::Scheduled { slot, .. } = &mut e.state {
+        *slot = true;
+    }
+    schedule.fire_at = slot - SLOT_LEAD;
+    schedule
 }
 
 /// The first instant at or after `from` that the step's window allows.

@@ -1,0 +1,232 @@
+//! Send slots on the table: a number's slot lattice (see `ritmo_core::delivery::pacing`) in
+//! counter items of about one second each, so that every sender instance sharing the table
+//! shares the number's rate.
+//!
+//! A counter item holds `n`: how many slots of its bucket, from the first, are taken or passed.
+//! Taking a slot is one conditional `UpdateItem` that raises `n` by one, never starting before
+//! the first slot that is not in the past (`floor`), never reaching past the horizon (`cap`).
+//! When the condition fails, the item as it was (returned by the failed update) says why: the
+//! bucket is full (the next one is tried) or `n` lags behind the present (it is raised to the
+//! floor, on the condition that it is still what was read).
+//!
+//! A backlog fills buckets far ahead. So that a take does not walk every full bucket, a
+//! frontier item per number holds a bucket before which all are full; whoever fills a bucket
+//! raises it (conditionally, it only moves forward). A take reads it first: two requests in
+//! all, in the usual case.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, Utc};
+use ritmo_core::delivery::pacing::{Lattice, SendSlots};
+use ritmo_core::PortError;
+use ulid::Ulid;
+
+use super::{key, keys, sdk_error, DynamoStore, Item, KIND, TTL};
+
+/// The counter attribute.
+const N: &str = "n";
+/// The frontier attribute: the first bucket that may not be full.
+const FRONTIER: &str = "b";
+/// How many conditional updates one take may spend.
+const MAX_UPDATES: usize = 64;
+/// Counter items outlive their second by this long, then DynamoDB deletes them.
+const KEEP_SECONDS: i64 = 3600;
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn counter(item: Option<&Item>) -> Option<i64> {
+    match item?.get(N)? {
+        AttributeValue::N(value) => value.parse().ok(),
+        _ => None,
+    }
+}
+
+/// What one conditional update of a bucket came to.
+enum Update {
+    /// `n` after the update.
+    Taken(i64),
+    /// The condition failed; `n` as it was (none when the item did not exist).
+    Refused(Option<i64>),
+}
+
+impl DynamoStore {
+    /// Raises the bucket's `n` by one from at least `floor`, if that stays under `cap`.
+    async fn take_in_bucket(
+        &self,
+        pk: &str,
+        bucket: i64,
+        floor: i64,
+        cap: i64,
+        ttl: i64,
+    ) -> Result<Update, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_string(), keys::slot_bucket(bucket))))
+            .update_expression(
+                "SET #n = if_not_exists(#n, :floor) + :one, #ttl = :ttl, #kind = :kind",
+            )
+            .condition_expression("attribute_not_exists(#n) OR (#n >= :floor AND #n < :cap)")
+            .expression_attribute_names("#n", N)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#kind", KIND)
+            .expression_attribute_values(":floor", n(floor))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(cap))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":kind", AttributeValue::S("send-slots".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => counter(out.attributes.as_ref())
+                .map(Update::Taken)
+                .ok_or_else(|| PortError::new("DynamoDB UpdateItem (send slot) returned no count")),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    Ok(Update::Refused(counter(refused.item())))
+                }
+                _ => Err(sdk_error("DynamoDB UpdateItem (send slot) failed")(error)),
+            },
+        }
+    }
+
+    /// Raises a lagging `n` from `seen` to `floor + 1`: the floor's slot is then ours.
+    async fn catch_up_bucket(
+        &self,
+        pk: &str,
+        bucket: i64,
+        seen: i64,
+        floor: i64,
+    ) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_string(), keys::slot_bucket(bucket))))
+            .update_expression("SET #n = :taken")
+            .condition_expression("#n = :seen")
+            .expression_attribute_names("#n", N)
+            .expression_attribute_values(":taken", n(floor + 1))
+            .expression_attribute_values(":seen", n(seen))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(sdk_error("DynamoDB UpdateItem (send slot) failed")(error)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// The number's frontier: all buckets before it are full (0 when none is known).
+    async fn frontier(&self, pk: &str) -> Result<i64, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_string(), keys::slot_frontier())))
+            .projection_expression("#b")
+            .expression_attribute_names("#b", FRONTIER)
+            .send()
+            .await
+            .map_err(sdk_error("DynamoDB GetItem (send-slot frontier) failed"))?;
+        Ok(
+            match out.item.as_ref().and_then(|item| item.get(FRONTIER)) {
+                Some(AttributeValue::N(value)) => value.parse().unwrap_or(0),
+                _ => 0,
+            },
+        )
+    }
+
+    /// Moves the frontier forward to `bucket` (never back).
+    async fn raise_frontier(&self, pk: &str, bucket: i64, ttl: i64) -> Result<(), PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_string(), keys::slot_frontier())))
+            .update_expression("SET #b = :b, #ttl = :ttl, #kind = :kind")
+            .condition_expression("attribute_not_exists(#b) OR #b < :b")
+            .expression_attribute_names("#b", FRONTIER)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#kind", KIND)
+            .expression_attribute_values(":b", n(bucket))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":kind", AttributeValue::S("send-slots".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(sdk_error("DynamoDB UpdateItem (send-slot frontier) failed")(error)),
+        }
+    }
+}
+
+#[async_trait]
+impl SendSlots for DynamoStore {
+    async fn take(
+        &self,
+        channel: Ulid,
+        messages_per_second: u32,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, PortError> {
+        let lattice = Lattice::new(messages_per_second);
+        let per_bucket = lattice.bucket_len();
+        let first = lattice.first_at_or_after(now);
+        let pk = keys::send_slots(channel, messages_per_second);
+        let mut bucket = first.div_euclid(per_bucket).max(self.frontier(&pk).await?);
+        for _ in 0..MAX_UPDATES {
+            let base = bucket * per_bucket;
+            let floor = (first - base).max(0);
+            let ttl = lattice.instant(base + per_bucket).timestamp() + KEEP_SECONDS;
+            match self
+                .take_in_bucket(&pk, bucket, floor, per_bucket, ttl)
+                .await?
+            {
+                Update::Taken(taken) => {
+                    if taken == per_bucket {
+                        self.raise_frontier(&pk, bucket + 1, ttl).await?;
+                    }
+                    return Ok(lattice.instant(base + taken - 1));
+                }
+                Update::Refused(Some(seen)) if seen < floor => {
+                    if self.catch_up_bucket(&pk, bucket, seen, floor).await? {
+                        return Ok(lattice.instant(base + floor));
+                    }
+                }
+                Update::Refused(_) => bucket += 1,
+            }
+        }
+        // Every bucket tried was full: the frontier lags far behind. Move it on and answer the
+        // bucket after, which this take has not proven full; a later take there is checked.
+        self.raise_frontier(
+            &pk,
+            bucket,
+            lattice.instant(bucket * per_bucket).timestamp() + KEEP_SECONDS,
+        )
+        .await?;
+        Err(PortError::new(format!(
+            "no send slot for channel {channel} in {MAX_UPDATES} buckets; try again"
+        )))
+    }
+}
