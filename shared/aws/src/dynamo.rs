@@ -156,6 +156,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     cursors: CursorKey,
+    /// Per number, the furthest send-slot bucket this instance has seen full (a hint only).
+    slot_hints: std::sync::Arc<std::sync::Mutex<HashMap<String, i64>>>,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -273,6 +275,7 @@ impl DynamoStore {
             client,
             table: config.table,
             cursors: config.cursor_key,
+            slot_hints: Default::default(),
         }
     }
 

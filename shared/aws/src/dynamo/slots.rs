@@ -9,10 +9,11 @@
 //! bucket is full (the next one is tried) or `n` lags behind the present (it is raised to the
 //! floor, on the condition that it is still what was read).
 //!
-//! A backlog fills buckets far ahead. So that a take does not walk every full bucket, a
-//! frontier item per number holds a bucket before which all are full; whoever fills a bucket
-//! raises it (conditionally, it only moves forward). A take reads it first: two requests in
-//! all, in the usual case.
+//! A backlog fills buckets far ahead. So that a take does not walk every full bucket, each
+//! instance remembers the furthest bucket it found full, and a frontier item per number holds a
+//! bucket before which all are full; whoever fills a bucket raises it (conditionally, it only
+//! moves forward). A take starts at the remembered bucket and reads the frontier only when that
+//! one is full: one request in the usual case, three when another instance has moved on.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -131,6 +132,12 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    fn remember_full(&self, pk: &str, before: i64) {
+        let mut hints = self.slot_hints.lock().expect("slot hints");
+        let hint = hints.entry(pk.to_string()).or_insert(before);
+        *hint = (*hint).max(before);
+    }
+
     /// The number's frontier: all buckets before it are full (0 when none is known).
     async fn frontier(&self, pk: &str) -> Result<i64, PortError> {
         let out = self
@@ -194,18 +201,18 @@ impl SendSlots for DynamoStore {
         let per_bucket = lattice.bucket_len();
         let first = lattice.first_at_or_after(now);
         let pk = keys::send_slots(channel, messages_per_second);
-        let mut bucket = first.div_euclid(per_bucket).max(self.frontier(&pk).await?);
+        let hint = self.slot_hints.lock().expect("slot hints").get(&pk).copied();
+        let mut bucket = first.div_euclid(per_bucket).max(hint.unwrap_or(0));
+        let mut frontier_read = false;
         for _ in 0..MAX_UPDATES {
             let base = bucket * per_bucket;
             let floor = (first - base).max(0);
             let ttl = lattice.instant(base + per_bucket).timestamp() + KEEP_SECONDS;
-            match self
-                .take_in_bucket(&pk, bucket, floor, per_bucket, ttl)
-                .await?
-            {
+            match self.take_in_bucket(&pk, bucket, floor, per_bucket, ttl).await? {
                 Update::Taken(taken) => {
                     if taken == per_bucket {
                         self.raise_frontier(&pk, bucket + 1, ttl).await?;
+                        self.remember_full(&pk, bucket + 1);
                     }
                     return Ok(lattice.instant(base + taken - 1));
                 }
@@ -214,7 +221,14 @@ impl SendSlots for DynamoStore {
                         return Ok(lattice.instant(base + floor));
                     }
                 }
-                Update::Refused(_) => bucket += 1,
+                Update::Refused(_) => {
+                    bucket += 1;
+                    if !frontier_read {
+                        frontier_read = true;
+                        bucket = bucket.max(self.frontier(&pk).await?);
+                    }
+                    self.remember_full(&pk, bucket);
+                }
             }
         }
         // Every bucket tried was full: the frontier lags far behind. Move it on and answer the
