@@ -50,6 +50,18 @@ pub fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// The raw body bytes (a signed webhook is checked on exactly these), within the route's size
+/// limit; too large is a 413 problem.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
 /// The whole body, within the router's size limit.
 pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
     Bytes::from_request(req, state).await.map_err(|rejection| {

@@ -31,6 +31,9 @@ pub use routes::webhook::WebhookSettings;
 /// Largest accepted request body: a CSV of 1000 contacts with a few attributes fits easily.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// The largest webhook delivery accepted: Meta documents notification payloads of up to 3 MB.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// What the `sequences-api` routes use: channels, bots, sequences and steps.
 #[derive(Clone)]
 pub struct SequencesState {
@@ -166,6 +169,8 @@ pub fn webhook_routes(state: WebhookState) -> Router {
         .split_for_parts()
         .0
         .with_state(state)
+        // Inside `finish`'s limit, so it takes precedence on this route.
+        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY_BYTES))
 }
 
 /// The public redirect of the `redirect` function: `GET|HEAD /{slug}`. Static routes (`/health`,

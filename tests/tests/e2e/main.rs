@@ -5,6 +5,7 @@
 mod links;
 mod openapi;
 mod sequences;
+mod webhook_volume;
 mod webhooks;
 mod whatsapp;
 

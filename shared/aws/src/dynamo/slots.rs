@@ -201,14 +201,22 @@ impl SendSlots for DynamoStore {
         let per_bucket = lattice.bucket_len();
         let first = lattice.first_at_or_after(now);
         let pk = keys::send_slots(channel, messages_per_second);
-        let hint = self.slot_hints.lock().expect("slot hints").get(&pk).copied();
+        let hint = self
+            .slot_hints
+            .lock()
+            .expect("slot hints")
+            .get(&pk)
+            .copied();
         let mut bucket = first.div_euclid(per_bucket).max(hint.unwrap_or(0));
         let mut frontier_read = false;
         for _ in 0..MAX_UPDATES {
             let base = bucket * per_bucket;
             let floor = (first - base).max(0);
             let ttl = lattice.instant(base + per_bucket).timestamp() + KEEP_SECONDS;
-            match self.take_in_bucket(&pk, bucket, floor, per_bucket, ttl).await? {
+            match self
+                .take_in_bucket(&pk, bucket, floor, per_bucket, ttl)
+                .await?
+            {
                 Update::Taken(taken) => {
                     if taken == per_bucket {
                         self.raise_frontier(&pk, bucket + 1, ttl).await?;

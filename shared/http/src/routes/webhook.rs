@@ -1,6 +1,5 @@
 //! `/webhooks/whatsapp` (public): Meta's verification handshake and signed notifications.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,9 +9,9 @@ use subtle::ConstantTimeEq;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::query_pairs;
+use crate::extract::{query_pairs, RawBody};
 use crate::openapi::WhatsAppWebhook;
-use crate::problem::{ApiResult, Forbidden, PayloadTooLarge, Problem};
+use crate::problem::{ApiResult, Forbidden, Problem};
 use crate::WebhookState;
 
 /// The app secret that signs Meta's notifications, and the token of the verification handshake.
@@ -85,13 +84,14 @@ async fn verify(State(s): State<WebhookState>, uri: axum::http::Uri) -> Response
          content_type = "application/problem+json", body = Problem),
         (status = 401, description = "The signature is missing or wrong; nothing changed.",
          content_type = "application/problem+json", body = Problem),
-        (status = 413, response = PayloadTooLarge),
+        (status = 413, description = "The body is larger than 3 MiB (Meta's documented maximum is 3 MB).",
+         content_type = "application/problem+json", body = Problem),
     )
 )]
 async fn notify(
     State(s): State<WebhookState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<StatusCode> {
     let Some(secret) = &s.settings.app_secret else {
         tracing::error!("a webhook arrived but no app secret is configured");
