@@ -10,7 +10,7 @@ use ritmo_core::enrollments::enroll::EnrollmentService;
 use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::enrollments::stats::StatsService;
 use ritmo_core::links::admin::LinkAdmin;
-use ritmo_core::links::redirect::Redirect;
+use ritmo_core::links::redirect::{LinkCache, Redirect};
 use ritmo_core::links::StickyKey;
 use ritmo_core::Ports;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
@@ -115,6 +115,7 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         links: store.clone(),
         routing: store.clone(),
         slots: store,
+        link_cache: Arc::new(LinkCache::new()),
         messenger: Arc::new(WhatsApp::new(messaging.whatsapp)?),
         rate_card: messaging.rate_card.map(Arc::new),
     })
@@ -159,10 +160,12 @@ pub async fn inbound_from_env() -> Result<InboundWebhooks, DeploymentError> {
 pub async fn link_admin_from_env() -> Result<LinkAdmin, DeploymentError> {
     let aws = aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // The redirect runs in its own function: its cache there shows changes within CONFIG_TTL.
     Ok(LinkAdmin::new(
         clock.clone(),
         Arc::new(UlidGen::new(clock)),
         dynamo_store(&aws)?,
+        Arc::new(LinkCache::new()),
     ))
 }
 
@@ -173,5 +176,6 @@ pub async fn redirect_from_env(sticky_key: StickyKey) -> Result<Redirect, Deploy
         Arc::new(SystemClock),
         dynamo_store(&aws)?,
         sticky_key,
+        Arc::new(LinkCache::new()),
     ))
 }

@@ -9,9 +9,10 @@
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
 //! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>` |
-//! | link (configuration, counter, members' copies) | `L#<slug>` | `L` | |
+//! | link (configuration, members' copies) | `L#<slug>` | `L` | |
+//! | link rotation counter | `L#<slug>` | `C` | |
 //! | link entry (per-tenant listing) | `T#<tenant>` | `LINK#<slug>` | |
-//! | link clicks of a day | `T#<tenant>#LINK#<link id>` | `D#<yyyy-mm-dd>` | |
+//! | link clicks of a day, one kind (and member), one shard | `T#<tenant>#LINK#<link id>` | `D#<yyyy-mm-dd>#<H|B|X|M#member>#<shard>` | |
 //! | a number's send-slot counter (about one second, with `ttl`) | `SLOTS#<channel>#<rate>` | `B#<bucket>` | |
 //! | a number's send-slot frontier (with `ttl`) | `SLOTS#<channel>#<rate>` | `FRONTIER` | |
 //!
@@ -116,6 +117,8 @@ pub mod keys {
     }
 
     pub const LINK_SK: &str = "L";
+    /// The rotation counter's item, beside the link's configuration.
+    pub const COUNTER_SK: &str = "C";
 
     /// The sort key of a link's entry in its tenant's partition (the per-tenant listing).
     pub fn link_entry(slug: &str) -> String {

@@ -870,6 +870,14 @@ mod suite {
             Slug::parse(raw).unwrap()
         }
 
+        /// A human click as the redirect makes it: the counter advanced, the link read.
+        async fn click(store: &dyn Links, raw: &str) -> ritmo_core::links::Routing {
+            let counter = store.advance(&slug(raw)).await.unwrap().unwrap();
+            let mut routing = store.peek(&slug(raw)).await.unwrap().unwrap();
+            routing.counter = counter;
+            routing
+        }
+
         fn hours() -> Hours {
             let spec: WindowSpec = serde_json::from_value(serde_json::json!({
                 "time_zone": "America/Sao_Paulo",
@@ -1045,7 +1053,7 @@ mod suite {
                     .create_link(&rotator(&acme, r, &[("ana", 1), ("bia", 1)]))
                     .await
                     .unwrap();
-                assert_eq!(store.click(&slug(r)).await.unwrap().unwrap().counter, 1);
+                assert_eq!(store.advance(&slug(r)).await.unwrap().unwrap(), 1);
             }
             let stored = store.get_link(&acme, &slug("ana")).await.unwrap().unwrap();
             let mut ana = replaced(whatsapp(&acme, "ana", 9, Some("Olá!")), &stored);
@@ -1089,7 +1097,7 @@ mod suite {
             let mystore = rotator(&acme, "mystore", &[("ana", 1), ("bia", 1)]);
             store.create_link(&mystore).await.unwrap();
             for expected in 1..=3 {
-                let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+                let routing = click(&*store, "mystore").await;
                 assert_eq!(routing.counter, expected);
             }
             let moved = replaced(
@@ -1097,7 +1105,7 @@ mod suite {
                 &mystore,
             );
             store.replace_link(&moved).await.unwrap();
-            let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+            let routing = click(&*store, "mystore").await;
             assert_eq!(routing.counter, 4);
             assert_eq!(view(&routing.link), view(&moved));
             assert_eq!(
@@ -1152,7 +1160,7 @@ mod suite {
             store.delete_link(&acme, &slug("ana")).await.unwrap();
             assert!(store.get_link(&acme, &slug("ana")).await.unwrap().is_none());
             assert!(store.peek(&slug("ana")).await.unwrap().is_none());
-            assert!(store.click(&slug("alfa")).await.unwrap().is_none());
+            assert!(store.peek(&slug("alfa")).await.unwrap().is_none());
             assert!(matches!(
                 store.delete_link(&acme, &slug("ana")).await,
                 Err(LinkWriteError::NotFound)
@@ -1162,7 +1170,7 @@ mod suite {
                 .create_link(&whatsapp(&tenant("other"), "ana", 2, None))
                 .await
                 .unwrap();
-            assert_eq!(store.click(&slug("ana")).await.unwrap().unwrap().counter, 1);
+            assert_eq!(store.advance(&slug("ana")).await.unwrap().unwrap(), 1);
             let listed = store
                 .list_links(&acme, &PageRequest::first(50))
                 .await
@@ -1282,7 +1290,6 @@ mod suite {
             store: Arc<dyn Links>,
         ) {
             let acme = tenant("acme");
-            assert!(store.click(&slug("nobody")).await.unwrap().is_none());
             assert!(store.peek(&slug("nobody")).await.unwrap().is_none());
             for (s, n) in [("ana", 1), ("bia", 2)] {
                 store
@@ -1297,7 +1304,7 @@ mod suite {
                 0
             );
             for expected in 1..=3 {
-                let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+                let routing = click(&*store, "mystore").await;
                 assert_eq!(routing.counter, expected);
                 assert_eq!(routing.link.id, mystore.id);
                 assert_eq!(
@@ -1312,7 +1319,7 @@ mod suite {
             assert_eq!(routing.counter, 3);
             assert_eq!(view(&routing.link), view(&mystore));
             // Each link has its own counter.
-            assert_eq!(store.click(&slug("ana")).await.unwrap().unwrap().counter, 1);
+            assert_eq!(store.advance(&slug("ana")).await.unwrap().unwrap(), 1);
         }
 
         pub async fn two_hundred_concurrent_clicks_get_counters_1_to_200(store: Arc<dyn Links>) {
@@ -1335,7 +1342,7 @@ mod suite {
                 .map(|_| {
                     let store = store.clone();
                     tokio::spawn(async move {
-                        let routing = store.click(&slug("mystore")).await.unwrap().unwrap();
+                        let routing = click(&*store, "mystore").await;
                         assert_eq!(routing.members.len(), 3);
                         routing.counter
                     })

@@ -18,7 +18,7 @@ use crate::enrollments::pricing::RateCard;
 use crate::enrollments::stats::StatsService;
 use crate::enrollments::store::EnrollmentStore;
 use crate::links::admin::LinkAdmin;
-use crate::links::redirect::Redirect;
+use crate::links::redirect::{LinkCache, Redirect};
 use crate::links::{LinkRouting, LinkStore, StickyKey};
 use crate::sequences::service::SequenceService;
 use crate::sequences::store::SequenceStore;
@@ -37,6 +37,8 @@ pub struct Ports {
     pub scheduler: Arc<dyn Scheduler>,
     /// The numbers' send slots: in process here, in the store's table in production.
     pub slots: Arc<dyn SendSlots>,
+    /// The redirect's cache of link configurations, cleared by link changes in this process.
+    pub link_cache: Arc<LinkCache>,
     /// Prices for the estimated cost in sequence statistics, when the operator gives them.
     pub rate_card: Option<Arc<RateCard>>,
 }
@@ -63,6 +65,7 @@ impl Ports {
             messenger,
             scheduler,
             slots: Arc::new(LocalSlots::new()),
+            link_cache: Arc::new(LinkCache::new()),
             rate_card: None,
         }
     }
@@ -132,10 +135,20 @@ impl Ports {
     }
 
     pub fn link_admin(&self) -> LinkAdmin {
-        LinkAdmin::new(self.clock.clone(), self.ids.clone(), self.links.clone())
+        LinkAdmin::new(
+            self.clock.clone(),
+            self.ids.clone(),
+            self.links.clone(),
+            self.link_cache.clone(),
+        )
     }
 
     pub fn redirect(&self, sticky_key: StickyKey) -> Redirect {
-        Redirect::new(self.clock.clone(), self.routing.clone(), sticky_key)
+        Redirect::new(
+            self.clock.clone(),
+            self.routing.clone(),
+            sticky_key,
+            self.link_cache.clone(),
+        )
     }
 }

@@ -213,11 +213,11 @@ impl LinkRouting for MemoryLinkStore {
             .map(|e| routing(e, e.counter.load(Ordering::SeqCst))))
     }
 
-    async fn click(&self, slug: &Slug) -> Result<Option<Routing>, PortError> {
+    async fn advance(&self, slug: &Slug) -> Result<Option<u64>, PortError> {
         Ok(self
             .read()
             .get(slug)
-            .map(|e| routing(e, e.counter.fetch_add(1, Ordering::SeqCst) + 1)))
+            .map(|e| e.counter.fetch_add(1, Ordering::SeqCst) + 1))
     }
 
     async fn record_click(&self, click: &ClickRecord) -> Result<(), PortError> {
@@ -339,8 +339,8 @@ mod tests {
         let mystore = rotator("a", "mystore", &["ana"]);
         store.create_link(&mystore).await.unwrap();
         let s = slug("mystore");
-        assert_eq!(store.click(&s).await.unwrap().unwrap().counter, 1);
-        assert_eq!(store.click(&s).await.unwrap().unwrap().counter, 2);
+        assert_eq!(store.advance(&s).await.unwrap(), Some(1));
+        assert_eq!(store.advance(&s).await.unwrap(), Some(2));
         assert_eq!(store.peek(&s).await.unwrap().unwrap().counter, 2);
 
         let mut ana = whatsapp("a", "ana", "+5511987654329");

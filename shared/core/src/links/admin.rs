@@ -6,6 +6,7 @@ use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
 use super::input::{self, Draft, LinkInput, LinkView};
+use super::redirect::LinkCache;
 use super::store::LinkStore;
 use super::{Link, LinkKind, LinkWriteError, Slug};
 use crate::common::clock::Clock;
@@ -69,11 +70,23 @@ pub struct LinkAdmin {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     links: Arc<dyn LinkStore>,
+    /// The redirect's cache in this process, cleared on every change.
+    cache: Arc<LinkCache>,
 }
 
 impl LinkAdmin {
-    pub fn new(clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>, links: Arc<dyn LinkStore>) -> Self {
-        Self { clock, ids, links }
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        links: Arc<dyn LinkStore>,
+        cache: Arc<LinkCache>,
+    ) -> Self {
+        Self {
+            clock,
+            ids,
+            links,
+            cache,
+        }
     }
 
     pub async fn create_link(
@@ -89,6 +102,7 @@ impl LinkAdmin {
             .create_link(&link)
             .await
             .map_err(|e| write_error(e, &link))?;
+        self.cache.clear();
         tracing::info!(tenant = %tenant, slug = %link.slug, "link created");
         Ok(LinkView::from(&link))
     }
@@ -134,6 +148,7 @@ impl LinkAdmin {
             .replace_link(&link)
             .await
             .map_err(|e| write_error(e, &link))?;
+        self.cache.clear();
         tracing::info!(tenant = %tenant, slug = %link.slug, "link replaced");
         Ok(LinkView::from(&link))
     }
@@ -144,6 +159,7 @@ impl LinkAdmin {
             .delete_link(tenant, &link.slug)
             .await
             .map_err(|e| write_error(e, &link))?;
+        self.cache.clear();
         tracing::info!(tenant = %tenant, slug = %link.slug, "link deleted");
         Ok(())
     }
@@ -320,6 +336,7 @@ mod tests {
             clock,
             Arc::new(crate::common::ids::SequentialIds::default()),
             Arc::new(MemoryLinkStore::new()),
+            Arc::new(LinkCache::new()),
         );
         let tenant = TenantId::parse("acme").unwrap();
         let input: LinkInput = serde_json::from_value(serde_json::json!(

@@ -1,9 +1,10 @@
 //! The public redirect's decision: `decide()` routes one click (pure), and `Redirect` around it
 //! only reads the routing, counts the click and answers.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeDelta, Utc};
 
 use super::rotation::position;
 use super::store::LinkRouting;
@@ -152,6 +153,61 @@ fn decide(routing: &Routing, now: DateTime<Utc>, remembered: Option<&str>) -> De
     }
 }
 
+/// How long this instance uses a link's configuration (or its absence) as read: an edit, a new
+/// link or a deletion shows within this bound. The rotation counter is never cached.
+pub const CONFIG_TTL: TimeDelta = TimeDelta::seconds(5);
+/// Links remembered at most; past that the cache starts over.
+const CACHE_ENTRIES: usize = 10_000;
+
+/// A link's configuration (or `None`: no such link) as this instance last read it.
+#[derive(Clone)]
+struct Cached {
+    routing: Option<Routing>,
+    read_at: DateTime<Utc>,
+}
+
+/// The links' configurations as this instance last read them, for at most [`CONFIG_TTL`].
+/// The redirect reads through it; link changes made in the same process clear it at once.
+#[derive(Default)]
+pub struct LinkCache {
+    entries: Mutex<HashMap<Slug, Cached>>,
+}
+
+impl LinkCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&self, slug: &Slug, now: DateTime<Utc>) -> Option<Option<Routing>> {
+        let entries = self.entries.lock().expect("link cache");
+        let cached = entries.get(slug)?;
+        (cached.read_at <= now && now - cached.read_at < CONFIG_TTL).then(|| cached.routing.clone())
+    }
+
+    fn put(&self, slug: &Slug, routing: Option<Routing>, now: DateTime<Utc>) {
+        let mut entries = self.entries.lock().expect("link cache");
+        if entries.len() >= CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            slug.clone(),
+            Cached {
+                routing,
+                read_at: now,
+            },
+        );
+    }
+
+    fn forget(&self, slug: &Slug) {
+        self.entries.lock().expect("link cache").remove(slug);
+    }
+
+    /// Drops everything: a link changed (a member's change reaches the rotators using it).
+    pub fn clear(&self) {
+        self.entries.lock().expect("link cache").clear();
+    }
+}
+
 /// The public redirect: one click in, one answer out.
 #[derive(Clone)]
 pub struct Redirect {
@@ -159,18 +215,37 @@ pub struct Redirect {
     links: Arc<dyn LinkRouting>,
     /// Signs the sticky-assignment cookie.
     sticky_key: StickyKey,
+    configs: Arc<LinkCache>,
 }
 
 impl Redirect {
-    pub fn new(clock: Arc<dyn Clock>, links: Arc<dyn LinkRouting>, sticky_key: StickyKey) -> Self {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        links: Arc<dyn LinkRouting>,
+        sticky_key: StickyKey,
+        configs: Arc<LinkCache>,
+    ) -> Self {
         Self {
             clock,
             links,
             sticky_key,
+            configs,
         }
     }
 
-    /// `GET|HEAD /{slug}`. Costs at most two store requests (see [`super::LinkRouting`]).
+    /// The link's configuration: as read within [`CONFIG_TTL`], or read now (one request).
+    async fn config(&self, slug: &Slug, now: DateTime<Utc>) -> Result<Option<Routing>, PortError> {
+        if let Some(cached) = self.configs.get(slug, now) {
+            return Ok(cached);
+        }
+        let routing = self.links.peek(slug).await?;
+        self.configs.put(slug, routing.clone(), now);
+        Ok(routing)
+    }
+
+    /// `GET|HEAD /{slug}`. The configuration comes from [`Redirect::config`]; then a human click
+    /// on a rotator advances the counter (one small write) and every click is counted (one
+    /// write): two requests per human click, one per bot, none written for an unknown slug.
     ///
     /// Bots and `HEAD` requests read the link without advancing its counter and get the preview.
     /// A person with a valid sticky cookie also reads without advancing; when the remembered
@@ -186,10 +261,10 @@ impl Redirect {
             return Ok(ClickOutcome::NotFound);
         };
         let now = self.clock.now();
+        let Some(mut routing) = self.config(&slug, now).await? else {
+            return Ok(ClickOutcome::NotFound);
+        };
         if request.head || bots::is_bot(request.user_agent) {
-            let Some(routing) = self.links.peek(&slug).await? else {
-                return Ok(ClickOutcome::NotFound);
-            };
             self.count_click(&routing.link, now, ClickKind::Bot).await;
             tracing::debug!(slug = %slug, outcome = "preview", "link click");
             return Ok(ClickOutcome::Preview { link: routing.link });
@@ -197,14 +272,15 @@ impl Redirect {
         let remembered = request
             .sticky_cookie
             .and_then(|value| sticky_key.verify(&slug, value, now));
-        let routing = if remembered.is_some() {
-            self.links.peek(&slug).await?
-        } else {
-            self.links.click(&slug).await?
-        };
-        let Some(routing) = routing else {
-            return Ok(ClickOutcome::NotFound);
-        };
+        if remembered.is_none() && routing.link.rotator().is_some() {
+            match self.links.advance(&slug).await? {
+                Some(counter) => routing.counter = counter,
+                None => {
+                    self.configs.forget(&slug);
+                    return Ok(ClickOutcome::NotFound);
+                }
+            }
+        }
         let link = routing.link.clone();
         let outcome = match decide(&routing, now, remembered) {
             Decision::Go {

@@ -70,9 +70,11 @@ pub trait LinkRouting: Send + Sync + 'static {
     /// Redirect, one request: the link of that slug (any tenant) with its current counter.
     async fn peek(&self, slug: &Slug) -> Result<Option<Routing>, PortError>;
 
-    /// Redirect, one request: atomically adds 1 to the link's counter and returns the link with
-    /// the new value. Concurrent calls get distinct, consecutive values.
-    async fn click(&self, slug: &Slug) -> Result<Option<Routing>, PortError>;
+    /// Redirect, one small write: atomically adds 1 to the link's rotation counter (kept apart
+    /// from its configuration) and returns the new value; `None` when the store knows no such
+    /// link. Concurrent calls get distinct, consecutive values. Called only for a link the
+    /// redirect has read.
+    async fn advance(&self, slug: &Slug) -> Result<Option<u64>, PortError>;
 
     /// Redirect, one request: counts one click.
     async fn record_click(&self, click: &ClickRecord) -> Result<(), PortError>;

@@ -326,6 +326,10 @@ pub(super) fn link_key(slug: &str) -> Item {
     key(keys::link(slug), keys::LINK_SK.into())
 }
 
+pub(super) fn counter_key(slug: &str) -> Item {
+    key(keys::link(slug), keys::COUNTER_SK.into())
+}
+
 pub(super) fn entry_key(tenant: &TenantId, slug: &str) -> Item {
     key(keys::tenant(tenant), keys::link_entry(slug))
 }

@@ -5,8 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, ReturnValue, TransactWriteItem,
+};
 use chrono::NaiveDate;
 use ritmo_core::common::page::{Page, PageRequest};
 use ritmo_core::common::tenant::TenantId;
@@ -165,8 +166,14 @@ impl LinkStore for DynamoStore {
                 .expression_attribute_values(":version", number(current.item.version))
                 .build()
                 .map_err(build_error)?;
+            let counter = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(counter_key(slug.as_str())))
+                .build()
+                .map_err(build_error)?;
             let mut writes = vec![
                 TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().delete(counter).build(),
                 self.entry_delete(tenant, slug.as_str())?,
             ];
             let members: BTreeSet<String> = current.member_slugs().into_iter().collect();
@@ -241,7 +248,7 @@ impl LinkStore for DynamoStore {
         if from > to {
             return Ok(Vec::new());
         }
-        let mut days = Vec::new();
+        let mut days = std::collections::BTreeMap::new();
         let mut start = None;
         loop {
             let out = self
@@ -253,18 +260,19 @@ impl LinkStore for DynamoStore {
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(":pk", s(keys::link_clicks(tenant, link_id)))
                 .expression_attribute_values(":from", s(keys::link_day(from)))
-                .expression_attribute_values(":to", s(keys::link_day(to)))
+                // `~` sorts after every kind and shard suffix of the last day.
+                .expression_attribute_values(":to", s(format!("{}#~", keys::link_day(to))))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(sdk_error("DynamoDB Query (link clicks) failed"))?;
             for item in out.items.unwrap_or_default() {
-                days.push(day_clicks(item)?);
+                add_day_clicks(&mut days, item)?;
             }
             match out.last_evaluated_key {
                 Some(last) if !last.is_empty() => start = Some(last),
-                _ => return Ok(days),
+                _ => return Ok(days.into_iter().collect()),
             }
         }
     }
@@ -272,107 +280,174 @@ impl LinkStore for DynamoStore {
 
 #[async_trait]
 impl LinkRouting for DynamoStore {
-    /// One consistent `GetItem` of the link item.
+    /// One consistent `BatchGetItem` of the link's configuration and its rotation counter.
     async fn peek(&self, slug: &Slug) -> Result<Option<Routing>, PortError> {
-        self.read_link(slug.as_str())
-            .await?
-            .map(|stored| routing_of(stored.item))
-            .transpose()
+        let keys = KeysAndAttributes::builder()
+            .keys(link_key(slug.as_str()))
+            .keys(counter_key(slug.as_str()))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let mut request = Some(keys);
+        let (mut link, mut counter) = (None, None);
+        while let Some(keys) = request.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(sdk_error("DynamoDB BatchGetItem (link) failed"))?;
+            for mut item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                match item.get(SK) {
+                    Some(AttributeValue::S(sk)) if sk == keys::COUNTER_SK => {
+                        counter = item.get(COUNTER).and_then(|n| match n {
+                            AttributeValue::N(n) => n.parse::<u64>().ok(),
+                            _ => None,
+                        });
+                    }
+                    _ => {
+                        item.remove(USED_BY);
+                        link = Some(item);
+                    }
+                }
+            }
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        let Some(item) = link else {
+            return Ok(None);
+        };
+        let mut routing = routing_of(from_item(item)?)?;
+        // Links written before the counter had its own item kept it in the link item.
+        if let Some(counter) = counter {
+            routing.counter = counter;
+        }
+        Ok(Some(routing))
     }
 
-    /// One `UpdateItem ADD #counter :one` (`attribute_exists(#pk)`), `ReturnValues ALL_NEW`.
-    async fn click(&self, slug: &Slug) -> Result<Option<Routing>, PortError> {
-        let result = self
+    /// One `UpdateItem ADD #counter :one` on the counter item (a few bytes), `UPDATED_NEW`.
+    async fn advance(&self, slug: &Slug) -> Result<Option<u64>, PortError> {
+        let out = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(link_key(slug.as_str())))
-            .condition_expression("attribute_exists(#pk)")
+            .set_key(Some(counter_key(slug.as_str())))
             .update_expression("ADD #counter :one")
-            .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#counter", COUNTER)
             .expression_attribute_values(":one", number(1))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::UpdatedNew)
             .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let mut item = out
-                    .attributes
-                    .ok_or_else(|| PortError::new("DynamoDB UpdateItem returned no item"))?;
-                item.remove(USED_BY);
-                Ok(Some(routing_of(from_item(item)?)?))
-            }
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(error) => Err(sdk_error("DynamoDB UpdateItem (click) failed")(error)),
+            .await
+            .map_err(sdk_error("DynamoDB UpdateItem (rotation counter) failed"))?;
+        match out.attributes.as_ref().and_then(|a| a.get(COUNTER)) {
+            Some(AttributeValue::N(n)) => Ok(n.parse().ok()),
+            _ => Err(PortError::new("DynamoDB UpdateItem returned no counter")),
         }
     }
 
-    /// One `UpdateItem ADD` on the day's item (created by the first click of the day).
+    /// One `UpdateItem ADD #n :one` on a small item of the day: one per kind (per member for
+    /// a rotator's human clicks), in [`CLICK_SHARDS`] shards so that no item takes more than a
+    /// fraction of a busy link's clicks.
     async fn record_click(&self, click: &ClickRecord) -> Result<(), PortError> {
-        let (counter, member) = match &click.kind {
-            ClickKind::Human { member } => ("human", member.as_ref()),
-            ClickKind::Bot => ("bot", None),
-            ClickKind::Closed => ("closed", None),
+        let shard = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+            % CLICK_SHARDS;
+        let what = match &click.kind {
+            ClickKind::Human {
+                member: Some(member),
+            } => format!("{MEMBER_CLICKS_PREFIX}{member}"),
+            ClickKind::Human { member: None } => "H".to_string(),
+            ClickKind::Bot => "B".to_string(),
+            ClickKind::Closed => "X".to_string(),
         };
-        let request = self
-            .client
+        self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(
                 keys::link_clicks(&click.tenant, click.link_id),
-                keys::link_day(click.day),
+                format!("{}#{what}#{shard}", keys::link_day(click.day)),
             )))
+            .update_expression("SET #kind = :kind ADD #n :one")
             .expression_attribute_names("#kind", KIND)
-            .expression_attribute_names("#count", counter)
+            .expression_attribute_names("#n", CLICKS)
             .expression_attribute_values(":kind", s("link_clicks"))
-            .expression_attribute_values(":one", number(1));
-        let request = match member {
-            Some(member) => request
-                .update_expression("SET #kind = :kind ADD #count :one, #member :one")
-                .expression_attribute_names("#member", format!("{MEMBER_CLICKS_PREFIX}{member}")),
-            None => request.update_expression("SET #kind = :kind ADD #count :one"),
-        };
-        request.send().await.map_err(sdk_error(
-            "DynamoDB UpdateItem (link click statistics) failed",
-        ))?;
+            .expression_attribute_values(":one", number(1))
+            .send()
+            .await
+            .map_err(sdk_error(
+                "DynamoDB UpdateItem (link click statistics) failed",
+            ))?;
         Ok(())
     }
 }
 
-/// A day item as [`DayClicks`].
-fn day_clicks(item: Item) -> Result<(NaiveDate, DayClicks), PortError> {
+/// Shards of each day's click counters.
+const CLICK_SHARDS: u32 = 4;
+/// A click counter item's count.
+const CLICKS: &str = "n";
+
+/// Adds a day's click item to `days`: `D#<day>#<kind>#<shard>` with its count `n`, or an item
+/// written before clicks had items of their own (`D#<day>` with `human`, `bot`, `closed` and
+/// `M#<member>` counts).
+fn add_day_clicks(
+    days: &mut std::collections::BTreeMap<NaiveDate, DayClicks>,
+    item: Item,
+) -> Result<(), PortError> {
     let malformed = || PortError::new("a link statistics item is malformed");
-    let count = |value: &AttributeValue| match value {
-        AttributeValue::N(n) => n.parse::<u64>().map_err(|_| malformed()),
+    let count = |value: Option<&AttributeValue>| match value {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| malformed()),
         _ => Err(malformed()),
     };
-    let day = match item.get(SK) {
-        Some(AttributeValue::S(sk)) => sk
-            .strip_prefix("D#")
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            .ok_or_else(malformed)?,
-        _ => return Err(malformed()),
+    let Some(AttributeValue::S(sk)) = item.get(SK) else {
+        return Err(malformed());
     };
-    let mut clicks = DayClicks::default();
-    for (name, value) in &item {
-        match name.as_str() {
-            "human" => clicks.human = count(value)?,
-            "bot" => clicks.bot = count(value)?,
-            "closed" => clicks.closed = count(value)?,
-            other => {
-                if let Some(member) = other.strip_prefix(MEMBER_CLICKS_PREFIX) {
-                    clicks.members.insert(stored_slug(member)?, count(value)?);
+    let rest = sk.strip_prefix("D#").ok_or_else(malformed)?;
+    let (day, what) = rest
+        .split_once('#')
+        .map_or((rest, None), |(d, w)| (d, Some(w)));
+    let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| malformed())?;
+    let clicks = days.entry(day).or_default();
+    let Some(what) = what else {
+        for (name, value) in &item {
+            match name.as_str() {
+                "human" => clicks.human += count(Some(value))?,
+                "bot" => clicks.bot += count(Some(value))?,
+                "closed" => clicks.closed += count(Some(value))?,
+                other => {
+                    if let Some(member) = other.strip_prefix(MEMBER_CLICKS_PREFIX) {
+                        *clicks.members.entry(stored_slug(member)?).or_default() +=
+                            count(Some(value))?;
+                    }
                 }
             }
         }
+        return Ok(());
+    };
+    let kind = what
+        .rsplit_once('#')
+        .map(|(kind, _shard)| kind)
+        .ok_or_else(malformed)?;
+    let n = count(item.get(CLICKS))?;
+    match kind {
+        "H" => clicks.human += n,
+        "B" => clicks.bot += n,
+        "X" => clicks.closed += n,
+        member => {
+            let member = member
+                .strip_prefix(MEMBER_CLICKS_PREFIX)
+                .ok_or_else(malformed)?;
+            clicks.human += n;
+            *clicks.members.entry(stored_slug(member)?).or_default() += n;
+        }
     }
-    Ok((day, clicks))
+    Ok(())
 }

@@ -1,0 +1,225 @@
+//! What one click costs on DynamoDB, counted at the SDK as every attempt goes out (SPEC §3):
+//! at most 2 requests per human click with every item it writes under 1 KB, no write for an
+//! unknown slug, at most 1 request for a bot or `HEAD`.
+//!
+//! Needs `RITMO_TEST_DYNAMODB_ENDPOINT` (set by `infra/test.sh`); skipped with a message
+//! otherwise, and failing instead under `CI`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
+use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+use ritmo_core::common::clock::SystemClock;
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::links::admin::LinkAdmin;
+use ritmo_core::links::input::LinkInput;
+use ritmo_core::links::redirect::{ClickOutcome, ClickRequest, LinkCache, Redirect};
+use ritmo_core::links::StickyKey;
+use serde_json::json;
+use ulid::Ulid;
+
+/// Requests by operation (`x-amz-target`), each attempt counted.
+#[derive(Debug, Default, Clone)]
+struct Requests(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl Requests {
+    fn take(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "count requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let operation = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_string();
+        *self.0.lock().unwrap().entry(operation).or_default() += 1;
+        Ok(())
+    }
+}
+
+fn total(requests: &BTreeMap<String, usize>) -> usize {
+    requests.values().sum()
+}
+
+fn writes(requests: &BTreeMap<String, usize>) -> usize {
+    requests
+        .iter()
+        .filter(|(op, _)| {
+            matches!(
+                op.as_str(),
+                "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem"
+            )
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// DynamoDB's item size: attribute names and values in bytes (numbers at their upper bound).
+fn item_size(item: &BTreeMap<&String, &AttributeValue>) -> usize {
+    fn value_size(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(_) => 21,
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value_size(v))
+                    .sum::<usize>()
+            }
+            _ => 400,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_costs_at_most_two_small_requests_an_unknown_slug_writes_nothing_a_bot_one() {
+    let Ok(endpoint) = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RITMO_TEST_DYNAMODB_ENDPOINT must be set under CI"
+        );
+        eprintln!("skipped: RITMO_TEST_DYNAMODB_ENDPOINT is not set");
+        return;
+    };
+    let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
+    let requests = Requests::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let table = format!("ritmo-clicks-{}", Ulid::new().to_string().to_lowercase());
+    let store = Arc::new(DynamoStore::new(
+        client.clone(),
+        StoreConfig {
+            table: table.clone(),
+            cursor_key: CursorKey::random(),
+        },
+    ));
+    store.create_table_if_missing().await.unwrap();
+
+    // A rotator of twenty attendants with ordinary greeting texts, as the admin API makes it.
+    let clock = Arc::new(SystemClock);
+    let admin = LinkAdmin::new(
+        clock.clone(),
+        Arc::new(UlidGen::new(clock.clone())),
+        store.clone(),
+        Arc::new(LinkCache::new()),
+    );
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut members = Vec::new();
+    for i in 0..20 {
+        let slug = format!("atendente-{i:02}");
+        let input: LinkInput = serde_json::from_value(json!({
+            "slug": slug, "type": "whatsapp", "phone": format!("+55119876543{i:02}"),
+            "text": "Olá! Vim pelo site e gostaria de saber mais sobre os produtos da loja."
+        }))
+        .unwrap();
+        admin.create_link(&tenant, input).await.unwrap();
+        members.push(json!({"link": slug}));
+    }
+    let input: LinkInput = serde_json::from_value(json!({
+        "slug": "loja", "type": "rotator", "members": members,
+        "preview": {"title": "Loja Centro", "description": "Fale com um dos nossos atendentes"}
+    }))
+    .unwrap();
+    admin.create_link(&tenant, input).await.unwrap();
+
+    let redirect = Redirect::new(
+        clock,
+        store.clone(),
+        StickyKey::new(b"test"),
+        Arc::new(LinkCache::new()),
+    );
+    let human = |slug: &'static str| ClickRequest {
+        slug,
+        head: false,
+        user_agent: Some("Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile Safari/537.36"),
+        sticky_cookie: None,
+    };
+    requests.take();
+
+    // The first click reads the configuration; the next 99 come from this instance's cache.
+    let clicks = 100;
+    for _ in 0..clicks {
+        let outcome = redirect.resolve_click(human("loja")).await.unwrap();
+        assert!(
+            matches!(outcome, ClickOutcome::Redirect { .. }),
+            "{outcome:?}"
+        );
+    }
+    let counted = requests.take();
+    println!("{clicks} human clicks: {counted:?}");
+    assert!(
+        total(&counted) <= 2 * clicks + 1,
+        "{} requests for {clicks} clicks: {counted:?}",
+        total(&counted)
+    );
+    assert_eq!(writes(&counted), 2 * clicks, "{counted:?}");
+
+    // Every item a click wrote is small: the counter and the click statistics.
+    let scanned = client.scan().table_name(&table).send().await.unwrap();
+    let mut written = 0;
+    for item in scanned.items() {
+        let sk = item
+            .get("sk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        if sk == "C" || sk.starts_with("D#") {
+            written += 1;
+            let sorted: BTreeMap<_, _> = item.iter().collect();
+            let size = item_size(&sorted);
+            assert!(size < 1024, "{sk}: {size} bytes");
+        }
+    }
+    assert!(written >= 2, "the counter and at least one statistics item");
+    requests.take();
+
+    // An unknown slug: one read, then none (remembered as absent), and never a write.
+    for _ in 0..10 {
+        let outcome = redirect.resolve_click(human("nao-existe")).await.unwrap();
+        assert!(matches!(outcome, ClickOutcome::NotFound));
+    }
+    let counted = requests.take();
+    assert_eq!(writes(&counted), 0, "{counted:?}");
+    assert!(total(&counted) <= 1, "{counted:?}");
+
+    // A crawler and a HEAD request: the cached configuration and one statistics write each.
+    for head in [false, true] {
+        let outcome = redirect
+            .resolve_click(ClickRequest {
+                slug: "loja",
+                head,
+                user_agent: Some("WhatsApp/2.23.20.0 A"),
+                sticky_cookie: None,
+            })
+            .await
+            .unwrap();
+        assert!(matches!(outcome, ClickOutcome::Preview { .. }));
+        let counted = requests.take();
+        assert!(total(&counted) <= 1, "{counted:?}");
+    }
+}
