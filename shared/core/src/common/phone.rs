@@ -185,7 +185,10 @@ mod tests {
             wa("551187654321").equivalents(),
             [wa("551187654321"), wa("5511987654321")]
         );
-        assert_eq!(enrolled.equivalents(), [enrolled.clone(), wa("551187654321")]);
+        assert_eq!(
+            enrolled.equivalents(),
+            [enrolled.clone(), wa("551187654321")]
+        );
         // Every area code, every mobile range.
         for (nine, eight) in [
             ("5521996543210", "552196543210"),

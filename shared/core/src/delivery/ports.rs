@@ -72,10 +72,13 @@ pub trait StepRunner: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReceipt {
     pub message_id: String,
+    /// The WhatsApp id Meta resolved the number to (`contacts[].wa_id`), when it says.
+    pub wa_id: Option<String>,
 }
 
 /// How a send failed, in the classes that decide what happens next (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
 pub enum SendError {
     /// Throttling, server errors, a connection that failed before any response: try again later.
     #[error("retryable error {code:?}: {detail}")]
