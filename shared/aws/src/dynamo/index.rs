@@ -181,7 +181,7 @@ impl DynamoStore {
         };
         let send = item
             .remove(SEND)
-            .map(|v| serde_dynamo::from_attribute_value::<_, SendItem>(v))
+            .map(serde_dynamo::from_attribute_value::<_, SendItem>)
             .transpose()
             .map_err(super::mapping_error)?
             .map(|send| SendRef {

@@ -215,8 +215,8 @@ impl Statuses {
                 let changed = apply_to_entry(&mut e.history[index], status);
                 // A failure reported later ends or pauses like a failed send.
                 if status.status == MessageStatus::Failed && !was_failed {
-                    match &status.failure {
-                        Some(failure) => match &failure.class {
+                    if let Some(failure) = &status.failure {
+                        match &failure.class {
                             SendError::Contact { .. } if e.is_active() => {
                                 consequence = Consequence::Ended(e.end_with_schedule(
                                     EnrollmentStatus::Exited,
@@ -231,8 +231,7 @@ impl Statuses {
                                 ));
                             }
                             _ => {}
-                        },
-                        None => {}
+                        }
                     }
                 }
                 if changed {
