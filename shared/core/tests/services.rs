@@ -1,6 +1,7 @@
 //! The use cases on the in-memory adapters with a manual clock: the sender's outcomes, the
 //! enrollment transitions, and webhook events, named by behaviour. No HTTP in between.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -9,13 +10,21 @@ use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::page::{Page, PageRequest};
+use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::delivery::inbound::{InboundEvent, PricingCategory, StatusFailure, StatusUpdate};
 use ritmo_core::delivery::ports::{
     ChatbotStart, Messenger, SendError, SendReceipt, StepRunner, TemplateMessage,
 };
+use ritmo_core::enrollments::model::Enrollment;
 use ritmo_core::enrollments::model::{EnrollmentStatus, ExitReason, MessageStatus};
+use ritmo_core::enrollments::store::{
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, StepClaim,
+};
+use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::model::SequenceStatus;
+use ritmo_core::sequences::store::SequenceStore;
 use ritmo_core::{PortError, Ports};
 use ulid::Ulid;
 
@@ -80,16 +89,22 @@ fn monday_noon() -> DateTime<Utc> {
 /// An active sequence of two template steps a day apart, any time, exit on reply, with Ana
 /// enrolled; the sender is the scheduler's runner.
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// [`world`] with some ports replaced before anything is stored.
+async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
     let clock = ManualClock::new(monday_noon());
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let scheduler = LocalScheduler::new(shared.clone());
     let messenger = Arc::new(Recorder::default());
-    let ports = Ports::in_memory(
+    let mut ports = Ports::in_memory(
         shared.clone(),
         Arc::new(UlidGen::new(shared)),
         messenger.clone(),
         scheduler.clone(),
     );
+    adapt(&mut ports);
     scheduler.set_runner(Arc::new(ports.sender()));
     let tenant = TenantId::parse("acme").unwrap();
     let channel = ports
@@ -649,4 +664,171 @@ async fn a_service_priced_status_is_not_billed_as_the_templates_category() {
         .await
         .unwrap();
     assert_eq!(stats.steps[0].billable[&TemplateCategory::Utility], 1);
+}
+
+/// Counts how often the tenant's sequences are listed.
+struct CountingSequences {
+    inner: Arc<dyn SequenceStore>,
+    listed: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl SequenceStore for CountingSequences {
+    async fn put_sequence(&self, sequence: &Sequence, expect: Expect) -> Result<(), WriteError> {
+        self.inner.put_sequence(sequence, expect).await
+    }
+
+    async fn get_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<Option<Sequence>, PortError> {
+        self.inner.get_sequence(tenant, id).await
+    }
+
+    async fn list_sequences(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Sequence>, PortError> {
+        self.listed.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_sequences(tenant, page).await
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequences() {
+    let listed = Arc::new(AtomicUsize::new(0));
+    let counter = listed.clone();
+    let w = world_with(move |ports| {
+        ports.sequences = Arc::new(CountingSequences {
+            inner: ports.sequences.clone(),
+            listed: counter,
+        });
+    })
+    .await;
+    w.advance(1).await;
+    let before = listed.load(Ordering::Relaxed);
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![
+            InboundEvent::Message {
+                phone_number_id: "1098765432".into(),
+                from: "551187654321".into(),
+            },
+            InboundEvent::Message {
+                phone_number_id: "1098765432".into(),
+                from: "5521900000000".into(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(report.replies, 1);
+    assert_eq!(
+        listed.load(Ordering::Relaxed),
+        before,
+        "no sequence listing"
+    );
+}
+
+/// An enrollment store that indexes nothing, as enrollments written before the indexes were.
+struct Unindexed(Arc<dyn EnrollmentStore>);
+
+#[async_trait]
+impl EnrollmentStore for Unindexed {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        self.0.get_enrollment(tenant, sequence_id, phone).await
+    }
+
+    async fn write_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        _: &IndexWrites,
+    ) -> Result<(), WriteError> {
+        self.0
+            .write_enrollment(enrollment, expect, &IndexWrites::default())
+            .await
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        self.0.message(tenant, message_id).await
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.0.hold_status(tenant, message_id, status, at).await
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        self.0.contact_runs(tenant, contact_key).await
+    }
+
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        self.0.claim_step(tenant, sequence_id, phone, claim).await
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        self.0
+            .list_enrollments(tenant, sequence_id, status, page)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_callback() {
+    let w = world_with(|ports| ports.enrollments = Arc::new(Unindexed(ports.enrollments.clone())))
+        .await;
+    w.advance(1).await;
+    let callback = w.sent()[0].callback_data.clone();
+    // Addressed to the 8-digit WhatsApp id: the phone is found with the ninth digit.
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![status_of(
+            "wamid.1",
+            MessageStatus::Read,
+            Some(callback),
+        )])
+        .await
+        .unwrap();
+    assert_eq!((report.statuses, report.held), (1, 0));
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert_eq!(e.history[0].status, Some(MessageStatus::Read));
 }
