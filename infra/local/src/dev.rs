@@ -13,7 +13,7 @@ use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::delivery::ports::{Schedule, StepJob, StepRunner};
 use ritmo_http::extract::Json;
 use ritmo_http::problem::{ApiResult, Problem};
-use ritmo_whatsapp::outbox::{Outbox, OutboxEntry, OutboxFailure};
+use ritmo_whatsapp::outbox::{Outbox, OutboxEntry, OutboxFailure, OutboxWaId};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
@@ -33,6 +33,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: DevState) -> Router<S> {
         router = router
             .route("/_dev/outbox", get(outbox))
             .route("/_dev/outbox/failures", post(inject_failure))
+            .route("/_dev/outbox/wa_ids", post(set_wa_id))
             .route("/_dev/templates", post(register_template));
     }
     if state.manual.is_some() {
@@ -63,6 +64,21 @@ fn outbox_of(dev: &DevState) -> Result<&Arc<Outbox>, Problem> {
 
 async fn outbox(State(dev): State<DevState>) -> ApiResult<axum::Json<Vec<OutboxEntry>>> {
     Ok(axum::Json(outbox_of(&dev)?.entries()))
+}
+
+/// `{"phone", "wa_id"}`: sends to `phone` answer with that WhatsApp id from now on.
+async fn set_wa_id(
+    State(dev): State<DevState>,
+    Json(hint): Json<OutboxWaId>,
+) -> ApiResult<StatusCode> {
+    if hint.wa_id.chars().filter(char::is_ascii_digit).count() < 8 {
+        return Err(Problem::bad_request(
+            "wa_id",
+            "must be a WhatsApp id (digits)",
+        ));
+    }
+    outbox_of(&dev)?.set_wa_id(hint);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn inject_failure(

@@ -9,6 +9,8 @@
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
 //! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>` |
+//! | message (send, held statuses) | `T#<tenant>#MSG#<message id>` | `MSG` | |
+//! | contact run | `T#<tenant>#C#<contact key>` | `SEQ#<sequence>` | |
 //! | link (configuration, members' copies) | `L#<slug>` | `L` | |
 //! | link rotation counter | `L#<slug>` | `C` | |
 //! | link entry (per-tenant listing) | `T#<tenant>` | `LINK#<slug>` | |
@@ -35,8 +37,11 @@ use ritmo_core::channels::store::{BotStore, ChannelStore};
 use ritmo_core::common::page::{Page, PageRequest};
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::inbound::StatusUpdate;
 use ritmo_core::enrollments::model::{Enrollment, EnrollmentStatus, StepState};
-use ritmo_core::enrollments::store::{ClaimOutcome, EnrollmentStore, StepClaim};
+use ritmo_core::enrollments::store::{
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, StepClaim,
+};
 use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::store::SequenceStore;
 use ritmo_core::PortError;
@@ -47,6 +52,7 @@ use ulid::Ulid;
 use crate::config::StoreConfig;
 use crate::cursor::{CursorKey, Position};
 
+mod index;
 mod links;
 mod slots;
 
@@ -103,6 +109,18 @@ pub mod keys {
     /// The enrollment's sort key on `gsi1`: by status, then phone.
     pub fn enrollment_by_status(status: &str, phone: &str) -> String {
         format!("{status}#{phone}")
+    }
+
+    /// A message id of the tenant: its send (message index) and held statuses.
+    pub fn message(tenant: &TenantId, message_id: &str) -> String {
+        format!("T#{tenant}#MSG#{message_id}")
+    }
+
+    pub const MESSAGE_SK: &str = "MSG";
+
+    /// The partition of one contact's runs (contact index), by contact key (E.164).
+    pub fn contact(tenant: &TenantId, contact_key: &str) -> String {
+        format!("T#{tenant}#C#{contact_key}")
     }
 
     pub fn phone_number_id(phone_number_id: &str) -> String {
@@ -858,10 +876,11 @@ impl EnrollmentStore for DynamoStore {
         .await
     }
 
-    async fn put_enrollment(
+    async fn write_enrollment(
         &self,
         enrollment: &Enrollment,
         expect: Expect,
+        index: &IndexWrites,
     ) -> Result<(), WriteError> {
         let pk = keys::enrollments(&enrollment.tenant, enrollment.sequence_id);
         let item = to_item(
@@ -877,8 +896,38 @@ impl EnrollmentStore for DynamoStore {
                 ),
             ],
         )?;
-        self.put_expecting(enrollment, item, expect, Absent::NoActiveItem)
-            .await
+        if index.is_empty() {
+            return self
+                .put_expecting(enrollment, item, expect, Absent::NoActiveItem)
+                .await;
+        }
+        self.write_indexed(enrollment, item, expect, index).await
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        self.read_message(tenant, message_id).await
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, PortError> {
+        self.hold(tenant, message_id, status, at).await
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        self.runs_of_contact(tenant, contact_key).await
     }
 
     /// One conditional `UpdateItem`: the run must be active, on that step, scheduled at that

@@ -15,11 +15,15 @@ use ritmo_core::common::page::PageRequest;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::inbound::{PricingCategory, StatusUpdate};
 use ritmo_core::delivery::pacing::{LocalSlots, SendSlots};
+use ritmo_core::enrollments::model::MessageStatus;
 use ritmo_core::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
 };
-use ritmo_core::enrollments::store::{ClaimOutcome, EnrollmentStore, StepClaim};
+use ritmo_core::enrollments::store::{
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, SendRef, SentMessage, StepClaim,
+};
 use ritmo_core::links::{LinkRouting, LinkStore};
 use ritmo_core::sequences::model::{Action, Sequence, SequenceStatus, Step};
 use ritmo_core::sequences::plan::{Delay, DelayUnit};
@@ -165,6 +169,9 @@ contract!(
         lists_page_with_cursors_without_gaps_or_repeats,
         a_tampered_or_foreign_cursor_never_reads_another_tenants_data,
         enrollments_list_by_status_in_phone_order,
+        a_recorded_send_is_found_by_its_message_id_only_once_its_write_happened,
+        a_status_held_before_its_send_is_kept_until_the_send_is_recorded,
+        runs_are_found_by_contact_key_in_every_sequence_of_the_tenant,
     ],
     links: [
         links_round_trip_and_slugs_are_unique_across_tenants,
@@ -230,6 +237,7 @@ fn sequence(t: &TenantId) -> Sequence {
         time_zone: "America/Sao_Paulo".into(),
         exit_on_reply: true,
         steps: vec![],
+        template_notices: vec![],
         created_at: at(0),
         updated_at: at(0),
         version: 1,
@@ -261,6 +269,7 @@ fn enrollment(t: &TenantId, sequence_id: Ulid, phone: &str) -> Enrollment {
         last_step_id: None,
         last_sent_at: None,
         history: vec![],
+        wa_id: None,
         version: 1,
         updated_at: at(0),
     }
@@ -789,6 +798,225 @@ mod suite {
                 );
             }
         }
+    }
+
+    fn sent(e: &Enrollment, message_id: &str) -> (Enrollment, IndexWrites) {
+        let mut next = e.clone();
+        let step_id = e.next_step_id.unwrap();
+        let mut entry = HistoryEntry::new(step_id, at(60), Outcome::Sent);
+        entry.message_id = Some(message_id.into());
+        entry.status = Some(MessageStatus::Sent);
+        next.history.push(entry);
+        next.version += 1;
+        let index = IndexWrites {
+            messages: vec![SentMessage {
+                message_id: message_id.into(),
+                step_id,
+            }],
+            contacts: vec![],
+        };
+        (next, index)
+    }
+
+    fn status(message_id: &str, status: MessageStatus) -> StatusUpdate {
+        StatusUpdate {
+            message_id: message_id.into(),
+            status,
+            recipient_id: "551187654321".into(),
+            callback_data: None,
+            billable: true,
+            category: Some(PricingCategory::Marketing),
+            failure: None,
+        }
+    }
+
+    pub async fn a_recorded_send_is_found_by_its_message_id_only_once_its_write_happened(
+        store: Arc<dyn Store>,
+    ) {
+        let acme = tenant("acme");
+        let e = enrollment(&acme, Ulid::new(), &phone(30));
+        store.put_enrollment(&e, Expect::Absent).await.unwrap();
+        assert_eq!(store.message(&acme, "wamid.A").await.unwrap(), None);
+        let (next, index) = sent(&e, "wamid.A");
+        // A write that loses its condition indexes nothing.
+        assert!(matches!(
+            store
+                .write_enrollment(&next, Expect::Version(7), &index)
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        assert_eq!(store.message(&acme, "wamid.A").await.unwrap(), None);
+        store
+            .write_enrollment(&next, Expect::Version(1), &index)
+            .await
+            .unwrap();
+        let record = store.message(&acme, "wamid.A").await.unwrap().unwrap();
+        assert_eq!(
+            record.send,
+            Some(SendRef {
+                sequence_id: e.sequence_id,
+                phone: phone(30),
+                enrollment_id: e.id,
+                step_id: e.next_step_id.unwrap(),
+            })
+        );
+        assert!(record.held.is_empty());
+        assert_eq!(
+            store
+                .get_enrollment(&acme, e.sequence_id, &phone(30))
+                .await
+                .unwrap(),
+            Some(next.clone())
+        );
+        // Another tenant's message ids are its own.
+        assert_eq!(
+            store.message(&tenant("other"), "wamid.A").await.unwrap(),
+            None
+        );
+        // Writing the same enrollment again (a retried write) succeeds.
+        let (_, again) = sent(&e, "wamid.A");
+        let mut replay = next.clone();
+        replay.version += 1;
+        store
+            .write_enrollment(&replay, Expect::Version(2), &again)
+            .await
+            .unwrap();
+    }
+
+    pub async fn a_status_held_before_its_send_is_kept_until_the_send_is_recorded(
+        store: Arc<dyn Store>,
+    ) {
+        let acme = tenant("acme");
+        let e = enrollment(&acme, Ulid::new(), &phone(31));
+        store.put_enrollment(&e, Expect::Absent).await.unwrap();
+        let delivered = status("wamid.B", MessageStatus::Delivered);
+        assert!(store
+            .hold_status(&acme, "wamid.B", &delivered, at(61))
+            .await
+            .unwrap());
+        // A repeat replaces the held one; another status is kept beside it.
+        assert!(store
+            .hold_status(&acme, "wamid.B", &delivered, at(62))
+            .await
+            .unwrap());
+        let read = status("wamid.B", MessageStatus::Read);
+        assert!(store
+            .hold_status(&acme, "wamid.B", &read, at(62))
+            .await
+            .unwrap());
+        let record = store.message(&acme, "wamid.B").await.unwrap().unwrap();
+        assert_eq!(record.send, None);
+        let mut held = record.held.clone();
+        held.sort_by_key(|s| s.status);
+        assert_eq!(held, vec![delivered.clone(), read.clone()]);
+        let (next, index) = sent(&e, "wamid.B");
+        store
+            .write_enrollment(&next, Expect::Version(1), &index)
+            .await
+            .unwrap();
+        let record = store.message(&acme, "wamid.B").await.unwrap().unwrap();
+        assert_eq!(record.send.map(|s| s.enrollment_id), Some(e.id));
+        assert_eq!(record.held.len(), 2, "held statuses stay for the sender");
+        // Once the send is recorded, nothing more is held: the caller applies it itself.
+        assert!(!store
+            .hold_status(
+                &acme,
+                "wamid.B",
+                &status("wamid.B", MessageStatus::Failed),
+                at(63)
+            )
+            .await
+            .unwrap());
+        assert_eq!(
+            store
+                .message(&acme, "wamid.B")
+                .await
+                .unwrap()
+                .unwrap()
+                .held
+                .len(),
+            2
+        );
+        assert_eq!(
+            store.message(&tenant("other"), "wamid.B").await.unwrap(),
+            None
+        );
+    }
+
+    pub async fn runs_are_found_by_contact_key_in_every_sequence_of_the_tenant(
+        store: Arc<dyn Store>,
+    ) {
+        let acme = tenant("acme");
+        let key = "+5511987654321".to_string();
+        let (first, second) = (Ulid::new(), Ulid::new());
+        let a = enrollment(&acme, first, "+5511987654321");
+        let b = enrollment(&acme, second, "+5511987654321");
+        let indexed = IndexWrites {
+            messages: vec![],
+            contacts: vec![key.clone()],
+        };
+        store
+            .write_enrollment(&a, Expect::Absent, &indexed)
+            .await
+            .unwrap();
+        // A run that is not written is not indexed.
+        let refused = enrollment(&acme, Ulid::new(), "+5511987654321");
+        assert!(matches!(
+            store
+                .write_enrollment(&refused, Expect::Version(3), &indexed)
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        store
+            .write_enrollment(
+                &b,
+                Expect::Absent,
+                &IndexWrites {
+                    messages: vec![],
+                    contacts: vec![key.clone(), "+5511900000000".into()],
+                },
+            )
+            .await
+            .unwrap();
+        let mut runs = store.contact_runs(&acme, &key).await.unwrap();
+        runs.sort_by_key(|r| r.sequence_id);
+        let mut expected = vec![
+            ContactRun {
+                sequence_id: first,
+                phone: "+5511987654321".into(),
+            },
+            ContactRun {
+                sequence_id: second,
+                phone: "+5511987654321".into(),
+            },
+        ];
+        expected.sort_by_key(|r| r.sequence_id);
+        assert_eq!(runs, expected);
+        assert_eq!(
+            store.contact_runs(&acme, "+5511900000000").await.unwrap(),
+            vec![ContactRun {
+                sequence_id: second,
+                phone: "+5511987654321".into(),
+            }]
+        );
+        // Indexing the same run again keeps one entry per sequence.
+        let mut again = a.clone();
+        again.version = 2;
+        store
+            .write_enrollment(&again, Expect::Version(1), &indexed)
+            .await
+            .unwrap();
+        assert_eq!(store.contact_runs(&acme, &key).await.unwrap().len(), 2);
+        assert!(store
+            .contact_runs(&tenant("other"), &key)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .contact_runs(&acme, "+5511987654322")
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     pub async fn enrollments_list_by_status_in_phone_order(store: Arc<dyn Store>) {

@@ -80,15 +80,24 @@ async fn another_instances_edit_shows_within_the_bound_and_not_before() {
         .create_link(&w.tenant, whatsapp("ana", "+5511987654321"))
         .await
         .unwrap();
-    assert_eq!(w.location("ana").await.unwrap(), "https://wa.me/5511987654321");
+    assert_eq!(
+        w.location("ana").await.unwrap(),
+        "https://wa.me/5511987654321"
+    );
     w.admin
         .replace_link(&w.tenant, "ana", whatsapp("ana", "+5511912345678"))
         .await
         .unwrap();
     w.later(CONFIG_TTL - TimeDelta::milliseconds(1));
-    assert_eq!(w.location("ana").await.unwrap(), "https://wa.me/5511987654321");
+    assert_eq!(
+        w.location("ana").await.unwrap(),
+        "https://wa.me/5511987654321"
+    );
     w.later(TimeDelta::milliseconds(1));
-    assert_eq!(w.location("ana").await.unwrap(), "https://wa.me/5511912345678");
+    assert_eq!(
+        w.location("ana").await.unwrap(),
+        "https://wa.me/5511912345678"
+    );
 }
 
 #[tokio::test]
@@ -137,5 +146,8 @@ async fn the_rotation_counter_is_never_cached() {
     }
     assert_eq!(seen[0], seen[2]);
     assert_eq!(seen[1], seen[3]);
-    assert_ne!(seen[0], seen[1], "strict turns with the configuration cached");
+    assert_ne!(
+        seen[0], seen[1],
+        "strict turns with the configuration cached"
+    );
 }

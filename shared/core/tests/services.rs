@@ -1,6 +1,7 @@
 //! The use cases on the in-memory adapters with a manual clock: the sender's outcomes, the
 //! enrollment transitions, and webhook events, named by behaviour. No HTTP in between.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -9,14 +10,22 @@ use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::page::{Page, PageRequest};
+use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::inbound::{InboundEvent, StatusUpdate};
+use ritmo_core::delivery::inbound::{InboundEvent, PricingCategory, StatusFailure, StatusUpdate};
 use ritmo_core::delivery::ports::{
     ChatbotStart, Messenger, SendError, SendReceipt, StepRunner, TemplateMessage,
 };
 use ritmo_core::delivery::sender::MAX_RETRIES;
+use ritmo_core::enrollments::model::Enrollment;
 use ritmo_core::enrollments::model::{EnrollmentStatus, ExitReason, MessageStatus};
+use ritmo_core::enrollments::store::{
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, StepClaim,
+};
+use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::model::SequenceStatus;
+use ritmo_core::sequences::store::SequenceStore;
 use ritmo_core::{PortError, Ports};
 use ulid::Ulid;
 
@@ -26,6 +35,8 @@ use ulid::Ulid;
 struct Recorder {
     sent: Mutex<Vec<TemplateMessage>>,
     fail: Mutex<Vec<SendError>>,
+    /// The WhatsApp id the send responses report, when set.
+    wa_id: Mutex<Option<String>>,
 }
 
 #[async_trait]
@@ -42,6 +53,7 @@ impl Messenger for Recorder {
         sent.push(message.clone());
         Ok(SendReceipt {
             message_id: format!("wamid.{}", sent.len()),
+            wa_id: self.wa_id.lock().unwrap().clone(),
         })
     }
 
@@ -78,16 +90,22 @@ fn monday_noon() -> DateTime<Utc> {
 /// An active sequence of two template steps a day apart, any time, exit on reply, with Ana
 /// enrolled; the sender is the scheduler's runner.
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// [`world`] with some ports replaced before anything is stored.
+async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
     let clock = ManualClock::new(monday_noon());
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let scheduler = LocalScheduler::new(shared.clone());
     let messenger = Arc::new(Recorder::default());
-    let ports = Ports::in_memory(
+    let mut ports = Ports::in_memory(
         shared.clone(),
         Arc::new(UlidGen::new(shared)),
         messenger.clone(),
         scheduler.clone(),
     );
+    adapt(&mut ports);
     scheduler.set_runner(Arc::new(ports.sender()));
     let tenant = TenantId::parse("acme").unwrap();
     let channel = ports
@@ -321,7 +339,7 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
             recipient_id: "5511987654321".into(),
             callback_data: Some(callback.clone()),
             billable: true,
-            category: Some(TemplateCategory::Marketing),
+            category: Some(PricingCategory::Marketing),
             failure: None,
         },
     };
@@ -375,4 +393,459 @@ async fn an_event_for_a_number_no_tenant_has_is_ignored() {
         .unwrap();
     assert_eq!((report.replies, report.ignored), (0, 2));
     assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+}
+
+/// Meta's status of the first message sent, as the webhook adapter reads it.
+fn status_of(message_id: &str, status: MessageStatus, callback: Option<String>) -> InboundEvent {
+    InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: message_id.into(),
+            status,
+            recipient_id: "551187654321".into(),
+            callback_data: callback,
+            billable: false,
+            category: None,
+            failure: None,
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_brazilian_contact_under_its_eight_digit_whatsapp_id_is_found_by_status_and_reply() {
+    let w = world().await;
+    w.advance(1).await;
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![status_of(
+            "wamid.1",
+            MessageStatus::Delivered,
+            Some(w.sent()[0].callback_data.clone()),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(report.statuses, 1);
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![InboundEvent::Message {
+            phone_number_id: "1098765432".into(),
+            from: "551187654321".into(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(report.replies, 1);
+    assert_eq!(
+        w.status().await,
+        (EnrollmentStatus::Exited, Some(ExitReason::Replied))
+    );
+    let stats = w
+        .ports
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!((stats.steps[0].delivered, stats.steps[0].replied), (1, 1));
+}
+
+#[tokio::test]
+async fn the_whatsapp_id_of_the_send_response_is_recorded_and_finds_the_contact() {
+    let w = world().await;
+    // Meta resolved the number to an id that is not a writing of it (as for some countries).
+    *w.messenger.wa_id.lock().unwrap() = Some("5511900001111".into());
+    w.advance(1).await;
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert_eq!(e.history.len(), 1);
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![InboundEvent::Message {
+            phone_number_id: "1098765432".into(),
+            from: "5511900001111".into(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(report.replies, 1);
+    assert_eq!(w.status().await.0, EnrollmentStatus::Exited);
+}
+
+#[tokio::test]
+async fn a_failed_status_without_callback_data_finds_its_send_by_message_id() {
+    let w = world().await;
+    w.advance(1).await;
+    let failed = InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: "wamid.1".into(),
+            status: MessageStatus::Failed,
+            recipient_id: "551187654321".into(),
+            callback_data: None,
+            billable: false,
+            category: None,
+            failure: Some(StatusFailure {
+                code: 131026,
+                detail: "Message undeliverable".into(),
+                class: SendError::Contact {
+                    code: 131026,
+                    detail: "Message undeliverable".into(),
+                },
+            }),
+        },
+    };
+    let report = w.ports.inbound().apply(vec![failed]).await.unwrap();
+    assert_eq!(report.statuses, 1);
+    assert_eq!(
+        w.status().await,
+        (EnrollmentStatus::Exited, Some(ExitReason::Undeliverable))
+    );
+    assert!(
+        w.scheduler.pending().is_empty(),
+        "the next step is cancelled"
+    );
+    w.advance(48).await;
+    assert_eq!(w.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_status_that_arrives_before_its_send_is_recorded_is_applied_with_the_send() {
+    let w = world().await;
+    // Meta's `delivered` for the message the sender is about to record.
+    let callback_of_first = {
+        let job = w.scheduler.pending()[0].input.clone();
+        ritmo_core::delivery::ports::callback_data(job.sequence_id, job.enrollment_id, job.step_id)
+    };
+    let early = status_of("wamid.1", MessageStatus::Delivered, Some(callback_of_first));
+    let report = w.ports.inbound().apply(vec![early.clone()]).await.unwrap();
+    assert_eq!((report.statuses, report.held), (0, 1));
+    w.advance(1).await;
+    let stats = w
+        .ports
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!((stats.steps[0].sent, stats.steps[0].delivered), (1, 1));
+    // The same status again, now that the send is known, changes nothing more.
+    let report = w.ports.inbound().apply(vec![early]).await.unwrap();
+    assert_eq!(report.statuses, 1);
+}
+
+#[tokio::test]
+async fn a_status_of_a_message_ritmo_did_not_send_is_ignored_and_not_kept() {
+    let w = world().await;
+    w.advance(1).await;
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![status_of(
+            "wamid.attendant",
+            MessageStatus::Read,
+            None,
+        )])
+        .await
+        .unwrap();
+    assert_eq!((report.statuses, report.held, report.ignored), (0, 0, 1));
+}
+
+fn template_event(event: &str) -> InboundEvent {
+    InboundEvent::TemplateStatus {
+        waba_id: "2098765432".into(),
+        name: "promo".into(),
+        language: "pt_BR".into(),
+        event: event.into(),
+        reason: None,
+    }
+}
+
+#[tokio::test]
+async fn a_flagged_template_is_a_notice_and_a_later_approval_is_shown_after_a_pause() {
+    let w = world().await;
+    let inbound = w.ports.inbound();
+    inbound
+        .apply(vec![template_event("FLAGGED")])
+        .await
+        .unwrap();
+    let sequence = w
+        .ports
+        .sequence_service()
+        .sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(sequence.status, SequenceStatus::Active);
+    assert_eq!(sequence.template_notices[0].event, "FLAGGED");
+    inbound.apply(vec![template_event("PAUSED")]).await.unwrap();
+    inbound
+        .apply(vec![template_event("APPROVED")])
+        .await
+        .unwrap();
+    let sequence = w
+        .ports
+        .sequence_service()
+        .sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        sequence.status,
+        SequenceStatus::Paused,
+        "resume stays by hand"
+    );
+    assert_eq!(sequence.template_notices.len(), 1);
+    assert_eq!(sequence.template_notices[0].event, "APPROVED");
+}
+
+#[tokio::test]
+async fn a_category_update_changes_the_category_opt_outs_use() {
+    let w = world().await;
+    w.advance(1).await;
+    let inbound = w.ports.inbound();
+    let report = inbound
+        .apply(vec![InboundEvent::TemplateCategory {
+            waba_id: "2098765432".into(),
+            name: "promo".into(),
+            language: "pt_BR".into(),
+            category: TemplateCategory::Utility,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(report.recategorised_steps, 2);
+    // The next step's template is now utility: a marketing stop does not end the run.
+    let stop = InboundEvent::MarketingStop {
+        phone_number_id: "1098765432".into(),
+        wa_id: "5511987654321".into(),
+    };
+    assert_eq!(inbound.apply(vec![stop.clone()]).await.unwrap().opt_outs, 0);
+    inbound
+        .apply(vec![InboundEvent::TemplateCategory {
+            waba_id: "2098765432".into(),
+            name: "promo".into(),
+            language: "pt_BR".into(),
+            category: TemplateCategory::Marketing,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(inbound.apply(vec![stop]).await.unwrap().opt_outs, 1);
+    assert_eq!(
+        w.status().await,
+        (EnrollmentStatus::Exited, Some(ExitReason::OptedOut))
+    );
+}
+
+#[tokio::test]
+async fn a_service_priced_status_is_not_billed_as_the_templates_category() {
+    let w = world().await;
+    w.advance(1).await;
+    let callback = w.sent()[0].callback_data.clone();
+    let priced = |category| InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: "wamid.1".into(),
+            status: MessageStatus::Delivered,
+            recipient_id: "5511987654321".into(),
+            callback_data: Some(callback.clone()),
+            billable: true,
+            category: Some(category),
+            failure: None,
+        },
+    };
+    w.ports
+        .inbound()
+        .apply(vec![priced(PricingCategory::Service)])
+        .await
+        .unwrap();
+    let stats = w
+        .ports
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert!(
+        stats.steps[0].billable.is_empty(),
+        "{:?}",
+        stats.steps[0].billable
+    );
+    w.ports
+        .inbound()
+        .apply(vec![priced(PricingCategory::Utility)])
+        .await
+        .unwrap();
+    let stats = w
+        .ports
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(stats.steps[0].billable[&TemplateCategory::Utility], 1);
+}
+
+/// Counts how often the tenant's sequences are listed.
+struct CountingSequences {
+    inner: Arc<dyn SequenceStore>,
+    listed: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl SequenceStore for CountingSequences {
+    async fn put_sequence(&self, sequence: &Sequence, expect: Expect) -> Result<(), WriteError> {
+        self.inner.put_sequence(sequence, expect).await
+    }
+
+    async fn get_sequence(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<Option<Sequence>, PortError> {
+        self.inner.get_sequence(tenant, id).await
+    }
+
+    async fn list_sequences(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Sequence>, PortError> {
+        self.listed.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_sequences(tenant, page).await
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequences() {
+    let listed = Arc::new(AtomicUsize::new(0));
+    let counter = listed.clone();
+    let w = world_with(move |ports| {
+        ports.sequences = Arc::new(CountingSequences {
+            inner: ports.sequences.clone(),
+            listed: counter,
+        });
+    })
+    .await;
+    w.advance(1).await;
+    let before = listed.load(Ordering::Relaxed);
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![
+            InboundEvent::Message {
+                phone_number_id: "1098765432".into(),
+                from: "551187654321".into(),
+            },
+            InboundEvent::Message {
+                phone_number_id: "1098765432".into(),
+                from: "5521900000000".into(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(report.replies, 1);
+    assert_eq!(
+        listed.load(Ordering::Relaxed),
+        before,
+        "no sequence listing"
+    );
+}
+
+/// An enrollment store that indexes nothing, as enrollments written before the indexes were.
+struct Unindexed(Arc<dyn EnrollmentStore>);
+
+#[async_trait]
+impl EnrollmentStore for Unindexed {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        self.0.get_enrollment(tenant, sequence_id, phone).await
+    }
+
+    async fn write_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        _: &IndexWrites,
+    ) -> Result<(), WriteError> {
+        self.0
+            .write_enrollment(enrollment, expect, &IndexWrites::default())
+            .await
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        self.0.message(tenant, message_id).await
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.0.hold_status(tenant, message_id, status, at).await
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        self.0.contact_runs(tenant, contact_key).await
+    }
+
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        self.0.claim_step(tenant, sequence_id, phone, claim).await
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        self.0
+            .list_enrollments(tenant, sequence_id, status, page)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_callback() {
+    let w = world_with(|ports| ports.enrollments = Arc::new(Unindexed(ports.enrollments.clone())))
+        .await;
+    w.advance(1).await;
+    let callback = w.sent()[0].callback_data.clone();
+    // Addressed to the 8-digit WhatsApp id: the phone is found with the ninth digit.
+    let report = w
+        .ports
+        .inbound()
+        .apply(vec![status_of(
+            "wamid.1",
+            MessageStatus::Read,
+            Some(callback),
+        )])
+        .await
+        .unwrap();
+    assert_eq!((report.statuses, report.held), (1, 0));
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert_eq!(e.history[0].status, Some(MessageStatus::Read));
 }

@@ -73,6 +73,16 @@ struct MetaError {
 #[derive(Deserialize)]
 struct SendResponse {
     messages: Vec<SentMessage>,
+    /// `[{"input": "<to>", "wa_id": "<WhatsApp id>"}]`: the account the number resolved to
+    /// (an 8-digit Brazilian id for an account registered before the ninth digit).
+    #[serde(default)]
+    contacts: Vec<SentContact>,
+}
+
+#[derive(Deserialize)]
+struct SentContact {
+    #[serde(default)]
+    wa_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -254,7 +264,8 @@ impl Messenger for WhatsApp {
             .ok_or_else(|| SendError::Unknown {
                 detail: "accepted, but no message id in the answer".into(),
             })?;
-        Ok(SendReceipt { message_id })
+        let wa_id = parsed.contacts.into_iter().find_map(|c| c.wa_id);
+        Ok(SendReceipt { message_id, wa_id })
     }
 
     async fn start_chatbot(&self, bot: &Bot, start: &ChatbotStart) -> Result<(), SendError> {

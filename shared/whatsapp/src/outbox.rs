@@ -60,7 +60,18 @@ pub struct Outbox {
     entries: Mutex<Vec<OutboxEntry>>,
     templates: Mutex<HashMap<Ulid, Vec<TemplateInfo>>>,
     failures: Mutex<Vec<OutboxFailure>>,
+    /// The WhatsApp id the outbox answers for a number (digits → digits), as Meta's
+    /// `contacts[].wa_id`; without one, the answer carries no `contacts`.
+    wa_ids: Mutex<HashMap<String, String>>,
     next_message: AtomicU64,
+}
+
+/// The WhatsApp id Meta reports for a number, e.g. the 8-digit id of a Brazilian account
+/// registered before the ninth digit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxWaId {
+    pub phone: String,
+    pub wa_id: String,
 }
 
 impl Outbox {
@@ -70,6 +81,7 @@ impl Outbox {
             entries: Mutex::default(),
             templates: Mutex::default(),
             failures: Mutex::default(),
+            wa_ids: Mutex::default(),
             next_message: AtomicU64::new(1),
         }
     }
@@ -85,6 +97,14 @@ impl Outbox {
         let list = templates.entry(channel_id).or_default();
         list.retain(|t| !(t.name == template.name && t.language == template.language));
         list.push(template);
+    }
+
+    /// From now on, sends to `phone` answer with this WhatsApp id.
+    pub fn set_wa_id(&self, hint: OutboxWaId) {
+        self.wa_ids
+            .lock()
+            .expect("outbox lock")
+            .insert(digits(&hint.phone), digits(&hint.wa_id));
     }
 
     pub fn inject_failure(&self, failure: OutboxFailure) {
@@ -151,8 +171,10 @@ impl Messenger for Outbox {
             &template_body(message),
         );
         let n = self.next_message.fetch_add(1, Ordering::Relaxed);
+        let wa_id = self.wa_ids.lock().expect("outbox lock").get(&to).cloned();
         Ok(SendReceipt {
             message_id: format!("wamid.outbox.{n:08}"),
+            wa_id,
         })
     }
 

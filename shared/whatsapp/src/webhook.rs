@@ -4,7 +4,7 @@
 
 use hmac::{Hmac, Mac};
 use ritmo_core::channels::model::TemplateCategory;
-use ritmo_core::delivery::inbound::{InboundEvent, StatusFailure, StatusUpdate};
+use ritmo_core::delivery::inbound::{InboundEvent, PricingCategory, StatusFailure, StatusUpdate};
 use ritmo_core::enrollments::model::MessageStatus;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -95,6 +95,40 @@ struct ErrorItem {
 #[derive(Debug, Deserialize)]
 struct MessageItem {
     from: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+}
+
+/// Message types the contact writes: each is a reply. Everything else is not: `system` (the
+/// user changed number, their identity changed), `reaction` (an emoji on one of the business's
+/// messages, not an answer), `revoke` / `edit` (a deletion or an edit of an earlier message),
+/// `unsupported`, `unknown`, `request_welcome`, and any type Meta adds later.
+const REPLY_TYPES: [&str; 11] = [
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "button",
+    "interactive",
+    "order",
+];
+
+#[derive(Debug, Deserialize)]
+struct CategoryUpdateValue {
+    #[serde(default)]
+    message_template_name: String,
+    #[serde(default)]
+    message_template_language: String,
+    /// Set on a completed change (an impending one has `correct_category` instead, and its
+    /// `new_category` is still the current one).
+    #[serde(default)]
+    previous_category: Option<String>,
+    #[serde(default)]
+    new_category: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +166,24 @@ pub fn parse_notification(body: &[u8]) -> Result<Vec<InboundEvent>, serde_json::
             };
             match change.field.as_str() {
                 "messages" | "user_preferences" => messages(change.value, &mut events),
+                "template_category_update" => {
+                    let Some(value) = item::<CategoryUpdateValue>(change.value, &mut events) else {
+                        continue;
+                    };
+                    match (
+                        value.previous_category.as_ref(),
+                        TemplateCategory::parse(&value.new_category),
+                    ) {
+                        (Some(_), Some(category)) => events.push(InboundEvent::TemplateCategory {
+                            waba_id: entry.id.clone(),
+                            name: value.message_template_name,
+                            language: value.message_template_language,
+                            category,
+                        }),
+                        // An announced change that has not happened yet, or an unknown category.
+                        _ => events.push(InboundEvent::Ignored),
+                    }
+                }
                 "message_template_status_update" => {
                     if let Some(value) = item::<TemplateStatusValue>(change.value, &mut events) {
                         events.push(InboundEvent::TemplateStatus {
@@ -200,10 +252,15 @@ fn messages(mut value: Value, events: &mut Vec<InboundEvent>) {
     }
     for message in messages {
         if let Some(message) = item::<MessageItem>(message, events) {
-            events.push(InboundEvent::Message {
-                phone_number_id: phone_number_id.clone(),
-                from: message.from,
-            });
+            if REPLY_TYPES.contains(&message.kind.as_str()) {
+                events.push(InboundEvent::Message {
+                    phone_number_id: phone_number_id.clone(),
+                    from: message.from,
+                });
+            } else {
+                tracing::debug!(kind = %message.kind, "inbound message that is not a reply");
+                events.push(InboundEvent::Ignored);
+            }
         }
     }
     for preference in preferences {
@@ -219,6 +276,21 @@ fn messages(mut value: Value, events: &mut Vec<InboundEvent>) {
                 events.push(InboundEvent::Ignored);
             }
         }
+    }
+}
+
+/// `pricing.category` as Meta defines it: `marketing_lite` is marketing, `service` and
+/// `referral_conversion` (free entry points) are not a template's category.
+fn pricing_category(raw: &str) -> Option<PricingCategory> {
+    match raw.to_ascii_lowercase().as_str() {
+        "marketing" | "marketing_lite" => Some(PricingCategory::Marketing),
+        "utility" => Some(PricingCategory::Utility),
+        "authentication" | "authentication_international" | "authentication-international" => {
+            Some(PricingCategory::Authentication)
+        }
+        "service" => Some(PricingCategory::Service),
+        "referral_conversion" => Some(PricingCategory::ReferralConversion),
+        _ => None,
     }
 }
 
@@ -252,7 +324,7 @@ fn status_update(status: StatusItem) -> Option<StatusUpdate> {
             .pricing
             .as_ref()
             .and_then(|p| p.category.as_deref())
-            .and_then(TemplateCategory::parse),
+            .and_then(pricing_category),
         failure,
     })
 }
@@ -302,7 +374,7 @@ mod tests {
             2
         );
         assert!(events.iter().any(|e| matches!(e, InboundEvent::Status { status, .. }
-            if status.message_id == "wamid.A" && status.billable && status.category == Some(TemplateCategory::Marketing))));
+            if status.message_id == "wamid.A" && status.billable && status.category == Some(PricingCategory::Marketing))));
         assert!(events
             .iter()
             .any(|e| matches!(e, InboundEvent::Message { from, .. } if from == "5511987654321")));
@@ -326,6 +398,110 @@ mod tests {
             ritmo_core::delivery::ports::SendError::Contact { .. }
         ));
         assert_eq!(status.callback_data, None);
+    }
+
+    fn messages_value(messages: serde_json::Value) -> Vec<u8> {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+            "field": "messages",
+            "value": {"messaging_product": "whatsapp",
+                      "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                      "messages": messages}}]}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn only_messages_the_contact_wrote_are_replies() {
+        let replies = json!([
+            {"from": "551187654321", "id": "wamid.1", "timestamp": "1750263773", "type": "text", "text": {"body": "Oi"}},
+            {"from": "551187654321", "id": "wamid.2", "timestamp": "1750263773", "type": "image",
+             "image": {"caption": "foto", "mime_type": "image/jpeg", "sha256": "abc", "id": "1234"}},
+            {"from": "551187654321", "id": "wamid.3", "timestamp": "1750263773", "type": "button",
+             "context": {"from": "15550783881", "id": "wamid.sent"}, "button": {"payload": "stop", "text": "Parar"}},
+            {"from": "551187654321", "id": "wamid.4", "timestamp": "1750263773", "type": "interactive",
+             "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Sim"}}},
+            {"from": "551187654321", "id": "wamid.5", "timestamp": "1750263773", "type": "location",
+             "location": {"latitude": -23.55, "longitude": -46.63}},
+            {"from": "551187654321", "id": "wamid.6", "timestamp": "1750263773", "type": "order",
+             "order": {"catalog_id": "1", "product_items": []}}
+        ]);
+        let events = parse_notification(&messages_value(replies)).unwrap();
+        assert_eq!(events.len(), 6);
+        assert!(events
+            .iter()
+            .all(|e| matches!(e, InboundEvent::Message { from, .. } if from == "551187654321")));
+        let not_replies = json!([
+            {"from": "551187654321", "id": "wamid.7", "timestamp": "1750263773", "type": "system",
+             "system": {"body": "User Ana changed from 551187654321 to 5511987650000", "wa_id": "5511987650000",
+                        "type": "user_changed_number"}},
+            {"from": "551187654321", "id": "wamid.8", "timestamp": "1750263773", "type": "reaction",
+             "reaction": {"message_id": "wamid.sent", "emoji": "\u{1F44D}"}},
+            {"from": "551187654321", "id": "wamid.9", "timestamp": "1750263773", "type": "unsupported",
+             "errors": [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
+                         "error_data": {"details": "Message type is currently not supported."}}]},
+            {"from": "551187654321", "id": "wamid.10", "timestamp": "1750263773", "type": "revoke",
+             "revoke": {"original_message_id": "wamid.1"}},
+            {"from": "551187654321", "id": "wamid.11", "timestamp": "1750263773", "type": "edit",
+             "edit": {"original_message_id": "wamid.1", "message": {"type": "text", "text": {"body": "Olá"}}}}
+        ]);
+        let events = parse_notification(&messages_value(not_replies)).unwrap();
+        assert_eq!(events, vec![InboundEvent::Ignored; 5]);
+    }
+
+    #[test]
+    fn a_completed_category_change_is_read_and_an_announced_one_is_not() {
+        let change = |value: serde_json::Value| {
+            json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": 1750263773,
+                "changes": [{"field": "template_category_update", "value": value}]}]})
+            .to_string()
+        };
+        let done = change(
+            json!({"message_template_id": 806312974732579i64, "message_template_name": "followup",
+            "message_template_language": "pt_BR", "previous_category": "UTILITY", "new_category": "MARKETING"}),
+        );
+        assert_eq!(
+            parse_notification(done.as_bytes()).unwrap(),
+            vec![InboundEvent::TemplateCategory {
+                waba_id: "102290129340398".into(),
+                name: "followup".into(),
+                language: "pt_BR".into(),
+                category: TemplateCategory::Marketing,
+            }]
+        );
+        let announced = change(
+            json!({"message_template_id": 806312974732579i64, "message_template_name": "followup",
+            "message_template_language": "pt_BR", "correct_category": "MARKETING", "new_category": "UTILITY",
+            "category_update_timestamp": 1750350173}),
+        );
+        assert_eq!(
+            parse_notification(announced.as_bytes()).unwrap(),
+            vec![InboundEvent::Ignored]
+        );
+    }
+
+    #[test]
+    fn pricing_categories_map_as_meta_defines_them() {
+        assert_eq!(pricing_category("service"), Some(PricingCategory::Service));
+        assert_eq!(
+            pricing_category("service").unwrap().template_category(),
+            None
+        );
+        assert_eq!(
+            pricing_category("marketing_lite"),
+            Some(PricingCategory::Marketing)
+        );
+        assert_eq!(
+            pricing_category("authentication_international"),
+            Some(PricingCategory::Authentication)
+        );
+        assert_eq!(
+            pricing_category("referral_conversion")
+                .unwrap()
+                .template_category(),
+            None
+        );
+        assert_eq!(pricing_category("utility"), Some(PricingCategory::Utility));
+        assert_eq!(pricing_category("something_new"), None);
     }
 
     #[test]

@@ -82,6 +82,35 @@ async fn a_template_send_posts_the_exact_body_with_the_channel_token_and_returns
         .await
         .unwrap();
     assert_eq!(receipt.message_id, "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ=");
+    assert_eq!(receipt.wa_id.as_deref(), Some("5511987654321"));
+}
+
+#[tokio::test]
+async fn the_whatsapp_id_meta_resolved_the_number_to_is_returned() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "5511987654321", "wa_id": "551187654321"}],
+            "messages": [{"id": "wamid.HBgMNTUxMTg3NjU0MzIxFQIAERgSQjE=", "message_status": "accepted"}]})))
+        .mount(&server)
+        .await;
+    let receipt = client(&server, Duration::from_secs(5))
+        .send_template(&channel(), &message("c"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.wa_id.as_deref(), Some("551187654321"));
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp", "messages": [{"id": "wamid.X"}]})))
+        .mount(&server)
+        .await;
+    let receipt = client(&server, Duration::from_secs(5))
+        .send_template(&channel(), &message("c"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.wa_id, None);
 }
 
 #[tokio::test]

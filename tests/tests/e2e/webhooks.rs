@@ -401,3 +401,324 @@ async fn billable_statuses_are_priced_with_the_rate_card() {
     assert_eq!(stats["steps"][1]["estimated_cost"], 0.0);
     std::fs::remove_file(card).ok();
 }
+
+/// A channel with the three templates and a sequence of their three steps (the first a minute
+/// after enrollment), active, with Ana enrolled as `+55 11 98765-4321`; nothing sent yet.
+/// With `wa_id`, the outbox answers her sends with that WhatsApp id, as Meta's
+/// `contacts[].wa_id`.
+async fn ana_enrolled(s: &TestServer, wa_id: Option<&str>) -> String {
+    let channel = s
+        .post("/v1/channels", json!({"name": "Loja", "phone_number_id": PHONE_NUMBER_ID, "waba_id": WABA_ID, "access_token": "t"}))
+        .await
+        .ok();
+    let channel = channel["id"].as_str().unwrap().to_string();
+    for (name, category) in [
+        ("promo_nov", "MARKETING"),
+        ("followup", "UTILITY"),
+        ("promo_dez", "MARKETING"),
+    ] {
+        s.post("/_dev/templates", json!({"channel_id": channel, "name": name, "language": "pt_BR", "category": category, "body_parameters": 0}))
+            .await
+            .ok();
+    }
+    if let Some(wa_id) = wa_id {
+        let hint = s
+            .post(
+                "/_dev/outbox/wa_ids",
+                json!({"phone": "+5511987654321", "wa_id": wa_id}),
+            )
+            .await;
+        assert_eq!(hint.status, StatusCode::NO_CONTENT);
+    }
+    let id = s.post("/v1/sequences", json!({"name": "Promo"})).await.ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (name, amount, unit) in [
+        ("promo_nov", 1, "minutes"),
+        ("followup", 1, "days"),
+        ("promo_dez", 2, "days"),
+    ] {
+        s.post(
+            &format!("/v1/sequences/{id}/steps"),
+            json!({"channel_id": channel, "action": {"type": "template", "name": name, "language": "pt_BR"},
+                   "delay": {"amount": amount, "unit": unit}}),
+        )
+        .await
+        .ok();
+    }
+    s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
+        .await
+        .ok();
+    let enrolled = s
+        .post(
+            &format!("/v1/sequences/{id}/enrollments"),
+            json!({"contacts": [{"phone": "+55 11 98765-4321", "name": "Ana"}]}),
+        )
+        .await
+        .ok();
+    assert_eq!(enrolled["results"][0]["status"], "enrolled");
+    id
+}
+
+async fn ana(s: &TestServer, id: &str) -> Value {
+    s.get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
+        .await
+        .ok()
+}
+
+/// Meta's status item for the outbox's first message, addressed to the 8-digit WhatsApp id.
+fn first_message_status(status: &str, callback: Option<&Value>, extra: Value) -> Value {
+    let mut item = json!({"id": "wamid.outbox.00000001", "status": status, "timestamp": "1795435260",
+                          "recipient_id": "551187654321"});
+    if let Some(callback) = callback {
+        item["biz_opaque_callback_data"] = callback.clone();
+    }
+    if let Value::Object(extra) = extra {
+        for (k, v) in extra {
+            item[k] = v;
+        }
+    }
+    item
+}
+
+async fn brazilian_contact_is_counted_and_its_reply_ends_the_run(wa_id_hint: Option<&str>) {
+    let s = server().await;
+    let id = ana_enrolled(&s, wa_id_hint).await;
+    s.advance(60).await;
+    let outbox = s.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["to"], "5511987654321");
+    let callback = &outbox[0]["request"]["biz_opaque_callback_data"];
+    let delivered = first_message_status(
+        "delivered",
+        Some(callback),
+        json!({"conversation": {"id": "c1", "origin": {"type": "marketing"}},
+               "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"}}),
+    );
+    assert_eq!(
+        post_signed(&s, &messages_change(json!({"statuses": [delivered]}))).await,
+        StatusCode::OK
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["delivered"], 1);
+    assert_eq!(stats["steps"][0]["billable"]["MARKETING"], 1);
+    let reply = messages_change(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "551187654321"}],
+        "messages": [{"from": "551187654321", "id": "wamid.IN1", "timestamp": "1795435300", "type": "text", "text": {"body": "Não quero mais"}}]}));
+    assert_eq!(post_signed(&s, &reply).await, StatusCode::OK);
+    let ana = ana(&s, &id).await;
+    assert_eq!(ana["status"], "exited");
+    assert_eq!(ana["exit_reason"], "replied");
+    assert!(s.schedules().await.is_empty(), "no next step is pending");
+    s.advance(5 * 24 * 3600).await;
+    assert_eq!(s.outbox().await.len(), 1, "nothing more went to Ana");
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["replied"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brazilian_contact_with_an_eight_digit_whatsapp_id_is_counted_and_its_reply_ends_the_run()
+{
+    brazilian_contact_is_counted_and_its_reply_ends_the_run(Some("551187654321")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brazilian_contact_is_reconciled_without_a_whatsapp_id_in_the_send_response() {
+    brazilian_contact_is_counted_and_its_reply_ends_the_run(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_status_without_callback_data_ends_the_enrollment_as_undeliverable() {
+    let s = server().await;
+    let id = ana_enrolled(&s, None).await;
+    s.advance(60).await;
+    assert_eq!(s.schedules().await.len(), 1);
+    // Meta's `failed` carries no biz_opaque_callback_data.
+    let failed = first_message_status(
+        "failed",
+        None,
+        json!({"errors": [{"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable",
+                           "error_data": {"details": "Message Undeliverable."}}]}),
+    );
+    assert_eq!(
+        post_signed(&s, &messages_change(json!({"statuses": [failed]}))).await,
+        StatusCode::OK
+    );
+    let ana = ana(&s, &id).await;
+    assert_eq!(ana["status"], "exited");
+    assert_eq!(ana["exit_reason"], "undeliverable");
+    assert_eq!(ana["history"][0]["status"], "failed");
+    assert!(s.schedules().await.is_empty(), "the next step is cancelled");
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["failed"], 1);
+    assert_eq!(stats["exit_reasons"]["undeliverable"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_status_posted_before_the_send_was_recorded_is_counted() {
+    let s = server().await;
+    let id = ana_enrolled(&s, None).await;
+    // The step's job names the run: its callback data is what Meta will echo.
+    let job = s.schedules().await[0]["input"].clone();
+    let callback = json!(format!(
+        "{}:{}:{}",
+        job["sequence_id"].as_str().unwrap(),
+        job["enrollment_id"].as_str().unwrap(),
+        job["step_id"].as_str().unwrap()
+    ));
+    let delivered = first_message_status("delivered", Some(&callback), json!({}));
+    assert_eq!(
+        post_signed(
+            &s,
+            &messages_change(json!({"statuses": [delivered.clone()]}))
+        )
+        .await,
+        StatusCode::OK
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["sent"], 0);
+    s.advance(60).await;
+    assert_eq!(
+        s.outbox().await[0]["request"]["biz_opaque_callback_data"],
+        callback
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["sent"], 1);
+    assert_eq!(stats["steps"][0]["delivered"], 1);
+    assert_eq!(ana(&s, &id).await["history"][0]["status"], "delivered");
+    // Meta's retry of the same status changes nothing.
+    assert_eq!(
+        post_signed(&s, &messages_change(json!({"statuses": [delivered]}))).await,
+        StatusCode::OK
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["delivered"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_messages_reactions_and_deletions_are_not_replies() {
+    let s = server().await;
+    let id = sent_first_step(&s, true).await;
+    let not_replies = messages_change(json!({"messages": [
+        {"from": "5511987654321", "id": "wamid.S1", "timestamp": "1795435300", "type": "system",
+         "system": {"body": "User Ana changed from 5511987654321 to 5511987650000", "wa_id": "5511987650000",
+                    "type": "user_changed_number"}},
+        {"from": "5511987654321", "id": "wamid.R1", "timestamp": "1795435301", "type": "reaction",
+         "reaction": {"message_id": "wamid.outbox.00000001", "emoji": "\u{1F44D}"}},
+        {"from": "5511987654321", "id": "wamid.U1", "timestamp": "1795435302", "type": "unsupported",
+         "errors": [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
+                     "error_data": {"details": "Message type is currently not supported."}}]}
+    ]}));
+    assert_eq!(post_signed(&s, &not_replies).await, StatusCode::OK);
+    let ana = ana(&s, &id).await;
+    assert_eq!(ana["status"], "active");
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["replied"], 0);
+    // A button reply is one.
+    let button = messages_change(json!({"messages": [
+        {"context": {"from": "551140000000", "id": "wamid.outbox.00000001"},
+         "from": "5511987654321", "id": "wamid.B1", "timestamp": "1795435303", "type": "button",
+         "button": {"payload": "Parar promoções", "text": "Parar promoções"}}]}));
+    assert_eq!(post_signed(&s, &button).await, StatusCode::OK);
+    assert_eq!(
+        s.get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
+            .await
+            .ok()["exit_reason"],
+        "replied"
+    );
+}
+
+fn template_status(event: &str, reason: Value) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "time": 1795435300, "changes": [{
+        "field": "message_template_status_update",
+        "value": {"event": event, "message_template_id": 594425479261596i64, "message_template_name": "followup",
+                  "message_template_language": "pt_BR", "reason": reason}}]}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_template_warns_without_pausing_and_a_later_approval_is_shown() {
+    let s = server().await;
+    let id = sent_first_step(&s, true).await;
+    assert_eq!(
+        post_signed(&s, &template_status("FLAGGED", json!("NONE"))).await,
+        StatusCode::OK
+    );
+    let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
+    assert_eq!(sequence["status"], "active");
+    assert_eq!(sequence["template_notices"][0]["name"], "followup");
+    assert_eq!(sequence["template_notices"][0]["event"], "FLAGGED");
+    // Meta still delivers a flagged template: the follow-up goes out.
+    s.advance(24 * 3600).await;
+    assert_eq!(s.outbox().await.len(), 4);
+    assert_eq!(
+        post_signed(&s, &template_status("PAUSED", json!(null))).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post_signed(&s, &template_status("APPROVED", json!("NONE"))).await,
+        StatusCode::OK
+    );
+    let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
+    assert_eq!(sequence["status"], "paused", "resuming stays one click");
+    assert_eq!(
+        sequence["status_reason"],
+        "template followup (pt_BR) is PAUSED"
+    );
+    let notices = sequence["template_notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0]["event"], "APPROVED");
+    let resumed = s
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/sequences/{id}/resume"),
+            Some(&s.token),
+            Some(json!({})),
+        )
+        .await;
+    assert!(resumed.status.is_success(), "{}", resumed.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_category_update_decides_the_next_opt_out() {
+    let s = server().await;
+    let id = sent_first_step(&s, true).await;
+    let update = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "time": 1795435300, "changes": [{
+        "field": "template_category_update",
+        "value": {"message_template_id": 594425479261596i64, "message_template_name": "followup",
+                  "message_template_language": "pt_BR", "previous_category": "UTILITY", "new_category": "MARKETING"}}]}]});
+    assert_eq!(post_signed(&s, &update).await, StatusCode::OK);
+    let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
+    assert_eq!(sequence["steps"][1]["action"]["category"], "MARKETING");
+    // The next template (the follow-up) is marketing now: the stop ends the run.
+    let stop = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"field": "user_preferences", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "551140000000", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"wa_id": "5511987654321", "profile": {"name": "Ana"}}],
+        "user_preferences": [{"wa_id": "5511987654321", "detail": "User requested to stop marketing messages",
+                              "category": "marketing_messages", "value": "stop", "timestamp": 1795435300}]}}]}]});
+    assert_eq!(post_signed(&s, &stop).await, StatusCode::OK);
+    let ana = ana(&s, &id).await;
+    assert_eq!(ana["status"], "exited");
+    assert_eq!(ana["exit_reason"], "opted_out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_priced_status_is_not_billed_as_marketing() {
+    let s = server().await;
+    let id = sent_first_step(&s, true).await;
+    let service = status_for(
+        &s,
+        "5511987654321",
+        "delivered",
+        json!({"pricing": {"billable": true, "pricing_model": "PMP", "category": "service", "type": "free_customer_service"}}),
+    )
+    .await;
+    assert_eq!(
+        post_signed(&s, &messages_change(json!({"statuses": [service]}))).await,
+        StatusCode::OK
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["steps"][0]["delivered"], 1);
+    assert_eq!(stats["steps"][0]["billable"], json!({}));
+}

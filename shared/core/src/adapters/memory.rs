@@ -12,8 +12,11 @@ use crate::common::error::PortError;
 use crate::common::page::{paginate, Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
+use crate::delivery::inbound::StatusUpdate;
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, StepState};
-use crate::enrollments::store::{ClaimOutcome, EnrollmentStore, StepClaim};
+use crate::enrollments::store::{
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, SendRef, StepClaim,
+};
 use crate::sequences::model::Sequence;
 use crate::sequences::store::SequenceStore;
 
@@ -25,6 +28,10 @@ struct Tables {
     bots: BTreeMap<(TenantId, Ulid), Bot>,
     sequences: BTreeMap<(TenantId, Ulid), Sequence>,
     enrollments: BTreeMap<EnrollmentKey, Enrollment>,
+    /// Message id → its send and held statuses.
+    messages: BTreeMap<(TenantId, String), MessageRecord>,
+    /// (contact key, sequence) → the phone the run is stored under.
+    contacts: BTreeMap<(TenantId, String, Ulid), String>,
 }
 
 #[derive(Default)]
@@ -206,10 +213,11 @@ impl EnrollmentStore for MemoryStore {
             .cloned())
     }
 
-    async fn put_enrollment(
+    async fn write_enrollment(
         &self,
         enrollment: &Enrollment,
         expect: Expect,
+        index: &IndexWrites,
     ) -> Result<(), WriteError> {
         let mut tables = self.write();
         let key = enrollment_key(
@@ -226,7 +234,76 @@ impl EnrollmentStore for MemoryStore {
             return Err(WriteError::Conflict);
         }
         tables.enrollments.insert(key, enrollment.clone());
+        let tenant = &enrollment.tenant;
+        for message in &index.messages {
+            let record = tables
+                .messages
+                .entry((tenant.clone(), message.message_id.clone()))
+                .or_default();
+            record.send = Some(SendRef {
+                sequence_id: enrollment.sequence_id,
+                phone: enrollment.phone().to_string(),
+                enrollment_id: enrollment.id,
+                step_id: message.step_id,
+            });
+        }
+        for contact in &index.contacts {
+            tables.contacts.insert(
+                (tenant.clone(), contact.clone(), enrollment.sequence_id),
+                enrollment.phone().to_string(),
+            );
+        }
         Ok(())
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        Ok(self
+            .read()
+            .messages
+            .get(&(tenant.clone(), message_id.to_string()))
+            .cloned())
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        _at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, PortError> {
+        let mut tables = self.write();
+        let record = tables
+            .messages
+            .entry((tenant.clone(), message_id.to_string()))
+            .or_default();
+        if record.send.is_some() {
+            return Ok(false);
+        }
+        record.held.retain(|held| held.status != status.status);
+        record.held.push(status.clone());
+        Ok(true)
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        let tables = self.read();
+        let from = (tenant.clone(), contact_key.to_string(), Ulid::nil());
+        Ok(tables
+            .contacts
+            .range(from..)
+            .take_while(|((t, key, _), _)| t == tenant && key == contact_key)
+            .map(|((_, _, sequence_id), phone)| ContactRun {
+                sequence_id: *sequence_id,
+                phone: phone.clone(),
+            })
+            .collect())
     }
 
     async fn claim_step(

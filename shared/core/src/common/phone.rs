@@ -62,6 +62,69 @@ impl Phone {
     }
 }
 
+/// Brazilian mobile numbers with and without the ninth digit are the same WhatsApp contact:
+/// `55` + a two-digit area code (each digit 1-9) + `9` + 8 digits ≡ `55` + area code + the same
+/// 8 digits. Accounts registered before the ninth digit (2012-2016) keep an 8-digit WhatsApp id
+/// (`551187654321` for `+55 11 98765-4321`). Only mobile ranges take part: the 8 digits begin
+/// with 6, 7, 8 or 9 (numbers beginning with 2-5 are landlines, which never had a ninth digit).
+fn brazilian_mobile(digits: &str) -> Option<(&str, &str)> {
+    let rest = digits.strip_prefix("55")?;
+    if !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (area, subscriber) = rest.split_at_checked(2)?;
+    if area.bytes().any(|b| b == b'0') {
+        return None;
+    }
+    let eight = match subscriber.len() {
+        9 => subscriber.strip_prefix('9')?,
+        8 => subscriber,
+        _ => return None,
+    };
+    matches!(eight.as_bytes()[0], b'6'..=b'9').then_some((area, eight))
+}
+
+impl Phone {
+    /// A WhatsApp id or phone as Meta reports it (`recipient_id`, `from`, `wa_id`: digits, or
+    /// E.164), without the numbering-plan check: Meta's 8-digit Brazilian ids are not valid
+    /// numbers any more, and they still name a contact.
+    pub fn from_wa_id(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let digits = raw.strip_prefix('+').unwrap_or(raw);
+        Self::from_e164(&format!("+{digits}"))
+    }
+
+    /// The key every writing of this contact shares: the E.164 number, with a Brazilian mobile
+    /// in its nine-digit form (`+5511987654321` for `551187654321` too).
+    pub fn contact_key(&self) -> String {
+        match brazilian_mobile(self.digits()) {
+            Some((area, eight)) => format!("+55{area}9{eight}"),
+            None => self.0.clone(),
+        }
+    }
+
+    /// Every writing of this contact a store may hold: the number itself first, then, for a
+    /// Brazilian mobile, the other form (with or without the ninth digit).
+    pub fn equivalents(&self) -> Vec<Phone> {
+        let mut all = vec![self.clone()];
+        if let Some((area, eight)) = brazilian_mobile(self.digits()) {
+            let with_nine = format!("+55{area}9{eight}");
+            let without = format!("+55{area}{eight}");
+            for other in [with_nine, without] {
+                if other != self.0 {
+                    all.push(Self(other));
+                }
+            }
+        }
+        all
+    }
+
+    /// Whether two numbers are the same WhatsApp contact.
+    pub fn same_contact(&self, other: &Phone) -> bool {
+        self.contact_key() == other.contact_key()
+    }
+}
+
 impl std::fmt::Display for Phone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -105,6 +168,51 @@ mod tests {
         ] {
             assert!(Phone::parse(raw).is_err(), "{raw}");
         }
+    }
+
+    fn wa(raw: &str) -> Phone {
+        Phone::from_wa_id(raw).unwrap()
+    }
+
+    #[test]
+    fn a_brazilian_mobile_with_and_without_the_ninth_digit_is_one_contact() {
+        let enrolled = Phone::parse("+55 11 98765-4321").unwrap();
+        assert!(enrolled.same_contact(&wa("551187654321")));
+        assert!(wa("551187654321").same_contact(&enrolled));
+        assert_eq!(wa("551187654321").contact_key(), "+5511987654321");
+        assert_eq!(enrolled.contact_key(), "+5511987654321");
+        assert_eq!(
+            wa("551187654321").equivalents(),
+            [wa("551187654321"), wa("5511987654321")]
+        );
+        assert_eq!(
+            enrolled.equivalents(),
+            [enrolled.clone(), wa("551187654321")]
+        );
+        // Every area code, every mobile range.
+        for (nine, eight) in [
+            ("5521996543210", "552196543210"),
+            ("5599976543210", "559976543210"),
+            ("5561961234567", "556161234567"),
+        ] {
+            assert!(wa(nine).same_contact(&wa(eight)), "{nine} {eight}");
+        }
+    }
+
+    #[test]
+    fn landlines_other_countries_and_other_numbers_are_not_reconciled() {
+        // A landline (8 digits from 2 to 5) never had a ninth digit.
+        assert_eq!(wa("551132654321").equivalents(), [wa("551132654321")]);
+        assert!(!wa("551132654321").same_contact(&wa("5511932654321")));
+        // Area codes have no 0; other countries are left as they are.
+        assert_eq!(wa("550187654321").equivalents().len(), 1);
+        assert_eq!(wa("14155552671").equivalents(), [wa("14155552671")]);
+        assert!(!wa("5511987654321").same_contact(&wa("5511987654322")));
+        assert!(!wa("5511987654321").same_contact(&wa("5521987654321")));
+        // A nine-digit subscriber number must start with the 9.
+        assert_eq!(wa("5511887654321").equivalents().len(), 1);
+        assert!(Phone::from_wa_id("abc").is_none());
+        assert_eq!(wa("+5511987654321"), wa("5511987654321"));
     }
 
     #[test]

@@ -3,23 +3,25 @@
 //! order: Meta delivers at least once and does not order deliveries.
 
 use std::collections::BTreeMap;
-
-use ulid::Ulid;
-
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
 
 use crate::channels::model::{Channel, TemplateCategory};
 use crate::channels::store::ChannelStore;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
-use crate::delivery::ports::Scheduler;
-use crate::delivery::ports::{parse_callback, SendError};
+use crate::common::phone::Phone;
+use crate::common::tenant::TenantId;
+use crate::delivery::ports::{Scheduler, SendError};
+use crate::delivery::statuses::{StatusOutcome, Statuses};
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, MessageStatus, Outcome};
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::Change;
 use crate::enrollments::transitions::EnrollmentTransitions;
-use crate::sequences::model::{Action, Sequence, SequenceStatus};
+use crate::sequences::model::{Action, Sequence, SequenceStatus, TemplateNotice};
 use crate::sequences::store::SequenceStore;
 use crate::sequences::transitions::SequenceTransitions;
 
@@ -31,7 +33,9 @@ pub enum InboundEvent {
         phone_number_id: String,
         status: StatusUpdate,
     },
-    /// A message the contact `from` (WhatsApp id, digits) wrote to the number.
+    /// A message the contact `from` (WhatsApp id, digits) wrote to the number: a reply (text,
+    /// media, location, contacts, a button or interactive reply, an order). System messages,
+    /// reactions, deletions and edits are not replies and never become this event.
     Message {
         phone_number_id: String,
         from: String,
@@ -49,28 +53,65 @@ pub enum InboundEvent {
         event: String,
         reason: Option<String>,
     },
+    /// Meta changed a template's category (`template_category_update`).
+    TemplateCategory {
+        waba_id: String,
+        name: String,
+        language: String,
+        category: TemplateCategory,
+    },
     /// An item this service does not act on, or could not read.
     Ignored,
 }
 
+/// The category Meta priced a message in (`pricing.category`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingCategory {
+    /// `marketing` and `marketing_lite`.
+    Marketing,
+    Utility,
+    /// `authentication` and `authentication_international`.
+    Authentication,
+    /// A customer-service conversation or free entry point: not a template's category.
+    Service,
+    ReferralConversion,
+}
+
+impl PricingCategory {
+    /// The template category billed, when the price is a template's.
+    pub fn template_category(self) -> Option<TemplateCategory> {
+        match self {
+            Self::Marketing => Some(TemplateCategory::Marketing),
+            Self::Utility => Some(TemplateCategory::Utility),
+            Self::Authentication => Some(TemplateCategory::Authentication),
+            Self::Service | Self::ReferralConversion => None,
+        }
+    }
+}
+
 /// A message's delivery status.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
     /// WhatsApp's message id (`wamid...`).
     pub message_id: String,
     pub status: MessageStatus,
     /// The WhatsApp id of the recipient (digits).
     pub recipient_id: String,
-    /// The `biz_opaque_callback_data` of the send, when Meta echoes it.
+    /// The `biz_opaque_callback_data` of the send, when Meta echoes it (never on `failed`).
+    #[serde(default)]
     pub callback_data: Option<String>,
+    #[serde(default)]
     pub billable: bool,
-    pub category: Option<TemplateCategory>,
+    #[serde(default)]
+    pub category: Option<PricingCategory>,
     /// Why a `failed` message failed.
+    #[serde(default)]
     pub failure: Option<StatusFailure>,
 }
 
 /// A failure Meta reported for a message after it was accepted, classified like a send error.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusFailure {
     pub code: i64,
     pub detail: String,
@@ -81,29 +122,36 @@ pub struct StatusFailure {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WebhookReport {
     pub statuses: usize,
+    /// Statuses kept until their send is recorded.
+    pub held: usize,
     pub replies: usize,
     pub opt_outs: usize,
     pub paused_sequences: usize,
+    /// Sequences that got a template notice (flagged, paused, approved again, ...).
+    pub noticed_sequences: usize,
+    /// Steps whose template category changed.
+    pub recategorised_steps: usize,
     pub ignored: usize,
 }
 
-fn e164(digits: &str) -> String {
-    if digits.starts_with('+') {
-        digits.to_string()
-    } else {
-        format!("+{digits}")
-    }
-}
+/// Template events that pause the sequences using the template.
+const PAUSING: [&str; 4] = ["PAUSED", "DISABLED", "REJECTED", "PENDING_DELETION"];
+/// Template events shown on the sequence without pausing it: `FLAGGED` is a quality warning
+/// (Meta still delivers the template); an approval after one of the others says the template
+/// can be sent again (resume stays a one-click `POST /resume`).
+const NOTICED: [&str; 3] = ["FLAGGED", "APPROVED", "REINSTATED"];
 
 /// Applies Meta's webhook events to enrollments and sequences.
 #[derive(Clone)]
 pub struct InboundWebhooks {
+    clock: Arc<dyn Clock>,
     channels: Arc<dyn ChannelStore>,
     sequences: Arc<dyn SequenceStore>,
     enrollments: Arc<dyn EnrollmentStore>,
     scheduler: Arc<dyn Scheduler>,
     transitions: EnrollmentTransitions,
     state: SequenceTransitions,
+    statuses: Statuses,
 }
 
 impl InboundWebhooks {
@@ -114,13 +162,19 @@ impl InboundWebhooks {
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
     ) -> Self {
+        let transitions =
+            EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler.clone());
+        let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
-            transitions: EnrollmentTransitions::new(
-                clock.clone(),
+            statuses: Statuses::new(
                 enrollments.clone(),
                 scheduler.clone(),
+                transitions.clone(),
+                state.clone(),
             ),
-            state: SequenceTransitions::new(clock, sequences.clone()),
+            transitions,
+            state,
+            clock,
             channels,
             sequences,
             enrollments,
@@ -161,6 +215,17 @@ impl InboundWebhooks {
                     .await?;
                     continue;
                 }
+                InboundEvent::TemplateCategory {
+                    waba_id,
+                    name,
+                    language,
+                    category,
+                } => {
+                    report.recategorised_steps += self
+                        .handle_category_update(waba_id, name, language, *category)
+                        .await?;
+                    continue;
+                }
                 InboundEvent::Ignored => {
                     report.ignored += 1;
                     continue;
@@ -186,173 +251,77 @@ impl InboundWebhooks {
             };
             match event {
                 InboundEvent::Status { status, .. } => {
-                    if self.apply_status(&channel, status).await? {
-                        report.statuses += 1;
-                    } else {
-                        report.ignored += 1;
+                    match self
+                        .statuses
+                        .apply(&channel.tenant, &status, self.clock.now())
+                        .await?
+                    {
+                        StatusOutcome::Applied => report.statuses += 1,
+                        StatusOutcome::Held => report.held += 1,
+                        StatusOutcome::Unknown => report.ignored += 1,
                     }
                 }
                 InboundEvent::Message { from, .. } => {
-                    report.replies += self.apply_reply(&channel, &e164(&from)).await?;
+                    report.replies += self.apply_reply(&channel, &from).await?;
                 }
                 InboundEvent::MarketingStop { wa_id, .. } => {
-                    report.opt_outs += self.apply_marketing_stop(&channel, &e164(&wa_id)).await?;
+                    report.opt_outs += self.apply_marketing_stop(&channel, &wa_id).await?;
                 }
-                InboundEvent::TemplateStatus { .. } | InboundEvent::Ignored => {}
+                InboundEvent::TemplateStatus { .. }
+                | InboundEvent::TemplateCategory { .. }
+                | InboundEvent::Ignored => {}
             }
         }
         Ok(report)
     }
 
-    /// A delivery status: the message's history entry moves forward (never back), billing is
-    /// recorded, and a failure is classified like a send error.
-    async fn apply_status(
+    /// The contact's runs, found through the contact index (by the WhatsApp id Meta reported,
+    /// the Brazilian ninth digit reconciled), with their sequences.
+    async fn runs_of(
         &self,
         channel: &Channel,
-        status: StatusUpdate,
-    ) -> Result<bool, DomainError> {
-        let Some((sequence_id, enrollment_id, step_id)) =
-            status.callback_data.as_deref().and_then(parse_callback)
-        else {
-            return Ok(false);
+        wa_id: &str,
+    ) -> Result<Vec<(Sequence, Enrollment)>, DomainError> {
+        let Some(contact) = Phone::from_wa_id(wa_id) else {
+            return Ok(Vec::new());
         };
-        let phone = e164(&status.recipient_id);
-        let reported = status.status;
-        let failure = status.failure.map(|f| (f.code, f.class, f.detail));
-        let billable = status.billable;
-        let category = status.category;
-        let mut found = false;
-        let mut pause = None;
-        let mut cancel = None;
-        self.transitions
-            .mutate(&channel.tenant, sequence_id, &phone, |e| {
-                if e.id != enrollment_id {
-                    return Change::Keep;
-                }
-                let Some(index) = e.history.iter().position(|h| {
-                    h.step_id == step_id
-                        && h.message_id.as_deref() == Some(status.message_id.as_str())
-                }) else {
-                    return Change::Keep;
-                };
-                found = true;
-                let entry = &mut e.history[index];
-                let before = entry.clone();
-                match reported {
-                    MessageStatus::Delivered => entry.delivered = true,
-                    MessageStatus::Read => {
-                        entry.delivered = true;
-                        entry.read = true;
-                    }
-                    _ => {}
-                }
-                if billable {
-                    entry.billable = true;
-                    if category.is_some() {
-                        entry.category = category;
-                    }
-                }
-                if reported == MessageStatus::Failed {
-                    entry.status = Some(MessageStatus::Failed);
-                    if let Some((code, _, detail)) = &failure {
-                        entry.error_code = Some(*code);
-                        entry.error = Some(format!("{code}: {detail}"));
-                    }
-                } else if entry.status != Some(MessageStatus::Failed) {
-                    entry.status = Some(
-                        entry
-                            .status
-                            .map_or(reported, |current| current.max(reported)),
-                    );
-                }
-                let changed = *entry != before;
-                let newly_failed = reported == MessageStatus::Failed
-                    && before.status != Some(MessageStatus::Failed);
-                // A failure reported later ends or pauses like a failed send.
-                if newly_failed {
-                    match &failure {
-                        Some((code, SendError::Contact { .. }, _)) if e.is_active() => {
-                            cancel = e.end_with_schedule(
-                                EnrollmentStatus::Exited,
-                                Some(ExitReason::for_meta_code(*code)),
-                            );
-                        }
-                        Some((
-                            _,
-                            error @ (SendError::Template { .. } | SendError::Account { .. }),
-                            detail,
-                        )) => {
-                            pause = Some(format!("{}: {detail}", error.code().unwrap_or_default()));
-                        }
-                        _ => {}
-                    }
-                }
-                if changed {
-                    Change::Write
-                } else {
-                    Change::Keep
-                }
-            })
-            .await?;
-        if let Some(name) = cancel {
-            self.scheduler.cancel(&name).await?;
-        }
-        if let Some(reason) = pause {
-            let reason = Some(format!("message failed: {reason}"));
-            match self
-                .state
-                .pause_with_reason(&channel.tenant, sequence_id, reason)
-                .await
+        let mut found = Vec::new();
+        for run in self
+            .enrollments
+            .contact_runs(&channel.tenant, &contact.contact_key())
+            .await?
+        {
+            let Some(sequence) = self
+                .sequences
+                .get_sequence(&channel.tenant, run.sequence_id)
+                .await?
+            else {
+                continue;
+            };
+            if sequence.status == SequenceStatus::Draft {
+                continue;
+            }
+            if let Some(e) = self
+                .enrollments
+                .get_enrollment(&channel.tenant, run.sequence_id, &run.phone)
+                .await?
             {
-                // Already archived, or still a draft: nothing to pause.
-                Ok(_) | Err(DomainError::Conflict(_)) => {}
-                Err(error) => return Err(error),
+                found.push((sequence, e));
             }
         }
         Ok(found)
     }
 
-    /// The contact's enrollments in every sequence of the tenant.
-    async fn enrollments_of(
-        &self,
-        channel: &Channel,
-        phone: &str,
-    ) -> Result<Vec<(Sequence, Enrollment)>, DomainError> {
-        let mut found = Vec::new();
-        let mut page = PageRequest::first(200);
-        loop {
-            let batch = self
-                .sequences
-                .list_sequences(&channel.tenant, &page)
-                .await?;
-            for sequence in batch.items {
-                if sequence.status == SequenceStatus::Draft {
-                    continue;
-                }
-                if let Some(e) = self
-                    .enrollments
-                    .get_enrollment(&channel.tenant, sequence.id, phone)
-                    .await?
-                {
-                    found.push((sequence, e));
-                }
-            }
-            match batch.next_cursor {
-                Some(cursor) => page.cursor = Some(cursor),
-                None => return Ok(found),
-            }
-        }
-    }
-
     /// An inbound message: `replied` on the last step sent to the contact, and the end of the
     /// run in sequences that exit on reply.
-    async fn apply_reply(&self, channel: &Channel, phone: &str) -> Result<usize, DomainError> {
+    async fn apply_reply(&self, channel: &Channel, from: &str) -> Result<usize, DomainError> {
         let mut replies = 0;
-        for (sequence, enrollment) in self.enrollments_of(channel, phone).await? {
+        for (sequence, enrollment) in self.runs_of(channel, from).await? {
             let mut cancel = None;
             let result = self
                 .transitions
-                .mutate(&channel.tenant, sequence.id, phone, |e| {
+                .mutate(&channel.tenant, sequence.id, enrollment.phone(), |e| {
+                    cancel = None;
                     if e.id != enrollment.id {
                         return Change::Keep;
                     }
@@ -395,10 +364,10 @@ impl InboundWebhooks {
     async fn apply_marketing_stop(
         &self,
         channel: &Channel,
-        phone: &str,
+        wa_id: &str,
     ) -> Result<usize, DomainError> {
         let mut ended = 0;
-        for (sequence, enrollment) in self.enrollments_of(channel, phone).await? {
+        for (sequence, enrollment) in self.runs_of(channel, wa_id).await? {
             let next_is_marketing = enrollment
                 .next_step_id
                 .and_then(|id| sequence.step(id))
@@ -416,7 +385,7 @@ impl InboundWebhooks {
                     .end(
                         &channel.tenant,
                         sequence.id,
-                        phone,
+                        enrollment.phone(),
                         EnrollmentStatus::Exited,
                         Some(ExitReason::OptedOut),
                     )
@@ -427,8 +396,44 @@ impl InboundWebhooks {
         Ok(ended)
     }
 
-    /// A template paused, disabled or rejected: every active sequence with a step using it on
-    /// that account pauses, with the reason visible.
+    /// Every sequence of the tenants owning the account's channels, with the ids of those
+    /// channels, page by page.
+    async fn for_each_sequence_of_account(
+        &self,
+        waba_id: &str,
+        mut each: impl FnMut(&TenantId, &[Ulid], &Sequence) -> bool,
+    ) -> Result<Vec<(TenantId, Ulid)>, DomainError> {
+        let channels = self.channels.channels_by_waba_id(waba_id).await?;
+        let mut by_tenant: BTreeMap<_, Vec<Ulid>> = BTreeMap::new();
+        for channel in channels {
+            by_tenant
+                .entry(channel.tenant.clone())
+                .or_default()
+                .push(channel.id);
+        }
+        let mut chosen = Vec::new();
+        for (tenant, channel_ids) in by_tenant {
+            let mut page = PageRequest::first(200);
+            loop {
+                let batch = self.sequences.list_sequences(&tenant, &page).await?;
+                for sequence in &batch.items {
+                    if each(&tenant, &channel_ids, sequence) {
+                        chosen.push((tenant.clone(), sequence.id));
+                    }
+                }
+                match batch.next_cursor {
+                    Some(cursor) => page.cursor = Some(cursor),
+                    None => break,
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// A template's status changed. `PAUSED`, `DISABLED`, `REJECTED` (and `PENDING_DELETION`)
+    /// pause every active sequence with a step using it on that account, with the reason;
+    /// `FLAGGED` is only a notice on those sequences; a later `APPROVED` (or `REINSTATED`) is
+    /// noted on the sequences that had a notice for the template, and they stay as they are.
     async fn handle_template_status(
         &self,
         waba_id: &str,
@@ -439,61 +444,129 @@ impl InboundWebhooks {
         report: &mut WebhookReport,
     ) -> Result<(), DomainError> {
         let event = event.to_ascii_uppercase();
-        if !matches!(
-            event.as_str(),
-            "PAUSED" | "DISABLED" | "REJECTED" | "PENDING_DELETION" | "FLAGGED"
-        ) {
+        let pauses = PAUSING.contains(&event.as_str());
+        if !pauses && !NOTICED.contains(&event.as_str()) {
             return Ok(());
         }
-        let channels = self.channels.channels_by_waba_id(waba_id).await?;
-        let mut by_tenant: BTreeMap<_, Vec<Ulid>> = BTreeMap::new();
-        for channel in channels {
-            by_tenant
-                .entry(channel.tenant.clone())
-                .or_default()
-                .push(channel.id);
-        }
-        for (tenant, channel_ids) in by_tenant {
-            let mut page = PageRequest::first(200);
-            loop {
-                let batch = self.sequences.list_sequences(&tenant, &page).await?;
-                for sequence in &batch.items {
-                    let uses = sequence.steps.iter().any(|s| {
-                        channel_ids.contains(&s.channel_id)
-                            && matches!(&s.action, Action::Template { name, language, .. }
-                                if *name == template_name
-                                    && (template_language.is_empty() || *language == template_language))
-                    });
-                    if uses && sequence.status == SequenceStatus::Active {
-                        let reason = format!(
-                            "template {} ({}) is {}{}",
-                            template_name,
-                            template_language,
-                            event,
-                            reason
-                                .filter(|r| !r.is_empty() && *r != "NONE")
-                                .map(|r| format!(": {r}"))
-                                .unwrap_or_default()
-                        );
-                        match self
-                            .state
-                            .pause_with_reason(&tenant, sequence.id, Some(reason))
-                            .await
-                        {
-                            Ok(_) => report.paused_sequences += 1,
-                            Err(DomainError::Conflict(_)) => {}
-                            Err(error) => return Err(error),
-                        }
+        let approval = matches!(event.as_str(), "APPROVED" | "REINSTATED");
+        let reason = reason
+            .filter(|r| !r.is_empty() && *r != "NONE")
+            .map(str::to_string);
+        let chosen = self
+            .for_each_sequence_of_account(waba_id, |_, channel_ids, sequence| {
+                let uses = sequence.steps.iter().any(|s| {
+                    channel_ids.contains(&s.channel_id)
+                        && uses_template(&s.action, template_name, template_language)
+                });
+                uses && sequence.status != SequenceStatus::Archived
+                    && (!approval
+                        || sequence
+                            .template_notice(template_name, template_language)
+                            .is_some())
+            })
+            .await?;
+        let now = self.clock.now();
+        for (tenant, sequence_id) in chosen {
+            let notice = TemplateNotice {
+                name: template_name.to_string(),
+                language: template_language.to_string(),
+                event: event.clone(),
+                reason: reason.clone(),
+                at: now,
+            };
+            let pause_reason = format!(
+                "template {template_name} ({template_language}) is {event}{}",
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            );
+            let result = self
+                .state
+                .mutate(&tenant, sequence_id, |s| {
+                    let mut paused = false;
+                    if pauses && s.status == SequenceStatus::Active {
+                        s.status = SequenceStatus::Paused;
+                        s.status_reason = Some(pause_reason.clone());
+                        paused = true;
+                    }
+                    s.note_template(notice.clone());
+                    Ok(paused)
+                })
+                .await;
+            match result {
+                Ok((_, paused)) => {
+                    report.noticed_sequences += 1;
+                    if paused {
+                        report.paused_sequences += 1;
+                        tracing::warn!(tenant = %tenant, sequence_id = %sequence_id, reason = %pause_reason, "sequence paused by Ritmo");
                     }
                 }
-                match batch.next_cursor {
-                    Some(cursor) => page.cursor = Some(cursor),
-                    None => break,
-                }
+                Err(DomainError::NotFound(_)) => {}
+                Err(error) => return Err(error),
             }
         }
         Ok(())
     }
+
+    /// Meta changed a template's category: every step using it on that account takes the new
+    /// category, which decides opt-outs and billing from then on.
+    async fn handle_category_update(
+        &self,
+        waba_id: &str,
+        template_name: &str,
+        template_language: &str,
+        category: TemplateCategory,
+    ) -> Result<usize, DomainError> {
+        let mut accounts: BTreeMap<TenantId, Vec<Ulid>> = BTreeMap::new();
+        let chosen = self
+            .for_each_sequence_of_account(waba_id, |tenant, channel_ids, sequence| {
+                accounts.insert(tenant.clone(), channel_ids.to_vec());
+                sequence.steps.iter().any(|s| {
+                    channel_ids.contains(&s.channel_id)
+                        && uses_template(&s.action, template_name, template_language)
+                        && !matches!(&s.action, Action::Template { category: Some(c), .. } if *c == category)
+                })
+            })
+            .await?;
+        let mut changed = 0;
+        for (tenant, sequence_id) in chosen {
+            let channel_ids = accounts.get(&tenant).cloned().unwrap_or_default();
+            match self
+                .state
+                .mutate(&tenant, sequence_id, |s| {
+                    let mut n = 0;
+                    for step in &mut s.steps {
+                        if !channel_ids.contains(&step.channel_id)
+                            || !uses_template(&step.action, template_name, template_language)
+                        {
+                            continue;
+                        }
+                        if let Action::Template { category: c, .. } = &mut step.action {
+                            if *c != Some(category) {
+                                *c = Some(category);
+                                n += 1;
+                            }
+                        }
+                    }
+                    Ok(n)
+                })
+                .await
+            {
+                Ok((_, n)) => changed += n,
+                Err(DomainError::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        tracing::info!(waba_id = %waba_id, template = %template_name, category = category.as_str(), steps = changed, "template category updated");
+        Ok(changed)
+    }
+}
+
+/// Whether a step's action sends that template (an empty language: any language).
+fn uses_template(action: &Action, template_name: &str, template_language: &str) -> bool {
+    matches!(action, Action::Template { name, language, .. }
+        if name == template_name && (template_language.is_empty() || language == template_language))
 }
 
 impl Enrollment {

@@ -5,3 +5,4 @@ pub mod inbound;
 pub mod pacing;
 pub mod ports;
 pub mod sender;
+pub mod statuses;

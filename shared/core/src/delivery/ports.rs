@@ -72,10 +72,13 @@ pub trait StepRunner: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReceipt {
     pub message_id: String,
+    /// The WhatsApp id Meta resolved the number to (`contacts[].wa_id`), when it says.
+    pub wa_id: Option<String>,
 }
 
 /// How a send failed, in the classes that decide what happens next (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
 pub enum SendError {
     /// The number is over a throughput limit (Meta's 130429 throughput, 131056 pair rate,
     /// 80007/4/613 account or app rate, HTTP 429): not this contact's doing. Sent again after

@@ -19,6 +19,7 @@ use crate::delivery::ports::{
     callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
 };
 use crate::delivery::ports::{Messenger, Scheduler};
+use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
     Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, StepState,
 };
@@ -69,6 +70,8 @@ pub enum Fired {
 enum Attempt {
     Sent {
         message_id: Option<String>,
+        /// The WhatsApp id Meta resolved the number to.
+        wa_id: Option<String>,
     },
     Failed(SendError),
     /// The step could not be prepared for this contact (a missing variable).
@@ -140,6 +143,7 @@ pub struct Sender {
     slots: Arc<dyn SendSlots>,
     transitions: EnrollmentTransitions,
     state: SequenceTransitions,
+    statuses: Statuses,
 }
 
 impl Sender {
@@ -154,13 +158,18 @@ impl Sender {
         scheduler: Arc<dyn Scheduler>,
         slots: Arc<dyn SendSlots>,
     ) -> Self {
+        let transitions =
+            EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler.clone());
+        let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
-            transitions: EnrollmentTransitions::new(
-                clock.clone(),
+            statuses: Statuses::new(
                 enrollments.clone(),
                 scheduler.clone(),
+                transitions.clone(),
+                state.clone(),
             ),
-            state: SequenceTransitions::new(clock.clone(), sequences.clone()),
+            transitions,
+            state,
             clock,
             sequences,
             enrollments,
@@ -347,6 +356,7 @@ impl Sender {
                     match self.messenger.send_template(&channel, &message).await {
                         Ok(receipt) => Attempt::Sent {
                             message_id: Some(receipt.message_id),
+                            wa_id: receipt.wa_id,
                         },
                         Err(error) => Attempt::Failed(error),
                     },
@@ -368,7 +378,10 @@ impl Sender {
                     contact: e.contact.clone(),
                 };
                 Ok(match self.messenger.start_chatbot(&bot, &start).await {
-                    Ok(()) => Attempt::Sent { message_id: None },
+                    Ok(()) => Attempt::Sent {
+                        message_id: None,
+                        wa_id: None,
+                    },
                     Err(error) => Attempt::Failed(error),
                 })
             }
@@ -461,7 +474,8 @@ impl Sender {
             if !e.is_active() {
                 // Removed or ended while the message was on its way: keep the record, plan nothing.
                 match &attempt {
-                    Attempt::Sent { message_id } => {
+                    Attempt::Sent { message_id, wa_id } => {
+                        learn_wa_id(e, wa_id.as_deref());
                         entry.message_id = message_id.clone();
                         entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
                         fired = Fired::Sent;
@@ -479,7 +493,8 @@ impl Sender {
             let change = match &attempt {
                 // Handled before recording: nothing was sent.
                 Attempt::Deferred(_) => Change::Keep,
-                Attempt::Sent { message_id } => {
+                Attempt::Sent { message_id, wa_id } => {
+                    learn_wa_id(e, wa_id.as_deref());
                     entry.message_id = message_id.clone();
                     entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
                     e.history.push(entry);
@@ -557,6 +572,20 @@ impl Sender {
             self.state
                 .pause_with_reason(&job.tenant, job.sequence_id, Some(reason))
                 .await?;
+        }
+        // Statuses Meta posted before this send was recorded were held: apply them now.
+        if let (
+            Fired::Sent,
+            Attempt::Sent {
+                message_id: Some(message_id),
+                ..
+            },
+        ) = (&fired, &attempt)
+        {
+            let applied = self.statuses.apply_held(&job.tenant, message_id).await?;
+            if applied > 0 {
+                tracing::info!(message_id = %message_id, applied, "held statuses applied");
+            }
         }
         Ok(fired)
     }
@@ -689,6 +718,17 @@ fn plan_or_complete(
                 Change::Write
             }
         },
+    }
+}
+
+/// Keeps the WhatsApp id Meta reported for the contact when it is not the phone itself.
+fn learn_wa_id(e: &mut Enrollment, wa_id: Option<&str>) {
+    let Some(wa_id) = wa_id.filter(|w| !w.is_empty()) else {
+        return;
+    };
+    let digits = wa_id.trim_start_matches('+');
+    if digits != e.contact.phone.trim_start_matches('+') {
+        e.wa_id = Some(digits.to_string());
     }
 }
 

@@ -18,7 +18,7 @@ use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
 use crate::delivery::ports::Scheduler;
 use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReason, StepState};
-use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions};
 use crate::enrollments::views::EnrollmentView;
 use crate::sequences::model::{Action, Sequence, SequenceStatus};
@@ -304,6 +304,7 @@ impl EnrollmentService {
                 retries: 0,
                 last_step_id: None,
                 last_sent_at: None,
+                wa_id: existing.as_ref().and_then(|e| e.wa_id.clone()),
                 history: existing.map(|e| e.history).unwrap_or_default(),
                 version: expect_version(expect) + 1,
                 updated_at: now,
@@ -321,7 +322,16 @@ impl EnrollmentService {
             };
             // Stored first, scheduled second: the schedule can never fire before its enrollment
             // exists.
-            match self.enrollments.put_enrollment(&enrollment, expect).await {
+            // A new run is indexed under its contact, so an inbound message finds it.
+            let index = IndexWrites {
+                contacts: enrollment.contact_keys(),
+                ..IndexWrites::default()
+            };
+            match self
+                .enrollments
+                .write_enrollment(&enrollment, expect, &index)
+                .await
+            {
                 Ok(()) => {}
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::Port(e)) => return Err(e.into()),

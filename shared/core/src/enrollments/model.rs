@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::channels::model::TemplateCategory;
+use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +213,10 @@ pub struct Enrollment {
     pub last_step_id: Option<Ulid>,
     pub last_sent_at: Option<DateTime<Utc>>,
     pub history: Vec<HistoryEntry>,
+    /// The WhatsApp id (digits) Meta reported for this contact in a send response, when it
+    /// differs from the phone (`551187654321` for `+5511987654321`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
     /// Bumped by every write; writes are conditional on it.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
@@ -220,6 +225,22 @@ pub struct Enrollment {
 impl Enrollment {
     pub fn phone(&self) -> &str {
         &self.contact.phone
+    }
+
+    /// The keys of the contact index this run is found under: its phone's and, when Meta
+    /// reported another WhatsApp id, that id's.
+    pub fn contact_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let phones = std::iter::once(self.contact.phone.as_str()).chain(self.wa_id.as_deref());
+        for raw in phones {
+            if let Some(phone) = Phone::from_wa_id(raw) {
+                let key = phone.contact_key();
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
     }
 
     pub fn is_active(&self) -> bool {

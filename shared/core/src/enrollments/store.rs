@@ -8,7 +8,56 @@ use crate::common::error::PortError;
 use crate::common::page::{Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
+use crate::delivery::inbound::StatusUpdate;
 use crate::enrollments::model::{Enrollment, EnrollmentStatus};
+
+/// A message id an enrollment write records for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub message_id: String,
+    pub step_id: Ulid,
+}
+
+/// What an enrollment write indexes, in the same atomic write as the enrollment itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexWrites {
+    /// Message id → this run and step, so a status without callback data finds its send.
+    pub messages: Vec<SentMessage>,
+    /// Contact keys ([`crate::common::phone::Phone::contact_key`]) under which an inbound
+    /// message finds this run: the phone's, and the WhatsApp id's when Meta reported another.
+    pub contacts: Vec<String>,
+}
+
+impl IndexWrites {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.contacts.is_empty()
+    }
+}
+
+/// Where a recorded send is: the enrollment run (by its key) and the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRef {
+    pub sequence_id: Ulid,
+    pub phone: String,
+    pub enrollment_id: Ulid,
+    pub step_id: Ulid,
+}
+
+/// What the store knows of one message id: its send, once recorded, and the statuses that
+/// arrived before it was (at most one per status).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageRecord {
+    pub send: Option<SendRef>,
+    pub held: Vec<StatusUpdate>,
+}
+
+/// A sequence the contact has (or had) a run in, as the contact index finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRun {
+    pub sequence_id: Ulid,
+    /// The phone the enrollment is stored under (its key).
+    pub phone: String,
+}
 
 /// The sender's claim on one step of one enrollment run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +90,39 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         &self,
         enrollment: &Enrollment,
         expect: Expect,
+    ) -> Result<(), WriteError> {
+        self.write_enrollment(enrollment, expect, &IndexWrites::default())
+            .await
+    }
+    /// [`Self::put_enrollment`] with the index entries `index`, all in one atomic write: the
+    /// entries exist exactly when the enrollment write happened.
+    async fn write_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
     ) -> Result<(), WriteError>;
+    /// The tenant's message id: its recorded send and its held statuses (None: neither).
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError>;
+    /// Keeps a status whose send is not recorded yet, replacing a held one of the same status.
+    /// `false` when the send is recorded (meanwhile): the caller applies the status itself.
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
+    /// The runs indexed under a contact key, one per sequence (the latest run).
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError>;
     /// Atomically moves a `Scheduled` step to `Sending`, only if the run is active, on that
     /// step, at that generation and not yet claimed; returns the enrollment as written.
     async fn claim_step(

@@ -16,7 +16,7 @@ use crate::delivery::ports::{Schedule, Scheduler, StepJob};
 use crate::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, StepState,
 };
-use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::store::{EnrollmentStore, IndexWrites, SentMessage};
 use crate::sequences::model::{Sequence, Step};
 use crate::sequences::plan::due_at;
 
@@ -64,6 +64,12 @@ impl EnrollmentTransitions {
                 return Ok(None);
             };
             let expect = Expect::Version(enrollment.version);
+            let known: Vec<Option<String>> = enrollment
+                .history
+                .iter()
+                .map(|h| h.message_id.clone())
+                .collect();
+            let wa_id = enrollment.wa_id.clone();
             let schedule = match change(&mut enrollment) {
                 Change::Keep => return Ok(Some((enrollment, false))),
                 Change::Write => None,
@@ -71,7 +77,31 @@ impl EnrollmentTransitions {
             };
             enrollment.version += 1;
             enrollment.updated_at = self.clock.now();
-            match self.enrollments.put_enrollment(&enrollment, expect).await {
+            // Message ids this change records, and a WhatsApp id it learned, are indexed with
+            // the same write.
+            let index = IndexWrites {
+                messages: enrollment
+                    .history
+                    .iter()
+                    .filter_map(|h| {
+                        let id = h.message_id.as_ref()?;
+                        (!known.contains(&h.message_id)).then(|| SentMessage {
+                            message_id: id.clone(),
+                            step_id: h.step_id,
+                        })
+                    })
+                    .collect(),
+                contacts: if enrollment.wa_id != wa_id {
+                    enrollment.contact_keys()
+                } else {
+                    Vec::new()
+                },
+            };
+            match self
+                .enrollments
+                .write_enrollment(&enrollment, expect, &index)
+                .await
+            {
                 Ok(()) => {
                     if let Some(schedule) = schedule {
                         self.scheduler.schedule(schedule).await?;

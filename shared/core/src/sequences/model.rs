@@ -65,6 +65,27 @@ pub struct Step {
     pub window: Option<Window>,
 }
 
+/// The latest status event Meta reported for a template one of the sequence's steps uses, when
+/// it was not a plain approval: `FLAGGED` (a quality warning; Meta still delivers it), `PAUSED`,
+/// `DISABLED`, `REJECTED`, `PENDING_DELETION`, or `APPROVED` / `REINSTATED` after one of those
+/// (the template can be sent again; a paused sequence waits for `POST /resume`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "name": "promo_nov", "language": "pt_BR", "event": "FLAGGED", "reason": null,
+    "at": "2026-11-23T12:00:00Z"
+})))]
+pub struct TemplateNotice {
+    pub name: String,
+    pub language: String,
+    /// Meta's event, upper case.
+    pub event: String,
+    /// Meta's reason, when it gave one.
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
     pub tenant: TenantId,
@@ -75,6 +96,9 @@ pub struct Sequence {
     pub time_zone: String,
     pub exit_on_reply: bool,
     pub steps: Vec<Step>,
+    /// One notice per template (name, language), the latest event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub template_notices: Vec<TemplateNotice>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; writes are conditional on it.
@@ -82,6 +106,20 @@ pub struct Sequence {
 }
 
 impl Sequence {
+    /// The notice of a template, if Meta reported one for it.
+    pub fn template_notice(&self, name: &str, language: &str) -> Option<&TemplateNotice> {
+        self.template_notices
+            .iter()
+            .find(|n| n.name == name && n.language == language)
+    }
+
+    /// Records a template's latest event, replacing the earlier one for the same template.
+    pub fn note_template(&mut self, notice: TemplateNotice) {
+        self.template_notices
+            .retain(|n| !(n.name == notice.name && n.language == notice.language));
+        self.template_notices.push(notice);
+    }
+
     pub fn step(&self, id: Ulid) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
     }
@@ -227,7 +265,7 @@ pub struct StepView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({
     "id": "01JDQ8Z5C3M4N5P6Q7R8S9T0VY", "name": "Boas-vindas", "status": "draft", "status_reason": null,
-    "time_zone": "America/Sao_Paulo", "exit_on_reply": true, "steps": [],
+    "time_zone": "America/Sao_Paulo", "exit_on_reply": true, "steps": [], "template_notices": [],
     "created_at": "2026-11-23T12:00:00Z", "updated_at": "2026-11-23T12:00:00Z"
 })))]
 pub struct SequenceView {
@@ -240,6 +278,9 @@ pub struct SequenceView {
     pub time_zone: String,
     pub exit_on_reply: bool,
     pub steps: Vec<StepView>,
+    /// What Meta last reported for templates the steps use, when it was not a plain approval
+    /// (`FLAGGED`: a warning, nothing paused; `APPROVED` after a pause: it may be resumed).
+    pub template_notices: Vec<TemplateNotice>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -259,6 +300,7 @@ impl From<Sequence> for SequenceView {
                 .enumerate()
                 .map(|(position, step)| step_view(position, step))
                 .collect(),
+            template_notices: s.template_notices,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }

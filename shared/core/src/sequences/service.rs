@@ -90,6 +90,7 @@ impl SequenceService {
             time_zone,
             exit_on_reply: input.exit_on_reply,
             steps: Vec::new(),
+            template_notices: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 1,
