@@ -61,7 +61,13 @@ step "cargo test --workspace (store contract and scheduler adapter also on the e
 cargo test --workspace -j "$jobs"
 
 step "end-to-end scenarios again, with ritmo-local --dynamodb-endpoint on the emulator"
-RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test e2e -- sequences:: webhooks:: whatsapp:: links::
+RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test e2e -- sequences:: webhooks:: whatsapp:: links:: webhook_volume::
+
+step "four runtimes on one emulator table share a number's rate (tests/tests/fleet.rs)"
+fleet_out="$(mktemp)"
+tmp_files+=("$fleet_out")
+RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test fleet -- --nocapture | tee "$fleet_out"
+grep -q '^fleet: ' "$fleet_out" || { echo "the fleet test did not run"; exit 1; }
 
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml

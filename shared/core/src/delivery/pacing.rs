@@ -22,10 +22,13 @@ use crate::common::error::PortError;
 /// due in that slot.
 pub const SLOT_WAIT: TimeDelta = TimeDelta::seconds(5);
 /// How early a job planned in a slot fires, to be read and claimed when the slot comes.
-pub const SLOT_LEAD: TimeDelta = TimeDelta::seconds(1);
+pub const SLOT_LEAD: TimeDelta = TimeDelta::seconds(4);
+/// How far ahead of now a sender asks for a slot: the answer comes back before the slot does, so
+/// a slow store does not hand out slots that have already passed.
+pub const SLOT_MARGIN: TimeDelta = TimeDelta::milliseconds(250);
 /// How late a sender may reach its slot and still send in it. With 10 % headroom on the
 /// lattice, a send up to about 100 ms late still leaves every sliding second within the rate.
-pub const SLOT_GRACE: TimeDelta = TimeDelta::milliseconds(50);
+pub const SLOT_GRACE: TimeDelta = TimeDelta::milliseconds(80);
 
 /// A number's send slots, shared by every sender of that number.
 #[async_trait]
@@ -72,9 +75,10 @@ impl Lattice {
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
-    /// Slots per counter item of a store that groups them (about one second's worth).
+    /// Slots per counter item of a store that groups them: about one second's worth, and at
+    /// least 16 (a slow number's backlog then spans few items).
     pub fn bucket_len(&self) -> i64 {
-        (1_000_000 / self.spacing_us).max(1)
+        (1_000_000 / self.spacing_us).max(16)
     }
 }
 
@@ -160,6 +164,7 @@ mod tests {
         assert_eq!(lattice.first_at_or_after(at(110_000)), 1);
         assert_eq!(lattice.first_at_or_after(at(110_001)), 2);
         assert_eq!(lattice.last_at_or_before(at(219_999)), 1);
-        assert_eq!(lattice.bucket_len(), 9);
+        assert_eq!(lattice.bucket_len(), 16);
+        assert_eq!(Lattice::new(1000).bucket_len(), 909);
     }
 }
