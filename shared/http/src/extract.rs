@@ -69,7 +69,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let message = clean_serde_message(&error.into_inner().to_string());
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         Problem::bad_request(&field, message)
     })
 }
@@ -87,7 +91,9 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) {
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_floats_as_integers)
+        }
         _ => {}
     }
 }
@@ -133,7 +139,9 @@ pub struct ListParams {
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (base64url); any other is a 400 naming `cursor`.
+    /// Empty: the first page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -262,7 +270,8 @@ mod tests {
                 ratio: 2.0
             }
         );
-        let error = parse_json::<Input>(br#"{"amount": 2.5, "nested": [], "ratio": 1}"#).unwrap_err();
+        let error =
+            parse_json::<Input>(br#"{"amount": 2.5, "nested": [], "ratio": 1}"#).unwrap_err();
         assert_eq!(error.status, 400);
         assert_eq!(error.errors[0].field, "amount");
     }

@@ -38,13 +38,36 @@ impl DelayUnit {
 
 /// How long after its base a step comes due: `{"amount": 2, "unit": "days"}`, at most 365 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({"amount": 2, "unit": "days"})))]
 pub struct Delay {
-    #[cfg_attr(feature = "openapi", schema(maximum = 525600))]
     pub amount: u32,
     pub unit: DelayUnit,
 }
+
+/// The schema says what [`Delay::validate`] accepts: one shape per unit, each with its maximum.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Delay {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let unit = |unit: DelayUnit| {
+            let max = Delay::MAX_MINUTES / unit.minutes();
+            serde_json::json!({
+                "type": "object", "required": ["amount", "unit"],
+                "properties": {
+                    "amount": {"type": "integer", "minimum": 0, "maximum": max},
+                    "unit": {"type": "string", "enum": [unit.name()]}
+                }
+            })
+        };
+        serde_json::from_value(serde_json::json!({
+            "description": "How long after its base a step comes due, at most 365 days (525 600 minutes, 8 760 hours); a day is 24 hours.",
+            "oneOf": [unit(DelayUnit::Minutes), unit(DelayUnit::Hours), unit(DelayUnit::Days)],
+            "example": {"amount": 2, "unit": "days"}
+        }))
+        .expect("a valid delay schema")
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Delay {}
 
 impl Delay {
     /// The longest delay allowed: 365 days, in minutes.

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use ritmo_core::common::page::Page;
-use ritmo_core::links::{LinkInput, LinkStats, LinkView};
+use ritmo_core::links::{LinkInput, LinkReplacement, LinkStats, LinkView, NewLink};
 use ritmo_core::DomainError;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -67,7 +67,7 @@ fn with_url(s: &LinksState, link: LinkView) -> LinkResponse {
 #[utoipa::path(
     post, path = "/v1/links", operation_id = "createLink", tag = "links",
     security(("bearer" = [])),
-    request_body = LinkInput,
+    request_body = NewLink,
     responses(
         (status = 201, description = "The link, with its public URL.", body = LinkResponse),
         (status = 400, response = BadRequest),
@@ -135,7 +135,7 @@ pub(crate) async fn get_link(
     put, path = "/v1/links/{slug}", operation_id = "replaceLink", tag = "links",
     security(("bearer" = [])),
     params(("slug" = String, Path, description = "The link's slug.", example = "mystore")),
-    request_body = LinkInput,
+    request_body = LinkReplacement,
     responses(
         (status = 200, description = "The link.", body = LinkResponse),
         (status = 400, response = BadRequest),
@@ -209,6 +209,7 @@ fn date_param(field: &str, value: &str) -> Result<NaiveDate, Problem> {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
+        (status = 422, response = Unprocessable),
     )
 )]
 pub(crate) async fn link_stats(
@@ -221,8 +222,8 @@ pub(crate) async fn link_stats(
     let mut to = None;
     for (key, value) in query_pairs(uri.query()) {
         match key.as_str() {
-            "from" if !value.is_empty() => from = Some(date_param("from", &value)?),
-            "to" if !value.is_empty() => to = Some(date_param("to", &value)?),
+            "from" => from = Some(date_param("from", &value)?),
+            "to" => to = Some(date_param("to", &value)?),
             _ => {}
         }
     }
