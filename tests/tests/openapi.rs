@@ -213,4 +213,13 @@ async fn moving_a_step_past_the_end_puts_it_last() {
         .await;
     assert_eq!(moved.status, 200, "{}", moved.body);
     assert_eq!(moved.body["steps"][1]["id"], steps[0].as_str());
+    // Beyond the documented maximum (int64, at most 4294967295): a 400 naming the field.
+    let beyond = server
+        .post(
+            &format!("/v1/sequences/{sequence}/steps/{}/move", steps[0]),
+            json!({"position": 4294967296_u64}),
+        )
+        .await;
+    assert_eq!(beyond.status, 400, "{}", beyond.body);
+    assert_eq!(beyond.body["errors"][0]["field"], "position");
 }

@@ -231,7 +231,7 @@ pub struct StepInput {
     pub window: Option<serde_json::Value>,
     /// Where to insert (default: at the end; past the end means last).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(maximum = 4294967295_u32))]
+    #[cfg_attr(feature = "openapi", schema(format = Int64, maximum = 4294967295_u32))]
     pub position: Option<u32>,
 }
 
@@ -240,7 +240,7 @@ pub struct StepInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"position": 0})))]
 pub struct MoveInput {
-    #[cfg_attr(feature = "openapi", schema(maximum = 4294967295_u32))]
+    #[cfg_attr(feature = "openapi", schema(format = Int64, maximum = 4294967295_u32))]
     pub position: u32,
 }
 
