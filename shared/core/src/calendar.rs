@@ -70,10 +70,18 @@ pub struct TimeZoneName;
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for TimeZoneName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // A pattern listing every name rather than an enum: client generators turn enum values
+        // into identifiers, and `GMT+0`, `GMT-0` and `GMT0` would clash.
+        let names: Vec<String> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| tz.name().replace('+', "\\+"))
+            .collect();
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("An IANA time zone name, such as `America/Sao_Paulo`."))
-            .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+            .description(Some(
+                "An IANA time zone name the server knows, spelled exactly, such as `America/Sao_Paulo`.",
+            ))
+            .pattern(Some(format!("^({})$", names.join("|"))))
             .into()
     }
 }
@@ -114,7 +122,6 @@ fn range_schema() -> utoipa::openapi::ArrayBuilder {
         .pattern(Some("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"));
     ArrayBuilder::new()
         .prefix_items([start, end])
-        .items(utoipa::openapi::schema::ArrayItems::False)
         .min_items(Some(2))
         .max_items(Some(2))
         .description(Some(

@@ -63,8 +63,8 @@ fn variant(kind: &str, new: bool) -> Value {
         if new {
             json!({"type": "string", "enum": [kind]})
         } else {
-            json!({"type": ["string", "null"], "enum": [kind, null],
-                   "description": "May be left out; if given, the link's own (another is a 409)."})
+            json!({"description": "May be left out; if given, the link's own (another is a 409).",
+                   "oneOf": [{"type": "null"}, {"type": "string", "enum": [kind]}]})
         },
     );
     let required: Vec<&str> = match kind {
@@ -113,7 +113,7 @@ fn variant(kind: &str, new: bool) -> Value {
     if new {
         required.splice(0..0, ["slug", "type"]);
     }
-    json!({"type": "object", "additionalProperties": false, "title": format!("{kind} link"),
+    json!({"type": "object", "additionalProperties": false,
            "required": required, "properties": properties})
 }
 

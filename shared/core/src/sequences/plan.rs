@@ -43,23 +43,30 @@ pub struct Delay {
     pub unit: DelayUnit,
 }
 
-/// The schema says what [`Delay::validate`] accepts: one shape per unit, each with its maximum.
+/// The schema says what [`Delay::validate`] accepts: at most 365 days in any unit. The
+/// per-unit limits are a `not` beside the plain object, so client generators still see one
+/// `{amount, unit}` model.
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for Delay {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let unit = |unit: DelayUnit| {
-            let max = Delay::MAX_MINUTES / unit.minutes();
+        let over = |unit: DelayUnit| {
             serde_json::json!({
-                "type": "object", "required": ["amount", "unit"],
+                "required": ["amount", "unit"],
                 "properties": {
-                    "amount": {"type": "integer", "minimum": 0, "maximum": max},
-                    "unit": {"type": "string", "enum": [unit.name()]}
+                    "unit": {"enum": [unit.name()]},
+                    "amount": {"minimum": Delay::MAX_MINUTES / unit.minutes() + 1}
                 }
             })
         };
         serde_json::from_value(serde_json::json!({
+            "type": "object",
             "description": "How long after its base a step comes due, at most 365 days (525 600 minutes, 8 760 hours); a day is 24 hours.",
-            "oneOf": [unit(DelayUnit::Minutes), unit(DelayUnit::Hours), unit(DelayUnit::Days)],
+            "required": ["amount", "unit"],
+            "properties": {
+                "amount": {"type": "integer", "format": "int32", "minimum": 0, "maximum": Delay::MAX_MINUTES},
+                "unit": {"$ref": "#/components/schemas/DelayUnit"}
+            },
+            "not": {"anyOf": [over(DelayUnit::Hours), over(DelayUnit::Days)]},
             "example": {"amount": 2, "unit": "days"}
         }))
         .expect("a valid delay schema")
@@ -67,7 +74,17 @@ impl utoipa::PartialSchema for Delay {
 }
 
 #[cfg(feature = "openapi")]
-impl utoipa::ToSchema for Delay {}
+impl utoipa::ToSchema for Delay {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("DelayUnit".into(), DelayUnit::schema()));
+    }
+}
 
 impl Delay {
     /// The longest delay allowed: 365 days, in minutes.
