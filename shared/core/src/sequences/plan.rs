@@ -43,30 +43,25 @@ pub struct Delay {
     pub unit: DelayUnit,
 }
 
-/// The schema says what [`Delay::validate`] accepts: at most 365 days in any unit. The
-/// per-unit limits are a `not` beside the plain object, so client generators still see one
-/// `{amount, unit}` model.
+/// The schema says what [`Delay::validate`] accepts: one shape per unit, each with its own
+/// maximum (365 days), named so that client generators give each a model.
+#[cfg(feature = "openapi")]
+const DELAY_SHAPES: [(&str, DelayUnit); 3] = [
+    ("DelayInMinutes", DelayUnit::Minutes),
+    ("DelayInHours", DelayUnit::Hours),
+    ("DelayInDays", DelayUnit::Days),
+];
+
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for Delay {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        let over = |unit: DelayUnit| {
-            serde_json::json!({
-                "required": ["amount", "unit"],
-                "properties": {
-                    "unit": {"enum": [unit.name()]},
-                    "amount": {"minimum": Delay::MAX_MINUTES / unit.minutes() + 1}
-                }
-            })
-        };
+        let shapes: Vec<_> = DELAY_SHAPES
+            .iter()
+            .map(|(name, _)| serde_json::json!({"$ref": format!("#/components/schemas/{name}")}))
+            .collect();
         serde_json::from_value(serde_json::json!({
-            "type": "object",
             "description": "How long after its base a step comes due, at most 365 days (525 600 minutes, 8 760 hours); a day is 24 hours.",
-            "required": ["amount", "unit"],
-            "properties": {
-                "amount": {"type": "integer", "format": "int32", "minimum": 0, "maximum": Delay::MAX_MINUTES},
-                "unit": {"$ref": "#/components/schemas/DelayUnit"}
-            },
-            "not": {"anyOf": [over(DelayUnit::Hours), over(DelayUnit::Days)]},
+            "oneOf": shapes,
             "example": {"amount": 2, "unit": "days"}
         }))
         .expect("a valid delay schema")
@@ -81,8 +76,20 @@ impl utoipa::ToSchema for Delay {
             utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
         )>,
     ) {
-        use utoipa::PartialSchema;
-        schemas.push(("DelayUnit".into(), DelayUnit::schema()));
+        for (name, unit) in DELAY_SHAPES {
+            let shape = serde_json::json!({
+                "type": "object", "required": ["amount", "unit"],
+                "properties": {
+                    "amount": {"type": "integer", "format": "int32", "minimum": 0,
+                               "maximum": Delay::MAX_MINUTES / unit.minutes()},
+                    "unit": {"type": "string", "enum": [unit.name()]}
+                }
+            });
+            schemas.push((
+                name.into(),
+                serde_json::from_value(shape).expect("a valid delay schema"),
+            ));
+        }
     }
 }
 
