@@ -21,8 +21,8 @@ from ritmo_client.api.health import health  # noqa: E402
 from ritmo_client.api.sequences import activate_sequence, add_step, create_sequence  # noqa: E402
 from ritmo_client.models import (  # noqa: E402
     ChannelInput,
-    Delay,
-    DelayUnit,
+    DelayInMinutes,
+    DelayInMinutesUnit,
     SequenceInput,
     StepInput,
     StepWindow,
@@ -104,7 +104,7 @@ step = StepInput(
         language="pt_BR",
         parameters=["{{contact.name|cliente}}"],
     ),
-    delay=Delay(amount=1, unit=DelayUnit.MINUTES),
+    delay=DelayInMinutes(amount=1, unit=DelayInMinutesUnit.MINUTES),
     window=StepWindow(
         days=StepWindowDays(mon=weekday, tue=weekday, wed=weekday, thu=weekday, fri=weekday)
     ),

@@ -143,7 +143,10 @@ exclude_args=()
 for prefix in "${excluded[@]}"; do exclude_args+=(--exclude-path-regex "^$prefix"); done
 seed_args=()
 [ -n "${RITMO_SCHEMATHESIS_SEED:-}" ] && seed_args=(--seed "$RITMO_SCHEMATHESIS_SEED")
-checks=not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance
+# Every check runs; infra/schemathesis.toml, the base of each pass's configuration, says where the
+# documented contract answers otherwise than schemathesis assumes. max_response_time is not part
+# of "all" (nor can --exclude-checks name it): it runs only with --max-response-time, and the
+# contract sets no latency limit for a debug build on a shared CI machine.
 fuzz_start=$SECONDS
 python3 infra/schemathesis_seed.py "$fuzz_base" "$fuzz_token" "$report_dir/pinned.toml"
 pinned_ops=()
@@ -156,15 +159,16 @@ done
 # share of cases. Pass "pinned": fuzzing of the richest bodies against the seeded resources.
 # One worker: Python 3.11's parser is not thread-safe, and the run fits the budget without more.
 for pass in all fresh pinned; do
-  config_args=()
   phase_args=()
+  own_config=/dev/null
   case "$pass" in
-    fresh) config_args=(--config-file infra/schemathesis-fresh.toml); phase_args=(--phases fuzzing) ;;
-    pinned) config_args=(--config-file "$report_dir/pinned.toml"); phase_args=(--phases fuzzing "${pinned_ops[@]}") ;;
+    fresh) own_config=infra/schemathesis-fresh.toml; phase_args=(--phases fuzzing) ;;
+    pinned) own_config="$report_dir/pinned.toml"; phase_args=(--phases fuzzing "${pinned_ops[@]}") ;;
   esac
-  timeout 900 .venv/bin/st "${config_args[@]}" run docs/openapi.json \
+  cat infra/schemathesis.toml "$own_config" >"$report_dir/$pass.config.toml"
+  timeout 900 .venv/bin/st --config-file "$report_dir/$pass.config.toml" run docs/openapi.json \
     --url "$fuzz_base" -H "Authorization: Bearer $fuzz_token" \
-    --checks "$checks" --max-examples 100 --workers 1 --no-color \
+    --checks all --max-examples 100 --workers 1 --no-color \
     "${phase_args[@]}" "${exclude_args[@]}" "${seed_args[@]}" \
     --report ndjson --report-ndjson-path "$report_dir/$pass.ndjson" \
     || { echo "schemathesis found failures (pass $pass); the server log ends:"; tail -50 "$report_dir/server.log"; exit 1; }

@@ -44,7 +44,10 @@ const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 })))]
 pub struct WindowSpec {
     /// IANA zone the ranges are read in.
-    #[cfg_attr(feature = "openapi", schema(example = "America/Sao_Paulo"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = TimeZoneName, example = "America/Sao_Paulo")
+    )]
     pub time_zone: String,
     /// Read the ranges in the contact's zone instead, when the contact has one.
     #[serde(default)]
@@ -57,6 +60,42 @@ pub struct WindowSpec {
     /// Dates whose ranges replace the weekly ones.
     #[serde(default)]
     pub exceptions: Vec<ExceptionSpec>,
+}
+
+/// The schema of a time zone field: one of the IANA zone names the server knows, spelled
+/// exactly (the names [`is_time_zone`] accepts).
+#[cfg(feature = "openapi")]
+pub struct TimeZoneName;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TimeZoneName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // A pattern listing every name rather than an enum: client generators turn enum values
+        // into identifiers, and `GMT+0`, `GMT-0` and `GMT0` would clash.
+        let names: Vec<String> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| tz.name().replace('+', "\\+"))
+            .collect();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "An IANA time zone name the server knows, spelled exactly, such as `America/Sao_Paulo`.",
+            ))
+            .pattern(Some(format!("^({})$", names.join("|"))))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TimeZoneName {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TimeZone".into()
+    }
+}
+
+/// An IANA time zone name, spelled exactly (no surrounding space).
+pub fn is_time_zone(name: &str) -> bool {
+    name.parse::<Tz>().is_ok()
 }
 
 /// One dated exception of a [`WindowSpec`]; `ranges: []` closes the whole date.
@@ -75,15 +114,19 @@ pub struct ExceptionSpec {
 #[cfg(feature = "openapi")]
 fn range_schema() -> utoipa::openapi::ArrayBuilder {
     use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
-    let time = ObjectBuilder::new()
+    let start = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"));
+    let end = ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"));
     ArrayBuilder::new()
-        .items(time)
+        .prefix_items([start, end])
         .min_items(Some(2))
         .max_items(Some(2))
         .description(Some(
-            "A half-open range [start, end) of local times HH:MM; \"24:00\" may end it.",
+            "A half-open range [start, end) of local times HH:MM; \"24:00\" may end it. A range \
+             that does not end after it starts, or that overlaps another of the same day, is a 422.",
         ))
         .examples([serde_json::json!(["09:00", "18:00"])])
 }
@@ -173,17 +216,27 @@ impl Window {
     /// Validates `spec`, reporting every problem with its field path (`time_zone`, `days.mon[1]`,
     /// `days.funday`, `exceptions[0].date`, `exceptions[0].ranges[0]`).
     pub fn from_spec(spec: &WindowSpec) -> Result<Window, Vec<FieldError>> {
-        let mut errors = Vec::new();
+        Self::check(spec).map_err(|problems| problems.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// [`Window::from_spec`] with each problem marked `true` when it is well-formed but
+    /// impossible (a range that ends before it starts, overlapping ranges, a date given twice),
+    /// `false` when it is malformed (what the schema already refuses).
+    pub fn check(spec: &WindowSpec) -> Result<Window, Vec<(FieldError, bool)>> {
+        let mut errors: Vec<(FieldError, bool)> = Vec::new();
 
         let time_zone = match spec.time_zone.parse::<Tz>() {
             Ok(tz) => Some(tz),
             Err(_) => {
-                errors.push(FieldError::new(
-                    "time_zone",
-                    format!(
-                        "unknown time zone {:?}; expected an IANA name such as America/Sao_Paulo",
-                        spec.time_zone
+                errors.push((
+                    FieldError::new(
+                        "time_zone",
+                        format!(
+                            "unknown time zone {:?}; expected an IANA name such as America/Sao_Paulo",
+                            spec.time_zone
+                        ),
                     ),
+                    false,
                 ));
                 None
             }
@@ -195,14 +248,21 @@ impl Window {
             match DAY_KEYS.iter().position(|d| d == key) {
                 Some(index) => {
                     let (spans, range_errors) = parse_ranges(ranges);
-                    errors.extend(range_errors.into_iter().map(|e| e.nested(&prefix)));
+                    errors.extend(
+                        range_errors
+                            .into_iter()
+                            .map(|(e, k)| (e.nested(&prefix), k)),
+                    );
                     week[index] = spans.into_boxed_slice();
                 }
-                None => errors.push(FieldError::new(
-                    prefix,
-                    format!(
-                        "unknown day {key:?}; expected one of mon, tue, wed, thu, fri, sat, sun"
+                None => errors.push((
+                    FieldError::new(
+                        prefix,
+                        format!(
+                            "unknown day {key:?}; expected one of mon, tue, wed, thu, fri, sat, sun"
+                        ),
                     ),
+                    false,
                 )),
             }
         }
@@ -216,27 +276,31 @@ impl Window {
             errors.extend(
                 range_errors
                     .into_iter()
-                    .map(|e| e.nested("ranges").nested(&prefix)),
+                    .map(|(e, k)| (e.nested("ranges").nested(&prefix), k)),
             );
             match parse_date(&exception.date) {
                 Some(date) => match seen.entry(date) {
-                    std::collections::btree_map::Entry::Occupied(first) => {
-                        errors.push(FieldError::new(
+                    std::collections::btree_map::Entry::Occupied(first) => errors.push((
+                        FieldError::new(
                             format!("{prefix}.date"),
                             format!(
                                 "duplicate date {date}; already given in exceptions[{}]",
                                 first.get()
                             ),
-                        ))
-                    }
+                        ),
+                        true,
+                    )),
                     std::collections::btree_map::Entry::Vacant(slot) => {
                         slot.insert(i);
                         exceptions.push((date, spans.into_boxed_slice()));
                     }
                 },
-                None => errors.push(FieldError::new(
-                    format!("{prefix}.date"),
-                    format!("invalid date {:?}; expected YYYY-MM-DD", exception.date),
+                None => errors.push((
+                    FieldError::new(
+                        format!("{prefix}.date"),
+                        format!("invalid date {:?}; expected YYYY-MM-DD", exception.date),
+                    ),
+                    false,
                 )),
             }
         }
@@ -518,7 +582,7 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 
 /// Parses one day's ranges. Errors are named `[i]` (relative to the list) so the caller can nest
 /// them under its own path.
-fn parse_ranges(ranges: &[[String; 2]]) -> (Vec<Span>, Vec<FieldError>) {
+fn parse_ranges(ranges: &[[String; 2]]) -> (Vec<Span>, Vec<(FieldError, bool)>) {
     let mut errors = Vec::new();
     let mut spans: Vec<(Span, usize)> = Vec::with_capacity(ranges.len());
     for (i, [start, end]) in ranges.iter().enumerate() {
@@ -526,24 +590,30 @@ fn parse_ranges(ranges: &[[String; 2]]) -> (Vec<Span>, Vec<FieldError>) {
         let parsed_start = parse_time(start, false);
         let parsed_end = parse_time(end, true);
         if parsed_start.is_none() {
-            errors.push(FieldError::new(
-                field.clone(),
-                format!("invalid start {start:?}; expected HH:MM between 00:00 and 23:59"),
+            errors.push((
+                FieldError::new(
+                    field.clone(),
+                    format!("invalid start {start:?}; expected HH:MM between 00:00 and 23:59"),
+                ),
+                false,
             ));
         }
         if parsed_end.is_none() {
-            errors.push(FieldError::new(
-                field.clone(),
-                format!("invalid end {end:?}; expected HH:MM between 00:00 and 24:00"),
+            errors.push((
+                FieldError::new(
+                    field.clone(),
+                    format!("invalid end {end:?}; expected HH:MM between 00:00 and 24:00"),
+                ),
+                false,
             ));
         }
         if let (Some(s), Some(e)) = (parsed_start, parsed_end) {
             if s < e {
                 spans.push((Span { start: s, end: e }, i));
             } else {
-                errors.push(FieldError::new(
-                    field,
-                    format!("start {start} must be before end {end}"),
+                errors.push((
+                    FieldError::new(field, format!("start {start} must be before end {end}")),
+                    true,
                 ));
             }
         }
@@ -552,15 +622,18 @@ fn parse_ranges(ranges: &[[String; 2]]) -> (Vec<Span>, Vec<FieldError>) {
     for pair in spans.windows(2) {
         let ((earlier, earlier_index), (later, later_index)) = (pair[0], pair[1]);
         if later.start < earlier.end {
-            errors.push(FieldError::new(
-                format!("[{later_index}]"),
-                format!(
-                    "{}-{} overlaps [{earlier_index}] {}-{}",
-                    format_time(later.start),
-                    format_time(later.end),
-                    format_time(earlier.start),
-                    format_time(earlier.end)
+            errors.push((
+                FieldError::new(
+                    format!("[{later_index}]"),
+                    format!(
+                        "{}-{} overlaps [{earlier_index}] {}-{}",
+                        format_time(later.start),
+                        format_time(later.end),
+                        format_time(earlier.start),
+                        format_time(earlier.end)
+                    ),
                 ),
+                true,
             ));
         }
     }
@@ -569,6 +642,40 @@ fn parse_ranges(ranges: &[[String; 2]]) -> (Vec<Span>, Vec<FieldError>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn impossible_ranges_are_told_apart_from_malformed_ones() {
+        let spec: WindowSpec = serde_json::from_value(serde_json::json!({
+            "time_zone": "UTC",
+            "days": {"mon": [["24:00", "24:00"], ["10:00", "09:00"], ["08:00", "12:00"], ["11:00", "13:00"]]},
+            "exceptions": [{"date": "2026-12-25"}, {"date": "2026-12-25"}]
+        }))
+        .unwrap();
+        let problems: Vec<(String, bool)> = Window::check(&spec)
+            .unwrap_err()
+            .into_iter()
+            .map(|(e, impossible)| (e.field, impossible))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                ("days.mon[0]".to_string(), false),
+                ("days.mon[1]".to_string(), true),
+                ("days.mon[3]".to_string(), true),
+                ("exceptions[1].date".to_string(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_spelled_exactly() {
+        assert!(is_time_zone("America/Sao_Paulo"));
+        assert!(is_time_zone("UTC"));
+        for name in [" UTC", "UTC ", "utc", "", "Nowhere/City"] {
+            assert!(!is_time_zone(name), "{name:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -78,20 +78,40 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    // A syntax error is about the whole document, wherever the parser stopped.
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Problem::bad_request("body", format!("is not valid JSON ({e})")))?;
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
-        // A syntax error is about the whole document, wherever the parser stopped.
-        let (field, message) = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ("body".to_string(), format!("is not valid JSON ({inner})"))
-            }
-            _ if path == "." => ("body".to_string(), clean_serde_message(&inner.to_string())),
-            _ => (path, clean_serde_message(&inner.to_string())),
+        let message = clean_serde_message(&error.into_inner().to_string());
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
         };
         Problem::bad_request(&field, message)
     })
+}
+
+/// JSON Schema counts `2.0` as an integer, so the API does too: a number with no fraction is
+/// read as the integer it spells (within the range a double holds exactly).
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() <= EXACT {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_floats_as_integers)
+        }
+        _ => {}
+    }
 }
 
 /// serde's messages end with " at line L column C": drop that, it means nothing to a caller.
@@ -200,7 +220,9 @@ pub struct ListParams {
     /// Items per page, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (base64url); any other is a 400 naming `cursor`.
+    /// Empty: the first page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -308,5 +330,30 @@ mod tests {
         assert_eq!(error.errors[0].field, "nested[0].amount");
         let error = parse_json::<Input>(b"{").unwrap_err();
         assert_eq!(error.errors[0].field, "body");
+    }
+
+    #[test]
+    fn integers_written_with_a_zero_fraction_are_integers() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Input {
+            amount: u32,
+            nested: Vec<Option<usize>>,
+            ratio: f64,
+        }
+        let input =
+            parse_json::<Input>(br#"{"amount": 2.0, "nested": [0.0, null, 1e2], "ratio": 2.0}"#)
+                .unwrap();
+        assert_eq!(
+            input,
+            Input {
+                amount: 2,
+                nested: vec![Some(0), None, Some(100)],
+                ratio: 2.0
+            }
+        );
+        let error =
+            parse_json::<Input>(br#"{"amount": 2.5, "nested": [], "ratio": 1}"#).unwrap_err();
+        assert_eq!(error.status, 400);
+        assert_eq!(error.errors[0].field, "amount");
     }
 }

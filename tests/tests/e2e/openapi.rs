@@ -178,6 +178,8 @@ async fn link_stats_dates_outside_yyyy_mm_dd_are_a_400_problem() {
         "from=-262143-01-01&to=-262143-01-05",
         "to=%2B10000-01-02",
         "from=2026-1-05",
+        "to=",
+        "from=&to=2026-01-05",
     ] {
         let reply = server.get(&format!("/v1/links/ana/stats?{query}")).await;
         assert_eq!(reply.status, 400, "{query}: {}", reply.body);
@@ -188,4 +190,71 @@ async fn link_stats_dates_outside_yyyy_mm_dd_are_a_400_problem() {
         .get("/v1/links/ana/stats?from=0001-01-01&to=0001-01-03")
         .await;
     assert_eq!(reply.ok()["by_day"].as_array().unwrap().len(), 3);
+    // Well-formed dates that make no span: unprocessable.
+    let reply = server
+        .get("/v1/links/ana/stats?from=2026-01-05&to=2026-01-04")
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(reply.body["errors"][0]["field"], "from");
+}
+
+/// The document says a move past the end puts the step last (and positions are integers, `1.0`
+/// too); it used to be a 400.
+#[tokio::test]
+async fn moving_a_step_past_the_end_puts_it_last() {
+    let server = TestServer::start(&[]).await;
+    let channel = server
+        .post(
+            "/v1/channels",
+            json!({"name": "Loja", "phone_number_id": "1098765432", "waba_id": "2098765432",
+                   "access_token": "EAAG"}),
+        )
+        .await
+        .ok()["id"]
+        .clone();
+    let bot = server
+        .post(
+            "/v1/bots",
+            json!({"name": "Triagem", "webhook_url": "https://bot.example.com/ritmo",
+                   "secret": "0123456789abcdef0123"}),
+        )
+        .await
+        .ok()["id"]
+        .clone();
+    let sequence = server
+        .post("/v1/sequences", json!({"name": "Seq", "time_zone": "UTC"}))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut steps = Vec::new();
+    for amount in [1.0, 2.0] {
+        let step = server
+            .post(
+                &format!("/v1/sequences/{sequence}/steps"),
+                json!({"channel_id": channel, "action": {"type": "chatbot", "bot_id": bot},
+                       "delay": {"amount": amount, "unit": "hours"}}),
+            )
+            .await;
+        assert_eq!(step.status, 201, "{}", step.body);
+        steps.push(step.body["id"].as_str().unwrap().to_string());
+    }
+    let moved = server
+        .post(
+            &format!("/v1/sequences/{sequence}/steps/{}/move", steps[0]),
+            json!({"position": 99}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["steps"][1]["id"], steps[0].as_str());
+    // Beyond the documented maximum (int64, at most 4294967295): a 400 naming the field.
+    let beyond = server
+        .post(
+            &format!("/v1/sequences/{sequence}/steps/{}/move", steps[0]),
+            json!({"position": 4294967296_u64}),
+        )
+        .await;
+    assert_eq!(beyond.status, 400, "{}", beyond.body);
+    assert_eq!(beyond.body["errors"][0]["field"], "position");
 }

@@ -27,8 +27,15 @@ pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 80;
     "display_phone": "+55 11 98765-4321", "access_token": "EAAG...", "messages_per_second": 80
 })))]
 pub struct ChannelInput {
-    /// 1 to 120 characters.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
+    /// 1 to 120 characters, no control characters, not only white space.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub name: String,
     /// Meta's id of the phone number: 1 to 32 digits, not registered as another channel.
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
@@ -38,10 +45,13 @@ pub struct ChannelInput {
     pub waba_id: String,
     /// The number as people read it (at most 32 characters).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_length = 32))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub display_phone: String,
     /// The Graph API token of this number. Write-only: never returned.
-    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 1, max_length = 2048))]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 1, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"))]
     pub access_token: String,
     /// Sends per second on this number, 1 to 1000 (default 80).
     #[serde(default)]
@@ -54,15 +64,25 @@ pub struct ChannelInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"name": "Loja Centro (SP)", "messages_per_second": 20})))]
 pub struct ChannelPatch {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub name: Option<String>,
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
     pub phone_number_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,32}$"))]
     pub waba_id: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(max_length = 32))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 32, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub display_phone: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 1, max_length = 2048))]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 1, max_length = 2048, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"))]
     pub access_token: Option<String>,
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub messages_per_second: Option<u32>,
@@ -109,13 +129,26 @@ impl From<Channel> for ChannelView {
     "name": "Triagem", "webhook_url": "https://bot.example.com/ritmo", "secret": "0123456789abcdef0123"
 })))]
 pub struct BotInput {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub name: String,
-    /// An absolute `https://` URL.
-    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
+    /// An absolute `https://` URL (no white space).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+        )
+    )]
     pub webhook_url: String,
     /// Key of the `X-Ritmo-Signature` HMAC, 16 to 256 characters. Write-only: never returned.
-    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 16, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 16, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"))]
     pub secret: String,
 }
 
@@ -124,11 +157,24 @@ pub struct BotInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"webhook_url": "https://bot.example.com/v2/ritmo"})))]
 pub struct BotPatch {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub name: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+        )
+    )]
     pub webhook_url: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 16, max_length = 256))]
+    #[cfg_attr(feature = "openapi", schema(write_only, format = Password, min_length = 16, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"))]
     pub secret: Option<String>,
 }
 

@@ -218,10 +218,10 @@ impl LinkAdmin {
                 .unwrap_or(NaiveDate::MIN)
         });
         if from > to {
-            return Err(DomainError::invalid("from", "must not be after 'to'"));
+            return Err(DomainError::unprocessable("from", "must not be after 'to'"));
         }
         if (to - from).num_days() >= MAX_STATS_DAYS {
-            return Err(DomainError::invalid(
+            return Err(DomainError::unprocessable(
                 "to",
                 format!("the span may cover at most {MAX_STATS_DAYS} days"),
             ));
@@ -359,5 +359,19 @@ mod tests {
             .unwrap();
         assert_eq!(stats.by_day.len(), 2);
         assert_eq!(stats.by_day[1].date, NaiveDate::MAX);
+
+        // Well-formed dates that make no span are unprocessable, not malformed.
+        let day = NaiveDate::from_ymd_opt(2030, 1, 7).unwrap();
+        for (from, to, field) in [
+            (day, day - Duration::days(1), "from"),
+            (day - Duration::days(MAX_STATS_DAYS), day, "to"),
+        ] {
+            match ritmo.link_stats(&tenant, "ana", Some(from), Some(to)).await {
+                Err(DomainError::Unprocessable { errors, .. }) => {
+                    assert_eq!(errors[0].field, field)
+                }
+                other => panic!("{from}..{to}: {other:?}"),
+            }
+        }
     }
 }

@@ -33,39 +33,27 @@ pub enum LinkType {
 
 /// The body of `POST /v1/links` and `PUT /v1/links/{slug}`. On `PUT`, `slug` and `type` may be
 /// left out; if given they must be the link's own.
+///
+/// Its documented shapes are [`NewLink`] (`POST`) and [`LinkReplacement`] (`PUT`): a field
+/// unknown to both link types is refused.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({
-    "slug": "mystore", "type": "rotator",
-    "members": [{"link": "ana"}, {"link": "bia", "weight": 2}], "sticky": true, "sticky_days": 30,
-    "hours": {"time_zone": "America/Sao_Paulo", "days": {"mon": [["09:00", "18:00"]]}},
-    "when_closed": {"type": "page", "message": "Voltamos às 9h"},
-    "preview": {"title": "Minha Loja", "description": "Fale com a gente no WhatsApp"}
-})))]
+#[serde(deny_unknown_fields)]
 pub struct LinkInput {
     /// `[a-z0-9][a-z0-9-]{1,62}`, unique across tenants; `v1`, `webhooks`, `health` and `_dev`
     /// are reserved. Required on `POST`; on `PUT` it may be left out, or must be the link's own.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$", example = "mystore")
-    )]
     pub slug: Option<String>,
     /// Required on `POST`; on `PUT` it may be left out, or must be the link's own.
     #[serde(rename = "type")]
     pub kind: Option<LinkType>,
     /// `whatsapp` links: the attendant's international number (`+` and country code).
-    #[cfg_attr(feature = "openapi", schema(example = "+5511987654321"))]
     pub phone: Option<String>,
     /// `whatsapp` links: the message the chat opens with (at most 1000 characters).
-    #[cfg_attr(feature = "openapi", schema(max_length = 1000, example = "Olá!"))]
     pub text: Option<String>,
     /// `rotator` links: 1 to 50 `whatsapp` links of the same tenant, in rotation order.
-    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub members: Option<Vec<MemberInput>>,
     /// `rotator` links: a returning customer goes to the same member (default `false`).
     pub sticky: Option<bool>,
     /// `rotator` links: how long a customer is remembered, 1 to 365 days (default 30).
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 365))]
     pub sticky_days: Option<u32>,
     /// Opening hours (none: always open).
     pub hours: Option<WindowSpec>,
@@ -80,7 +68,10 @@ pub struct LinkInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberInput {
     /// The slug of a `whatsapp` link of the same tenant.
-    #[cfg_attr(feature = "openapi", schema(example = "ana"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$", example = "ana")
+    )]
     pub link: String,
     /// Share of the clicks, 1 to 100 (default 1).
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
@@ -93,13 +84,28 @@ pub struct MemberInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewInput {
     /// At most 200 characters.
-    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub title: Option<String>,
     /// At most 500 characters.
-    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 500,
+            pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub description: Option<String>,
-    /// An `https://` URL.
-    #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
+    /// An `https://` URL (empty: none).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = "^(https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*)?$"
+        )
+    )]
     pub image_url: Option<String>,
 }
 
@@ -222,52 +228,45 @@ impl Draft {
     }
 }
 
-/// A text that may hold line breaks and tabs but no other control characters; `None` when empty.
-fn multiline(p: &mut Problems, field: &str, value: Option<&str>, max: usize) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if value.chars().count() > max {
-        p.add(field, format!("must be at most {max} characters long"));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        p.add(
-            field,
-            "must not contain control characters other than line breaks",
-        );
-    }
-    Some(value.to_string())
-}
-
-fn optional_text(p: &mut Problems, field: &str, value: Option<&str>, max: usize) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    Some(p.text(field, value, 1, max))
-}
-
 /// Validates a request. `current` is the link a `PUT` replaces: its slug and type cannot change.
 pub(crate) fn check(input: LinkInput, current: Option<&Link>) -> Result<Draft, DomainError> {
     let current_type = current.map(|c| match c.kind {
         LinkKind::WhatsApp(_) => LinkType::Whatsapp,
         LinkKind::Rotator(_) => LinkType::Rotator,
     });
-    if let Some(current) = current {
+    // A replacement must fit the link as it is: the same slug and type, and only its type's
+    // fields. Anything else conflicts with the stored link (409), however well-formed.
+    if let (Some(current), Some(current_type)) = (current, current_type) {
         if let Some(slug) = input.slug.as_deref() {
             if slug != current.slug.as_str() {
-                return Err(DomainError::unprocessable(
-                    "slug",
-                    "a link's slug cannot change; create a new link instead",
+                return Err(DomainError::Conflict(
+                    "a link's slug cannot change; create a new link instead".into(),
                 ));
             }
         }
-        if input.kind.is_some() && input.kind != current_type {
-            return Err(DomainError::unprocessable(
-                "type",
-                "a link's type cannot change; create a new link instead",
+        if input.kind.is_some() && input.kind != Some(current_type) {
+            return Err(DomainError::Conflict(
+                "a link's type cannot change; create a new link instead".into(),
             ));
+        }
+        let (foreign, own) = match current_type {
+            LinkType::Whatsapp => (
+                input.members.is_some() || input.sticky.is_some() || input.sticky_days.is_some(),
+                "whatsapp",
+            ),
+            LinkType::Rotator => (input.phone.is_some() || input.text.is_some(), "rotator"),
+        };
+        if foreign {
+            return Err(DomainError::Conflict(format!(
+                "this is a {own} link: it takes only a {own} link's fields, and its type cannot change"
+            )));
         }
     }
 
     let mut p = Problems::new();
+    // Well-formed but impossible: a number outside the numbering plan, a member listed twice.
+    let mut later = Problems::new();
+    let mut reserved = None;
     let slug = match (current, input.slug.as_deref()) {
         (Some(current), _) => Some(current.slug.clone()),
         (None, None) => {
@@ -277,7 +276,7 @@ pub(crate) fn check(input: LinkInput, current: Option<&Link>) -> Result<Draft, D
         (None, Some(raw)) => match Slug::parse(raw) {
             Ok(slug) => Some(slug),
             Err(SlugError::Reserved) => {
-                p.add("slug", format!("'{raw}' is reserved"));
+                reserved = Some(format!("the slug '{raw}' is reserved"));
                 None
             }
             Err(e @ SlugError::Syntax) => {
@@ -292,18 +291,21 @@ pub(crate) fn check(input: LinkInput, current: Option<&Link>) -> Result<Draft, D
     }
 
     let kind = match kind {
-        Some(LinkType::Whatsapp) => check_whatsapp(&mut p, &input),
-        Some(LinkType::Rotator) => check_rotator(&mut p, &input),
+        Some(LinkType::Whatsapp) => check_whatsapp(&mut p, &mut later, &input),
+        Some(LinkType::Rotator) => check_rotator(&mut p, &mut later, &input),
         None => None,
     };
 
     let hours = input
         .hours
         .as_ref()
-        .and_then(|spec| match Window::from_spec(spec) {
+        .and_then(|spec| match Window::check(spec) {
             Ok(window) => Some(Hours::new(window)),
             Err(errors) => {
-                p.extend("hours", errors);
+                for (error, impossible) in errors {
+                    let problems = if impossible { &mut later } else { &mut p };
+                    problems.extend("hours", [error]);
+                }
                 None
             }
         });
@@ -311,43 +313,42 @@ pub(crate) fn check(input: LinkInput, current: Option<&Link>) -> Result<Draft, D
     let when_closed = match input.when_closed {
         None => WhenClosed::default(),
         Some(WhenClosed::Page { message }) => WhenClosed::Page {
-            message: multiline(
-                &mut p,
-                "when_closed.message",
-                Some(&message),
-                MAX_MESSAGE_CHARS,
-            )
-            .unwrap_or_default(),
+            message: p
+                .multiline("when_closed.message", Some(&message), MAX_MESSAGE_CHARS)
+                .unwrap_or_default(),
         },
         Some(WhenClosed::Redirect { url }) => WhenClosed::Redirect {
             url: p.https_url("when_closed.url", &url),
         },
-        Some(WhenClosed::IgnoreHours) => WhenClosed::IgnoreHours,
+        Some(WhenClosed::IgnoreHours {}) => WhenClosed::IgnoreHours {},
     };
 
     let preview = input.preview.unwrap_or_default();
     let preview = Preview {
-        title: optional_text(
-            &mut p,
-            "preview.title",
-            preview.title.as_deref(),
-            MAX_TITLE_CHARS,
-        ),
-        description: multiline(
-            &mut p,
+        title: p.optional_line("preview.title", preview.title.as_deref(), MAX_TITLE_CHARS),
+        description: p.multiline(
             "preview.description",
             preview.description.as_deref(),
             MAX_DESCRIPTION_CHARS,
         ),
+        // An empty URL is no image.
         image_url: preview
             .image_url
             .as_deref()
-            .map(str::trim)
             .filter(|u| !u.is_empty())
             .map(|u| p.https_url("preview.image_url", u)),
     };
 
     p.into_result()?;
+    if let Some(reserved) = reserved {
+        return Err(DomainError::Conflict(reserved));
+    }
+    if let Err(errors) = later.into_errors() {
+        return Err(DomainError::Unprocessable {
+            detail: errors[0].message.clone(),
+            errors,
+        });
+    }
     match (slug, kind) {
         (Some(slug), Some(kind)) => Ok(Draft {
             slug,
@@ -361,7 +362,7 @@ pub(crate) fn check(input: LinkInput, current: Option<&Link>) -> Result<Draft, D
     }
 }
 
-fn check_whatsapp(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
+fn check_whatsapp(p: &mut Problems, later: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
     for (given, field) in [
         (input.members.is_some(), "members"),
         (input.sticky.is_some(), "sticky"),
@@ -371,16 +372,20 @@ fn check_whatsapp(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
             p.add(field, "only rotator links have this field");
         }
     }
-    let text = multiline(p, "text", input.text.as_deref(), MAX_TEXT_CHARS);
-    let phone = match input.phone.as_deref().map(str::trim) {
-        None | Some("") => {
+    let text = p.multiline("text", input.text.as_deref(), MAX_TEXT_CHARS);
+    let phone = match input.phone.as_deref() {
+        None => {
             p.add("phone", "is required");
+            None
+        }
+        Some(raw) if raw.trim().is_empty() || raw.chars().count() > 32 => {
+            p.add("phone", "must be 1 to 32 characters, not only white space");
             None
         }
         Some(raw) => {
             let phone = Phone::parse(raw).ok();
             if phone.is_none() {
-                p.add(
+                later.add(
                     "phone",
                     "must be a valid international number in E.164 form, such as +5511987654321",
                 );
@@ -391,7 +396,7 @@ fn check_whatsapp(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
     Some(LinkKind::WhatsApp(WhatsAppTarget::new(phone?, text)))
 }
 
-fn check_rotator(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
+fn check_rotator(p: &mut Problems, later: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
     for (given, field) in [
         (input.phone.is_some(), "phone"),
         (input.text.is_some(), "text"),
@@ -427,7 +432,7 @@ fn check_rotator(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
             1,
             MAX_WEIGHT,
         );
-        let raw = m.link.trim();
+        let raw = m.link.as_str();
         if !Slug::is_well_formed(raw) {
             p.add(
                 format!("{field}.link"),
@@ -437,7 +442,7 @@ fn check_rotator(p: &mut Problems, input: &LinkInput) -> Option<LinkKind> {
         }
         let link = Slug(raw.into());
         if members.iter().any(|other: &Member| other.link == link) {
-            p.add(format!("{field}.link"), "is listed more than once");
+            later.add(format!("{field}.link"), "is listed more than once");
             continue;
         }
         members.push(Member {
@@ -493,10 +498,49 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert_eq!(
-            fields(error),
-            ["slug", "members", "text", "phone", "preview.image_url"]
-        );
+        assert_eq!(fields(error), ["members", "text", "preview.image_url"]);
+
+        // Well-formed but impossible: a number outside the numbering plan; a reserved slug.
+        let error = check(
+            input(serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": "+1 000"})),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(&error, DomainError::Unprocessable { .. }));
+        assert_eq!(fields(error), ["phone"]);
+        let error = check(
+            input(serde_json::json!({"slug": "v1", "type": "whatsapp", "phone": "+5511987654321"})),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(error, DomainError::Conflict(_)), "{error:?}");
+        let error = check(
+            input(serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": " "})),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(&error, DomainError::Invalid(_)));
+    }
+
+    #[test]
+    fn fields_unknown_to_every_link_type_are_refused() {
+        let error = serde_json::from_value::<LinkInput>(serde_json::json!(
+            {"slug": "ana", "type": "whatsapp", "phone": "+5511987654321", "colour": "red"}
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("colour"), "{error}");
+        // Every kind of `when_closed` refuses fields it does not have, the field-less one too.
+        for when_closed in [
+            serde_json::json!({"type": "ignore_hours", "message": "x"}),
+            serde_json::json!({"type": "page", "url": "https://example.com"}),
+        ] {
+            let body = serde_json::json!({"slug": "loja", "type": "rotator",
+                "members": [{"link": "ana"}], "when_closed": when_closed});
+            assert!(
+                serde_json::from_value::<LinkInput>(body.clone()).is_err(),
+                "{body}"
+            );
+        }
     }
 
     #[test]
@@ -517,7 +561,6 @@ mod tests {
                 "sticky_days",
                 "members[0].weight",
                 "members[1].link",
-                "members[2].link",
                 "members[3].weight",
                 "hours.time_zone",
                 "when_closed.url"
@@ -546,11 +589,19 @@ mod tests {
             Utc::now(),
             Utc::now(),
         );
-        let moved = check(input(serde_json::json!({"slug": "anna"})), Some(&ana)).unwrap_err();
-        assert!(matches!(&moved, DomainError::Unprocessable { .. }));
-        assert_eq!(fields(moved), ["slug"]);
-        let retyped = check(input(serde_json::json!({"type": "rotator"})), Some(&ana)).unwrap_err();
-        assert_eq!(fields(retyped), ["type"]);
+        // Each conflicts with the stored link, however well-formed.
+        for body in [
+            serde_json::json!({"slug": "anna", "phone": "+5511987654321"}),
+            serde_json::json!({"type": "rotator", "members": [{"link": "bia"}]}),
+            serde_json::json!({"members": [{"link": "bia"}]}),
+            serde_json::json!({"phone": "+5511987654321", "sticky": true}),
+        ] {
+            let error = check(input(body.clone()), Some(&ana)).unwrap_err();
+            assert!(
+                matches!(error, DomainError::Conflict(_)),
+                "{body}: {error:?}"
+            );
+        }
         let same = check(
             input(serde_json::json!({"phone": "+5511987654322", "slug": "ana"})),
             Some(&ana),

@@ -11,6 +11,8 @@ pub mod model;
 pub mod qr;
 pub mod redirect;
 pub mod rotation;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod sticky;
 pub mod store;
 
@@ -18,5 +20,7 @@ pub use admin::LinkStats;
 pub use input::{LinkInput, LinkView, MemberInput, MemberView, PreviewInput};
 pub use model::*;
 pub use redirect::{ClickOutcome, ClickRequest, StickyUpdate};
+#[cfg(feature = "openapi")]
+pub use schema::{LinkReplacement, NewLink};
 pub use sticky::StickyKey;
 pub use store::{LinkRouting, LinkStore};

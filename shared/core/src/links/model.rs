@@ -162,17 +162,28 @@ pub enum WhenClosed {
         #[serde(default)]
         #[cfg_attr(
             feature = "openapi",
-            schema(max_length = 500, example = "Voltamos às 9h")
+            schema(
+                max_length = 500,
+                pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$",
+                example = "Voltamos às 9h"
+            )
         )]
         message: String,
     },
     /// A redirect to this `https` URL.
     Redirect {
-        #[cfg_attr(feature = "openapi", schema(format = "uri", max_length = 2048))]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                max_length = 2048,
+                pattern = "^https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+            )
+        )]
         url: String,
     },
-    /// Rotate among the enabled members as if they were open.
-    IgnoreHours,
+    /// Rotate among the enabled members as if they were open. (A struct variant, so that an
+    /// unknown field beside its `type` is refused like in the other kinds.)
+    IgnoreHours {},
 }
 
 impl Default for WhenClosed {

@@ -76,7 +76,7 @@ fn when_closed(policy: &WhenClosed) -> Decision {
         WhenClosed::Page { message } => Decision::ClosedPage(message.clone()),
         WhenClosed::Redirect { url } => Decision::ClosedRedirect(url.as_str().into()),
         // Nothing enabled to ignore the hours for.
-        WhenClosed::IgnoreHours => Decision::ClosedPage(String::new()),
+        WhenClosed::IgnoreHours {} => Decision::ClosedPage(String::new()),
     }
 }
 
@@ -84,7 +84,7 @@ fn when_closed(policy: &WhenClosed) -> Decision {
 /// member a valid sticky cookie names.
 fn decide(routing: &Routing, now: DateTime<Utc>, remembered: Option<&str>) -> Decision {
     let link = &routing.link;
-    let ignore_hours = link.when_closed == WhenClosed::IgnoreHours;
+    let ignore_hours = matches!(link.when_closed, WhenClosed::IgnoreHours {});
     let stale_cookie = if remembered.is_some() {
         StickyAction::Clear
     } else {
@@ -495,7 +495,7 @@ mod tests {
             Decision::ClosedRedirect("https://example.com/closed".into())
         );
         let ignoring = decide(
-            &routing(closed_rotator(WhenClosed::IgnoreHours), 2),
+            &routing(closed_rotator(WhenClosed::IgnoreHours {}), 2),
             at(13),
             None,
         );
@@ -552,7 +552,7 @@ mod tests {
             members: vec![("ana", 1, false, None), ("bia", 2, true, None)],
             sticky: false,
             hours: None,
-            when_closed: WhenClosed::IgnoreHours,
+            when_closed: WhenClosed::IgnoreHours {},
         };
         for n in 1..=5 {
             assert_eq!(

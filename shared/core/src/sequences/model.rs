@@ -1,13 +1,12 @@
 //! Sequences and their steps.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::calendar::{Window, WindowSpec};
 use crate::channels::model::TemplateCategory;
-use crate::common::error::FieldError;
+use crate::common::error::DomainError;
 use crate::common::tenant::TenantId;
 use crate::common::validate::Problems;
 use crate::sequences::plan::Delay;
@@ -151,14 +150,21 @@ impl Sequence {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"name": "Boas-vindas", "time_zone": "America/Sao_Paulo", "exit_on_reply": true})))]
 pub struct SequenceInput {
-    /// 1 to 120 characters.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
+    /// 1 to 120 characters, no control characters, not only white space.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub name: String,
     /// IANA time zone (default `America/Sao_Paulo`); a step window without its own zone uses it.
     #[serde(default = "default_zone")]
     #[cfg_attr(
         feature = "openapi",
-        schema(default = "America/Sao_Paulo", example = "America/Sao_Paulo")
+        schema(value_type = crate::calendar::TimeZoneName, default = "America/Sao_Paulo", example = "America/Sao_Paulo")
     )]
     pub time_zone: String,
     /// End a contact's enrollment when they reply (default `true`).
@@ -180,9 +186,19 @@ fn yes() -> bool {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"name": "Boas-vindas (nov)"})))]
 pub struct SequencePatch {
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub name: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(example = "America/Sao_Paulo"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::calendar::TimeZoneName>, example = "America/Sao_Paulo")
+    )]
     pub time_zone: Option<String>,
     pub exit_on_reply: Option<bool>,
 }
@@ -196,12 +212,22 @@ pub enum ActionInput {
     Template {
         #[cfg_attr(
             feature = "openapi",
-            schema(min_length = 1, max_length = 512, example = "promo_nov")
+            schema(
+                min_length = 1,
+                max_length = 512,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "promo_nov"
+            )
         )]
         name: String,
         #[cfg_attr(
             feature = "openapi",
-            schema(min_length = 2, max_length = 16, example = "pt_BR")
+            schema(
+                min_length = 2,
+                max_length = 16,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "pt_BR"
+            )
         )]
         language: String,
         /// Fill the template body's `{{1}}, {{2}}, ...` in order; `{{contact.name}}`,
@@ -211,7 +237,10 @@ pub enum ActionInput {
         parameters: Vec<String>,
     },
     Chatbot {
-        #[cfg_attr(feature = "openapi", schema(format = "ulid"))]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(format = "ulid", pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")
+        )]
         bot_id: String,
     },
 }
@@ -227,7 +256,10 @@ pub enum ActionInput {
     "window": {"time_zone": "America/Sao_Paulo", "days": {"mon": [["09:00", "18:00"]]}}
 })))]
 pub struct StepInput {
-    #[cfg_attr(feature = "openapi", schema(format = "ulid"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(format = "ulid", pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")
+    )]
     pub channel_id: String,
     pub action: ActionInput,
     pub delay: Delay,
@@ -235,9 +267,10 @@ pub struct StepInput {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<WindowSpec>))]
     pub window: Option<serde_json::Value>,
-    /// Where to insert (default: at the end).
+    /// Where to insert (default: at the end; past the end means last).
     #[serde(default)]
-    pub position: Option<usize>,
+    #[cfg_attr(feature = "openapi", schema(format = Int64, maximum = 4294967295_u32))]
+    pub position: Option<u32>,
 }
 
 /// Where a step moves to (0 is first; past the end means last).
@@ -245,7 +278,8 @@ pub struct StepInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"position": 0})))]
 pub struct MoveInput {
-    pub position: usize,
+    #[cfg_attr(feature = "openapi", schema(format = Int64, maximum = 4294967295_u32))]
+    pub position: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -321,8 +355,7 @@ pub fn step_view(position: usize, step: Step) -> StepView {
 // ----- validation -----
 
 pub fn check_time_zone(p: &mut Problems, field: &str, zone: &str) -> String {
-    let zone = zone.trim();
-    if zone.parse::<Tz>().is_err() {
+    if !crate::calendar::is_time_zone(zone) {
         p.add(field, "is not an IANA time zone (e.g. America/Sao_Paulo)");
     }
     zone.to_string()
@@ -347,9 +380,13 @@ pub enum CheckedAction {
     },
 }
 
-pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep, Vec<FieldError>> {
+/// Malformed input is [`DomainError::Invalid`]; a well-formed window that cannot be (a range
+/// that ends before it starts, overlapping ranges, a date given twice) is
+/// [`DomainError::Unprocessable`].
+pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep, DomainError> {
     let mut p = Problems::new();
-    let channel_id = Ulid::from_string(input.channel_id.trim()).ok();
+    let mut later = Problems::new();
+    let channel_id = Ulid::from_string(&input.channel_id).ok();
     if channel_id.is_none() {
         p.add("channel_id", "is not a channel id");
     }
@@ -378,7 +415,7 @@ pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep,
                 parameters: parameters.clone(),
             }
         }
-        ActionInput::Chatbot { bot_id } => match Ulid::from_string(bot_id.trim()) {
+        ActionInput::Chatbot { bot_id } => match Ulid::from_string(bot_id) {
             Ok(id) => CheckedAction::Chatbot { bot_id: id },
             Err(_) => {
                 p.add("action.bot_id", "is not a bot id");
@@ -401,10 +438,13 @@ pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep,
                     .or_insert_with(|| sequence_zone.into());
             }
             match serde_json::from_value::<WindowSpec>(raw) {
-                Ok(spec) => match Window::from_spec(&spec) {
+                Ok(spec) => match Window::check(&spec) {
                     Ok(window) => Some(window),
                     Err(errors) => {
-                        p.extend("window", errors);
+                        for (error, impossible) in errors {
+                            let problems = if impossible { &mut later } else { &mut p };
+                            problems.extend("window", [error]);
+                        }
                         None
                     }
                 },
@@ -415,7 +455,13 @@ pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep,
             }
         }
     };
-    p.into_errors()?;
+    p.into_result()?;
+    if let Err(errors) = later.into_errors() {
+        return Err(DomainError::Unprocessable {
+            detail: errors[0].message.clone(),
+            errors,
+        });
+    }
     Ok(CheckedStep {
         channel_id: channel_id.unwrap_or_default(),
         action,

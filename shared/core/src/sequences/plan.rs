@@ -38,12 +38,59 @@ impl DelayUnit {
 
 /// How long after its base a step comes due: `{"amount": 2, "unit": "days"}`, at most 365 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({"amount": 2, "unit": "days"})))]
 pub struct Delay {
-    #[cfg_attr(feature = "openapi", schema(maximum = 525600))]
     pub amount: u32,
     pub unit: DelayUnit,
+}
+
+/// The schema says what [`Delay::validate`] accepts: one shape per unit, each with its own
+/// maximum (365 days), named so that client generators give each a model.
+#[cfg(feature = "openapi")]
+const DELAY_SHAPES: [(&str, DelayUnit); 3] = [
+    ("DelayInMinutes", DelayUnit::Minutes),
+    ("DelayInHours", DelayUnit::Hours),
+    ("DelayInDays", DelayUnit::Days),
+];
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Delay {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let shapes: Vec<_> = DELAY_SHAPES
+            .iter()
+            .map(|(name, _)| serde_json::json!({"$ref": format!("#/components/schemas/{name}")}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "description": "How long after its base a step comes due, at most 365 days (525 600 minutes, 8 760 hours); a day is 24 hours.",
+            "oneOf": shapes,
+            "example": {"amount": 2, "unit": "days"}
+        }))
+        .expect("a valid delay schema")
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Delay {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        for (name, unit) in DELAY_SHAPES {
+            let shape = serde_json::json!({
+                "type": "object", "required": ["amount", "unit"],
+                "properties": {
+                    "amount": {"type": "integer", "format": "int32", "minimum": 0,
+                               "maximum": Delay::MAX_MINUTES / unit.minutes()},
+                    "unit": {"type": "string", "enum": [unit.name()]}
+                }
+            });
+            schemas.push((
+                name.into(),
+                serde_json::from_value(shape).expect("a valid delay schema"),
+            ));
+        }
+    }
 }
 
 impl Delay {

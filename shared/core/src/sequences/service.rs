@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
-use crate::common::error::{DomainError, FieldError};
+use crate::common::error::DomainError;
 use crate::common::ids::IdGen;
 use crate::common::page::{Page, PageRequest};
 use crate::common::store::Expect;
@@ -229,7 +229,7 @@ impl SequenceService {
     ) -> Result<Step, DomainError> {
         let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
         not_archived(&sequence)?;
-        let checked = check_step(input, &sequence.time_zone).map_err(DomainError::Invalid)?;
+        let checked = check_step(input, &sequence.time_zone)?;
         self.resolve_step(tenant, step_id, checked).await
     }
 
@@ -251,7 +251,10 @@ impl SequenceService {
                         "a sequence has at most {MAX_STEPS} steps"
                     )));
                 }
-                let position = input.position.unwrap_or(s.steps.len()).min(s.steps.len());
+                let position = input
+                    .position
+                    .map_or(s.steps.len(), |p| p as usize)
+                    .min(s.steps.len());
                 s.steps.insert(position, step.clone());
                 Ok(position)
             })
@@ -281,7 +284,7 @@ impl SequenceService {
                 s.steps[position] = step.clone();
                 if let Some(to) = input.position {
                     let moved = s.steps.remove(position);
-                    let to = to.min(s.steps.len());
+                    let to = (to as usize).min(s.steps.len());
                     s.steps.insert(to, moved);
                     return Ok(to);
                 }
@@ -320,14 +323,10 @@ impl SequenceService {
             .mutate(tenant, sequence_id, |s| {
                 not_archived(s)?;
                 let position = s.position(step_id).ok_or(DomainError::NotFound("step"))?;
-                if input.position >= s.steps.len() {
-                    return Err(DomainError::Invalid(vec![FieldError::new(
-                        "position",
-                        format!("must be between 0 and {}", s.steps.len() - 1),
-                    )]));
-                }
+                // Past the end means last.
                 let step = s.steps.remove(position);
-                s.steps.insert(input.position, step);
+                let to = (input.position as usize).min(s.steps.len());
+                s.steps.insert(to, step);
                 Ok(())
             })
             .await?;

@@ -46,6 +46,29 @@ pub struct EnrollRequest {
     contacts: Vec<ContactInput>,
 }
 
+/// The CSV header must have a `phone` column (any case; bare or quoted; the other header fields
+/// unquoted), optionally after a byte-order mark, and at least one row must follow.
+pub const CSV_CONTACTS_PATTERN: &str = "^\\ufeff?([^\\r\\n\",]*,)*([ \\t]*[Pp][Hh][Oo][Nn][Ee][ \\t]*|\"[Pp][Hh][Oo][Nn][Ee]\"[ \\t]*)(,[^\\r\\n\",]*)*[\\r\\n]+[^\\r\\n][\\s\\S]*$";
+
+/// Contacts as CSV: a header naming the columns, then one contact per row.
+pub struct CsvContacts;
+
+impl utoipa::PartialSchema for CsvContacts {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "`phone,name,<attribute columns...>` (optional `time_zone` column): a header \
+                 with a `phone` column, then 1 to 1000 rows; a row with fewer fields leaves \
+                 the rest empty, extra fields are ignored.",
+            ))
+            .pattern(Some(CSV_CONTACTS_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for CsvContacts {}
+
 /// One result per contact, in the order given.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"results": [
@@ -101,15 +124,15 @@ impl<S: Send + Sync> FromRequest<S> for Contacts {
 }
 
 fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
+    // Rows may be short or long (missing fields are empty); a byte-order mark may open the file.
     let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(bytes);
+        .flexible(true)
+        .from_reader(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes));
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| Problem::bad_request("body", format!("is not valid CSV: {e}")))?
         .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .map(|h| h.trim_matches([' ', '\t']).to_ascii_lowercase())
         .collect();
     let phone_column = headers
         .iter()
@@ -130,13 +153,17 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
             ));
         }
         let mut contact = ContactInput {
-            phone: record.get(phone_column).unwrap_or_default().to_string(),
+            phone: record
+                .get(phone_column)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
             name: None,
             time_zone: None,
             attributes: BTreeMap::new(),
         };
         for (index, header) in headers.iter().enumerate() {
-            let value = record.get(index).unwrap_or_default();
+            let value = record.get(index).unwrap_or_default().trim();
             match header.as_str() {
                 "phone" => {}
                 "name" => contact.name = Some(value.to_string()).filter(|v| !v.is_empty()),
@@ -169,7 +196,7 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
         description = "The contacts, as JSON or as CSV.",
         content(
             (EnrollRequest = "application/json"),
-            (String = "text/csv", example = "phone,name,coupon\n+5511987654321,Ana,X1\n"),
+            (CsvContacts = "text/csv", example = "phone,name,coupon\n+5511987654321,Ana,X1\n"),
         ),
     ),
     responses(
@@ -205,7 +232,7 @@ pub(crate) async fn list(
 ) -> ApiResult<axum::Json<Page<EnrollmentView>>> {
     let mut status = None;
     for (key, value) in query_pairs(uri.query()) {
-        if key == "status" && !value.is_empty() {
+        if key == "status" {
             status = Some(EnrollmentStatus::parse(&value).ok_or_else(|| {
                 Problem::bad_request("status", "must be active, completed, removed or exited")
             })?);
@@ -279,4 +306,35 @@ pub(crate) async fn stats(
     Id(id, ..): Id<ids::Sequence>,
 ) -> ApiResult<axum::Json<SequenceStats>> {
     Ok(axum::Json(s.stats.sequence_stats(&who.tenant, id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_may_be_short_or_long_and_the_header_may_open_with_a_bom() {
+        let contacts = parse_csv(
+            "\u{feff} Phone ,name\n+5511987654321\n+5521987654321, Bia ,extra\n".as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(contacts.len(), 2);
+        assert_eq!(contacts[0].phone, "+5511987654321");
+        assert_eq!(contacts[0].name, None);
+        assert_eq!(contacts[1].name.as_deref(), Some("Bia"));
+    }
+
+    #[test]
+    fn a_csv_without_a_phone_column_is_a_400_naming_the_body() {
+        for body in [
+            "",
+            "name\nAna\n",
+            "¢\u{8b}\u{1}QP",
+            "nome,telefone\nAna,+5511987654321\n",
+        ] {
+            let error = parse_csv(body.as_bytes()).unwrap_err();
+            assert_eq!(error.status, 400, "{body:?}");
+            assert_eq!(error.errors[0].field, "body", "{body:?}");
+        }
+    }
 }

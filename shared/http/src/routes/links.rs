@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use ritmo_core::common::page::Page;
-use ritmo_core::links::{LinkInput, LinkStats, LinkView};
+use ritmo_core::links::{LinkInput, LinkReplacement, LinkStats, LinkView, NewLink};
 use ritmo_core::DomainError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -75,7 +75,7 @@ fn with_url(s: &LinksState, link: LinkView) -> LinkResponse {
 /// Creates a `whatsapp` link or a `rotator` of whatsapp links.
 #[utoipa::path(
     post, path = "/v1/links", operation_id = "createLink", tag = "links",
-    request_body = LinkInput,
+    request_body = NewLink,
     responses(
         (status = 201, description = "The link, with its public URL.", body = LinkResponse),
         (status = 409, response = Conflict), (status = 422, response = Unprocessable), BodyErrors, AuthErrors,
@@ -130,7 +130,7 @@ pub(crate) async fn get_link(
 #[utoipa::path(
     put, path = "/v1/links/{slug}", operation_id = "replaceLink", tag = "links",
     params(SlugPath),
-    request_body = LinkInput,
+    request_body = LinkReplacement,
     responses(
         (status = 200, description = "The link.", body = LinkResponse),
         (status = 409, response = Conflict), (status = 422, response = Unprocessable), BodyErrors, ResourceErrors,
@@ -185,10 +185,10 @@ fn date_param(field: &str, value: &str) -> Result<NaiveDate, Problem> {
 /// Over a span of UTC dates: by default the 30 days up to today; at most 366 days.
 #[utoipa::path(
     get, path = "/v1/links/{slug}/stats", operation_id = "linkStats", tag = "links",
-    params(("slug" = String, Path, description = "The link's slug.", example = "mystore"), StatsParams),
+    params(SlugPath, StatsParams),
     responses(
         (status = 200, description = "The counts.", body = LinkStats),
-        (status = 400, response = BadRequest), ResourceErrors,
+        (status = 400, response = BadRequest), (status = 422, response = Unprocessable), ResourceErrors,
     )
 )]
 pub(crate) async fn link_stats(
@@ -201,8 +201,8 @@ pub(crate) async fn link_stats(
     let mut to = None;
     for (key, value) in query_pairs(uri.query()) {
         match key.as_str() {
-            "from" if !value.is_empty() => from = Some(date_param("from", &value)?),
-            "to" if !value.is_empty() => to = Some(date_param("to", &value)?),
+            "from" => from = Some(date_param("from", &value)?),
+            "to" => to = Some(date_param("to", &value)?),
             _ => {}
         }
     }
