@@ -2,7 +2,6 @@
 //! recorded), and contact key → the contact's runs. Their items are written in the same
 //! `TransactWriteItems` as the enrollment write that makes them true.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -17,6 +16,7 @@ use ritmo_core::PortError;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
+use super::transact::Outcome;
 use super::{
     build_error, from_item, key, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK, TTL,
 };
@@ -128,34 +128,22 @@ impl DynamoStore {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let stored = cancelled
-                        .cancellation_reasons()
-                        .first()
-                        .and_then(|reason| reason.item())
-                        .filter(|item| !item.is_empty())
-                        .cloned()
-                        .map(from_item::<Enrollment>)
-                        .transpose()?;
-                    if stored.as_ref() == Some(enrollment) {
-                        Ok(())
-                    } else {
-                        Err(WriteError::Conflict)
-                    }
+        match self.transact("enrollment", writes).await? {
+            Outcome::Committed => Ok(()),
+            Outcome::Cancelled(reasons) => {
+                let stored = reasons
+                    .first()
+                    .and_then(|reason| reason.item())
+                    .filter(|item| !item.is_empty())
+                    .cloned()
+                    .map(from_item::<Enrollment>)
+                    .transpose()?;
+                if stored.as_ref() == Some(enrollment) {
+                    Ok(())
+                } else {
+                    Err(WriteError::Conflict)
                 }
-                _ => Err(WriteError::Port(sdk_error(
-                    "DynamoDB TransactWriteItems (enrollment) failed",
-                )(error))),
-            },
+            }
         }
     }
 

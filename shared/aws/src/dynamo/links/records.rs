@@ -30,12 +30,8 @@ pub(super) const USED_BY: &str = "used_by";
 pub(super) const TENANT: &str = "tenant";
 /// A day item's per-member human clicks: one attribute `M#<member slug>` each.
 pub(super) const MEMBER_CLICKS_PREFIX: &str = "M#";
-/// DynamoDB's limit of items in one `TransactWriteItems`.
-pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
 /// DynamoDB's limit of requests in one `BatchWriteItem`.
 pub(super) const MAX_BATCH_WRITES: usize = 25;
-/// The code of a cancellation reason whose condition failed.
-pub(super) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 /// A link's configuration as stored (the `link` map and the tenant's listing entry).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ use crate::dynamo::{
 
 use super::records::*;
 use super::writes::*;
+use crate::dynamo::transact::{condition_failed, Outcome};
 
 #[async_trait]
 impl LinkStore for DynamoStore {
@@ -60,7 +61,7 @@ impl LinkStore for DynamoStore {
             for member in &seen {
                 writes.push(self.member_join(member, &link.tenant, link.slug.as_str())?);
             }
-            match self.transact_links(writes).await? {
+            match self.transact("link", writes).await? {
                 Outcome::Committed => return Ok(()),
                 Outcome::Cancelled(reasons) if condition_failed(&reasons, 0) => {
                     // The stored item is this very link when an SDK retry follows a write whose
@@ -136,7 +137,7 @@ impl LinkStore for DynamoStore {
                     }
                 }
             }
-            match self.transact_links(writes).await? {
+            match self.transact("link", writes).await? {
                 Outcome::Committed => return Ok(()),
                 Outcome::Cancelled(_) => continue,
             }
@@ -183,7 +184,7 @@ impl LinkStore for DynamoStore {
                     writes.push(self.member_leave(member, slug.as_str())?);
                 }
             }
-            match self.transact_links(writes).await? {
+            match self.transact("link", writes).await? {
                 Outcome::Committed => {
                     self.delete_clicks(tenant, current.record().id).await?;
                     return Ok(());

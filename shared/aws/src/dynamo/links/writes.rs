@@ -2,10 +2,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes,
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
 };
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::links::input::LinkType;
@@ -16,21 +15,6 @@ use ulid::Ulid;
 use crate::dynamo::{build_error, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK};
 
 use super::records::*;
-
-/// How a transaction ended.
-pub(super) enum Outcome {
-    Committed,
-    /// Cancelled, with one reason per write (in order).
-    Cancelled(Vec<CancellationReason>),
-}
-
-/// Whether the write at `index` was cancelled because its condition failed.
-pub(super) fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
-    reasons
-        .get(index)
-        .and_then(CancellationReason::code)
-        .is_some_and(|code| code == CONDITION_FAILED)
-}
 
 impl DynamoStore {
     /// One link item, read consistently.
@@ -88,36 +72,6 @@ impl DynamoStore {
             }
         }
         Ok(found)
-    }
-
-    pub(super) async fn transact_links(
-        &self,
-        writes: Vec<TransactWriteItem>,
-    ) -> Result<Outcome, PortError> {
-        if writes.len() > MAX_TRANSACTION_ITEMS {
-            return Err(PortError::new(format!(
-                "this link change touches {} items, more than one DynamoDB transaction may \
-                 ({MAX_TRANSACTION_ITEMS})",
-                writes.len()
-            )));
-        }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Outcome::Committed),
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Ok(
-                    Outcome::Cancelled(cancelled.cancellation_reasons().to_vec()),
-                ),
-                _ => Err(sdk_error("DynamoDB TransactWriteItems (links) failed")(
-                    error,
-                )),
-            },
-        }
     }
 
     /// The link item of a new link, counter 0.

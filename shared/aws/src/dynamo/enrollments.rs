@@ -1,0 +1,161 @@
+//! Enrollments: version-conditioned writes, the one-`UpdateItem` step claim, listings by status.
+
+use super::*;
+
+#[async_trait]
+impl EnrollmentStore for DynamoStore {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        self.get(
+            keys::enrollments(tenant, sequence_id),
+            keys::enrollment(phone),
+        )
+        .await
+    }
+
+    async fn write_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
+    ) -> Result<(), WriteError> {
+        let pk = keys::enrollments(&enrollment.tenant, enrollment.sequence_id);
+        let item = to_item(
+            enrollment,
+            "enrollment",
+            vec![
+                (PK, pk.clone()),
+                (SK, keys::enrollment(enrollment.phone())),
+                (GSI1PK, pk),
+                (
+                    GSI1SK,
+                    keys::enrollment_by_status(enrollment.status.as_str(), enrollment.phone()),
+                ),
+            ],
+        )?;
+        if index.is_empty() {
+            return self
+                .put_expecting(enrollment, item, expect, Absent::NoActiveItem)
+                .await;
+        }
+        self.write_indexed(enrollment, item, expect, index).await
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        self.read_message(tenant, message_id).await
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, PortError> {
+        self.hold(tenant, message_id, status, at).await
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        self.runs_of_contact(tenant, contact_key).await
+    }
+
+    /// One conditional `UpdateItem`: the run must be active, on that step, scheduled at that
+    /// generation; the state becomes `sending` and the version goes up by one.
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        let sending = StepState::Sending {
+            generation: claim.generation,
+            since: claim.at,
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::enrollments(tenant, sequence_id),
+                keys::enrollment(phone),
+            )))
+            .condition_expression(
+                "#status = :active AND #id = :run AND #next = :step \
+                 AND #state.#state = :scheduled AND #state.#generation = :generation",
+            )
+            .update_expression("SET #state = :sending, #version = #version + :one, #updated = :at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#next", "next_step_id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#generation", "generation")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":active", s(EnrollmentStatus::Active.as_str()))
+            .expression_attribute_values(":run", s(claim.enrollment_id.to_string()))
+            .expression_attribute_values(":step", s(claim.step_id.to_string()))
+            .expression_attribute_values(":scheduled", s("scheduled"))
+            .expression_attribute_values(
+                ":generation",
+                AttributeValue::N(claim.generation.to_string()),
+            )
+            .expression_attribute_values(":sending", value(&sending)?)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":at", value(&claim.at)?)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| PortError::new("DynamoDB UpdateItem returned no item"))?;
+                Ok(ClaimOutcome::Claimed(Box::new(from_item(item)?)))
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(ClaimOutcome::NotClaimable)
+            }
+            Err(error) => Err(sdk_error("DynamoDB UpdateItem (step claim) failed")(error)),
+        }
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        let pk = keys::enrollments(tenant, sequence_id);
+        let listing = match status {
+            None => Listing {
+                pk,
+                prefix: "E#".into(),
+                on_gsi1: false,
+            },
+            Some(status) => Listing {
+                pk,
+                prefix: keys::enrollment_by_status(status.as_str(), ""),
+                on_gsi1: true,
+            },
+        };
+        self.list(listing, page).await
+    }
+}
