@@ -269,13 +269,14 @@ impl Sender {
         };
         let attempt = match self.attempt(&sequence, step, &enrollment, reserved).await {
             Ok(Attempt::Deferred(slot)) => {
-                self.defer_to_slot(job, slot, step).await?;
+                self.release_claim(job, slot, step, true).await?;
                 return Ok(Fired::Deferred(slot));
             }
             Ok(attempt) => attempt,
             Err(error) => {
                 // Nothing went out: give the step back so it is tried again.
-                self.release_claim(job, now + RETRY_BASE, step).await?;
+                self.release_claim(job, now + RETRY_BASE, step, false)
+                    .await?;
                 return Err(error);
             }
         };
@@ -422,33 +423,6 @@ impl Sender {
         Ok(None)
     }
 
-    /// The claimed step waits for a later send slot of its number: planned in it, if its window
-    /// allows that instant, or at the window's next opening (where it takes a slot again).
-    async fn defer_to_slot(
-        &self,
-        job: &StepJob,
-        slot: DateTime<Utc>,
-        step: &Step,
-    ) -> Result<(), DomainError> {
-        self.transitions.mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
-            let ours = e.is_active()
-                && e.id == job.enrollment_id
-                && matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
-            if !ours {
-                return Change::Keep;
-            }
-            match first_allowed(step, slot, &e.contact) {
-                Some(at) if at == slot => {
-                    Change::WriteAndSchedule(schedule_in_slot(e, step.id, job.attempt + 1, slot))
-                }
-                Some(at) => Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at)),
-                None => Change::Keep,
-            }
-        })
-        .await?;
-        Ok(())
-    }
-
     /// Records what the attempt came to, and plans what comes next.
     async fn record(
         &self,
@@ -590,13 +564,16 @@ impl Sender {
         Ok(fired)
     }
 
-    /// The claimed step could not be attempted (an infrastructure error before anything was
-    /// sent): put it back on the schedule.
+    /// Gives the claimed step back to the schedule, nothing having been sent (an
+    /// infrastructure error, or a send slot further away than [`SLOT_WAIT`]): due at `at`, or
+    /// at the window's next opening. With `in_slot`, `at` is a send slot taken for the step,
+    /// kept when the window allows that very instant (elsewhere the step takes a slot again).
     async fn release_claim(
         &self,
         job: &StepJob,
         at: DateTime<Utc>,
         step: &Step,
+        in_slot: bool,
     ) -> Result<(), DomainError> {
         self.transitions.mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
             let ours = e.is_active()
@@ -605,8 +582,12 @@ impl Sender {
             if !ours {
                 return Change::Keep;
             }
+            let generation = job.attempt + 1;
             match first_allowed(step, at, &e.contact) {
-                Some(at) => Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at)),
+                Some(next) if in_slot && next == at => {
+                    Change::WriteAndSchedule(schedule_in_slot(e, step.id, generation, at))
+                }
+                Some(next) => Change::WriteAndSchedule(schedule_next(e, step.id, generation, next)),
                 None => Change::Keep,
             }
         })
