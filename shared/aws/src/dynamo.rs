@@ -155,12 +155,20 @@ pub mod keys {
     }
 
     /// A day's statistics item: `D#yyyy-mm-dd`, so that sort-key order is date order.
-    /// A number's send-slot counters, per rate (a new rate starts a new lattice).
-    pub fn send_slots(channel: Ulid, messages_per_second: u32) -> String {
-        format!("SLOTS#{channel}#{messages_per_second}")
+    /// A number's slot counters of one lane, per rate (a new rate starts a new lattice).
+    pub fn send_slots(
+        lane: ritmo_core::delivery::pacing::Lane,
+        channel: Ulid,
+        messages_per_second: u32,
+    ) -> String {
+        let lane = match lane {
+            ritmo_core::delivery::pacing::Lane::Send => "SLOTS",
+            ritmo_core::delivery::pacing::Lane::Plan => "PLAN",
+        };
+        format!("{lane}#{channel}#{messages_per_second}")
     }
 
-    /// The number's first bucket that may not be full.
+    /// The lattice's latest run of full buckets.
     pub fn slot_frontier() -> String {
         "FRONTIER".to_string()
     }
@@ -181,8 +189,9 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     cursors: CursorKey,
-    /// Per number, the furthest send-slot bucket this instance has seen full (a hint only).
-    slot_hints: std::sync::Arc<std::sync::Mutex<HashMap<String, i64>>>,
+    /// Per slot lattice, the runs of buckets this instance has seen full (a hint only).
+    slot_hints:
+        std::sync::Arc<std::sync::Mutex<HashMap<String, ritmo_core::delivery::pacing::FullRuns>>>,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {

@@ -83,7 +83,9 @@ async fn dynamodb_links() -> Option<Arc<dyn Links>> {
 
 /// Four senders' views of the numbers' slots: one in-process counter shared by all of them.
 fn memory_slots() -> Vec<Arc<dyn SendSlots>> {
-    let slots: Arc<dyn SendSlots> = Arc::new(LocalSlots::new());
+    let slots: Arc<dyn SendSlots> = Arc::new(LocalSlots::new(Arc::new(
+        ritmo_core::common::clock::SystemClock,
+    )));
     vec![slots; 4]
 }
 
@@ -189,6 +191,7 @@ contract!(
         concurrent_senders_share_a_numbers_slots_one_each_spaced_by_its_rate,
         a_counter_behind_the_present_starts_at_the_present,
         a_backlog_puts_later_takes_after_it_and_other_numbers_are_unaffected,
+        planning_far_ahead_leaves_earlier_slots_and_the_send_lane_alone,
     ],
 );
 
@@ -1682,7 +1685,7 @@ mod suite {
         use std::sync::Arc;
 
         use chrono::{DateTime, TimeDelta, Utc};
-        use ritmo_core::delivery::pacing::SendSlots;
+        use ritmo_core::delivery::pacing::{Lane, SendSlots};
         use ulid::Ulid;
 
         /// 16 senders over the instances take `each` slots at once; the instants, sorted.
@@ -1699,7 +1702,7 @@ mod suite {
                     tasks.push(tokio::spawn(async move {
                         let mut taken = Vec::new();
                         for _ in 0..each {
-                            taken.push(instance.take(channel, 10, now).await.unwrap());
+                            taken.push(instance.take(Lane::Send, channel, 10, now).await.unwrap());
                         }
                         taken
                     }));
@@ -1733,16 +1736,25 @@ mod suite {
             instances: Vec<Arc<dyn SendSlots>>,
         ) {
             let channel = Ulid::new();
-            let first = instances[0].take(channel, 10, now()).await.unwrap();
+            let first = instances[0]
+                .take(Lane::Send, channel, 10, now())
+                .await
+                .unwrap();
             assert!(first >= now());
             // 0.6 s later, in the same second's counter: the slots in between have passed.
             let later = now() + TimeDelta::milliseconds(600);
-            let slot = instances[1].take(channel, 10, later).await.unwrap();
+            let slot = instances[1]
+                .take(Lane::Send, channel, 10, later)
+                .await
+                .unwrap();
             assert!(
                 slot >= later && slot - later < TimeDelta::milliseconds(110),
                 "{slot} vs {later}"
             );
-            let next = instances[2].take(channel, 10, later).await.unwrap();
+            let next = instances[2]
+                .take(Lane::Send, channel, 10, later)
+                .await
+                .unwrap();
             assert_eq!(next - slot, TimeDelta::milliseconds(110));
         }
 
@@ -1756,11 +1768,55 @@ mod suite {
                 end - now() > TimeDelta::seconds(17),
                 "160 slots reach 17.6 s ahead"
             );
-            let slot = instances[3].take(other, 10, now()).await.unwrap();
+            let slot = instances[3]
+                .take(Lane::Send, other, 10, now())
+                .await
+                .unwrap();
             assert!(slot - now() < TimeDelta::milliseconds(110));
             let later = now() + TimeDelta::seconds(2);
-            let slot = instances[1].take(busy, 10, later).await.unwrap();
+            let slot = instances[1]
+                .take(Lane::Send, busy, 10, later)
+                .await
+                .unwrap();
             assert_eq!(slot - end, TimeDelta::milliseconds(110));
+        }
+
+        pub async fn planning_far_ahead_leaves_earlier_slots_and_the_send_lane_alone(
+            instances: Vec<Arc<dyn SendSlots>>,
+        ) {
+            let channel = Ulid::new();
+            let tomorrow = now() + TimeDelta::days(1);
+            let mut planned = Vec::new();
+            for i in 0..40 {
+                let instance = &instances[i % instances.len()];
+                planned.push(
+                    instance
+                        .take(Lane::Plan, channel, 10, tomorrow)
+                        .await
+                        .unwrap(),
+                );
+            }
+            planned.sort();
+            planned.dedup();
+            assert_eq!(planned.len(), 40, "one instant each");
+            assert_eq!(
+                *planned.last().unwrap() - planned[0],
+                TimeDelta::milliseconds(110 * 39)
+            );
+            for instance in &instances {
+                let soon = instance.take(Lane::Plan, channel, 10, now()).await.unwrap();
+                assert!(soon - now() < TimeDelta::seconds(1), "{soon} vs {}", now());
+            }
+            let send = instances[0]
+                .take(Lane::Send, channel, 10, tomorrow)
+                .await
+                .unwrap();
+            assert!(send - tomorrow < TimeDelta::milliseconds(110), "{send}");
+            let next = instances[1]
+                .take(Lane::Plan, channel, 10, tomorrow)
+                .await
+                .unwrap();
+            assert_eq!(next - planned[0], TimeDelta::milliseconds(110 * 40));
         }
     }
 }

@@ -53,6 +53,7 @@ impl Ports {
     ) -> Self {
         let store = Arc::new(MemoryStore::new());
         let links = Arc::new(MemoryLinkStore::new());
+        let slots = Arc::new(LocalSlots::new(clock.clone()));
         Self {
             clock,
             ids,
@@ -64,7 +65,7 @@ impl Ports {
             routing: links,
             messenger,
             scheduler,
-            slots: Arc::new(LocalSlots::new()),
+            slots,
             link_cache: Arc::new(LinkCache::new()),
             rate_card: None,
         }

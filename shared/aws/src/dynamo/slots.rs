@@ -10,16 +10,18 @@
 //! floor, on the condition that it is still what was read).
 //!
 //! A backlog fills buckets far ahead. So that a take does not walk every full bucket, each
-//! instance remembers the furthest bucket it found full, and a frontier item per number holds a
-//! bucket before which all are full; whoever fills a bucket raises it (conditionally, it only
-//! moves forward). A take starts at the remembered bucket and reads the frontier only when that
-//! one is full: one request in the usual case, three when another instance has moved on.
+//! instance remembers the runs of buckets it found full, and a frontier item per lattice holds
+//! the latest run known full, `[s, e)`; whoever fills a bucket moves it on (conditionally, its
+//! end only moves forward). A take skips the run it starts in and reads the frontier only when
+//! the bucket it then tries is full: one request in the usual case, three when another instance
+//! has moved on. Takes can start anywhere (a step planned for next week, a send now), so a run
+//! says only that its own buckets are full, never the buckets before it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
-use ritmo_core::delivery::pacing::{Lattice, SendSlots};
+use ritmo_core::delivery::pacing::{Lane, Lattice, SendSlots};
 use ritmo_core::PortError;
 use ulid::Ulid;
 
@@ -27,8 +29,9 @@ use super::{key, keys, sdk_error, DynamoStore, Item, KIND, TTL};
 
 /// The counter attribute.
 const N: &str = "n";
-/// The frontier attribute: the first bucket that may not be full.
+/// The frontier's attributes: its run of full buckets is `[s, b)`.
 const FRONTIER: &str = "b";
+const FRONTIER_START: &str = "s";
 /// How many conditional updates one take may spend.
 const MAX_UPDATES: usize = 64;
 /// Counter items outlive their second by this long, then DynamoDB deletes them.
@@ -132,45 +135,64 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    fn remember_full(&self, pk: &str, before: i64) {
-        let mut hints = self.slot_hints.lock().expect("slot hints");
-        let hint = hints.entry(pk.to_string()).or_insert(before);
-        *hint = (*hint).max(before);
+    fn remember_full(&self, pk: &str, start: i64, end: i64) {
+        self.slot_hints
+            .lock()
+            .expect("slot hints")
+            .entry(pk.to_string())
+            .or_default()
+            .insert(start, end);
     }
 
-    /// The number's frontier: all buckets before it are full (0 when none is known).
-    async fn frontier(&self, pk: &str) -> Result<i64, PortError> {
+    fn skip_known_full(&self, pk: &str, bucket: i64) -> i64 {
+        self.slot_hints
+            .lock()
+            .expect("slot hints")
+            .get(pk)
+            .map_or(bucket, |runs| runs.skip(bucket))
+    }
+
+    /// The lattice's frontier: the latest run of full buckets, `[s, e)` (none when unknown).
+    async fn frontier(&self, pk: &str) -> Result<Option<(i64, i64)>, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(pk.to_string(), keys::slot_frontier())))
-            .projection_expression("#b")
+            .projection_expression("#s, #b")
+            .expression_attribute_names("#s", FRONTIER_START)
             .expression_attribute_names("#b", FRONTIER)
             .send()
             .await
             .map_err(sdk_error("DynamoDB GetItem (send-slot frontier) failed"))?;
-        Ok(
-            match out.item.as_ref().and_then(|item| item.get(FRONTIER)) {
-                Some(AttributeValue::N(value)) => value.parse().unwrap_or(0),
-                _ => 0,
-            },
-        )
+        let number = |name: &str| match out.item.as_ref().and_then(|item| item.get(name)) {
+            Some(AttributeValue::N(value)) => value.parse::<i64>().ok(),
+            _ => None,
+        };
+        Ok(number(FRONTIER).map(|end| (number(FRONTIER_START).unwrap_or(end), end)))
     }
 
-    /// Moves the frontier forward to `bucket` (never back).
-    async fn raise_frontier(&self, pk: &str, bucket: i64, ttl: i64) -> Result<(), PortError> {
+    /// Makes `[start, end)` the frontier's run, when that moves its end forward.
+    async fn raise_frontier(
+        &self,
+        pk: &str,
+        start: i64,
+        end: i64,
+        ttl: i64,
+    ) -> Result<(), PortError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(pk.to_string(), keys::slot_frontier())))
-            .update_expression("SET #b = :b, #ttl = :ttl, #kind = :kind")
+            .update_expression("SET #s = :s, #b = :b, #ttl = :ttl, #kind = :kind")
             .condition_expression("attribute_not_exists(#b) OR #b < :b")
+            .expression_attribute_names("#s", FRONTIER_START)
             .expression_attribute_names("#b", FRONTIER)
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_names("#kind", KIND)
-            .expression_attribute_values(":b", n(bucket))
+            .expression_attribute_values(":s", n(start))
+            .expression_attribute_values(":b", n(end))
             .expression_attribute_values(":ttl", n(ttl))
             .expression_attribute_values(":kind", AttributeValue::S("send-slots".into()))
             .send()
@@ -193,21 +215,17 @@ impl DynamoStore {
 impl SendSlots for DynamoStore {
     async fn take(
         &self,
+        lane: Lane,
         channel: Ulid,
         messages_per_second: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, PortError> {
         let lattice = Lattice::new(messages_per_second);
         let per_bucket = lattice.bucket_len();
-        let first = lattice.first_at_or_after(now);
-        let pk = keys::send_slots(channel, messages_per_second);
-        let hint = self
-            .slot_hints
-            .lock()
-            .expect("slot hints")
-            .get(&pk)
-            .copied();
-        let mut bucket = first.div_euclid(per_bucket).max(hint.unwrap_or(0));
+        let first = lattice.first_at_or_after(at);
+        let pk = keys::send_slots(lane, channel, messages_per_second);
+        let start = first.div_euclid(per_bucket);
+        let mut bucket = self.skip_known_full(&pk, start);
         let mut frontier_read = false;
         for _ in 0..MAX_UPDATES {
             let base = bucket * per_bucket;
@@ -219,8 +237,10 @@ impl SendSlots for DynamoStore {
             {
                 Update::Taken(taken) => {
                     if taken == per_bucket {
-                        self.raise_frontier(&pk, bucket + 1, ttl).await?;
-                        self.remember_full(&pk, bucket + 1);
+                        self.raise_frontier(&pk, start, bucket + 1, ttl).await?;
+                        self.remember_full(&pk, start, bucket + 1);
+                    } else if bucket > start {
+                        self.remember_full(&pk, start, bucket);
                     }
                     return Ok(lattice.instant(base + taken - 1));
                 }
@@ -230,19 +250,24 @@ impl SendSlots for DynamoStore {
                     }
                 }
                 Update::Refused(_) => {
-                    bucket += 1;
+                    bucket = self.skip_known_full(&pk, bucket + 1);
                     if !frontier_read {
                         frontier_read = true;
-                        bucket = bucket.max(self.frontier(&pk).await?);
+                        if let Some((s, e)) = self.frontier(&pk).await? {
+                            if (s..e).contains(&bucket) {
+                                bucket = e;
+                            }
+                        }
                     }
-                    self.remember_full(&pk, bucket);
+                    self.remember_full(&pk, start, bucket);
                 }
             }
         }
-        // Every bucket tried was full: the frontier lags far behind. Move it on and answer the
-        // bucket after, which this take has not proven full; a later take there is checked.
+        // Every bucket tried was full: a long backlog no run describes yet. Record what this
+        // take walked, so that the next one starts after it.
         self.raise_frontier(
             &pk,
+            start,
             bucket,
             lattice.instant(bucket * per_bucket).timestamp() + KEEP_SECONDS,
         )

@@ -8,14 +8,20 @@
 //! the in-memory store, in DynamoDB (one conditional `UpdateItem` per slot taken) for the
 //! production store, so that every Lambda instance or `ritmo-local` process sharing the table
 //! shares the number's rate.
+//!
+//! A second lattice per number, the planning lane, spreads the instants at which steps that come
+//! due together are planned (a bulk enrollment, a window opening, a resume): each planned send
+//! gets its own instant at the number's rate. The sender still takes a send slot when the step
+//! fires; planned instants only keep those arrivals from bunching.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use ulid::Ulid;
 
+use crate::common::clock::Clock;
 use crate::common::error::PortError;
 
 /// The longest a sender waits for its slot; a later slot sends the job back to the scheduler,
@@ -30,16 +36,71 @@ pub const SLOT_MARGIN: TimeDelta = TimeDelta::milliseconds(250);
 /// lattice, a send up to about 100 ms late still leaves every sliding second within the rate.
 pub const SLOT_GRACE: TimeDelta = TimeDelta::milliseconds(80);
 
+/// Which of a number's two lattices a slot is taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// The instants messages go out at.
+    Send,
+    /// The instants steps are planned for.
+    Plan,
+}
+
 /// A number's send slots, shared by every sender of that number.
 #[async_trait]
 pub trait SendSlots: Send + Sync {
-    /// Takes the number's first free slot at or after `now`.
+    /// Takes the number's first free slot of `lane` at or after `at`.
     async fn take(
         &self,
+        lane: Lane,
         channel: Ulid,
         messages_per_second: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, PortError>;
+}
+
+/// Runs of buckets known to be full, as `[start, end)` intervals: a take that starts inside
+/// one goes straight to its end. Takes may start anywhere (a planned step days ahead, a send
+/// now), so what is known full is a set of runs, not one frontier.
+#[derive(Debug, Clone, Default)]
+pub struct FullRuns {
+    runs: std::collections::BTreeMap<i64, i64>,
+}
+
+impl FullRuns {
+    /// At most this many runs are remembered; the earliest are forgotten first.
+    const MAX_RUNS: usize = 64;
+
+    /// The end of the run holding `bucket`, or `bucket` itself when none does.
+    pub fn skip(&self, bucket: i64) -> i64 {
+        match self.runs.range(..=bucket).next_back() {
+            Some((_, end)) if *end > bucket => *end,
+            _ => bucket,
+        }
+    }
+
+    /// Records that buckets `[start, end)` are full, merging with the runs it touches.
+    pub fn insert(&mut self, start: i64, end: i64) {
+        if start >= end {
+            return;
+        }
+        let (mut start, mut end) = (start, end);
+        let touching: Vec<(i64, i64)> = self
+            .runs
+            .range(..=end)
+            .rev()
+            .take_while(|(_, e)| **e >= start)
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        for (s, e) in touching {
+            self.runs.remove(&s);
+            start = start.min(s);
+            end = end.max(e);
+        }
+        self.runs.insert(start, end);
+        while self.runs.len() > Self::MAX_RUNS {
+            self.runs.pop_first();
+        }
+    }
 }
 
 /// The slot lattice of a number sending `messages_per_second`.
@@ -83,14 +144,29 @@ impl Lattice {
 }
 
 /// The in-process lattice counters: one instance's senders share them (memory store, tests).
-#[derive(Debug, Default)]
+/// Like the table's, they are counted per bucket, so that takes anywhere on the lattice (a
+/// planned step next week, a send now) leave each other's slots alone.
 pub struct LocalSlots {
-    next: Mutex<HashMap<(Ulid, u32), i64>>,
+    clock: Arc<dyn Clock>,
+    lattices: Mutex<HashMap<(Lane, Ulid, u32), LocalLattice>>,
+}
+
+#[derive(Debug, Default)]
+struct LocalLattice {
+    /// Per bucket: how many of its slots, from the first, are taken or passed.
+    taken: HashMap<i64, i64>,
+    full: FullRuns,
 }
 
 impl LocalSlots {
-    pub fn new() -> Self {
-        Self::default()
+    /// Buckets that ended this long before a take are forgotten.
+    const KEEP: TimeDelta = TimeDelta::hours(1);
+
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            lattices: Mutex::default(),
+        }
     }
 }
 
@@ -98,16 +174,41 @@ impl LocalSlots {
 impl SendSlots for LocalSlots {
     async fn take(
         &self,
+        lane: Lane,
         channel: Ulid,
         messages_per_second: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, PortError> {
         let lattice = Lattice::new(messages_per_second);
-        let mut next = self.next.lock().expect("slot counters");
-        let next = next.entry((channel, messages_per_second)).or_default();
-        let slot = (*next).max(lattice.first_at_or_after(now));
-        *next = slot + 1;
-        Ok(lattice.instant(slot))
+        let per_bucket = lattice.bucket_len();
+        let first = lattice.first_at_or_after(at);
+        let mut lattices = self.lattices.lock().expect("slot counters");
+        let counters = lattices
+            .entry((lane, channel, messages_per_second))
+            .or_default();
+        if counters.taken.len() > 4096 {
+            let old = lattice
+                .first_at_or_after(self.clock.now() - Self::KEEP)
+                .div_euclid(per_bucket);
+            counters.taken.retain(|bucket, _| *bucket >= old);
+        }
+        let start = first.div_euclid(per_bucket);
+        let mut bucket = counters.full.skip(start);
+        loop {
+            let base = bucket * per_bucket;
+            let floor = (first - base).max(0);
+            let n = counters.taken.entry(bucket).or_default();
+            *n = (*n).max(floor);
+            if *n < per_bucket {
+                let slot = base + *n;
+                *n += 1;
+                if *n == per_bucket {
+                    counters.full.insert(start, bucket + 1);
+                }
+                return Ok(lattice.instant(slot));
+            }
+            bucket = counters.full.skip(bucket + 1);
+        }
     }
 }
 
@@ -121,21 +222,61 @@ mod tests {
 
     #[tokio::test]
     async fn slots_are_spaced_per_channel_and_never_in_the_past() {
-        let slots = LocalSlots::new();
+        let slots = LocalSlots::new(Arc::new(crate::common::clock::SystemClock));
         let now = at(1_700_000_000_123_456);
         let (a, b) = (Ulid::from(1u128), Ulid::from(2u128));
         let mut taken = Vec::new();
         for _ in 0..400 {
-            taken.push(slots.take(a, 80, now).await.unwrap());
+            taken.push(slots.take(Lane::Send, a, 80, now).await.unwrap());
         }
         assert!(taken[0] >= now && taken[0] - now < TimeDelta::microseconds(13_750));
         for pair in taken.windows(2) {
             assert_eq!(pair[1] - pair[0], TimeDelta::microseconds(13_750));
         }
-        assert!(slots.take(b, 80, now).await.unwrap() - now < TimeDelta::microseconds(13_750));
+        assert!(
+            slots.take(Lane::Send, b, 80, now).await.unwrap() - now
+                < TimeDelta::microseconds(13_750)
+        );
         let later = now + TimeDelta::seconds(60);
-        let slot = slots.take(a, 80, later).await.unwrap();
+        let slot = slots.take(Lane::Send, a, 80, later).await.unwrap();
         assert!(slot >= later && slot - later < TimeDelta::microseconds(13_750));
+    }
+
+    #[tokio::test]
+    async fn a_take_far_ahead_leaves_the_present_alone_and_lanes_are_apart() {
+        let slots = LocalSlots::new(Arc::new(crate::common::clock::SystemClock));
+        let now = at(1_700_000_000_000_000);
+        let channel = Ulid::from(1u128);
+        let tomorrow = now + TimeDelta::days(1);
+        let first = slots.take(Lane::Plan, channel, 10, tomorrow).await.unwrap();
+        for _ in 1..500 {
+            slots.take(Lane::Plan, channel, 10, tomorrow).await.unwrap();
+        }
+        let soon = slots.take(Lane::Plan, channel, 10, now).await.unwrap();
+        assert!(soon - now < TimeDelta::milliseconds(110), "{soon}");
+        let next = slots.take(Lane::Plan, channel, 10, tomorrow).await.unwrap();
+        assert_eq!(next - first, TimeDelta::milliseconds(110 * 500));
+        let send = slots.take(Lane::Send, channel, 10, tomorrow).await.unwrap();
+        assert!(send - tomorrow < TimeDelta::milliseconds(110), "{send}");
+    }
+
+    #[test]
+    fn full_runs_merge_and_skip() {
+        let mut runs = FullRuns::default();
+        runs.insert(10, 12);
+        runs.insert(14, 20);
+        assert_eq!(runs.skip(9), 9);
+        assert_eq!(runs.skip(10), 12);
+        assert_eq!(runs.skip(12), 12);
+        assert_eq!(runs.skip(15), 20);
+        runs.insert(12, 14);
+        assert_eq!(runs.skip(10), 20);
+        runs.insert(5, 11);
+        assert_eq!(runs.skip(5), 20);
+        for k in 0..100 {
+            runs.insert(100 + 3 * k, 101 + 3 * k);
+        }
+        assert_eq!(runs.skip(397), 398, "the latest runs are kept");
     }
 
     #[test]

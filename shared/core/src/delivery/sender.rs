@@ -14,7 +14,7 @@ use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::error::{DomainError, PortError};
 use crate::common::phone::Phone;
-use crate::delivery::pacing::{SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAIT};
+use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAIT};
 use crate::delivery::ports::{
     callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
 };
@@ -405,7 +405,12 @@ impl Sender {
                 Some(at) => at,
                 None => {
                     self.slots
-                        .take(channel.id, channel.messages_per_second, now + SLOT_MARGIN)
+                        .take(
+                            Lane::Send,
+                            channel.id,
+                            channel.messages_per_second,
+                            now + SLOT_MARGIN,
+                        )
                         .await?
                 }
             };
