@@ -101,6 +101,14 @@ impl TestServer {
         server
     }
 
+    /// [`TestServer::manual_at`] on the in-memory store always, for scenarios sized beyond what
+    /// the emulator serves in reasonable time.
+    pub async fn manual_in_memory_at(now: &str) -> Self {
+        let server = Self::start_with(&["--manual-clock"], false).await;
+        server.post("/_dev/clock", json!({"now": now})).await.ok();
+        server
+    }
+
     pub fn token_for(&self, tenant: &str, role: Role) -> String {
         ritmo_http::auth::issue_hs256(
             self.secret.as_bytes(),

@@ -134,6 +134,8 @@ pub async fn enrollments_from_env() -> Result<(EnrollmentService, StatsService),
         store.clone(),
         store.clone(),
         scheduler(&aws, clock)?,
+        store.clone(),
+        store.clone(),
     );
     Ok((
         enrollments,
@@ -151,8 +153,9 @@ pub async fn inbound_from_env() -> Result<InboundWebhooks, DeploymentError> {
         clock.clone(),
         store.clone(),
         store.clone(),
-        store,
+        store.clone(),
         scheduler(&aws, clock)?,
+        store,
     ))
 }
 

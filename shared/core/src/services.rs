@@ -91,6 +91,7 @@ impl Ports {
             self.messenger.clone(),
             self.enrollments.clone(),
             self.scheduler.clone(),
+            self.slots.clone(),
         )
     }
 
@@ -101,6 +102,8 @@ impl Ports {
             self.sequences.clone(),
             self.enrollments.clone(),
             self.scheduler.clone(),
+            self.channels.clone(),
+            self.slots.clone(),
         )
     }
 
@@ -132,6 +135,7 @@ impl Ports {
             self.sequences.clone(),
             self.enrollments.clone(),
             self.scheduler.clone(),
+            self.slots.clone(),
         )
     }
 

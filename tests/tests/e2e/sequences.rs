@@ -171,7 +171,7 @@ async fn removed_contact_gets_no_further_step_and_its_schedule_is_gone() {
     let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
     let (_, id, _) = three_step_sequence(&s).await;
     enroll(&s, &id, ana()).await;
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(s.outbox().await.len(), 1);
     let pending = s.schedules().await;
     assert_eq!(pending.len(), 1);
@@ -259,7 +259,7 @@ async fn a_paused_sequence_holds_the_due_step_and_resume_outside_hours_waits_for
     )
     .await;
     enroll(&s, &id, ana()).await;
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(s.outbox().await.len(), 1);
 
     s.post(&format!("/v1/sequences/{id}/pause"), json!({}))
@@ -286,7 +286,7 @@ async fn a_paused_sequence_holds_the_due_step_and_resume_outside_hours_waits_for
         .await
         .ok();
     assert_eq!(enrollment["next_send_at"], "2026-11-24T12:00:00Z");
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(s.outbox().await.len(), 1);
 
     s.clock_to("2026-11-25T00:00:00Z").await;
@@ -309,7 +309,7 @@ async fn a_content_edit_reaches_a_contact_already_enrolled() {
     )
     .await;
     enroll(&s, &id, ana()).await;
-    s.advance(0).await;
+    s.advance(1).await;
     s.put(
         &format!("/v1/sequences/{id}/steps/{}", steps[1]),
         template_step(&channel, "followup_v2", json!([]), 1, "hours", None),
@@ -343,7 +343,7 @@ async fn a_deleted_step_is_skipped_and_the_run_goes_on() {
     )
     .await;
     enroll(&s, &id, ana()).await;
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(
         s.delete(&format!("/v1/sequences/{id}/steps/{}", steps[1]))
             .await
@@ -377,7 +377,7 @@ async fn an_archived_sequence_sends_nothing_more() {
     let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
     let (_, id, _) = three_step_sequence(&s).await;
     enroll(&s, &id, ana()).await;
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(
         s.delete(&format!("/v1/sequences/{id}")).await.status,
         StatusCode::NO_CONTENT
@@ -492,7 +492,7 @@ async fn a_csv_upload_enrolls_with_attributes_and_rejects_missing_template_varia
         body["results"][1]["error"],
         "missing contact.attributes.coupon (and the template gives no default)"
     );
-    s.advance(0).await;
+    s.advance(1).await;
     let texts: Vec<String> = s
         .outbox()
         .await
@@ -916,7 +916,7 @@ async fn re_enrolling_after_completion_starts_over() {
     )
     .await;
     enroll(&s, &id, ana()).await;
-    s.advance(0).await;
+    s.advance(1).await;
     let done = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
@@ -924,7 +924,7 @@ async fn re_enrolling_after_completion_starts_over() {
     assert_eq!(done["status"], "completed");
     let again = enroll(&s, &id, ana()).await;
     assert_eq!(again[0]["status"], "enrolled");
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(s.outbox().await.len(), 2);
 }
 
@@ -959,4 +959,73 @@ async fn a_timeout_after_the_request_went_out_is_recorded_as_unknown_and_never_r
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0]["request"]["template"]["name"], "followup_v2");
     assert_eq!(history.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_enrolled_at_once_are_planned_at_the_numbers_rate_inside_the_window() {
+    // Monday 17:57 in São Paulo, due a minute later: two minutes of the window are left today.
+    // Ten thousand enrollments are beyond what the emulator serves in a test's time.
+    let s = TestServer::manual_in_memory_at("2026-11-23T20:57:00Z").await;
+    let channel = channel(&s).await;
+    s.patch(
+        &format!("/v1/channels/{channel}"),
+        json!({"messages_per_second": 80}),
+    )
+    .await
+    .ok();
+    let (id, _) = sequence(
+        &s,
+        vec![template_step(
+            &channel,
+            "followup",
+            json!([]),
+            1,
+            "minutes",
+            Some(weekdays_window()),
+        )],
+    )
+    .await;
+    for batch in 0..10 {
+        let contacts: Vec<Value> = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| json!({"phone": phone(i)}))
+            .collect();
+        let results = enroll(&s, &id, Value::Array(contacts)).await;
+        assert!(results.iter().all(|r| r["status"] == "enrolled"));
+    }
+    let schedules = s.schedules().await;
+    assert_eq!(schedules.len(), 10_000);
+    let mut planned: Vec<chrono::DateTime<chrono::Utc>> = schedules
+        .iter()
+        .map(|s| s["fire_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    planned.sort();
+    let (today_open, today_close) = (
+        "2026-11-23T20:58:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        "2026-11-23T21:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+    );
+    let tomorrow_open: chrono::DateTime<chrono::Utc> = "2026-11-24T12:00:00Z".parse().unwrap();
+    let today = planned.iter().filter(|t| **t < today_close).count();
+    assert!(
+        planned
+            .iter()
+            .all(|t| (today_open..today_close).contains(t) || *t >= tomorrow_open),
+        "every planned send is inside the window"
+    );
+    // 80/s with 10 % headroom over two minutes: about 8,700 today, the rest at the next opening.
+    assert!((8_600..=8_730).contains(&today), "{today} today");
+    assert!(planned[today] - tomorrow_open < chrono::TimeDelta::milliseconds(14));
+    let busiest = (0..planned.len())
+        .map(|i| {
+            planned[i..]
+                .iter()
+                .take_while(|t| **t - planned[i] < chrono::TimeDelta::seconds(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(busiest <= 80, "{busiest} planned sends in one second");
 }

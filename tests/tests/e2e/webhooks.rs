@@ -68,7 +68,7 @@ async fn sent_first_step(s: &TestServer, exit_on_reply: bool) -> String {
     )
     .await
     .ok();
-    s.advance(0).await;
+    s.advance(1).await;
     assert_eq!(s.outbox().await.len(), 2);
     id
 }

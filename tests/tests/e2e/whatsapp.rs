@@ -72,7 +72,7 @@ async fn the_local_server_validates_and_sends_through_the_graph_api_it_is_given(
     )
     .await
     .ok();
-    s.advance(0).await;
+    s.advance(1).await;
 
     let enrollment = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))

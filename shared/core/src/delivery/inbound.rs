@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::delivery::pacing::SendSlots;
+
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
@@ -161,9 +163,15 @@ impl InboundWebhooks {
         sequences: Arc<dyn SequenceStore>,
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
+        slots: Arc<dyn SendSlots>,
     ) -> Self {
-        let transitions =
-            EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler.clone());
+        let transitions = EnrollmentTransitions::new(
+            clock.clone(),
+            enrollments.clone(),
+            scheduler.clone(),
+            channels.clone(),
+            slots,
+        );
         let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
             statuses: Statuses::new(

@@ -27,7 +27,7 @@ use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::store::{ClaimOutcome, StepClaim};
 use crate::enrollments::transitions::EnrollmentTransitions;
 use crate::enrollments::transitions::{
-    first_allowed, plan_next, run_steps, schedule_in_slot, schedule_next, Change,
+    first_allowed, plan_next, run_steps, schedule_in_slot, schedule_next, Change, Plan,
 };
 use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
 use crate::sequences::store::SequenceStore;
@@ -158,8 +158,13 @@ impl Sender {
         scheduler: Arc<dyn Scheduler>,
         slots: Arc<dyn SendSlots>,
     ) -> Self {
-        let transitions =
-            EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler.clone());
+        let transitions = EnrollmentTransitions::new(
+            clock.clone(),
+            enrollments.clone(),
+            scheduler.clone(),
+            channels.clone(),
+            slots.clone(),
+        );
         let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
             statuses: Statuses::new(
@@ -592,7 +597,13 @@ impl Sender {
                 Some(next) if in_slot && next == at => {
                     Change::WriteAndSchedule(schedule_in_slot(e, step.id, generation, at))
                 }
-                Some(next) => Change::WriteAndSchedule(schedule_next(e, step.id, generation, next)),
+                Some(next) if next == at => {
+                    Change::WriteAndSchedule(schedule_next(e, step.id, generation, next))
+                }
+                Some(next) => Change::WriteAndPlan(
+                    schedule_next(e, step.id, generation, next),
+                    Plan::for_step(step),
+                ),
                 None => Change::Keep,
             }
         })
@@ -616,7 +627,10 @@ impl Sender {
                 match first_allowed(step, now, &e.contact) {
                     Some(next) => {
                         at = Some(next);
-                        Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, next))
+                        Change::WriteAndPlan(
+                            schedule_next(e, step.id, job.attempt + 1, next),
+                            Plan::for_step(step),
+                        )
                     }
                     None => {
                         e.state = StepState::Held {
@@ -693,7 +707,10 @@ fn plan_or_complete(
             Change::Write
         }
         Some(next) => match plan_next(next, base, &e.contact) {
-            Some(due) => Change::WriteAndSchedule(schedule_next(e, next.id, generation + 1, due)),
+            Some(due) => Change::WriteAndPlan(
+                schedule_next(e, next.id, generation + 1, due),
+                Plan::for_step(next),
+            ),
             None => {
                 tracing::warn!(enrollment_id = %e.id, step_id = %next.id, "the step's allowed hours never open; holding");
                 e.next_step_id = Some(next.id);

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
+use crate::channels::store::ChannelStore;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::ids::IdGen;
@@ -16,10 +17,11 @@ use crate::common::page::{Page, PageRequest};
 use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
+use crate::delivery::pacing::SendSlots;
 use crate::delivery::ports::Scheduler;
 use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReason, StepState};
 use crate::enrollments::store::{EnrollmentStore, IndexWrites};
-use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions};
+use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
 use crate::enrollments::views::EnrollmentView;
 use crate::sequences::model::{Action, Sequence, SequenceStatus};
 use crate::sequences::plan::due_at;
@@ -184,9 +186,16 @@ impl EnrollmentService {
         sequences: Arc<dyn SequenceStore>,
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
+        channels: Arc<dyn ChannelStore>,
+        slots: Arc<dyn SendSlots>,
     ) -> Self {
-        let transitions =
-            EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler.clone());
+        let transitions = EnrollmentTransitions::new(
+            clock.clone(),
+            enrollments.clone(),
+            scheduler.clone(),
+            channels,
+            slots,
+        );
         Self {
             clock,
             ids,
@@ -310,6 +319,16 @@ impl EnrollmentService {
                 updated_at: now,
             };
             let schedule = if sequence.status == SequenceStatus::Active {
+                let due = self
+                    .transitions
+                    .planner()
+                    .spread(
+                        &sequence.tenant,
+                        &Plan::for_step(first),
+                        due,
+                        &enrollment.contact,
+                    )
+                    .await;
                 enrollment.state = StepState::Scheduled {
                     generation: 1,
                     fire_at: due,

@@ -1,17 +1,24 @@
 //! The enrollment transitions every context goes through: read-change-conditional-write with the
 //! schedule it asks for created after the write, ending a run, re-planning a held step, and the
 //! pure planning helpers the sender and the services share.
+//!
+//! A step planned for when it comes due (after a delay, at a window's opening, on a resume) is
+//! spread over its number's planning lane (see `delivery::pacing`): steps that come due together
+//! get instants at the number's rate instead of one crowded second, each still inside its window.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
+use crate::calendar::Window;
+use crate::channels::store::ChannelStore;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
-use crate::delivery::pacing::SLOT_LEAD;
+use crate::delivery::pacing::{Lane, Lattice, SendSlots, SLOT_LEAD};
 use crate::delivery::ports::{Schedule, Scheduler, StepJob};
 use crate::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, StepState,
@@ -27,6 +34,120 @@ pub struct EnrollmentTransitions {
     clock: Arc<dyn Clock>,
     enrollments: Arc<dyn EnrollmentStore>,
     scheduler: Arc<dyn Scheduler>,
+    planner: Planner,
+}
+
+/// Where a step is planned: its number and its allowed hours.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub channel: Ulid,
+    pub window: Option<Window>,
+}
+
+impl Plan {
+    pub fn for_step(step: &Step) -> Self {
+        Self {
+            channel: step.channel_id,
+            window: step.window.clone(),
+        }
+    }
+}
+
+/// Spreads planned steps over their number's planning lane.
+#[derive(Clone)]
+pub struct Planner {
+    clock: Arc<dyn Clock>,
+    slots: Arc<dyn SendSlots>,
+    channels: Arc<dyn ChannelStore>,
+    /// Per number, its rate and when it was read: a rate change reaches planning within
+    /// [`Planner::RATE_TTL`].
+    rates: Arc<Mutex<HashMap<Ulid, RateRead>>>,
+}
+
+/// A number's rate and when it was read.
+type RateRead = (u32, DateTime<Utc>);
+
+impl Planner {
+    pub const RATE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+    /// Window openings tried before a step keeps its unspread due time.
+    const OPENINGS: usize = 4;
+
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        slots: Arc<dyn SendSlots>,
+        channels: Arc<dyn ChannelStore>,
+    ) -> Self {
+        Self {
+            clock,
+            slots,
+            channels,
+            rates: Arc::default(),
+        }
+    }
+
+    async fn rate(&self, tenant: &TenantId, channel: Ulid) -> Option<u32> {
+        let now = self.clock.now();
+        if let Some((rate, read)) = self.rates.lock().expect("rates").get(&channel) {
+            if now - *read < Self::RATE_TTL {
+                return Some(*rate);
+            }
+        }
+        match self.channels.get_channel(tenant, channel).await {
+            Ok(Some(found)) => {
+                let rate = found.messages_per_second;
+                self.rates
+                    .lock()
+                    .expect("rates")
+                    .insert(channel, (rate, now));
+                Some(rate)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(error = %error, channel_id = %channel, "channel rate unavailable; planning unspread");
+                None
+            }
+        }
+    }
+
+    /// The instant a step due at `due` is planned for: the number's first free planning slot
+    /// from then (or from now, when `due` has passed) that the window allows; `due` itself
+    /// when no step is planned in its slot yet. When no slot can
+    /// be had (the store failing, an unknown number), `due` itself: the sender still paces the
+    /// send when it fires.
+    pub async fn spread(
+        &self,
+        tenant: &TenantId,
+        plan: &Plan,
+        due: DateTime<Utc>,
+        contact: &Contact,
+    ) -> DateTime<Utc> {
+        let Some(rate) = self.rate(tenant, plan.channel).await else {
+            return due;
+        };
+        let mut at = due.max(self.clock.now());
+        for _ in 0..Self::OPENINGS {
+            let slot = match self.slots.take(Lane::Plan, plan.channel, rate, at).await {
+                Ok(slot) => slot,
+                Err(error) => {
+                    tracing::warn!(error = %error, channel_id = %plan.channel, "no planning slot; planning unspread");
+                    return due;
+                }
+            };
+            let allowed = match &plan.window {
+                Some(window) => window.next_allowed(slot, contact.tz()),
+                None => Some(slot),
+            };
+            // A step that finds its number's lane free from `at` keeps `at` itself.
+            let lattice = Lattice::new(rate);
+            let uncrowded = slot == lattice.instant(lattice.first_at_or_after(at));
+            match allowed {
+                Some(allowed) if allowed == slot => return if uncrowded { at } else { slot },
+                Some(opening) => at = opening,
+                None => return due,
+            }
+        }
+        due
+    }
 }
 
 impl EnrollmentTransitions {
@@ -34,12 +155,19 @@ impl EnrollmentTransitions {
         clock: Arc<dyn Clock>,
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
+        channels: Arc<dyn ChannelStore>,
+        slots: Arc<dyn SendSlots>,
     ) -> Self {
         Self {
+            planner: Planner::new(clock.clone(), slots, channels),
             clock,
             enrollments,
             scheduler,
         }
+    }
+
+    pub fn planner(&self) -> &Planner {
+        &self.planner
     }
 
     /// Reads, changes and conditionally writes an enrollment, again on a concurrent change.
@@ -74,6 +202,14 @@ impl EnrollmentTransitions {
                 Change::Keep => return Ok(Some((enrollment, false))),
                 Change::Write => None,
                 Change::WriteAndSchedule(schedule) => Some(schedule),
+                Change::WriteAndPlan(mut schedule, plan) => {
+                    let at = self
+                        .planner
+                        .spread(tenant, &plan, schedule.fire_at, &enrollment.contact)
+                        .await;
+                    replan_at(&mut enrollment, &mut schedule, at);
+                    Some(schedule)
+                }
             };
             enrollment.version += 1;
             enrollment.updated_at = self.clock.now();
@@ -176,11 +312,23 @@ impl EnrollmentTransitions {
             else {
                 return Change::Keep;
             };
-            Change::WriteAndSchedule(schedule_next(e, step.id, generation + 1, due))
+            Change::WriteAndPlan(
+                schedule_next(e, step.id, generation + 1, due),
+                Plan::for_step(step),
+            )
         })
         .await?;
         Ok(())
     }
+}
+
+/// Moves a planned schedule, and the enrollment's record of it, to `at`.
+fn replan_at(e: &mut Enrollment, schedule: &mut Schedule, at: DateTime<Utc>) {
+    if let StepState::Scheduled { fire_at, .. } = &mut e.state {
+        *fire_at = at;
+    }
+    e.next_send_at = Some(at);
+    schedule.fire_at = at;
 }
 
 pub fn expect_version(expect: Expect) -> u64 {
@@ -259,6 +407,9 @@ pub enum Change {
     Keep,
     Write,
     WriteAndSchedule(Schedule),
+    /// A schedule planned for when its step comes due, spread over the number's planning lane
+    /// before the write (see [`Planner::spread`]).
+    WriteAndPlan(Schedule, Plan),
 }
 
 /// The next step's due time, counted from `base` (SPEC §4).

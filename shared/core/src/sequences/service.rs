@@ -12,6 +12,7 @@ use crate::common::page::{Page, PageRequest};
 use crate::common::store::Expect;
 use crate::common::tenant::TenantId;
 use crate::common::validate::Problems;
+use crate::delivery::pacing::SendSlots;
 use crate::delivery::ports::{Messenger, Scheduler};
 use crate::enrollments::model::{EnrollmentStatus, ExitReason, StepState};
 use crate::enrollments::store::EnrollmentStore;
@@ -53,10 +54,17 @@ impl SequenceService {
         messenger: Arc<dyn Messenger>,
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
+        slots: Arc<dyn SendSlots>,
     ) -> Self {
         Self {
             state: SequenceTransitions::new(clock.clone(), sequences.clone()),
-            transitions: EnrollmentTransitions::new(clock.clone(), enrollments.clone(), scheduler),
+            transitions: EnrollmentTransitions::new(
+                clock.clone(),
+                enrollments.clone(),
+                scheduler,
+                channels.clone(),
+                slots,
+            ),
             clock,
             ids,
             sequences,
