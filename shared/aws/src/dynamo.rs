@@ -8,7 +8,7 @@
 //! | phone number id → channel | `PNID#<phone_number_id>` | `PNID` | |
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
-//! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>` |
+//! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>`; while active and scheduled or sending, also `gsi2pk` / `gsi2sk` = `DUE#<P|C>#<shard>` / `<since>` (the sparse overdue index) |
 //! | message (send, held statuses) | `T#<tenant>#MSG#<message id>` | `MSG` | |
 //! | contact run | `T#<tenant>#C#<contact key>` | `SEQ#<sequence>` | |
 //! | link (configuration, members' copies) | `L#<slug>` | `L` | |
@@ -67,6 +67,12 @@ pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
+/// The overdue index: only active runs with a planned or claimed step have its keys.
+pub const GSI2: &str = "gsi2";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
+/// Partitions of the overdue index per kind, so that its writes spread.
+pub const DUE_SHARDS: u32 = 8;
 /// The item's type, for people reading the table.
 pub const KIND: &str = "kind";
 /// Epoch seconds after which DynamoDB deletes the item (short-lived items only).
@@ -108,6 +114,29 @@ pub mod keys {
 
     pub fn enrollment(phone: &str) -> String {
         format!("E#{phone}")
+    }
+
+    /// The overdue index's partition of a run: what it waits on, and a shard of its key.
+    pub fn due_partition(pending: ritmo_core::enrollments::model::Pending, shard: u32) -> String {
+        let kind = match pending {
+            ritmo_core::enrollments::model::Pending::Planned => "P",
+            ritmo_core::enrollments::model::Pending::Claimed => "C",
+        };
+        format!("DUE#{kind}#{shard}")
+    }
+
+    /// The run's shard of the overdue index (FNV-1a of its keys: stable across builds).
+    pub fn due_shard(pk: &str, sk: &str) -> u32 {
+        let mut hash: u32 = 0x811c_9dc5;
+        for byte in pk.bytes().chain(sk.bytes()) {
+            hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+        hash % super::DUE_SHARDS
+    }
+
+    /// The overdue index's sort key: the instant, fixed width, so that text order is time order.
+    pub fn due_sort(since: chrono::DateTime<chrono::Utc>) -> String {
+        since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     }
 
     /// The enrollment's sort key on `gsi1`: by status, then phone.
@@ -345,6 +374,17 @@ impl DynamoStore {
             )
             .build()
             .map_err(build_error)?;
+        let gsi2 = GlobalSecondaryIndex::builder()
+            .index_name(GSI2)
+            .key_schema(key_element(GSI2PK, KeyType::Hash)?)
+            .key_schema(key_element(GSI2SK, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(build_error)?;
         let created = self
             .client
             .create_table()
@@ -354,9 +394,12 @@ impl DynamoStore {
             .attribute_definitions(attribute(SK)?)
             .attribute_definitions(attribute(GSI1PK)?)
             .attribute_definitions(attribute(GSI1SK)?)
+            .attribute_definitions(attribute(GSI2PK)?)
+            .attribute_definitions(attribute(GSI2SK)?)
             .key_schema(key_element(PK, KeyType::Hash)?)
             .key_schema(key_element(SK, KeyType::Range)?)
             .global_secondary_indexes(gsi1)
+            .global_secondary_indexes(gsi2)
             .send()
             .await;
         let created = match created {

@@ -165,6 +165,7 @@ contract!(
         sequences_round_trip_with_steps_and_windows,
         enrolling_again_is_allowed_only_once_the_run_ended,
         enrollment_writes_are_conditional_on_the_version,
+        the_overdue_index_holds_active_runs_by_what_they_wait_on_and_since_when,
         a_step_is_claimed_once_under_fifty_concurrent_claims,
         a_claim_must_match_run_step_generation_and_state,
         another_tenants_ids_are_none_and_its_lists_empty,
@@ -512,6 +513,79 @@ mod suite {
             generation: e.state.generation(),
             at,
         }
+    }
+
+    pub async fn the_overdue_index_holds_active_runs_by_what_they_wait_on_and_since_when(
+        store: Arc<dyn Store>,
+    ) {
+        use ritmo_core::enrollments::model::Pending;
+        // Years before every other case's instants, so that only this case's runs are overdue.
+        let base = at(-10_000_000);
+        let t = tenant(&format!("due-{}", Ulid::new()));
+        let sequence_id = Ulid::new();
+        let scheduled = |n: usize, minutes: i64| {
+            let mut e = enrollment(&t, sequence_id, &phone(n));
+            e.state = StepState::Scheduled {
+                generation: 1,
+                fire_at: base + TimeDelta::minutes(minutes),
+                slot: false,
+            };
+            e
+        };
+        let (e1, e2, e5) = (scheduled(1, 10), scheduled(2, 5), scheduled(5, 20));
+        let mut held = scheduled(3, 1);
+        held.state = StepState::Held { generation: 1 };
+        let mut ended = scheduled(4, 1);
+        ended.end(EnrollmentStatus::Completed, None);
+        for e in [&e1, &e2, &held, &ended, &e5] {
+            store.put_enrollment(e, Expect::Absent).await.unwrap();
+        }
+        let phones = |pending: Pending, minutes: i64, limit: usize| {
+            let store = store.clone();
+            async move {
+                store
+                    .overdue(pending, base + TimeDelta::minutes(minutes), limit)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|run| (run.phone, run.since))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let m = |minutes: i64| base + TimeDelta::minutes(minutes);
+        assert_eq!(
+            phones(Pending::Planned, 15, 10).await,
+            [(phone(2), m(5)), (phone(1), m(10))]
+        );
+        assert_eq!(phones(Pending::Planned, 100, 1).await, [(phone(2), m(5))]);
+        let found = store.overdue(Pending::Planned, m(6), 10).await.unwrap();
+        assert_eq!(
+            (found[0].tenant.clone(), found[0].sequence_id),
+            (t.clone(), sequence_id)
+        );
+
+        // A claim moves the run to the claimed side, since the claim.
+        let claimed = store
+            .claim_step(&t, sequence_id, &phone(5), &claim_of(&e5, m(30)))
+            .await
+            .unwrap();
+        assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
+        assert_eq!(
+            phones(Pending::Planned, 100, 10).await,
+            [(phone(2), m(5)), (phone(1), m(10))]
+        );
+        assert_eq!(phones(Pending::Claimed, 100, 10).await, [(phone(5), m(30))]);
+        assert!(phones(Pending::Claimed, 30, 10).await.is_empty());
+
+        // Ending a run takes it out.
+        let mut done = e1.clone();
+        done.end(EnrollmentStatus::Completed, None);
+        done.version += 1;
+        store
+            .put_enrollment(&done, Expect::Version(e1.version))
+            .await
+            .unwrap();
+        assert_eq!(phones(Pending::Planned, 100, 10).await, [(phone(2), m(5))]);
     }
 
     pub async fn a_step_is_claimed_once_under_fifty_concurrent_claims(store: Arc<dyn Store>) {

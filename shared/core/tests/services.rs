@@ -821,6 +821,15 @@ impl EnrollmentStore for Unindexed {
             .list_enrollments(tenant, sequence_id, status, page)
             .await
     }
+
+    async fn overdue(
+        &self,
+        pending: ritmo_core::enrollments::model::Pending,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
+        self.0.overdue(pending, before, limit).await
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,28 @@
-//! Enrollments: version-conditioned writes, the one-`UpdateItem` step claim, listings by status.
+//! Enrollments: version-conditioned writes, the one-`UpdateItem` step claim, listings by status,
+//! and the sparse overdue index (`gsi2`, keys only) the reconciler reads.
+
+use ritmo_core::enrollments::model::Pending;
+use ritmo_core::enrollments::store::OverdueRun;
 
 use super::*;
+
+fn due_partition_of(pending: Pending, pk: &str, sk: &str) -> String {
+    keys::due_partition(pending, keys::due_shard(pk, sk))
+}
+
+/// The run an overdue-index entry (table keys and index keys) names.
+fn overdue_run(item: &Item) -> Option<OverdueRun> {
+    let pk = string_attribute(item, PK)?;
+    let sk = string_attribute(item, SK)?;
+    let since = string_attribute(item, GSI2SK)?;
+    let (tenant, sequence_id) = pk.strip_prefix("T#")?.rsplit_once("#SEQ#")?;
+    Some(OverdueRun {
+        tenant: TenantId::parse(tenant).ok()?,
+        sequence_id: sequence_id.parse().ok()?,
+        phone: sk.strip_prefix("E#")?.to_string(),
+        since: chrono::DateTime::parse_from_rfc3339(&since).ok()?.to_utc(),
+    })
+}
 
 #[async_trait]
 impl EnrollmentStore for DynamoStore {
@@ -24,19 +46,21 @@ impl EnrollmentStore for DynamoStore {
         index: &IndexWrites,
     ) -> Result<(), WriteError> {
         let pk = keys::enrollments(&enrollment.tenant, enrollment.sequence_id);
-        let item = to_item(
-            enrollment,
-            "enrollment",
-            vec![
-                (PK, pk.clone()),
-                (SK, keys::enrollment(enrollment.phone())),
-                (GSI1PK, pk),
-                (
-                    GSI1SK,
-                    keys::enrollment_by_status(enrollment.status.as_str(), enrollment.phone()),
-                ),
-            ],
-        )?;
+        let sk = keys::enrollment(enrollment.phone());
+        let mut attributes = vec![
+            (PK, pk.clone()),
+            (SK, sk.clone()),
+            (GSI1PK, pk.clone()),
+            (
+                GSI1SK,
+                keys::enrollment_by_status(enrollment.status.as_str(), enrollment.phone()),
+            ),
+        ];
+        if let Some((pending, since)) = enrollment.pending() {
+            attributes.push((GSI2PK, due_partition_of(pending, &pk, &sk)));
+            attributes.push((GSI2SK, keys::due_sort(since)));
+        }
+        let item = to_item(enrollment, "enrollment", attributes)?;
         if index.is_empty() {
             return self
                 .put_expecting(enrollment, item, expect, Absent::NoActiveItem)
@@ -84,19 +108,27 @@ impl EnrollmentStore for DynamoStore {
             generation: claim.generation,
             since: claim.at,
         };
+        let (pk, sk) = (
+            keys::enrollments(tenant, sequence_id),
+            keys::enrollment(phone),
+        );
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::enrollments(tenant, sequence_id),
-                keys::enrollment(phone),
-            )))
+            .set_key(Some(key(pk.clone(), sk.clone())))
             .condition_expression(
                 "#status = :active AND #id = :run AND #next = :step \
                  AND #state.#state = :scheduled AND #state.#generation = :generation",
             )
-            .update_expression("SET #state = :sending, #version = #version + :one, #updated = :at")
+            .update_expression(
+                "SET #state = :sending, #version = #version + :one, #updated = :at, \
+                 #duepk = :duepk, #duesk = :duesk",
+            )
+            .expression_attribute_names("#duepk", GSI2PK)
+            .expression_attribute_names("#duesk", GSI2SK)
+            .expression_attribute_values(":duepk", s(due_partition_of(Pending::Claimed, &pk, &sk)))
+            .expression_attribute_values(":duesk", s(keys::due_sort(claim.at)))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#id", "id")
             .expression_attribute_names("#next", "next_step_id")
@@ -157,5 +189,42 @@ impl EnrollmentStore for DynamoStore {
             },
         };
         self.list(listing, page).await
+    }
+
+    /// One `Query` per shard of the kind's partitions (`gsi2sk < :before`, earliest first),
+    /// merged by time.
+    async fn overdue(
+        &self,
+        pending: Pending,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<OverdueRun>, PortError> {
+        let limit = limit.clamp(1, 1000);
+        let mut runs = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#pk", GSI2PK)
+                .expression_attribute_names("#sk", GSI2SK)
+                .expression_attribute_values(":pk", s(keys::due_partition(pending, shard)))
+                .expression_attribute_values(":before", s(keys::due_sort(before)))
+                .limit(i32::try_from(limit).unwrap_or(1000))
+                .send()
+                .await
+                .map_err(sdk_error("DynamoDB Query (overdue index) failed"))?;
+            for item in out.items() {
+                match overdue_run(item) {
+                    Some(run) => runs.push(run),
+                    None => tracing::warn!("an overdue-index entry names no enrollment"),
+                }
+            }
+        }
+        runs.sort_by_key(|run| run.since);
+        runs.truncate(limit);
+        Ok(runs)
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
 use crate::channels::model::{Bot, Channel};
@@ -13,9 +14,10 @@ use crate::common::page::{paginate, Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::delivery::inbound::StatusUpdate;
-use crate::enrollments::model::{Enrollment, EnrollmentStatus, StepState};
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, Pending, StepState};
 use crate::enrollments::store::{
-    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, SendRef, StepClaim,
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, OverdueRun, SendRef,
+    StepClaim,
 };
 use crate::sequences::model::Sequence;
 use crate::sequences::store::SequenceStore;
@@ -32,6 +34,26 @@ struct Tables {
     messages: BTreeMap<(TenantId, String), MessageRecord>,
     /// (contact key, sequence) → the phone the run is stored under.
     contacts: BTreeMap<(TenantId, String, Ulid), String>,
+    /// The overdue index: what each active run waits on, by time.
+    pending: BTreeMap<Pending, std::collections::BTreeSet<(DateTime<Utc>, EnrollmentKey)>>,
+}
+
+impl Tables {
+    /// Stores the enrollment under `key`, keeping the overdue index in step.
+    fn store_enrollment(&mut self, key: EnrollmentKey, enrollment: Enrollment) {
+        if let Some((pending, since)) = self.enrollments.get(&key).and_then(Enrollment::pending) {
+            if let Some(index) = self.pending.get_mut(&pending) {
+                index.remove(&(since, key.clone()));
+            }
+        }
+        if let Some((pending, since)) = enrollment.pending() {
+            self.pending
+                .entry(pending)
+                .or_default()
+                .insert((since, key.clone()));
+        }
+        self.enrollments.insert(key, enrollment);
+    }
 }
 
 #[derive(Default)]
@@ -233,7 +255,7 @@ impl EnrollmentStore for MemoryStore {
         if !ok {
             return Err(WriteError::Conflict);
         }
-        tables.enrollments.insert(key, enrollment.clone());
+        tables.store_enrollment(key, enrollment.clone());
         let tenant = &enrollment.tenant;
         for message in &index.messages {
             let record = tables
@@ -314,11 +336,8 @@ impl EnrollmentStore for MemoryStore {
         claim: &StepClaim,
     ) -> Result<ClaimOutcome, PortError> {
         let mut tables = self.write();
-        let Some(enrollment) =
-            tables
-                .enrollments
-                .get_mut(&enrollment_key(tenant, sequence_id, phone))
-        else {
+        let key = enrollment_key(tenant, sequence_id, phone);
+        let Some(mut enrollment) = tables.enrollments.get(&key).cloned() else {
             return Ok(ClaimOutcome::NotClaimable);
         };
         let claimable = enrollment.is_active()
@@ -334,7 +353,8 @@ impl EnrollmentStore for MemoryStore {
         };
         enrollment.version += 1;
         enrollment.updated_at = claim.at;
-        Ok(ClaimOutcome::Claimed(Box::new(enrollment.clone())))
+        tables.store_enrollment(key, enrollment.clone());
+        Ok(ClaimOutcome::Claimed(Box::new(enrollment)))
     }
 
     async fn list_enrollments(
@@ -354,5 +374,28 @@ impl EnrollmentStore for MemoryStore {
             .filter(|e| status.is_none_or(|wanted| e.status == wanted))
             .cloned();
         Ok(paginate(items, page, |e| e.contact.phone.clone()))
+    }
+
+    async fn overdue(
+        &self,
+        pending: Pending,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OverdueRun>, PortError> {
+        let tables = self.read();
+        let Some(index) = tables.pending.get(&pending) else {
+            return Ok(Vec::new());
+        };
+        Ok(index
+            .iter()
+            .take_while(|(since, _)| *since < before)
+            .take(limit)
+            .map(|(since, (tenant, sequence_id, phone))| OverdueRun {
+                tenant: tenant.clone(),
+                sequence_id: *sequence_id,
+                phone: phone.clone(),
+                since: *since,
+            })
+            .collect())
     }
 }

@@ -4,5 +4,6 @@
 pub mod inbound;
 pub mod pacing;
 pub mod ports;
+pub mod reconcile;
 pub mod sender;
 pub mod statuses;

@@ -21,10 +21,10 @@ use crate::delivery::ports::{
 use crate::delivery::ports::{Messenger, Scheduler};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
-    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, StepState,
+    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, Pending, StepState,
 };
 use crate::enrollments::store::EnrollmentStore;
-use crate::enrollments::store::{ClaimOutcome, StepClaim};
+use crate::enrollments::store::{ClaimOutcome, OverdueRun, StepClaim};
 use crate::enrollments::transitions::EnrollmentTransitions;
 use crate::enrollments::transitions::{
     first_allowed, plan_next, run_steps, schedule_in_slot, schedule_next, Change, Plan,
@@ -572,6 +572,97 @@ impl Sender {
             }
         }
         Ok(fired)
+    }
+
+    /// A run whose planned step is overdue (its schedule, or the queued job, was lost, expired
+    /// or dead-lettered): planned again, now, under a new generation, so that whatever of the
+    /// old schedule still fires is stale. Only if the run still waits on that very plan.
+    pub async fn refire(&self, run: &OverdueRun) -> Result<bool, DomainError> {
+        let now = self.clock.now();
+        let result = self
+            .transitions
+            .mutate(&run.tenant, run.sequence_id, &run.phone, |e| {
+                match (e.pending(), e.state.clone(), e.next_step_id) {
+                    (
+                        Some((Pending::Planned, since)),
+                        StepState::Scheduled { generation, .. },
+                        Some(step_id),
+                    ) if since == run.since => {
+                        Change::WriteAndSchedule(schedule_next(e, step_id, generation + 1, now))
+                    }
+                    _ => Change::Keep,
+                }
+            })
+            .await?;
+        Ok(matches!(result, Some((_, true))))
+    }
+
+    /// A run whose step was claimed and never got an outcome (its sender died between the
+    /// claim and the record): the request may have reached Meta, so the step is recorded as
+    /// `unknown`, never sent again, and the run goes on. Only if the claim is still that one.
+    pub async fn expire_claim(&self, run: &OverdueRun) -> Result<bool, DomainError> {
+        let Some(enrollment) = self
+            .enrollments
+            .get_enrollment(&run.tenant, run.sequence_id, &run.phone)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let (Some((Pending::Claimed, since)), Some(step_id)) =
+            (enrollment.pending(), enrollment.next_step_id)
+        else {
+            return Ok(false);
+        };
+        if since != run.since {
+            return Ok(false);
+        }
+        let Some(sequence) = self
+            .sequences
+            .get_sequence(&run.tenant, run.sequence_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let job = StepJob::for_step(&enrollment, step_id, enrollment.state.generation());
+        let detail =
+            format!("no outcome recorded within the claim timeout of the claim at {since}");
+        match sequence.step(step_id) {
+            Some(step) => {
+                let fired = self
+                    .record(
+                        &sequence,
+                        step,
+                        &job,
+                        Attempt::Failed(SendError::Unknown { detail }),
+                    )
+                    .await?;
+                Ok(fired == Fired::Unknown)
+            }
+            None => {
+                // The step was deleted meanwhile: record the unknown outcome, then go on.
+                let now = self.clock.now();
+                let mut expired = false;
+                self.transitions
+                    .mutate(&run.tenant, run.sequence_id, &run.phone, |e| {
+                        let claimed = matches!(e.state, StepState::Sending { generation, since: at } if generation == job.attempt && at == since);
+                        if !e.is_active() || e.id != job.enrollment_id || !claimed {
+                            return Change::Keep;
+                        }
+                        expired = true;
+                        let mut entry = HistoryEntry::new(step_id, now, Outcome::Unknown);
+                        entry = entry.with_error(None, detail.clone());
+                        e.history.push(entry);
+                        let done = run_steps(e);
+                        let next = sequence
+                            .step_after(e.last_step_id, &done)
+                            .filter(|s| !done.contains(&s.id));
+                        let base = e.last_sent_at.unwrap_or(e.enrolled_at);
+                        plan_or_complete(e, next, base, job.attempt)
+                    })
+                    .await?;
+                Ok(expired)
+            }
+        }
     }
 
     /// Gives the claimed step back to the schedule, nothing having been sent (an

@@ -222,9 +222,32 @@ pub struct Enrollment {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What an active run waits on, as the overdue index holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pending {
+    /// A step planned for an instant: its schedule fires then.
+    Planned,
+    /// A step claimed by a sender at an instant: its outcome follows.
+    Claimed,
+}
+
 impl Enrollment {
     pub fn phone(&self) -> &str {
         &self.contact.phone
+    }
+
+    /// What this run waits on and since when: indexed while the run is active and its step is
+    /// scheduled or being sent, so that a step left behind (a lost schedule, a sender that
+    /// died after its claim) is found by time, not by reading every run.
+    pub fn pending(&self) -> Option<(Pending, DateTime<Utc>)> {
+        if !self.is_active() {
+            return None;
+        }
+        match self.state {
+            StepState::Scheduled { fire_at, .. } => Some((Pending::Planned, fire_at)),
+            StepState::Sending { since, .. } => Some((Pending::Claimed, since)),
+            StepState::Held { .. } | StepState::Idle => None,
+        }
     }
 
     /// The keys of the contact index this run is found under: its phone's and, when Meta

@@ -9,7 +9,7 @@ use crate::common::page::{Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::delivery::inbound::StatusUpdate;
-use crate::enrollments::model::{Enrollment, EnrollmentStatus};
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, Pending};
 
 /// A message id an enrollment write records for the first time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,15 @@ pub enum ClaimOutcome {
     NotClaimable,
 }
 
+/// A run the overdue index holds: where it is and since when it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueRun {
+    pub tenant: TenantId,
+    pub sequence_id: Ulid,
+    pub phone: String,
+    pub since: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait EnrollmentStore: Send + Sync + 'static {
     async fn get_enrollment(
@@ -140,4 +149,12 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         status: Option<EnrollmentStatus>,
         page: &PageRequest,
     ) -> Result<Page<Enrollment>, PortError>;
+    /// Active runs waiting on `pending` since before `before`, earliest first, at most `limit`,
+    /// read from the sparse index of [`Enrollment::pending`] (every tenant).
+    async fn overdue(
+        &self,
+        pending: Pending,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OverdueRun>, PortError>;
 }
