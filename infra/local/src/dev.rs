@@ -11,6 +11,7 @@ use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::delivery::ports::{Schedule, StepJob, StepRunner};
+use ritmo_core::delivery::reconcile::{Reconciled, Reconciler};
 use ritmo_http::extract::Json;
 use ritmo_http::problem::{ApiResult, Problem};
 use ritmo_whatsapp::outbox::{Outbox, OutboxEntry, OutboxFailure, OutboxWaId};
@@ -21,6 +22,7 @@ use ulid::Ulid;
 pub struct DevState {
     pub scheduler: Arc<LocalScheduler>,
     pub runner: Arc<dyn StepRunner>,
+    pub reconciler: Reconciler,
     pub outbox: Option<Arc<Outbox>>,
     pub manual: Option<ManualClock>,
 }
@@ -28,7 +30,8 @@ pub struct DevState {
 pub fn router<S: Clone + Send + Sync + 'static>(state: DevState) -> Router<S> {
     let mut router = Router::new()
         .route("/_dev/schedules", get(schedules))
-        .route("/_dev/fire", post(fire));
+        .route("/_dev/fire", post(fire))
+        .route("/_dev/reconcile", post(reconcile));
     if state.outbox.is_some() {
         router = router
             .route("/_dev/outbox", get(outbox))
@@ -54,6 +57,15 @@ async fn fire(State(dev): State<DevState>, Json(job): Json<StepJob>) -> ApiResul
         Problem::internal()
     })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One pass of the reconciler, now; answers what it did.
+async fn reconcile(State(dev): State<DevState>) -> ApiResult<axum::Json<Reconciled>> {
+    let done = dev.reconciler.run().await.map_err(|error| {
+        tracing::error!(error = %error, "reconciler pass failed");
+        Problem::internal()
+    })?;
+    Ok(axum::Json(done))
 }
 
 fn outbox_of(dev: &DevState) -> Result<&Arc<Outbox>, Problem> {

@@ -6,6 +6,7 @@
 
 mod dev;
 
+use ritmo_core::delivery::reconcile::ReconcileSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -68,6 +69,16 @@ pub struct Cli {
     /// The table on `--dynamodb-endpoint`.
     #[arg(long, env = "RITMO_DYNAMODB_TABLE", default_value = "ritmo-local")]
     pub dynamodb_table: String,
+    /// Seconds between passes of the reconciler over overdue steps (0: none; with
+    /// `--manual-clock`, passes run through `POST /_dev/reconcile` only).
+    #[arg(long, env = "RITMO_RECONCILE_EVERY", default_value_t = 60)]
+    pub reconcile_every: u64,
+    /// Seconds a planned step may be overdue before the reconciler fires it again.
+    #[arg(long, env = "RITMO_RECONCILE_GRACE", default_value_t = 600)]
+    pub reconcile_grace: u32,
+    /// Seconds a claimed step may wait for its outcome before it is recorded as `unknown`.
+    #[arg(long, env = "RITMO_CLAIM_TIMEOUT", default_value_t = 900)]
+    pub claim_timeout: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +175,25 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     let runner: Arc<dyn StepRunner> = Arc::new(ports.sender());
     scheduler.set_runner(runner.clone());
     scheduler.start(manual.is_none());
+    let reconciler = ports.reconciler(ReconcileSettings {
+        grace: chrono::TimeDelta::seconds(cli.reconcile_grace.into()),
+        claim_timeout: chrono::TimeDelta::seconds(cli.claim_timeout.into()),
+        ..ReconcileSettings::default()
+    });
+    if manual.is_none() && cli.reconcile_every > 0 {
+        let reconciler = reconciler.clone();
+        let every = std::time::Duration::from_secs(cli.reconcile_every);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = reconciler.run().await {
+                    tracing::error!(error = %error, "reconciler pass failed");
+                }
+            }
+        });
+    }
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cli.port))
         .await
@@ -184,6 +214,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     let dev = dev::DevState {
         scheduler,
         runner,
+        reconciler,
         outbox,
         manual: manual.clone(),
     };

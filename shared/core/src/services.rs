@@ -12,6 +12,7 @@ use crate::common::ids::IdGen;
 use crate::delivery::inbound::InboundWebhooks;
 use crate::delivery::pacing::{LocalSlots, SendSlots};
 use crate::delivery::ports::{Messenger, Scheduler};
+use crate::delivery::reconcile::{ReconcileSettings, Reconciler};
 use crate::delivery::sender::Sender;
 use crate::enrollments::enroll::EnrollmentService;
 use crate::enrollments::pricing::RateCard;
@@ -125,6 +126,15 @@ impl Ports {
             self.messenger.clone(),
             self.scheduler.clone(),
             self.slots.clone(),
+        )
+    }
+
+    pub fn reconciler(&self, settings: ReconcileSettings) -> Reconciler {
+        Reconciler::new(
+            self.clock.clone(),
+            self.enrollments.clone(),
+            self.sender(),
+            settings,
         )
     }
 

@@ -15,7 +15,7 @@ use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::delivery::inbound::{InboundEvent, PricingCategory, StatusFailure, StatusUpdate};
 use ritmo_core::delivery::ports::{
-    ChatbotStart, Messenger, SendError, SendReceipt, StepRunner, TemplateMessage,
+    ChatbotStart, Messenger, Scheduler, SendError, SendReceipt, StepRunner, TemplateMessage,
 };
 use ritmo_core::delivery::sender::MAX_RETRIES;
 use ritmo_core::enrollments::model::Enrollment;
@@ -857,4 +857,126 @@ async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_ca
         .await
         .unwrap();
     assert_eq!(e.history[0].status, Some(MessageStatus::Read));
+}
+
+/// A messenger whose sends never return: a sender that dies between its claim and the outcome.
+struct Hanging;
+
+#[async_trait]
+impl Messenger for Hanging {
+    async fn send_template(
+        &self,
+        _: &Channel,
+        _: &TemplateMessage,
+    ) -> Result<SendReceipt, SendError> {
+        std::future::pending().await
+    }
+
+    async fn start_chatbot(&self, _: &Bot, _: &ChatbotStart) -> Result<(), SendError> {
+        std::future::pending().await
+    }
+
+    async fn templates(&self, _: &Channel) -> Result<Vec<TemplateInfo>, PortError> {
+        Ok(Vec::new())
+    }
+}
+
+fn reconcile_settings() -> ritmo_core::delivery::reconcile::ReconcileSettings {
+    ritmo_core::delivery::reconcile::ReconcileSettings {
+        grace: TimeDelta::minutes(10),
+        claim_timeout: TimeDelta::minutes(15),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_lost_schedule_is_fired_again_after_the_grace_period_and_the_step_goes_out_once() {
+    let w = world().await;
+    let lost = w.scheduler.pending().remove(0);
+    w.scheduler.cancel(&lost.name).await.unwrap();
+    let reconciler = w.ports.reconciler(reconcile_settings());
+    // Due at 13:00; at 13:09 it is not yet taken as lost.
+    w.clock.set(lost.fire_at + TimeDelta::minutes(9)).unwrap();
+    assert_eq!(reconciler.run().await.unwrap().refired, 0);
+    w.clock.set(lost.fire_at + TimeDelta::minutes(11)).unwrap();
+    let done = reconciler.run().await.unwrap();
+    assert_eq!(done.refired, 1);
+    assert_eq!(reconciler.run().await.unwrap().refired, 0, "once");
+    // The lost job, delivered late after all, is stale: a new generation was planned.
+    w.ports.sender().run(lost.input.clone()).await.unwrap();
+    assert!(w.sent().is_empty());
+    w.advance(0).await;
+    assert_eq!(w.sent().len(), 1);
+    w.ports.sender().run(lost.input).await.unwrap();
+    w.advance(25).await;
+    assert_eq!(w.sent().len(), 2, "the run went on to its second step");
+    assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
+}
+
+#[tokio::test]
+async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes_on() {
+    let w = world().await;
+    let job = w.scheduler.pending().remove(0);
+    w.clock.set(job.fire_at).unwrap();
+    // A sender whose send never comes back, killed while it waits.
+    let mut hanging = w.ports.clone();
+    hanging.messenger = Arc::new(Hanging);
+    let dying = hanging.sender();
+    let input = job.input.clone();
+    let task = tokio::spawn(async move { dying.run(input).await });
+    let claimed = loop {
+        let e = w
+            .ports
+            .enrollments
+            .get_enrollment(&w.tenant, w.sequence_id, ANA)
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(
+            e.state,
+            ritmo_core::enrollments::model::StepState::Sending { .. }
+        ) {
+            break e;
+        }
+        tokio::task::yield_now().await;
+    };
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    // The job delivered again finds the step claimed: nothing is sent.
+    w.ports.sender().run(job.input.clone()).await.unwrap();
+    assert!(w.sent().is_empty());
+
+    let reconciler = w.ports.reconciler(reconcile_settings());
+    w.clock.set(job.fire_at + TimeDelta::minutes(14)).unwrap();
+    assert_eq!(
+        reconciler.run().await.unwrap().unknown,
+        0,
+        "within the claim timeout"
+    );
+    w.clock.set(job.fire_at + TimeDelta::minutes(16)).unwrap();
+    assert_eq!(reconciler.run().await.unwrap().unknown, 1);
+    assert_eq!(reconciler.run().await.unwrap().unknown, 0, "once");
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert_eq!(e.history.len(), 1);
+    assert_eq!(
+        e.history[0].outcome,
+        ritmo_core::enrollments::model::Outcome::Unknown
+    );
+    assert_eq!(e.history[0].step_id, claimed.next_step_id.unwrap());
+    assert_ne!(
+        e.next_step_id, claimed.next_step_id,
+        "the run moved to its second step"
+    );
+    assert!(
+        w.sent().is_empty(),
+        "an unknown outcome is never sent again"
+    );
+    w.advance(25).await;
+    assert_eq!(w.sent().len(), 1, "the second step went out");
+    assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
 }

@@ -44,7 +44,7 @@ impl Default for ReconcileSettings {
 }
 
 /// What one pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Reconciled {
     /// Planned steps fired again.
     pub refired: usize,
