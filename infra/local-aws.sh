@@ -90,8 +90,8 @@ Call them:
   cargo lambda invoke sequences-api --data-file $fixtures/apigw-v2-admin-create-sequence.json
   cargo lambda invoke enrollments-api --data-file $fixtures/apigw-v2-viewer-list-enrollments.json
 
-  # the sender, with the step job EventBridge Scheduler delivers
-  cargo lambda invoke sender --data-file $fixtures/scheduler-step-job.json
+  # the sender, with a batch of one step job as the step queue's event source mapping delivers it
+  cargo lambda invoke sender --data-file $fixtures/sqs-step-job.json
 
   # plain HTTP through the function URLs (no authorizer here, so /v1 answers 401)
   curl -i 'http://127.0.0.1:9000/lambda-url/webhook/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=local-verify-token-0123&hub.challenge=42'
