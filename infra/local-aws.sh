@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the real Lambda functions on this machine against a local AWS emulator (moto): starts the
-# emulator, creates the table, the schedule group and the dead-letter queue, writes the
+# emulator, creates the table, the schedule group, the step queue and the dead-letter queues, writes the
 # functions' environment to .local-aws.env, and prints how to run and call them with
 # `cargo lambda watch` / `cargo lambda invoke`. Ctrl-C stops the emulator.
 #
@@ -42,7 +42,17 @@ ddb.create_table(
 )
 ddb.update_time_to_live(TableName="ritmo", TimeToLiveSpecification={"AttributeName": "ttl", "Enabled": True})
 boto3.client("scheduler").create_schedule_group(Name="ritmo")
-boto3.client("sqs").create_queue(QueueName="ritmo-schedules-dlq")
+sqs = boto3.client("sqs")
+sqs.create_queue(QueueName="ritmo-schedules-dlq")
+steps_dlq = sqs.create_queue(QueueName="ritmo-steps-dlq")["QueueUrl"]
+steps_dlq_arn = sqs.get_queue_attributes(QueueUrl=steps_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sqs.create_queue(
+    QueueName="ritmo-steps",
+    Attributes={
+        "VisibilityTimeout": "360",
+        "RedrivePolicy": '{"deadLetterTargetArn": "%s", "maxReceiveCount": "5"}' % steps_dlq_arn,
+    },
+)
 PY
 
 cat > .local-aws.env <<ENV
@@ -54,8 +64,8 @@ RUST_LOG=info
 RITMO_TABLE=ritmo
 RITMO_CURSOR_KEY=local-cursor-key-local-cursor-key-0123
 RITMO_SCHEDULE_GROUP=ritmo
-RITMO_SENDER_ARN=arn:aws:lambda:us-east-1:123456789012:function:ritmo-sender
-RITMO_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/ritmo-scheduler-invoke
+RITMO_STEP_QUEUE_ARN=arn:aws:sqs:us-east-1:123456789012:ritmo-steps
+RITMO_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/ritmo-scheduler
 RITMO_SCHEDULER_DLQ_ARN=arn:aws:sqs:us-east-1:123456789012:ritmo-schedules-dlq
 RITMO_WHATSAPP_VERIFY_TOKEN=local-verify-token-0123
 RITMO_WHATSAPP_APP_SECRET=local-app-secret-0123456
@@ -65,7 +75,8 @@ ENV
 
 fixtures=shared/lambda/tests/fixtures
 cat <<TXT
-AWS emulator at $endpoint with table "ritmo", schedule group "ritmo" and queue "ritmo-schedules-dlq".
+AWS emulator at $endpoint with table "ritmo", schedule group "ritmo", the step queue "ritmo-steps"
+and the dead-letter queues "ritmo-steps-dlq" and "ritmo-schedules-dlq".
 The functions' environment is in .local-aws.env.
 
 In another terminal, run every function (rebuilt on change) on http://127.0.0.1:9000:
@@ -79,8 +90,8 @@ Call them:
   cargo lambda invoke sequences-api --data-file $fixtures/apigw-v2-admin-create-sequence.json
   cargo lambda invoke enrollments-api --data-file $fixtures/apigw-v2-viewer-list-enrollments.json
 
-  # the sender, with the step job EventBridge Scheduler delivers
-  cargo lambda invoke sender --data-file $fixtures/scheduler-step-job.json
+  # the sender, with a batch of one step job as the step queue's event source mapping delivers it
+  cargo lambda invoke sender --data-file $fixtures/sqs-step-job.json
 
   # plain HTTP through the function URLs (no authorizer here, so /v1 answers 401)
   curl -i 'http://127.0.0.1:9000/lambda-url/webhook/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=local-verify-token-0123&hub.challenge=42'

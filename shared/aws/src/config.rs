@@ -62,6 +62,18 @@ fn arn(source: &impl Source, var: &'static str) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// An ARN of an SQS queue (`arn:<partition>:sqs:...`).
+fn queue_arn(source: &impl Source, var: &'static str) -> Result<String, ConfigError> {
+    let value = arn(source, var)?;
+    if value.split(':').nth(2) != Some("sqs") {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "must be the ARN of an SQS queue (arn:<partition>:sqs:...)".into(),
+        });
+    }
+    Ok(value)
+}
+
 /// The DynamoDB store: `RITMO_TABLE` and `RITMO_CURSOR_KEY` (at least 32 characters; signs
 /// pagination cursors).
 #[derive(Debug, Clone)]
@@ -91,14 +103,15 @@ impl StoreConfig {
 /// | variable | meaning |
 /// |---|---|
 /// | `RITMO_SCHEDULE_GROUP` | the schedule group of this stage |
-/// | `RITMO_SENDER_ARN` | the sender function, every schedule's target |
-/// | `RITMO_SCHEDULER_ROLE_ARN` | the role EventBridge Scheduler assumes to invoke it |
-/// | `RITMO_SCHEDULER_DLQ_ARN` | the SQS queue that receives deliveries that failed for good |
+/// | `RITMO_STEP_QUEUE_ARN` | the SQS queue of step jobs, every schedule's target (the sender consumes it) |
+/// | `RITMO_SCHEDULER_ROLE_ARN` | the role EventBridge Scheduler assumes to send to that queue |
+/// | `RITMO_SCHEDULER_DLQ_ARN` | the SQS queue that receives the step jobs Scheduler could not deliver |
 /// | `RITMO_FLEXIBLE_WINDOW_MINUTES` | optional, 1-1440: a flexible time window; unset or 0 = off |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchedulerConfig {
     pub group: String,
-    pub sender_arn: String,
+    /// The step queue: each schedule's input becomes one message on it.
+    pub step_queue_arn: String,
     pub role_arn: String,
     pub dead_letter_arn: String,
     /// `None`: the schedule fires at its time (`FlexibleTimeWindow` `OFF`).
@@ -126,9 +139,9 @@ impl SchedulerConfig {
         };
         Ok(Self {
             group: required(source, "RITMO_SCHEDULE_GROUP")?,
-            sender_arn: arn(source, "RITMO_SENDER_ARN")?,
+            step_queue_arn: queue_arn(source, "RITMO_STEP_QUEUE_ARN")?,
             role_arn: arn(source, "RITMO_SCHEDULER_ROLE_ARN")?,
-            dead_letter_arn: arn(source, "RITMO_SCHEDULER_DLQ_ARN")?,
+            dead_letter_arn: queue_arn(source, "RITMO_SCHEDULER_DLQ_ARN")?,
             flexible_window,
         })
     }
@@ -275,8 +288,8 @@ mod tests {
     const SCHEDULER: &[(&str, &str)] = &[
         ("RITMO_SCHEDULE_GROUP", "ritmo-prod"),
         (
-            "RITMO_SENDER_ARN",
-            "arn:aws:lambda:sa-east-1:123456789012:function:ritmo-sender",
+            "RITMO_STEP_QUEUE_ARN",
+            "arn:aws:sqs:sa-east-1:123456789012:ritmo-steps",
         ),
         (
             "RITMO_SCHEDULER_ROLE_ARN",
@@ -332,11 +345,45 @@ mod tests {
     #[test]
     fn arns_must_look_like_arns() {
         let mut pairs = SCHEDULER.to_vec();
-        pairs[1] = ("RITMO_SENDER_ARN", "ritmo-sender");
+        pairs[1] = ("RITMO_STEP_QUEUE_ARN", "ritmo-steps");
         assert!(matches!(
             SchedulerConfig::from_source(&source(&pairs)),
             Err(ConfigError::Invalid {
-                var: "RITMO_SENDER_ARN",
+                var: "RITMO_STEP_QUEUE_ARN",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_step_queue_and_the_dead_letter_queue_are_sqs_queues() {
+        let config = SchedulerConfig::from_source(&source(SCHEDULER)).unwrap();
+        assert_eq!(
+            config.step_queue_arn,
+            "arn:aws:sqs:sa-east-1:123456789012:ritmo-steps"
+        );
+        // The sender function itself is no longer a schedule's target.
+        let mut pairs = SCHEDULER.to_vec();
+        pairs[1] = (
+            "RITMO_STEP_QUEUE_ARN",
+            "arn:aws:lambda:sa-east-1:123456789012:function:ritmo-sender",
+        );
+        assert!(matches!(
+            SchedulerConfig::from_source(&source(&pairs)),
+            Err(ConfigError::Invalid {
+                var: "RITMO_STEP_QUEUE_ARN",
+                ..
+            })
+        ));
+        let mut pairs = SCHEDULER.to_vec();
+        pairs[3] = (
+            "RITMO_SCHEDULER_DLQ_ARN",
+            "arn:aws:sns:sa-east-1:123456789012:ritmo-dlq",
+        );
+        assert!(matches!(
+            SchedulerConfig::from_source(&source(&pairs)),
+            Err(ConfigError::Invalid {
+                var: "RITMO_SCHEDULER_DLQ_ARN",
                 ..
             })
         ));

@@ -1,9 +1,10 @@
 //! EventBridge Scheduler as the scheduler port: one one-shot schedule per step job.
 //!
 //! Each schedule is `at(yyyy-mm-ddThh:mm:ss)` in UTC (the instant comes from the calendar, never
-//! from the scheduler's own time-zone handling), deletes itself after it fired, and invokes the
-//! sender function with the step job as the event. Deliveries that fail for good go to the
-//! dead-letter queue.
+//! from the scheduler's own time-zone handling), deletes itself after it fired, and sends the
+//! step job (its input, as JSON) as one message to the step queue, which the sender consumes.
+//! Step jobs Scheduler cannot deliver to that queue go to the schedules' dead-letter queue;
+//! step jobs the sender fails to run are the step queue's own business (its redrive policy).
 
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ impl EventBridgeScheduler {
 
     fn target(&self, input: &str) -> Result<Target, PortError> {
         Target::builder()
-            .arn(&self.config.sender_arn)
+            .arn(&self.config.step_queue_arn)
             .role_arn(&self.config.role_arn)
             .input(input)
             .dead_letter_config(

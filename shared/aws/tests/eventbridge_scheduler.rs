@@ -46,8 +46,8 @@ impl Fixture {
             clock: ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()),
             config: SchedulerConfig {
                 group,
-                sender_arn: "arn:aws:lambda:us-east-1:123456789012:function:ritmo-sender".into(),
-                role_arn: "arn:aws:iam::123456789012:role/ritmo-scheduler-invoke".into(),
+                step_queue_arn: "arn:aws:sqs:us-east-1:123456789012:ritmo-steps".into(),
+                role_arn: "arn:aws:iam::123456789012:role/ritmo-scheduler".into(),
                 dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:ritmo-schedules-dlq".into(),
                 flexible_window: flexible_minutes.map(|m| std::time::Duration::from_secs(m * 60)),
             },
@@ -99,7 +99,7 @@ fn job() -> StepJob {
 }
 
 #[tokio::test]
-async fn a_schedule_is_a_utc_one_shot_that_deletes_itself_and_targets_the_sender() {
+async fn a_schedule_is_a_utc_one_shot_that_deletes_itself_and_targets_the_step_queue() {
     let Some(f) = Fixture::new(None).await else {
         return;
     };
@@ -127,7 +127,7 @@ async fn a_schedule_is_a_utc_one_shot_that_deletes_itself_and_targets_the_sender
     let window = got.flexible_time_window().unwrap();
     assert_eq!(window.mode(), &FlexibleTimeWindowMode::Off);
     let target = got.target().unwrap();
-    assert_eq!(target.arn(), f.config.sender_arn);
+    assert_eq!(target.arn(), f.config.step_queue_arn);
     assert_eq!(target.role_arn(), f.config.role_arn);
     assert_eq!(
         target.dead_letter_config().and_then(|d| d.arn()),

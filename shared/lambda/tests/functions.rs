@@ -1,13 +1,14 @@
 //! The functions' handlers, driven by real event shapes: API Gateway HTTP API (payload v2)
-//! requests with JWT-authorizer claims, and the step job EventBridge Scheduler delivers to the
-//! sender. The routers are the ones the functions' `main.rs` serve (`ritmo_lambda::apps`).
+//! requests with JWT-authorizer claims, and the SQS batches of step jobs (each the input of a
+//! one-shot schedule) that the sender consumes. The routers are the ones the functions' `main.rs` serve (`ritmo_lambda::apps`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::{Context, LambdaEvent};
 use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
@@ -16,6 +17,7 @@ use ritmo_core::common::page::{Page, PageRequest};
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::ports::StepRunner;
 use ritmo_core::links::{LinkInput, PublicBase, StickyKey};
 use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::store::SequenceStore;
@@ -23,7 +25,7 @@ use ritmo_core::{PortError, Ports};
 use ritmo_http::routes::webhook::WebhookSettings;
 use ritmo_http::{Auth, EnrollmentsState, LinksState, RedirectState, SequencesState, WebhookState};
 use ritmo_lambda::apps;
-use ritmo_lambda::sender::{self, StepFailed};
+use ritmo_lambda::sender;
 use ritmo_whatsapp::outbox::Outbox;
 use tower::ServiceExt;
 use ulid::Ulid;
@@ -284,12 +286,39 @@ async fn redirect_answers_an_unknown_slug_with_a_404_page_and_serves_no_admin_ro
     assert_ne!(status, StatusCode::CREATED);
 }
 
-fn step_event(payload: serde_json::Value) -> LambdaEvent<serde_json::Value> {
-    LambdaEvent::new(payload, Context::default())
+/// The fixture's batch of one step job, its body replaced by `jobs` (one record each) when given.
+fn step_batch(jobs: &[serde_json::Value]) -> LambdaEvent<SqsEvent> {
+    let mut event = json(&fixture("sqs-step-job.json"));
+    if !jobs.is_empty() {
+        let template = event["Records"][0].clone();
+        event["Records"] = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let mut record = template.clone();
+                record["messageId"] = format!("message-{i}").into();
+                record["body"] = job.to_string().into();
+                record
+            })
+            .collect();
+    }
+    LambdaEvent::new(serde_json::from_value(event).unwrap(), Context::default())
+}
+
+fn failed(response: &SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+fn runner(ports: &Ports) -> Arc<dyn StepRunner> {
+    Arc::new(ports.sender())
 }
 
 /// A sequence of one template step, active, with `+5511987654321` enrolled: returns the ports,
-/// the outbox and the step job its schedule carries, as EventBridge Scheduler delivers it.
+/// the outbox and the step job its schedule carries (the body of the step-queue message).
 async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
     let clock = Arc::new(ManualClock::new(
         chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
@@ -374,14 +403,14 @@ async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
 #[tokio::test]
 async fn sender_sends_the_step_a_schedule_delivers_once_even_when_delivered_twice() {
     let (ports, outbox, job, sequence_id) = enrolled_contact().await;
-    let sender = ports.sender();
-    sender::handle(&sender, step_event(job.clone()))
-        .await
-        .unwrap();
+    let response = sender::handle(runner(&ports), step_batch(std::slice::from_ref(&job))).await;
+    assert!(failed(&response).is_empty());
     assert_eq!(outbox.entries().len(), 1, "the step went out");
     assert_eq!(outbox.entries()[0].request["to"], "5511987654321");
-    // At-least-once delivery: the same event again is success and sends nothing.
-    sender::handle(&sender, step_event(job)).await.unwrap();
+    // At-least-once delivery (and a redrive from the dead-letter queue): the same message
+    // again is success and sends nothing.
+    let response = sender::handle(runner(&ports), step_batch(&[job])).await;
+    assert!(failed(&response).is_empty());
     assert_eq!(outbox.entries().len(), 1, "never twice");
     let acme = TenantId::parse("acme").unwrap();
     let enrollment = ports
@@ -394,25 +423,33 @@ async fn sender_sends_the_step_a_schedule_delivers_once_even_when_delivered_twic
 }
 
 #[tokio::test]
+async fn sender_sends_a_step_delivered_twice_in_one_batch_once() {
+    let (ports, outbox, job, _) = enrolled_contact().await;
+    let response = sender::handle(runner(&ports), step_batch(&[job.clone(), job])).await;
+    assert!(failed(&response).is_empty());
+    assert_eq!(
+        outbox.entries().len(),
+        1,
+        "the claim lets one of the two through"
+    );
+}
+
+#[tokio::test]
 async fn sender_treats_a_job_of_an_unknown_enrollment_as_stale_and_sends_nothing() {
     let (ports, outbox, _, _) = enrolled_contact().await;
-    let payload = json(&fixture("scheduler-step-job.json"));
-    sender::handle(&ports.sender(), step_event(payload))
-        .await
-        .unwrap();
+    let response = sender::handle(runner(&ports), step_batch(&[])).await;
+    assert!(failed(&response).is_empty());
     assert!(outbox.entries().is_empty());
 }
 
 #[tokio::test]
-async fn sender_refuses_an_event_that_is_not_a_step_job() {
-    let error = sender::handle(
-        &ritmo().sender(),
-        step_event(serde_json::json!({"hello": "world"})),
+async fn sender_reports_a_message_that_is_not_a_step_job_as_failed() {
+    let response = sender::handle(
+        runner(&ritmo()),
+        step_batch(&[serde_json::json!({"hello": "world"})]),
     )
-    .await
-    .unwrap_err();
-    assert!(matches!(error, StepFailed::NotAStepJob(_)));
-    assert_eq!(Diagnostic::from(error).error_type, "Ritmo.NotAStepJob");
+    .await;
+    assert_eq!(failed(&response), ["message-0"]);
 }
 
 /// A store whose every call fails, as DynamoDB does when it cannot be reached.
@@ -436,15 +473,13 @@ impl SequenceStore for Unreachable {
 }
 
 #[tokio::test]
-async fn sender_fails_the_invocation_when_a_port_fails_so_the_delivery_is_retried() {
+async fn sender_reports_the_record_whose_port_failed_so_sqs_delivers_it_again() {
     let mut ports = ritmo();
     ports.sequences = Arc::new(Unreachable);
-    let payload = json(&fixture("scheduler-step-job.json"));
-    let error = sender::handle(&ports.sender(), step_event(payload))
-        .await
-        .unwrap_err();
-    assert!(matches!(error, StepFailed::Port(_)));
-    let diagnostic = Diagnostic::from(error);
-    assert_eq!(diagnostic.error_type, "Ritmo.PortError");
-    assert!(diagnostic.error_message.contains("store unreachable"));
+    let response = sender::handle(runner(&ports), step_batch(&[])).await;
+    assert_eq!(failed(&response), ["5f1c2a9e-7b3d-4c1e-9a6f-0d2b8e4c6a10"]);
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "5f1c2a9e-7b3d-4c1e-9a6f-0d2b8e4c6a10"}]})
+    );
 }
