@@ -1,22 +1,23 @@
 //! `sender`: consumes the step queue (an SQS event source mapping) that every one-shot schedule
-//! sends its step job to. Sends one step to one contact per message and schedules the next.
-//! Wiring only; the handler is `ritmo_lambda::sender::handle`.
+//! sends its step job to, sending one step to one contact per message and scheduling the next;
+//! and, once a minute, runs the reconciler over overdue steps. Wiring only; the handlers are
+//! `ritmo_lambda::sender::{handle, dispatch}`.
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use ritmo_core::delivery::ports::StepRunner;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ritmo_lambda::init_tracing();
-    let sender: Arc<dyn StepRunner> = Arc::new(ritmo_aws::ports_from_env().await?.sender());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let sender = sender.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(ritmo_lambda::sender::handle(sender, event).await)
-        }
+    let ports = ritmo_aws::ports_from_env().await?;
+    let settings = ritmo_aws::config::reconcile_settings(&ritmo_aws::config::Environment)?;
+    let reconciler = Arc::new(ports.reconciler(settings));
+    let sender: Arc<dyn StepRunner> = Arc::new(ports.sender());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let (sender, reconciler) = (sender.clone(), reconciler.clone());
+        async move { ritmo_lambda::sender::dispatch(sender, &reconciler, event).await }
     }))
     .await
 }

@@ -147,6 +147,34 @@ impl SchedulerConfig {
     }
 }
 
+/// The reconciler's waits (see `ritmo_core::delivery::reconcile`).
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `RITMO_RECONCILE_GRACE_SECONDS` | optional, 60-86400 (default 600): how overdue a planned step is before it is fired again |
+/// | `RITMO_CLAIM_TIMEOUT_SECONDS` | optional, 60-86400 (default 900): how long a claim waits for its outcome before it is recorded `unknown` |
+pub fn reconcile_settings(
+    source: &impl Source,
+) -> Result<ritmo_core::delivery::reconcile::ReconcileSettings, ConfigError> {
+    let seconds = |var: &'static str, default: i64| match optional(source, var) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(value @ 60..=86_400) => Ok(value),
+            _ => Err(ConfigError::Invalid {
+                var,
+                reason: "must be a whole number of seconds from 60 to 86400".into(),
+            }),
+        },
+    };
+    Ok(ritmo_core::delivery::reconcile::ReconcileSettings {
+        grace: chrono::TimeDelta::seconds(seconds("RITMO_RECONCILE_GRACE_SECONDS", 600)?),
+        claim_timeout: chrono::TimeDelta::seconds(seconds("RITMO_CLAIM_TIMEOUT_SECONDS", 900)?),
+        // One pass a minute, within the function's timeout: 5 pages of 100 runs per kind.
+        page: 100,
+        max_pages: 5,
+    })
+}
+
 /// Names of the JWT claims that carry the tenant and the role: `RITMO_TENANT_CLAIM` (default
 /// `tenant`) and `RITMO_ROLE_CLAIM` (default `role`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,6 +297,32 @@ impl std::fmt::Debug for RedirectConfig {
             .field("sticky_key", &"***")
             .field("public_base_url", &self.public_base_url)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod reconcile_tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_waits_default_and_are_bounded() {
+        let none = |_: &str| None;
+        let settings = reconcile_settings(&none).unwrap();
+        assert_eq!(settings.grace, chrono::TimeDelta::minutes(10));
+        assert_eq!(settings.claim_timeout, chrono::TimeDelta::minutes(15));
+        let short = |name: &str| (name == "RITMO_CLAIM_TIMEOUT_SECONDS").then(|| "5".to_string());
+        assert!(matches!(
+            reconcile_settings(&short),
+            Err(ConfigError::Invalid {
+                var: "RITMO_CLAIM_TIMEOUT_SECONDS",
+                ..
+            })
+        ));
+        let set = |name: &str| (name == "RITMO_RECONCILE_GRACE_SECONDS").then(|| "120".to_string());
+        assert_eq!(
+            reconcile_settings(&set).unwrap().grace,
+            chrono::TimeDelta::minutes(2)
+        );
     }
 }
 

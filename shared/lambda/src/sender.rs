@@ -307,3 +307,72 @@ mod tests {
         assert_eq!(receive_count(&event.payload.records[0]), Some(1));
     }
 }
+
+/// What the sender function is invoked with: a batch of the step queue (its event source
+/// mapping), or the reconciler's pass (a recurring schedule whose input is
+/// `{"reconcile": {}}`, see `template.yaml`).
+#[derive(Debug)]
+pub enum Invocation {
+    StepJobs(SqsEvent),
+    Reconcile,
+}
+
+impl Invocation {
+    pub fn of(payload: serde_json::Value) -> Result<Self, InvocationError> {
+        if payload.get("Records").is_some() {
+            return serde_json::from_value(payload)
+                .map(Self::StepJobs)
+                .map_err(InvocationError::NotAnSqsEvent);
+        }
+        if payload.get("reconcile").is_some() {
+            return Ok(Self::Reconcile);
+        }
+        Err(InvocationError::Unknown)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("the event has Records but is not an SQS event: {0}")]
+    NotAnSqsEvent(#[source] serde_json::Error),
+    #[error("the event is neither a step-queue batch nor a reconciler pass")]
+    Unknown,
+    #[error("the reconciler pass failed: {0}")]
+    Reconcile(#[source] ritmo_core::DomainError),
+}
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(error: InvocationError) -> Self {
+        let error_type = match error {
+            InvocationError::NotAnSqsEvent(_) => "Ritmo.NotAnSqsEvent",
+            InvocationError::Unknown => "Ritmo.UnknownInvocation",
+            InvocationError::Reconcile(_) => "Ritmo.ReconcileFailed",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// One invocation of the sender function.
+pub async fn dispatch(
+    runner: Arc<dyn StepRunner>,
+    reconciler: &ritmo_core::delivery::reconcile::Reconciler,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, InvocationError> {
+    let (payload, context) = event.into_parts();
+    match Invocation::of(payload)? {
+        Invocation::StepJobs(batch) => {
+            let response = handle(runner, LambdaEvent::new(batch, context)).await;
+            Ok(serde_json::to_value(response).unwrap_or_default())
+        }
+        Invocation::Reconcile => {
+            let done = reconciler.run().await.map_err(|error| {
+                tracing::error!(error = %error, "reconciler pass failed");
+                InvocationError::Reconcile(error)
+            })?;
+            Ok(serde_json::to_value(done).unwrap_or_default())
+        }
+    }
+}

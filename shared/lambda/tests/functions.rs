@@ -483,3 +483,41 @@ async fn sender_reports_the_record_whose_port_failed_so_sqs_delivers_it_again() 
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": "5f1c2a9e-7b3d-4c1e-9a6f-0d2b8e4c6a10"}]})
     );
 }
+
+#[tokio::test]
+async fn the_sender_function_runs_a_step_queue_batch_or_a_reconciler_pass_and_refuses_other_events()
+{
+    let (ports, outbox, job, _) = enrolled_contact().await;
+    let reconciler = ports.reconciler(Default::default());
+    let batch = serde_json::to_value(step_batch(std::slice::from_ref(&job)).payload).unwrap();
+    let answer = sender::dispatch(
+        runner(&ports),
+        &reconciler,
+        LambdaEvent::new(batch, Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(outbox.entries().len(), 1);
+    let answer = sender::dispatch(
+        runner(&ports),
+        &reconciler,
+        LambdaEvent::new(serde_json::json!({"reconcile": {}}), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"refired": 0, "unknown": 0, "moved_on": 0})
+    );
+    let refused = sender::dispatch(
+        runner(&ports),
+        &reconciler,
+        LambdaEvent::new(
+            serde_json::json!({"detail-type": "Scheduled Event"}),
+            Context::default(),
+        ),
+    )
+    .await;
+    assert!(matches!(refused, Err(sender::InvocationError::Unknown)));
+}
