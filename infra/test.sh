@@ -69,6 +69,14 @@ tmp_files+=("$fleet_out")
 RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test fleet -- --nocapture | tee "$fleet_out"
 grep -q '^fleet: ' "$fleet_out" || { echo "the fleet test did not run"; exit 1; }
 
+step "runtimes killed (SIGKILL) with pending schedules and between claim and outcome; a third reconciles (tests/tests/crash.rs)"
+cargo build -p ritmo-local -j "$jobs" --quiet
+crash_out="$(mktemp)"
+tmp_files+=("$crash_out")
+RITMO_LOCAL_BIN="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ritmo-local" RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" \
+  cargo test -p ritmo-e2e -j "$jobs" --test crash -- --nocapture | tee "$crash_out"
+grep -q '^crash: ' "$crash_out" || { echo "the crash test did not run"; exit 1; }
+
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 

@@ -33,17 +33,26 @@ pub struct Graph {
     rates: Arc<HashMap<String, usize>>,
 }
 
+/// Numbers whose sends are recorded and never answered (a sender waiting on them can only die).
+type Hanging = Arc<std::collections::HashSet<String>>;
+
 impl Graph {
     /// Serves on a free port; `rates` are the numbers' messages per second (phone number id →
     /// rate); other numbers are not limited.
     pub async fn start(rates: &[(&str, usize)]) -> Self {
+        Self::start_hanging(rates, &[]).await
+    }
+
+    /// [`Graph::start`], with the sends to the `hanging` numbers recorded and never answered.
+    pub async fn start_hanging(rates: &[(&str, usize)], hanging: &[&str]) -> Self {
         let state = Arc::new(State_::default());
         let rates: Arc<HashMap<String, usize>> =
             Arc::new(rates.iter().map(|(id, r)| (id.to_string(), *r)).collect());
+        let hanging: Hanging = Arc::new(hanging.iter().map(|id| id.to_string()).collect());
         let app = axum::Router::new()
             .route("/v23.0/{phone_number_id}/messages", post(messages))
             .route("/v23.0/{waba_id}/message_templates", get(templates))
-            .with_state((state.clone(), rates.clone()));
+            .with_state((state.clone(), rates.clone(), hanging));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -78,15 +87,24 @@ impl Graph {
     }
 }
 
-type Shared = (Arc<State_>, Arc<HashMap<String, usize>>);
+type Shared = (Arc<State_>, Arc<HashMap<String, usize>>, Hanging);
 
 async fn messages(
-    State((state, rates)): State<Shared>,
+    State((state, rates, hanging)): State<Shared>,
     Path(phone_number_id): Path<String>,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     let to = body["to"].as_str().unwrap_or_default().to_string();
     let now = Instant::now();
+    if hanging.contains(&phone_number_id) {
+        state.sent.lock().unwrap().push(Sent {
+            at: now,
+            phone_number_id,
+            to,
+            accepted: true,
+        });
+        return std::future::pending().await;
+    }
     let mut sent = state.sent.lock().unwrap();
     let in_the_last_second = sent
         .iter()

@@ -17,7 +17,22 @@ pub struct TestServer {
     pub secret: String,
     /// Admin token of tenant `acme`.
     pub token: String,
-    _running: ritmo_local::Running,
+    running: Runtime,
+}
+
+/// Where the server runs: in this process, or as a `ritmo-local` child process that can be killed.
+enum Runtime {
+    InProcess(#[allow(dead_code)] ritmo_local::Running),
+    Process(std::process::Child),
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Runtime::Process(child) = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A response: status, headers and the body as JSON (Null when it is not JSON).
@@ -82,7 +97,68 @@ impl TestServer {
             client,
             token: running.admin_token.clone(),
             secret,
-            _running: running,
+            running: Runtime::InProcess(running),
+        }
+    }
+
+    /// The `ritmo-local` binary at `bin` as a child process on the DynamoDB store at `endpoint`,
+    /// in `table` (which other servers may share), with these extra flags.
+    pub async fn spawn_process(bin: &str, flags: &[&str], endpoint: &str, table: &str) -> Self {
+        use std::io::BufRead;
+        let secret = format!("test-secret-{}", std::process::id());
+        let mut child = std::process::Command::new(bin)
+            .args(["--port", "0", "--jwt-secret", &secret, "--tenant", "acme"])
+            .args(["--dynamodb-endpoint", endpoint, "--dynamodb-table", table])
+            .args(flags)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ritmo-local starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Reads to the end, so that the child never blocks on a full pipe.
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let (mut base, mut token) = (None, None);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while base.is_none() || token.is_none() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("ritmo-local prints its address and token");
+            if let Some(url) = line.strip_prefix("Ritmo local server listening on ") {
+                base = Some(url.trim().to_string());
+            }
+            if let Some(t) = line.strip_prefix("export RITMO_TOKEN=") {
+                token = Some(t.trim().to_string());
+            }
+        }
+        Self {
+            base: base.unwrap(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            token: token.unwrap(),
+            secret,
+            running: Runtime::Process(child),
+        }
+    }
+
+    /// Kills the child process with SIGKILL, as a crashed instance dies: no clean-up runs.
+    pub fn kill(&mut self) {
+        match &mut self.running {
+            Runtime::Process(child) => {
+                child.kill().expect("SIGKILL");
+                child.wait().expect("the child is reaped");
+            }
+            Runtime::InProcess(_) => panic!("only a child process can be killed"),
         }
     }
 

@@ -134,9 +134,10 @@ pub mod keys {
         hash % super::DUE_SHARDS
     }
 
-    /// The overdue index's sort key: the instant, fixed width, so that text order is time order.
+    /// The overdue index's sort key: the instant to the nanosecond (exactly the enrollment's,
+    /// which the reconciler compares it with), fixed width, so that text order is time order.
     pub fn due_sort(since: chrono::DateTime<chrono::Utc>) -> String {
-        since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        since.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
     }
 
     /// The enrollment's sort key on `gsi1`: by status, then phone.

@@ -1,0 +1,208 @@
+//! Crashes: `ritmo-local` processes on one DynamoDB table, killed with SIGKILL as a Lambda
+//! instance dies, and a third process whose reconciler finds what they left behind.
+//!
+//! - The first is killed with its schedules pending (they lived in that process): after the
+//!   grace period the survivor fires them again and every contact gets the step once.
+//! - The second is killed between claim and outcome (its sends reached a stand-in Graph API that
+//!   never answers): after the claim timeout the survivor records `unknown`, never sends that
+//!   step again, and the runs go on to their second step.
+//!
+//! Needs the binary (`RITMO_LOCAL_BIN`) and the emulator (`RITMO_E2E_DYNAMODB_ENDPOINT`), both
+//! set by `infra/test.sh`; without them it is skipped with a message.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ritmo_e2e::graph::Graph;
+use ritmo_e2e::TestServer;
+use serde_json::{json, Value};
+
+const OK: &str = "1098765432";
+const HANG: &str = "1098765439";
+
+fn phones(prefix: u64, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("+55119{:08}", prefix + i as u64))
+        .collect()
+}
+
+async fn channel(s: &TestServer, phone_number_id: &str) -> Value {
+    s.post(
+        "/v1/channels",
+        json!({"name": format!("Número {phone_number_id}"), "phone_number_id": phone_number_id,
+               "waba_id": "2098765432", "access_token": "t", "messages_per_second": 20}),
+    )
+    .await
+    .ok()["id"]
+        .clone()
+}
+
+/// An active sequence of template steps, each `(channel, delay in minutes)`.
+async fn sequence(s: &TestServer, name: &str, steps: &[(&Value, u32)]) -> String {
+    let sequence = s.post("/v1/sequences", json!({"name": name})).await.ok();
+    let id = sequence["id"].as_str().unwrap().to_string();
+    for (channel, minutes) in steps {
+        s.post(
+            &format!("/v1/sequences/{id}/steps"),
+            json!({"channel_id": channel, "action": {"type": "template", "name": "aviso", "language": "pt_BR"},
+                   "delay": {"amount": minutes, "unit": "minutes"}}),
+        )
+        .await
+        .ok();
+    }
+    s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
+        .await
+        .ok();
+    id
+}
+
+async fn enroll(s: &TestServer, sequence: &str, phones: &[String]) {
+    let contacts: Vec<Value> = phones.iter().map(|p| json!({"phone": p})).collect();
+    let results = s
+        .post(
+            &format!("/v1/sequences/{sequence}/enrollments"),
+            json!({"contacts": contacts}),
+        )
+        .await
+        .ok();
+    assert!(results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "enrolled"));
+}
+
+async fn outcomes(s: &TestServer, sequence: &str, phone: &str) -> (String, Vec<String>) {
+    let e = s
+        .get(&format!(
+            "/v1/sequences/{sequence}/enrollments/{}",
+            phone.trim_start_matches('+')
+        ))
+        .await
+        .ok();
+    let history = e["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["outcome"].as_str().unwrap().to_string())
+        .collect();
+    (e["status"].as_str().unwrap().to_string(), history)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runtimes_leave_nothing_stuck_and_nothing_is_sent_twice() {
+    let (Ok(bin), Ok(endpoint)) = (
+        std::env::var("RITMO_LOCAL_BIN"),
+        std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT"),
+    ) else {
+        eprintln!("skipped: RITMO_LOCAL_BIN and RITMO_E2E_DYNAMODB_ENDPOINT are not both set");
+        return;
+    };
+    let graph = Graph::start_hanging(&[], &[HANG]).await;
+    let table = format!("ritmo-crash-{}", std::process::id());
+    let base = [
+        "--whatsapp-base-url",
+        graph.url.as_str(),
+        "--reconcile-every",
+        "0",
+    ];
+    let mut pending = TestServer::spawn_process(&bin, &base, &endpoint, &table).await;
+    let mut claiming = TestServer::spawn_process(&bin, &base, &endpoint, &table).await;
+    let ok = channel(&pending, OK).await;
+    let hang = channel(&pending, HANG).await;
+
+    // Killed with its schedules pending: they were due a minute after enrolling.
+    let later = sequence(&pending, "Pendentes", &[(&ok, 1)]).await;
+    let waiting = phones(10_000_000, 6);
+    enroll(&pending, &later, &waiting).await;
+    let enrolled = Instant::now();
+    pending.kill();
+
+    // Killed between claim and outcome: the first step's sends never get an answer.
+    let stuck = sequence(&claiming, "Sem resposta", &[(&hang, 0), (&ok, 0)]).await;
+    let claimed = phones(20_000_000, 3);
+    enroll(&claiming, &stuck, &claimed).await;
+    let to = |number: &str| {
+        graph
+            .sent()
+            .iter()
+            .filter(|r| r.phone_number_id == number)
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while to(HANG) < claimed.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        to(HANG),
+        claimed.len(),
+        "each claimed send reached the Graph API"
+    );
+    claiming.kill();
+
+    // The survivor: a pass every second, a grace of 2 s, a claim timeout of 5 s.
+    let survivor = TestServer::spawn_process(
+        &bin,
+        &[
+            "--whatsapp-base-url",
+            &graph.url,
+            "--reconcile-every",
+            "1",
+            "--reconcile-grace",
+            "2",
+            "--claim-timeout",
+            "5",
+        ],
+        &endpoint,
+        &table,
+    )
+    .await;
+    let all_to_ok = waiting.len() + claimed.len();
+    let deadline = enrolled + Duration::from_secs(120);
+    while to(OK) < all_to_ok && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let mut requests: HashMap<(String, String), usize> = HashMap::new();
+    for r in graph.sent() {
+        *requests.entry((r.phone_number_id, r.to)).or_default() += 1;
+    }
+    for phone in &waiting {
+        let to = phone.trim_start_matches('+').to_string();
+        assert_eq!(
+            requests.get(&(OK.to_string(), to)),
+            Some(&1),
+            "{phone}: its lost schedule was fired again, once"
+        );
+        assert_eq!(
+            outcomes(&survivor, &later, phone).await,
+            ("completed".to_string(), vec!["sent".to_string()])
+        );
+    }
+    for phone in &claimed {
+        let to = phone.trim_start_matches('+').to_string();
+        assert_eq!(
+            requests.get(&(HANG.to_string(), to.clone())),
+            Some(&1),
+            "{phone}: the abandoned step was never sent again"
+        );
+        assert_eq!(
+            requests.get(&(OK.to_string(), to)),
+            Some(&1),
+            "{phone}: the run went on to its second step"
+        );
+        assert_eq!(
+            outcomes(&survivor, &stuck, phone).await,
+            (
+                "completed".to_string(),
+                vec!["unknown".to_string(), "sent".to_string()]
+            )
+        );
+    }
+    println!(
+        "crash: {} lost schedules fired again and {} abandoned claims recorded unknown, {:?} after enrolling",
+        waiting.len(),
+        claimed.len(),
+        enrolled.elapsed()
+    );
+}
