@@ -219,9 +219,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     cursors: CursorKey,
-    /// Per slot lattice, the runs of buckets this instance has seen full (a hint only).
-    slot_hints:
-        std::sync::Arc<std::sync::Mutex<HashMap<String, ritmo_core::delivery::pacing::FullRuns>>>,
+    /// Per slot lattice, what this instance has seen of it (hints only).
+    slot_hints: std::sync::Arc<std::sync::Mutex<HashMap<String, slots::LatticeHints>>>,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {

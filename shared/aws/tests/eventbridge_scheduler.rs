@@ -95,6 +95,7 @@ fn job() -> StepJob {
         phone: "+5511987654321".into(),
         step_id: Ulid::new(),
         attempt: 3,
+        slot: None,
     }
 }
 

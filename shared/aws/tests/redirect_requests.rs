@@ -5,12 +5,13 @@
 //! Needs `RITMO_TEST_DYNAMODB_ENDPOINT` (set by `infra/test.sh`); skipped with a message
 //! otherwise, and failing instead under `CI`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::{total, writes, Requests};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
 use ritmo_core::common::clock::SystemClock;
 use ritmo_core::common::ids::UlidGen;
@@ -21,56 +22,6 @@ use ritmo_core::links::redirect::{ClickOutcome, ClickRequest, LinkCache, Redirec
 use ritmo_core::links::StickyKey;
 use serde_json::json;
 use ulid::Ulid;
-
-/// Requests by operation (`x-amz-target`), each attempt counted.
-#[derive(Debug, Default, Clone)]
-struct Requests(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Requests {
-    fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for Requests {
-    fn name(&self) -> &'static str {
-        "count requests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let operation = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("?")
-            .to_string();
-        *self.0.lock().unwrap().entry(operation).or_default() += 1;
-        Ok(())
-    }
-}
-
-fn total(requests: &BTreeMap<String, usize>) -> usize {
-    requests.values().sum()
-}
-
-fn writes(requests: &BTreeMap<String, usize>) -> usize {
-    requests
-        .iter()
-        .filter(|(op, _)| {
-            matches!(
-                op.as_str(),
-                "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem"
-            )
-        })
-        .map(|(_, n)| n)
-        .sum()
-}
 
 /// DynamoDB's item size: attribute names and values in bytes (numbers at their upper bound).
 fn item_size(item: &BTreeMap<&String, &AttributeValue>) -> usize {

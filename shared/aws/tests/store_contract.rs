@@ -994,10 +994,13 @@ mod suite {
         held.sort_by_key(|s| s.status);
         assert_eq!(held, vec![delivered.clone(), read.clone()]);
         let (next, index) = sent(&e, "wamid.B");
-        store
-            .write_enrollment(&next, Expect::Version(1), &index)
-            .await
-            .unwrap();
+        assert!(
+            store
+                .write_enrollment_seeing_held(&next, Expect::Version(1), &index)
+                .await
+                .unwrap(),
+            "the write tells that statuses are held for its message"
+        );
         let record = store.message(&acme, "wamid.B").await.unwrap().unwrap();
         assert_eq!(record.send.map(|s| s.enrollment_id), Some(e.id));
         assert_eq!(record.held.len(), 2, "held statuses stay for the sender");
@@ -1025,6 +1028,16 @@ mod suite {
             store.message(&tenant("other"), "wamid.B").await.unwrap(),
             None
         );
+        // A send with nothing held says so, and is recorded all the same.
+        let quiet = enrollment(&acme, Ulid::new(), &phone(32));
+        store.put_enrollment(&quiet, Expect::Absent).await.unwrap();
+        let (next, index) = sent(&quiet, "wamid.Q");
+        assert!(!store
+            .write_enrollment_seeing_held(&next, Expect::Version(1), &index)
+            .await
+            .unwrap());
+        let record = store.message(&acme, "wamid.Q").await.unwrap().unwrap();
+        assert_eq!(record.send.map(|s| s.enrollment_id), Some(quiet.id));
     }
 
     pub async fn runs_are_found_by_contact_key_in_every_sequence_of_the_tenant(

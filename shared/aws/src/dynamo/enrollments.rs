@@ -10,6 +10,27 @@ fn due_partition_of(pending: Pending, pk: &str, sk: &str) -> String {
     keys::due_partition(pending, keys::due_shard(pk, sk))
 }
 
+/// The enrollment's item: the run, its keys, its `gsi1` listing keys and, while it waits on
+/// something, its overdue-index keys.
+fn enrollment_item(enrollment: &Enrollment) -> Result<Item, PortError> {
+    let pk = keys::enrollments(&enrollment.tenant, enrollment.sequence_id);
+    let sk = keys::enrollment(enrollment.phone());
+    let mut attributes = vec![
+        (PK, pk.clone()),
+        (SK, sk.clone()),
+        (GSI1PK, pk.clone()),
+        (
+            GSI1SK,
+            keys::enrollment_by_status(enrollment.status.as_str(), enrollment.phone()),
+        ),
+    ];
+    if let Some((pending, since)) = enrollment.pending() {
+        attributes.push((GSI2PK, due_partition_of(pending, &pk, &sk)));
+        attributes.push((GSI2SK, keys::due_sort(since)));
+    }
+    to_item(enrollment, "enrollment", attributes)
+}
+
 /// The run an overdue-index entry (table keys and index keys) names.
 fn overdue_run(item: &Item) -> Option<OverdueRun> {
     let pk = string_attribute(item, PK)?;
@@ -45,28 +66,28 @@ impl EnrollmentStore for DynamoStore {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<(), WriteError> {
-        let pk = keys::enrollments(&enrollment.tenant, enrollment.sequence_id);
-        let sk = keys::enrollment(enrollment.phone());
-        let mut attributes = vec![
-            (PK, pk.clone()),
-            (SK, sk.clone()),
-            (GSI1PK, pk.clone()),
-            (
-                GSI1SK,
-                keys::enrollment_by_status(enrollment.status.as_str(), enrollment.phone()),
-            ),
-        ];
-        if let Some((pending, since)) = enrollment.pending() {
-            attributes.push((GSI2PK, due_partition_of(pending, &pk, &sk)));
-            attributes.push((GSI2SK, keys::due_sort(since)));
-        }
-        let item = to_item(enrollment, "enrollment", attributes)?;
+        let item = enrollment_item(enrollment)?;
         if index.is_empty() {
             return self
                 .put_expecting(enrollment, item, expect, Absent::NoActiveItem)
                 .await;
         }
-        self.write_indexed(enrollment, item, expect, index).await
+        self.write_indexed(enrollment, item, expect, index, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// The message items' updates in the transaction are conditional on holding no status: a
+    /// held one cancels it, and it runs again without that condition. No read either way.
+    async fn write_enrollment_seeing_held(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
+    ) -> Result<bool, WriteError> {
+        let item = enrollment_item(enrollment)?;
+        self.write_indexed(enrollment, item, expect, index, true)
+            .await
     }
 
     async fn message(

@@ -16,7 +16,14 @@ use ritmo_core::PortError;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use super::transact::Outcome;
+use super::transact::{condition_failed, Outcome};
+
+/// How one try of an indexed enrollment write ended.
+enum Indexed {
+    Written,
+    /// Only the message items' "no status held" conditions cancelled it.
+    HeldStatuses,
+}
 use super::{
     build_error, from_item, key, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK, TTL,
 };
@@ -63,14 +70,40 @@ const HELD: [MessageStatus; 4] = [
 impl DynamoStore {
     /// The enrollment `Put` (conditional on `expect`) and the index items, in one transaction.
     /// A cancelled transaction whose stored enrollment is exactly this one is success (an SDK
-    /// retry of a transaction that committed); otherwise it is a conflict.
+    /// retry of a transaction that committed); otherwise it is a conflict. With `see_held`,
+    /// each message item's update is conditional on holding no status, and a transaction that
+    /// only those conditions cancelled runs again without them: the answer is then `true`.
     pub(super) async fn write_indexed(
         &self,
         enrollment: &Enrollment,
         item: Item,
         expect: Expect,
         index: &IndexWrites,
-    ) -> Result<(), WriteError> {
+        see_held: bool,
+    ) -> Result<bool, WriteError> {
+        let first = self
+            .write_indexed_once(enrollment, item.clone(), expect, index, see_held)
+            .await?;
+        match first {
+            Indexed::Written => Ok(false),
+            Indexed::HeldStatuses => self
+                .write_indexed_once(enrollment, item, expect, index, false)
+                .await
+                .and_then(|again| match again {
+                    Indexed::Written => Ok(true),
+                    Indexed::HeldStatuses => Err(WriteError::Conflict),
+                }),
+        }
+    }
+
+    async fn write_indexed_once(
+        &self,
+        enrollment: &Enrollment,
+        item: Item,
+        expect: Expect,
+        index: &IndexWrites,
+        see_held: bool,
+    ) -> Result<Indexed, WriteError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -96,7 +129,7 @@ impl DynamoStore {
                 enrollment_id: enrollment.id,
                 step_id: message.step_id,
             };
-            let update = Update::builder()
+            let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(
                     keys::message(&enrollment.tenant, &message.message_id),
@@ -107,9 +140,17 @@ impl DynamoStore {
                 .expression_attribute_names("#send", SEND)
                 .expression_attribute_names("#ttl", TTL)
                 .expression_attribute_values(":kind", s("message"))
-                .expression_attribute_values(":send", value(&send)?)
-                .build()
-                .map_err(build_error)?;
+                .expression_attribute_values(":send", value(&send)?);
+            if see_held {
+                let mut none_held = Vec::new();
+                for (i, status) in HELD.iter().enumerate() {
+                    let name = format!("#held{i}");
+                    none_held.push(format!("attribute_not_exists({name})"));
+                    update = update.expression_attribute_names(name, held_attribute(*status));
+                }
+                update = update.condition_expression(none_held.join(" AND "));
+            }
+            let update = update.build().map_err(build_error)?;
             writes.push(TransactWriteItem::builder().update(update).build());
         }
         for contact in &index.contacts {
@@ -128,8 +169,16 @@ impl DynamoStore {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
+        let messages = index.messages.len();
         match self.transact("enrollment", writes).await? {
-            Outcome::Committed => Ok(()),
+            Outcome::Committed => Ok(Indexed::Written),
+            Outcome::Cancelled(reasons)
+                if see_held
+                    && !condition_failed(&reasons, 0)
+                    && (1..=messages).any(|i| condition_failed(&reasons, i)) =>
+            {
+                Ok(Indexed::HeldStatuses)
+            }
             Outcome::Cancelled(reasons) => {
                 let stored = reasons
                     .first()
@@ -139,7 +188,7 @@ impl DynamoStore {
                     .map(from_item::<Enrollment>)
                     .transpose()?;
                 if stored.as_ref() == Some(enrollment) {
-                    Ok(())
+                    Ok(Indexed::Written)
                 } else {
                     Err(WriteError::Conflict)
                 }

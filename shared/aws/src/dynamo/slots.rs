@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
-use ritmo_core::delivery::pacing::{Lane, Lattice, SendSlots};
+use ritmo_core::delivery::pacing::{FullRuns, Lane, Lattice, SendSlots};
 use ritmo_core::PortError;
 use ulid::Ulid;
 
@@ -100,6 +100,43 @@ impl DynamoStore {
         }
     }
 
+    /// Takes the floor's slot of a bucket whose counter is at or behind it (`n <= floor`, or no
+    /// counter yet): `n` becomes `floor + 1`, the slots before the floor counted as passed.
+    async fn take_floor(
+        &self,
+        pk: &str,
+        bucket: i64,
+        floor: i64,
+        ttl: i64,
+    ) -> Result<Update, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_string(), keys::slot_bucket(bucket))))
+            .update_expression("SET #n = :taken, #ttl = :ttl, #kind = :kind")
+            .condition_expression("attribute_not_exists(#n) OR #n <= :floor")
+            .expression_attribute_names("#n", N)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#kind", KIND)
+            .expression_attribute_values(":taken", n(floor + 1))
+            .expression_attribute_values(":floor", n(floor))
+            .expression_attribute_values(":ttl", n(ttl))
+            .expression_attribute_values(":kind", AttributeValue::S("send-slots".into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Update::Taken(floor + 1)),
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    Ok(Update::Refused(counter(refused.item())))
+                }
+                _ => Err(sdk_error("DynamoDB UpdateItem (send slot) failed")(error)),
+            },
+        }
+    }
+
     /// Raises a lagging `n` from `seen` to `floor + 1`: the floor's slot is then ours.
     async fn catch_up_bucket(
         &self,
@@ -134,6 +171,16 @@ impl DynamoStore {
     }
 }
 
+/// What an instance remembers of a lattice (hints only: every take is still conditional).
+#[derive(Debug, Default)]
+pub struct LatticeHints {
+    /// Runs of buckets found full.
+    full: FullRuns,
+    /// The last take found its bucket's counter behind the present (the number is not busy):
+    /// the next take first tries to claim the first slot from the present on.
+    idle: bool,
+}
+
 impl DynamoStore {
     fn remember_full(&self, pk: &str, start: i64, end: i64) {
         self.slot_hints
@@ -141,6 +188,7 @@ impl DynamoStore {
             .expect("slot hints")
             .entry(pk.to_string())
             .or_default()
+            .full
             .insert(start, end);
     }
 
@@ -149,7 +197,24 @@ impl DynamoStore {
             .lock()
             .expect("slot hints")
             .get(pk)
-            .map_or(bucket, |runs| runs.skip(bucket))
+            .map_or(bucket, |hints| hints.full.skip(bucket))
+    }
+
+    fn idle(&self, pk: &str) -> bool {
+        self.slot_hints
+            .lock()
+            .expect("slot hints")
+            .get(pk)
+            .is_some_and(|hints| hints.idle)
+    }
+
+    fn remember_idle(&self, pk: &str, idle: bool) {
+        self.slot_hints
+            .lock()
+            .expect("slot hints")
+            .entry(pk.to_string())
+            .or_default()
+            .idle = idle;
     }
 
     /// The lattice's frontier: the latest run of full buckets, `[s, e)` (none when unknown).
@@ -227,6 +292,19 @@ impl SendSlots for DynamoStore {
         let start = first.div_euclid(per_bucket);
         let mut bucket = self.skip_known_full(&pk, start);
         let mut frontier_read = false;
+        // A number that is not busy: its counter lags behind the present, and one conditional
+        // update claims the first slot from now on. Otherwise the counter is ahead (a backlog)
+        // and the usual take follows.
+        if bucket == start && self.idle(&pk) {
+            let floor = first - start * per_bucket;
+            let ttl = lattice.instant((start + 1) * per_bucket).timestamp() + KEEP_SECONDS;
+            if floor < per_bucket {
+                if let Update::Taken(_) = self.take_floor(&pk, start, floor, ttl).await? {
+                    return Ok(lattice.instant(first));
+                }
+                self.remember_idle(&pk, false);
+            }
+        }
         for _ in 0..MAX_UPDATES {
             let base = bucket * per_bucket;
             let floor = (first - base).max(0);
@@ -246,6 +324,7 @@ impl SendSlots for DynamoStore {
                 }
                 Update::Refused(Some(seen)) if seen < floor => {
                     if self.catch_up_bucket(&pk, bucket, seen, floor).await? {
+                        self.remember_idle(&pk, true);
                         return Ok(lattice.instant(base + floor));
                     }
                 }

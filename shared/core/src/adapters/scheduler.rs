@@ -275,6 +275,7 @@ mod tests {
             phone: phone.into(),
             step_id: Ulid::nil(),
             attempt: 0,
+            slot: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! What every context uses: tenants and roles, errors, pages, validation, secrets, the clock and
 //! id ports, phone numbers, and what conditional writes expect.
 
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod ids;

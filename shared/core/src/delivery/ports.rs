@@ -22,6 +22,10 @@ pub struct StepJob {
     pub step_id: Ulid,
     #[serde(default)]
     pub attempt: u32,
+    /// The send slot of the step's number taken for this generation, when it was planned in
+    /// one: the sender sends in it without taking another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StepJob {
@@ -38,6 +42,7 @@ impl StepJob {
             phone: enrollment.contact.phone.clone(),
             step_id,
             attempt: generation,
+            slot: None,
         }
     }
 
@@ -200,6 +205,7 @@ mod tests {
             phone: "+5511987654321".into(),
             step_id: Ulid::new(),
             attempt: 12,
+            slot: None,
         };
         let name = job.schedule_name();
         assert!(name.len() <= 64);

@@ -10,10 +10,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use std::sync::Arc;
 
+use crate::channels::model::Channel;
 use crate::channels::store::{BotStore, ChannelStore};
+use crate::common::cache::TtlCache;
 use crate::common::clock::Clock;
 use crate::common::error::{DomainError, PortError};
 use crate::common::phone::Phone;
+use crate::common::tenant::TenantId;
 use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAIT};
 use crate::delivery::ports::{
     callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
@@ -30,9 +33,11 @@ use crate::enrollments::transitions::{
     first_allowed, plan_next, run_steps, schedule_in_slot, schedule_next, Change, Plan,
 };
 use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
+use crate::sequences::plan::due_at;
 use crate::sequences::store::SequenceStore;
 use crate::sequences::template::render_all;
 use crate::sequences::transitions::SequenceTransitions;
+use ulid::Ulid;
 
 /// Retries of a throttled or failed send, after the first try (SPEC §4).
 pub const MAX_RETRIES: u32 = 5;
@@ -123,6 +128,14 @@ fn throttle_backoff(enrollment_id: ulid::Ulid, generation: u32) -> TimeDelta {
     TimeDelta::milliseconds((1000 + x % (ceiling_ms - 999)) as i64)
 }
 
+/// The run holds the job's step as claimed by this job's generation.
+fn claimed_by(e: &Enrollment, job: &StepJob) -> bool {
+    e.is_active()
+        && e.id == job.enrollment_id
+        && e.next_step_id == Some(job.step_id)
+        && matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt)
+}
+
 fn matches_job(e: &Enrollment, job: &StepJob) -> bool {
     e.is_active()
         && e.id == job.enrollment_id
@@ -144,6 +157,17 @@ pub struct Sender {
     transitions: EnrollmentTransitions,
     state: SequenceTransitions,
     statuses: Statuses,
+    snapshots: Snapshots,
+}
+
+/// How long the sender serves a sequence or a channel as it last read it.
+pub const SNAPSHOT_TTL: TimeDelta = TimeDelta::seconds(5);
+
+/// The sequences and channels this instance read recently.
+#[derive(Clone)]
+struct Snapshots {
+    sequences: TtlCache<(TenantId, Ulid), Sequence>,
+    channels: TtlCache<(TenantId, Ulid), Channel>,
 }
 
 impl Sender {
@@ -167,6 +191,10 @@ impl Sender {
         );
         let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
+            snapshots: Snapshots {
+                sequences: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
+                channels: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
+            },
             statuses: Statuses::new(
                 enrollments.clone(),
                 scheduler.clone(),
@@ -186,26 +214,13 @@ impl Sender {
         }
     }
 
-    /// Handles one delivery of a schedule.
+    /// Handles one delivery of a schedule: the step is claimed first (one conditional write that
+    /// also proves the job current), then sent, then its outcome recorded on the enrollment the
+    /// claim returned.
     pub async fn fire(&self, job: &StepJob) -> Result<Fired, DomainError> {
-        let Some(sequence) = self
-            .sequences
-            .get_sequence(&job.tenant, job.sequence_id)
-            .await?
-        else {
+        let Some(sequence) = self.sequence(&job.tenant, job.sequence_id).await? else {
             return Ok(Fired::Stale);
         };
-        let Some(enrollment) = self
-            .enrollments
-            .get_enrollment(&job.tenant, job.sequence_id, &job.phone)
-            .await?
-        else {
-            return Ok(Fired::Stale);
-        };
-        if !matches_job(&enrollment, job) {
-            self.reassert_successor(&enrollment, job).await?;
-            return Ok(Fired::Stale);
-        }
         match sequence.status {
             SequenceStatus::Active => {}
             SequenceStatus::Archived => {
@@ -245,19 +260,6 @@ impl Sender {
         let Some(step) = sequence.step(job.step_id) else {
             return self.skip_deleted_step(&sequence, job, now).await;
         };
-        if let Some(window) = &step.window {
-            if !window.is_allowed(now, enrollment.contact.tz()) {
-                return self.replan_late(job, step, now).await;
-            }
-        }
-        let reserved = match enrollment.state {
-            StepState::Scheduled {
-                fire_at,
-                slot: true,
-                ..
-            } => Some(fire_at),
-            _ => None,
-        };
         let claim = StepClaim {
             enrollment_id: job.enrollment_id,
             step_id: job.step_id,
@@ -270,9 +272,23 @@ impl Sender {
             .await?
         {
             ClaimOutcome::Claimed(e) => *e,
-            ClaimOutcome::NotClaimable => return Ok(Fired::Stale),
+            ClaimOutcome::NotClaimable => {
+                if let Some(e) = self
+                    .enrollments
+                    .get_enrollment(&job.tenant, job.sequence_id, &job.phone)
+                    .await?
+                {
+                    self.reassert_successor(&e, job).await?;
+                }
+                return Ok(Fired::Stale);
+            }
         };
-        let attempt = match self.attempt(&sequence, step, &enrollment, reserved).await {
+        if let Some(window) = &step.window {
+            if !window.is_allowed(now, enrollment.contact.tz()) {
+                return self.replan_late(job, step, now).await;
+            }
+        }
+        let attempt = match self.attempt(&sequence, step, &enrollment, job.slot).await {
             Ok(Attempt::Deferred(slot)) => {
                 self.release_claim(job, slot, step, true).await?;
                 return Ok(Fired::Deferred(slot));
@@ -285,7 +301,34 @@ impl Sender {
                 return Err(error);
             }
         };
-        self.record(&sequence, step, job, attempt).await
+        self.record(&sequence, step, job, attempt, enrollment).await
+    }
+
+    /// The sequence as this instance read it less than [`SNAPSHOT_TTL`] ago. An edit (a pause,
+    /// new content) reaches the sender within that bound; the claim guards everything else.
+    async fn sequence(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Sequence>, DomainError> {
+        let key = (tenant.clone(), id);
+        if let Some(sequence) = self.snapshots.sequences.get(&key) {
+            return Ok(Some(sequence));
+        }
+        let sequence = self.sequences.get_sequence(tenant, id).await?;
+        if let Some(sequence) = &sequence {
+            self.snapshots.sequences.put(key, sequence.clone());
+        }
+        Ok(sequence)
+    }
+
+    /// The channel as this instance read it less than [`SNAPSHOT_TTL`] ago.
+    async fn channel(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Channel>, DomainError> {
+        let key = (tenant.clone(), id);
+        if let Some(channel) = self.snapshots.channels.get(&key) {
+            return Ok(Some(channel));
+        }
+        let channel = self.channels.get_channel(tenant, id).await?;
+        if let Some(channel) = &channel {
+            self.snapshots.channels.put(key, channel.clone());
+        }
+        Ok(channel)
     }
 
     /// A repeated delivery of a job that was already handled: if the schedule that handling
@@ -334,11 +377,7 @@ impl Sender {
                 parameters,
                 ..
             } => {
-                let Some(channel) = self
-                    .channels
-                    .get_channel(&sequence.tenant, step.channel_id)
-                    .await?
-                else {
+                let Some(channel) = self.channel(&sequence.tenant, step.channel_id).await? else {
                     return Ok(Attempt::Failed(SendError::Account {
                         code: 0,
                         detail: format!("channel {} no longer exists", step.channel_id),
@@ -440,6 +479,7 @@ impl Sender {
         step: &Step,
         job: &StepJob,
         attempt: Attempt,
+        claimed: Enrollment,
     ) -> Result<Fired, DomainError> {
         let now = self.clock.now();
         let category = match &step.action {
@@ -448,7 +488,7 @@ impl Sender {
         };
         let mut fired = Fired::Stale;
         let mut pause_reason = None;
-        self.transitions.mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
+        let (_, held) = self.transitions.mutate_from(claimed, |e| {
             let sending = matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
             if e.id != job.enrollment_id || (e.is_active() && !sending) {
                 return Change::Keep;
@@ -556,15 +596,20 @@ impl Sender {
             self.state
                 .pause_with_reason(&job.tenant, job.sequence_id, Some(reason))
                 .await?;
+            // This instance's next steps of the sequence see the pause at once.
+            self.snapshots
+                .sequences
+                .forget(&(job.tenant.clone(), job.sequence_id));
         }
         // Statuses Meta posted before this send was recorded were held: apply them now.
         if let (
+            true,
             Fired::Sent,
             Attempt::Sent {
                 message_id: Some(message_id),
                 ..
             },
-        ) = (&fired, &attempt)
+        ) = (held, &fired, &attempt)
         {
             let applied = self.statuses.apply_held(&job.tenant, message_id).await?;
             if applied > 0 {
@@ -634,6 +679,7 @@ impl Sender {
                         step,
                         &job,
                         Attempt::Failed(SendError::Unknown { detail }),
+                        enrollment.clone(),
                     )
                     .await?;
                 Ok(fired == Fired::Unknown)
@@ -657,7 +703,7 @@ impl Sender {
                             .step_after(e.last_step_id, &done)
                             .filter(|s| !done.contains(&s.id));
                         let base = e.last_sent_at.unwrap_or(e.enrolled_at);
-                        plan_or_complete(e, next, base, job.attempt)
+                        plan_or_complete(e, next, base, job.attempt, None)
                     })
                     .await?;
                 Ok(expired)
@@ -712,7 +758,7 @@ impl Sender {
         let mut at = None;
         self.transitions
             .mutate(&job.tenant, job.sequence_id, &job.phone, |e| {
-                if !matches_job(e, job) {
+                if !matches_job(e, job) && !claimed_by(e, job) {
                     return Change::Keep;
                 }
                 match first_allowed(step, now, &e.contact) {
@@ -757,7 +803,7 @@ impl Sender {
                     .step_after(e.last_step_id, &done)
                     .filter(|s| !done.contains(&s.id));
                 let base = e.last_sent_at.unwrap_or(e.enrolled_at);
-                plan_or_complete(e, next, base, job.attempt)
+                plan_or_complete(e, next, base, job.attempt, None)
             })
             .await?;
         Ok(if skipped {
@@ -783,14 +829,19 @@ fn advance(
         return Change::Write;
     }
     let next = sequence.step_after(Some(step.id), &[]);
-    plan_or_complete(e, next, at, generation)
+    plan_or_complete(e, next, at, generation, Some(step.channel_id))
 }
 
+/// Plans the next step from `base` (or completes the run). A step due exactly `delay` after a
+/// send on its own number is already spread: those sends went out on the number's send slots,
+/// at most its rate per second, so its instant is kept as it is. Any other (a window moved it,
+/// another number, no send before it) takes its instant on the number's planning lane.
 fn plan_or_complete(
     e: &mut Enrollment,
     next: Option<&Step>,
     base: DateTime<Utc>,
     generation: u32,
+    sent_on: Option<Ulid>,
 ) -> Change {
     match next {
         None => {
@@ -798,6 +849,12 @@ fn plan_or_complete(
             Change::Write
         }
         Some(next) => match plan_next(next, base, &e.contact) {
+            Some(due)
+                if sent_on == Some(next.channel_id)
+                    && Some(due) == due_at(base, next.delay, None, e.contact.tz()) =>
+            {
+                Change::WriteAndSchedule(schedule_next(e, next.id, generation + 1, due))
+            }
             Some(due) => Change::WriteAndPlan(
                 schedule_next(e, next.id, generation + 1, due),
                 Plan::for_step(next),

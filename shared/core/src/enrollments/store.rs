@@ -111,6 +111,27 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<(), WriteError>;
+    /// [`Self::write_enrollment`], answering whether a message id it indexes has statuses held
+    /// (posted by Meta before this write recorded the send; the caller applies them). This
+    /// default reads each message after the write; a store may learn it within the write.
+    async fn write_enrollment_seeing_held(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
+    ) -> Result<bool, WriteError> {
+        self.write_enrollment(enrollment, expect, index).await?;
+        for message in &index.messages {
+            let record = self
+                .message(&enrollment.tenant, &message.message_id)
+                .await
+                .map_err(WriteError::Port)?;
+            if record.is_some_and(|r| !r.held.is_empty()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
     /// The tenant's message id: its recorded send and its held statuses (None: neither).
     async fn message(
         &self,

@@ -181,15 +181,50 @@ impl EnrollmentTransitions {
         tenant: &TenantId,
         sequence_id: Ulid,
         phone: &str,
-        mut change: impl FnMut(&mut Enrollment) -> Change,
+        change: impl FnMut(&mut Enrollment) -> Change,
     ) -> Result<Option<(Enrollment, bool)>, DomainError> {
+        Ok(self
+            .mutate_known(tenant, sequence_id, phone, None, change)
+            .await?
+            .0)
+    }
+
+    /// [`Self::mutate`] starting from `known`, the enrollment as a conditional write just
+    /// returned it (the sender's claim): no read unless another writer changed it meanwhile.
+    /// Also answers whether a message id the write indexed has statuses held for it.
+    pub async fn mutate_from(
+        &self,
+        known: Enrollment,
+        change: impl FnMut(&mut Enrollment) -> Change,
+    ) -> Result<(Option<(Enrollment, bool)>, bool), DomainError> {
+        let (tenant, sequence_id, phone) = (
+            known.tenant.clone(),
+            known.sequence_id,
+            known.contact.phone.clone(),
+        );
+        self.mutate_known(&tenant, sequence_id, &phone, Some(known), change)
+            .await
+    }
+
+    async fn mutate_known(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        mut known: Option<Enrollment>,
+        mut change: impl FnMut(&mut Enrollment) -> Change,
+    ) -> Result<(Option<(Enrollment, bool)>, bool), DomainError> {
         for _ in 0..WRITE_RETRIES {
-            let Some(mut enrollment) = self
-                .enrollments
-                .get_enrollment(tenant, sequence_id, phone)
-                .await?
-            else {
-                return Ok(None);
+            let read = match known.take() {
+                Some(enrollment) => Some(enrollment),
+                None => {
+                    self.enrollments
+                        .get_enrollment(tenant, sequence_id, phone)
+                        .await?
+                }
+            };
+            let Some(mut enrollment) = read else {
+                return Ok((None, false));
             };
             let expect = Expect::Version(enrollment.version);
             let known: Vec<Option<String>> = enrollment
@@ -199,7 +234,7 @@ impl EnrollmentTransitions {
                 .collect();
             let wa_id = enrollment.wa_id.clone();
             let schedule = match change(&mut enrollment) {
-                Change::Keep => return Ok(Some((enrollment, false))),
+                Change::Keep => return Ok((Some((enrollment, false)), false)),
                 Change::Write => None,
                 Change::WriteAndSchedule(schedule) => Some(schedule),
                 Change::WriteAndPlan(mut schedule, plan) => {
@@ -233,16 +268,22 @@ impl EnrollmentTransitions {
                     Vec::new()
                 },
             };
-            match self
-                .enrollments
-                .write_enrollment(&enrollment, expect, &index)
-                .await
-            {
-                Ok(()) => {
+            let written = if index.messages.is_empty() {
+                self.enrollments
+                    .write_enrollment(&enrollment, expect, &index)
+                    .await
+                    .map(|()| false)
+            } else {
+                self.enrollments
+                    .write_enrollment_seeing_held(&enrollment, expect, &index)
+                    .await
+            };
+            match written {
+                Ok(held) => {
                     if let Some(schedule) = schedule {
                         self.scheduler.schedule(schedule).await?;
                     }
-                    return Ok(Some((enrollment, true)));
+                    return Ok((Some((enrollment, true)), held));
                 }
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::Port(e)) => return Err(e.into()),
@@ -391,6 +432,7 @@ pub fn schedule_in_slot(
         *slot = true;
     }
     schedule.fire_at = slot - SLOT_LEAD;
+    schedule.input.slot = Some(slot);
     schedule
 }
 

@@ -1,0 +1,157 @@
+//! What one send costs on DynamoDB, counted at the SDK as every attempt goes out: at most 4
+//! requests per step sent once the instance has the sequence and the channel in its snapshot
+//! cache (the step claim, the send slot, the outcome with its message index, the read of
+//! statuses held for the message), and the next step planned without another.
+//!
+//! Needs `RITMO_TEST_DYNAMODB_ENDPOINT` (set by `infra/test.sh`); skipped with a message
+//! otherwise, and failing instead under `CI`.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{counted_client, total, Requests};
+use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+use ritmo_core::adapters::LocalScheduler;
+use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
+use ritmo_core::common::clock::{Clock, SystemClock};
+use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::delivery::ports::StepRunner;
+use ritmo_core::Ports;
+use ritmo_whatsapp::outbox::Outbox;
+use serde_json::json;
+use ulid::Ulid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_costs_at_most_four_requests() {
+    let Ok(endpoint) = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RITMO_TEST_DYNAMODB_ENDPOINT must be set under CI"
+        );
+        eprintln!("skipped: RITMO_TEST_DYNAMODB_ENDPOINT is not set");
+        return;
+    };
+    let requests = Requests::default();
+    let store = Arc::new(DynamoStore::new(
+        counted_client(&endpoint, &requests).await,
+        StoreConfig {
+            table: format!("ritmo-sends-{}", Ulid::new().to_string().to_lowercase()),
+            cursor_key: CursorKey::random(),
+        },
+    ));
+    store.create_table_if_missing().await.unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let outbox = Arc::new(Outbox::new(clock.clone()));
+    let scheduler = LocalScheduler::new(clock.clone());
+    let mut ports = Ports::in_memory(
+        clock.clone(),
+        Arc::new(UlidGen::new(clock)),
+        outbox.clone(),
+        scheduler.clone(),
+    );
+    ports.channels = store.clone();
+    ports.bots = store.clone();
+    ports.sequences = store.clone();
+    ports.enrollments = store.clone();
+    ports.slots = store.clone();
+
+    let acme = TenantId::parse("acme").unwrap();
+    let channel = ports
+        .channel_service()
+        .create_channel(
+            &acme,
+            serde_json::from_value(json!({"name": "Loja", "phone_number_id": "1098765432",
+                "waba_id": "2098765432", "access_token": "EAAG-token", "messages_per_second": 80}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    outbox.register_template(
+        channel.id,
+        TemplateInfo {
+            name: "boas_vindas".into(),
+            language: "pt_BR".into(),
+            status: "APPROVED".into(),
+            category: TemplateCategory::Utility,
+            body_parameters: 1,
+        },
+    );
+    let sequences = ports.sequence_service();
+    let sequence = sequences
+        .create_sequence(
+            &acme,
+            serde_json::from_value(json!({"name": "Boas-vindas"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    for delay in [
+        json!({"amount": 0, "unit": "minutes"}),
+        json!({"amount": 1, "unit": "days"}),
+    ] {
+        sequences
+            .add_step(
+                &acme,
+                sequence.id,
+                serde_json::from_value(json!({"channel_id": channel.id,
+                    "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR",
+                               "parameters": ["{{contact.name|cliente}}"]},
+                    "delay": delay}))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    sequences
+        .activate_sequence(&acme, sequence.id)
+        .await
+        .unwrap();
+    let contacts = 21;
+    let enrolled = ports
+        .enrollment_service()
+        .enroll(
+            &acme,
+            sequence.id,
+            (0..contacts)
+                .map(|i| {
+                    serde_json::from_value(json!({"phone": format!("+55119{:08}", 10_000_000 + i)}))
+                        .unwrap()
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(enrolled.iter().all(|r| r.error.is_none()), "{enrolled:?}");
+
+    // Each first step's job, delivered as its schedule would; the first warms the snapshot
+    // cache (the sequence and the channel), the others are counted.
+    let jobs: Vec<_> = scheduler.pending().into_iter().map(|s| s.input).collect();
+    assert_eq!(jobs.len(), contacts);
+    let sender = ports.sender();
+    sender.run(jobs[0].clone()).await.unwrap();
+    requests.take();
+    for job in &jobs[1..] {
+        sender.run(job.clone()).await.unwrap();
+    }
+    let counted = requests.take();
+    let sends = contacts - 1;
+    assert_eq!(
+        outbox.entries().len(),
+        contacts,
+        "every first step went out"
+    );
+    println!("{sends} sends: {counted:?}");
+    assert!(
+        total(&counted) <= 4 * sends,
+        "{} requests for {sends} sends: {counted:?}",
+        total(&counted)
+    );
+    // The second steps are planned, a day later, one each.
+    let second = scheduler
+        .pending()
+        .into_iter()
+        .filter(|s| s.input.step_id != jobs[0].step_id)
+        .count();
+    assert_eq!(second, contacts);
+}
