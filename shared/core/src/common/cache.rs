@@ -14,8 +14,11 @@ use crate::common::clock::Clock;
 pub struct TtlCache<K, V> {
     clock: Arc<dyn Clock>,
     ttl: TimeDelta,
-    entries: Arc<Mutex<HashMap<K, (V, DateTime<Utc>)>>>,
+    entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
 }
+
+/// A value and when it was read.
+type Entry<V> = (V, DateTime<Utc>);
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     /// Entries beyond this many are dropped (all of them) before a new one goes in.
