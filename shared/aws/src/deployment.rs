@@ -118,6 +118,7 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         link_cache: Arc::new(LinkCache::new()),
         messenger: Arc::new(WhatsApp::new(messaging.whatsapp)?),
         rate_card: messaging.rate_card.map(Arc::new),
+        metrics: Arc::new(ritmo_core::delivery::ports::NoMetrics),
     })
 }
 

@@ -12,6 +12,7 @@ use crate::common::ids::IdGen;
 use crate::delivery::inbound::InboundWebhooks;
 use crate::delivery::pacing::{LocalSlots, SendSlots};
 use crate::delivery::ports::{Messenger, Scheduler};
+use crate::delivery::ports::{NoMetrics, SendMetrics};
 use crate::delivery::reconcile::{ReconcileSettings, Reconciler};
 use crate::delivery::sender::Sender;
 use crate::enrollments::enroll::EnrollmentService;
@@ -42,6 +43,8 @@ pub struct Ports {
     pub link_cache: Arc<LinkCache>,
     /// Prices for the estimated cost in sequence statistics, when the operator gives them.
     pub rate_card: Option<Arc<RateCard>>,
+    /// Where the sender reports its outcomes per number.
+    pub metrics: Arc<dyn SendMetrics>,
 }
 
 impl Ports {
@@ -69,6 +72,7 @@ impl Ports {
             slots,
             link_cache: Arc::new(LinkCache::new()),
             rate_card: None,
+            metrics: Arc::new(NoMetrics),
         }
     }
 
@@ -127,6 +131,7 @@ impl Ports {
             self.scheduler.clone(),
             self.slots.clone(),
         )
+        .with_metrics(self.metrics.clone())
     }
 
     pub fn reconciler(&self, settings: ReconcileSettings) -> Reconciler {

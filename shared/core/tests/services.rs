@@ -980,3 +980,35 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     assert_eq!(w.sent().len(), 1, "the second step went out");
     assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
 }
+
+/// Records every metric the sender reports.
+#[derive(Default)]
+struct Metrics(Mutex<Vec<ritmo_core::delivery::ports::StepMetric>>);
+
+impl ritmo_core::delivery::ports::SendMetrics for Metrics {
+    fn record(&self, metric: &ritmo_core::delivery::ports::StepMetric) {
+        self.0.lock().unwrap().push(metric.clone());
+    }
+}
+
+#[tokio::test]
+async fn the_sender_reports_each_outcome_per_number_and_how_late_a_send_went_out() {
+    let metrics = Arc::new(Metrics::default());
+    let reported = metrics.clone();
+    let w = world_with(move |ports| ports.metrics = reported).await;
+    w.messenger.fail.lock().unwrap().push(SendError::Throttled {
+        code: Some(130429),
+        detail: "rate".into(),
+    });
+    let due = w.scheduler.pending()[0].fire_at;
+    w.advance(1).await;
+    w.advance(1).await;
+    let seen = metrics.0.lock().unwrap().clone();
+    let outcomes: Vec<_> = seen.iter().map(|m| m.outcome).collect();
+    assert_eq!(outcomes, ["throttled", "sent"]);
+    assert_eq!(w.sent().len(), 1);
+    assert!(seen.iter().all(|m| m.channel_id == seen[0].channel_id));
+    assert_eq!(seen[0].late_by, None);
+    let late = seen[1].late_by.expect("a send says how late it was");
+    assert!(late >= TimeDelta::zero(), "{late} after {due}");
+}

@@ -214,3 +214,26 @@ mod tests {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
     }
 }
+
+/// What one delivery of a step came to, per number: for the sender's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepMetric {
+    pub channel_id: Ulid,
+    /// `sent`, `throttled`, `retried`, `failed`, `unknown`, `deferred` or `paused`.
+    pub outcome: &'static str,
+    /// For a send: how long after its planned instant it went out.
+    pub late_by: Option<chrono::TimeDelta>,
+}
+
+/// Where the sender reports each delivery's outcome (CloudWatch embedded metrics in the
+/// stack; nowhere locally).
+pub trait SendMetrics: Send + Sync + 'static {
+    fn record(&self, metric: &StepMetric);
+}
+
+/// Reports nothing.
+pub struct NoMetrics;
+
+impl SendMetrics for NoMetrics {
+    fn record(&self, _: &StepMetric) {}
+}

@@ -21,7 +21,7 @@ use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAI
 use crate::delivery::ports::{
     callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
 };
-use crate::delivery::ports::{Messenger, Scheduler};
+use crate::delivery::ports::{Messenger, NoMetrics, Scheduler, SendMetrics, StepMetric};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
     Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, Pending, StepState,
@@ -158,6 +158,7 @@ pub struct Sender {
     state: SequenceTransitions,
     statuses: Statuses,
     snapshots: Snapshots,
+    metrics: Arc<dyn SendMetrics>,
 }
 
 /// How long the sender serves a sequence or a channel as it last read it.
@@ -191,6 +192,7 @@ impl Sender {
         );
         let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
+            metrics: Arc::new(NoMetrics),
             snapshots: Snapshots {
                 sequences: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
                 channels: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
@@ -212,6 +214,32 @@ impl Sender {
             scheduler,
             slots,
         }
+    }
+
+    /// Reports each delivery's outcome to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn SendMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn report(&self, step: &Step, fired: &Fired, planned: Option<DateTime<Utc>>) {
+        let outcome = match fired {
+            Fired::Sent => "sent",
+            Fired::Throttled(_) => "throttled",
+            Fired::Retrying(_) => "retried",
+            Fired::Failed => "failed",
+            Fired::Unknown => "unknown",
+            Fired::Deferred(_) => "deferred",
+            Fired::PausedSequence => "paused",
+            Fired::Stale | Fired::Held | Fired::Replanned(_) | Fired::Skipped => return,
+        };
+        self.metrics.record(&StepMetric {
+            channel_id: step.channel_id,
+            outcome,
+            late_by: planned
+                .filter(|_| *fired == Fired::Sent)
+                .map(|planned| (self.clock.now() - planned).max(TimeDelta::zero())),
+        });
     }
 
     /// Handles one delivery of a schedule: the step is claimed first (one conditional write that
@@ -288,9 +316,11 @@ impl Sender {
                 return self.replan_late(job, step, now).await;
             }
         }
+        let planned = enrollment.next_send_at;
         let attempt = match self.attempt(&sequence, step, &enrollment, job.slot).await {
             Ok(Attempt::Deferred(slot)) => {
                 self.release_claim(job, slot, step, true).await?;
+                self.report(step, &Fired::Deferred(slot), None);
                 return Ok(Fired::Deferred(slot));
             }
             Ok(attempt) => attempt,
@@ -301,7 +331,11 @@ impl Sender {
                 return Err(error);
             }
         };
-        self.record(&sequence, step, job, attempt, enrollment).await
+        let fired = self
+            .record(&sequence, step, job, attempt, enrollment)
+            .await?;
+        self.report(step, &fired, planned);
+        Ok(fired)
     }
 
     /// The sequence as this instance read it less than [`SNAPSHOT_TTL`] ago. An edit (a pause,
@@ -682,6 +716,7 @@ impl Sender {
                         enrollment.clone(),
                     )
                     .await?;
+                self.report(step, &fired, None);
                 Ok(fired == Fired::Unknown)
             }
             None => {
