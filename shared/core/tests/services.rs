@@ -1012,3 +1012,68 @@ async fn the_sender_reports_each_outcome_per_number_and_how_late_a_send_went_out
     let late = seen[1].late_by.expect("a send says how late it was");
     assert!(late >= TimeDelta::zero(), "{late} after {due}");
 }
+
+#[tokio::test]
+async fn a_contact_at_metas_marketing_limit_is_tried_a_day_later_three_times_then_the_run_goes_on()
+{
+    let w = world().await;
+    for _ in 0..4 {
+        w.messenger
+            .fail
+            .lock()
+            .unwrap()
+            .push(SendError::ContactLimit {
+                code: 131049,
+                detail: "This message was not delivered to maintain healthy ecosystem engagement."
+                    .into(),
+            });
+    }
+    w.advance(1).await;
+    assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+    let retry = w.scheduler.pending()[0].fire_at;
+    assert!(
+        retry - w.clock.now() >= TimeDelta::hours(24),
+        "no sooner than a day later: {retry}"
+    );
+    // Three more tries a day apart, all limited: the step counts as failed, the run goes on.
+    for _ in 0..3 {
+        w.advance(24).await;
+    }
+    assert!(w.sent().is_empty());
+    w.advance(24).await;
+    assert_eq!(w.sent().len(), 1, "the second step went out");
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = e.history.iter().map(|h| h.outcome).collect();
+    use ritmo_core::enrollments::model::Outcome;
+    assert_eq!(outcomes, [Outcome::Failed, Outcome::Sent]);
+    assert_eq!(e.history[0].error_code, Some(131049));
+    assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
+}
+
+#[tokio::test]
+async fn a_spam_rate_limit_is_the_numbers_it_waits_minutes_and_ends_no_one() {
+    let w = world().await;
+    w.messenger.fail.lock().unwrap().push(SendError::Throttled {
+        code: Some(131048),
+        detail: "Spam rate limit hit".into(),
+    });
+    w.advance(1).await;
+    assert!(w.sent().is_empty());
+    assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+    let next = w.scheduler.pending()[0].fire_at;
+    assert!(next - w.clock.now() >= TimeDelta::minutes(10), "{next}");
+    w.advance(1).await;
+    assert_eq!(w.sent().len(), 1);
+    let e = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert_eq!(e.retries, 0, "the contact's retries are untouched");
+}

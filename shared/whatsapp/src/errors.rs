@@ -7,17 +7,18 @@ use ritmo_core::delivery::ports::SendError;
 pub fn classify(code: i64, detail: impl Into<String>) -> SendError {
     let detail = detail.into();
     match code {
-        130429 | 131056 | 4 | 80007 | 613 => SendError::Throttled {
+        130429 | 131056 | 131048 | 4 | 80007 | 613 => SendError::Throttled {
             code: Some(code),
             detail,
         },
+        131049 => SendError::ContactLimit { code, detail },
         131000 | 131016 | 1 | 2 => SendError::Retryable {
             code: Some(code),
             detail,
         },
         132000 | 132001 | 132012 | 132015 | 132016 => SendError::Template { code, detail },
         368 | 131031 | 131042 => SendError::Account { code, detail },
-        // 131026 undeliverable, 131050 opted out, 131049, 130472, 130497, and any other
+        // 131026 undeliverable, 131050 opted out, 130472, 130497, and any other
         // error about this one request: the contact cannot get this message.
         _ => SendError::Contact { code, detail },
     }
@@ -29,7 +30,11 @@ mod tests {
 
     #[test]
     fn meta_codes_fall_into_the_spec_classes() {
-        for code in [130429, 131056, 4, 80007, 613] {
+        assert!(matches!(
+            classify(131049, ""),
+            SendError::ContactLimit { .. }
+        ));
+        for code in [130429, 131056, 131048, 4, 80007, 613] {
             assert!(
                 matches!(classify(code, ""), SendError::Throttled { .. }),
                 "{code}"

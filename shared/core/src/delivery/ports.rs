@@ -86,8 +86,8 @@ pub struct SendReceipt {
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum SendError {
     /// The number is over a throughput limit (Meta's 130429 throughput, 131056 pair rate,
-    /// 80007/4/613 account or app rate, HTTP 429): not this contact's doing. Sent again after
-    /// a jittered backoff, without using the contact's retries.
+    /// 131048 spam rate limit, 80007/4/613 account or app rate, HTTP 429): not this contact's
+    /// doing. Sent again after a jittered backoff, without using the contact's retries.
     #[error("throttled {code:?}: {detail}")]
     Throttled { code: Option<i64>, detail: String },
     /// Server errors, a connection that failed before any response: try again later.
@@ -96,6 +96,10 @@ pub enum SendError {
     /// This contact can never receive it: the enrollment ends.
     #[error("permanent error for this contact {code}: {detail}")]
     Contact { code: i64, detail: String },
+    /// Meta limits what this contact may receive for now (131049, the per-user marketing
+    /// limit): tried again no sooner than a day later, a few times, then failed.
+    #[error("limited for this contact for now {code}: {detail}")]
+    ContactLimit { code: i64, detail: String },
     /// The template is broken (paused, missing, wrong parameters): the sequence pauses.
     #[error("template error {code}: {detail}")]
     Template { code: i64, detail: String },
@@ -112,6 +116,7 @@ impl SendError {
         match self {
             Self::Retryable { code, .. } | Self::Throttled { code, .. } => *code,
             Self::Contact { code, .. }
+            | Self::ContactLimit { code, .. }
             | Self::Template { code, .. }
             | Self::Account { code, .. } => Some(*code),
             Self::Unknown { .. } => None,

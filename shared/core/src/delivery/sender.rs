@@ -113,6 +113,22 @@ impl StepRunner for Sender {
 /// Longest wait before a throttled send is tried again.
 pub const THROTTLE_CAP: TimeDelta = TimeDelta::seconds(300);
 
+/// Meta's spam rate limit: a limit on the number, not the contact.
+const SPAM_RATE_LIMIT: i64 = 131048;
+/// How much longer a number waits after a spam rate limit than after a throughput answer.
+pub const SPAM_BACKOFF: TimeDelta = TimeDelta::minutes(10);
+/// How long a contact Meta limits for now (131049) waits before the step is tried again.
+pub const CONTACT_LIMIT_WAIT: TimeDelta = TimeDelta::hours(24);
+/// How many times such a step is tried again before it counts as failed.
+pub const CONTACT_LIMIT_RETRIES: u32 = 3;
+
+/// Holds the step: nothing can be planned for it (its window never opens again).
+fn hold(e: &mut Enrollment, generation: u32) -> Change {
+    e.state = StepState::Held { generation };
+    e.next_send_at = None;
+    Change::Write
+}
+
 /// Full-jitter backoff after a throttled send: uniform in `[1 s, min(cap, 2 s × 2^generation)]`,
 /// drawn from the enrollment's id and the generation so that a throttled burst spreads out
 /// rather than coming back at once.
@@ -571,14 +587,38 @@ impl Sender {
                     fired = Fired::Unknown;
                     advance(sequence, e, step, now, job.attempt)
                 }
-                Attempt::Failed(SendError::Throttled { .. }) => {
-                    let backoff = throttle_backoff(e.id, job.attempt);
+                Attempt::Failed(SendError::Throttled { code, .. }) => {
+                    let mut backoff = throttle_backoff(e.id, job.attempt);
+                    if *code == Some(SPAM_RATE_LIMIT) {
+                        backoff += SPAM_BACKOFF;
+                    }
                     match first_allowed(step, now + backoff, &e.contact) {
                         Some(at) => {
                             fired = Fired::Throttled(at);
                             Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
                         }
-                        None => Change::Keep,
+                        None => hold(e, job.attempt),
+                    }
+                }
+                Attempt::Failed(SendError::ContactLimit { code, detail }) => {
+                    e.retries += 1;
+                    let retry_at = (e.retries <= CONTACT_LIMIT_RETRIES)
+                        .then(|| first_allowed(step, now + CONTACT_LIMIT_WAIT, &e.contact))
+                        .flatten();
+                    match retry_at {
+                        Some(at) => {
+                            fired = Fired::Retrying(at);
+                            Change::WriteAndPlan(
+                                schedule_next(e, step.id, job.attempt + 1, at),
+                                Plan::for_step(step),
+                            )
+                        }
+                        None => {
+                            entry.outcome = Outcome::Failed;
+                            e.history.push(entry.with_error(Some(*code), error_text(Some(*code), detail)));
+                            fired = Fired::Failed;
+                            advance(sequence, e, step, now, job.attempt)
+                        }
                     }
                 }
                 Attempt::Failed(SendError::Retryable { code, detail }) => {
