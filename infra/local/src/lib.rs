@@ -69,6 +69,10 @@ pub struct Cli {
     /// The table on `--dynamodb-endpoint`.
     #[arg(long, env = "RITMO_DYNAMODB_TABLE", default_value = "ritmo-local")]
     pub dynamodb_table: String,
+    /// Let bots be saved and called on this machine or a private network (a bot under
+    /// development). Off by default, as in production.
+    #[arg(long, env = "RITMO_ALLOW_PRIVATE_BOTS")]
+    pub allow_private_bots: bool,
     /// Seconds between passes of the reconciler over overdue steps (0: none; with
     /// `--manual-clock`, passes run through `POST /_dev/reconcile` only).
     #[arg(long, env = "RITMO_RECONCILE_EVERY", default_value_t = 60)]
@@ -132,6 +136,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
             Some(base_url) => {
                 let config = WhatsAppConfig {
                     base_url: base_url.clone(),
+                    allow_private_bots: cli.allow_private_bots,
                     ..WhatsAppConfig::default()
                 };
                 (
@@ -145,6 +150,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
             }
         };
     let mut ports = Ports::in_memory(clock.clone(), ids, messenger, scheduler.clone());
+    ports.allow_private_bots = cli.allow_private_bots;
     if let Some(path) = &cli.rate_card {
         let problem = |problem: String| StartError::RateCard {
             path: path.display().to_string(),

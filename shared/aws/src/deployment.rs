@@ -119,6 +119,8 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         messenger: Arc::new(WhatsApp::new(messaging.whatsapp)?),
         rate_card: messaging.rate_card.map(Arc::new),
         metrics: Arc::new(ritmo_core::delivery::ports::NoMetrics),
+        resolver: Arc::new(ritmo_core::common::net::SystemResolver),
+        allow_private_bots: false,
     })
 }
 

@@ -9,6 +9,7 @@ use crate::channels::service::ChannelService;
 use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::ids::IdGen;
+use crate::common::net::{HostResolver, SystemResolver};
 use crate::delivery::inbound::InboundWebhooks;
 use crate::delivery::pacing::{LocalSlots, SendSlots};
 use crate::delivery::ports::{Messenger, Scheduler};
@@ -45,6 +46,10 @@ pub struct Ports {
     pub rate_card: Option<Arc<RateCard>>,
     /// Where the sender reports its outcomes per number.
     pub metrics: Arc<dyn SendMetrics>,
+    /// Resolves bots' host names for the save-time reachability check.
+    pub resolver: Arc<dyn HostResolver>,
+    /// Bots may point at this machine or a private network (local development only).
+    pub allow_private_bots: bool,
 }
 
 impl Ports {
@@ -73,6 +78,8 @@ impl Ports {
             link_cache: Arc::new(LinkCache::new()),
             rate_card: None,
             metrics: Arc::new(NoMetrics),
+            resolver: Arc::new(SystemResolver),
+            allow_private_bots: false,
         }
     }
 
@@ -83,6 +90,7 @@ impl Ports {
             self.channels.clone(),
             self.bots.clone(),
             self.messenger.clone(),
+            (!self.allow_private_bots).then(|| self.resolver.clone()),
         )
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
+use ritmo_core::common::net::{forbidden_address, url_host, HostResolver, SystemResolver};
 use ritmo_core::delivery::ports::{
     ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
 };
@@ -31,6 +32,9 @@ pub struct WhatsAppConfig {
     pub version: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// Lets bot starts reach private and loopback addresses (a bot stand-in on this machine in
+    /// tests). Off in production: bots are posted to on the public internet only.
+    pub allow_private_bots: bool,
 }
 
 impl Default for WhatsAppConfig {
@@ -40,7 +44,32 @@ impl Default for WhatsAppConfig {
             version: DEFAULT_GRAPH_VERSION.into(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(20),
+            allow_private_bots: false,
         }
+    }
+}
+
+/// Resolves a bot's host through the system resolver and keeps only public addresses: a name
+/// that resolves (now, whatever it resolved to when it was saved) to this machine, a private
+/// network or a metadata address is never connected to.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let resolved: Vec<std::net::SocketAddr> = SystemResolver
+                .resolve(&host)
+                .await?
+                .into_iter()
+                .filter(|ip| !forbidden_address(*ip))
+                .map(|ip| std::net::SocketAddr::new(ip, 0))
+                .collect();
+            if resolved.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(resolved.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -53,6 +82,8 @@ pub struct ClientError(#[source] reqwest::Error);
 #[derive(Debug, Clone)]
 pub struct WhatsApp {
     http: reqwest::Client,
+    /// Bots' client: public addresses only, no redirect followed.
+    bots: reqwest::Client,
     config: WhatsAppConfig,
 }
 
@@ -169,11 +200,20 @@ impl WhatsApp {
             .user_agent(concat!("ritmo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ClientError)?;
+        let mut bots = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ritmo/", env!("CARGO_PKG_VERSION")));
+        if !config.allow_private_bots {
+            bots = bots.dns_resolver(PublicOnly);
+        }
+        let bots = bots.build().map_err(ClientError)?;
         let config = WhatsAppConfig {
             base_url: config.base_url.trim_end_matches('/').to_string(),
             ..config
         };
-        Ok(Self { http, config })
+        Ok(Self { http, bots, config })
     }
 
     fn url(&self, path: &str) -> String {
@@ -269,10 +309,19 @@ impl Messenger for WhatsApp {
     }
 
     async fn start_chatbot(&self, bot: &Bot, start: &ChatbotStart) -> Result<(), SendError> {
+        // A literal address is connected to without resolving: checked here.
+        let literal = url_host(&bot.webhook_url).and_then(|h| h.parse::<std::net::IpAddr>().ok());
+        if !self.config.allow_private_bots && literal.is_some_and(forbidden_address) {
+            return Err(SendError::Account {
+                code: 0,
+                detail: "the bot's webhook_url points at a private address; it is never called"
+                    .into(),
+            });
+        }
         let bytes =
             serde_json::to_vec(&body::chatbot_body(start)).expect("a JSON value serialises");
         let response = self
-            .http
+            .bots
             .post(&bot.webhook_url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(

@@ -47,6 +47,8 @@ fn client(server: &MockServer, timeout: Duration) -> WhatsApp {
         version: "v23.0".into(),
         connect_timeout: Duration::from_secs(2),
         request_timeout: timeout,
+        // The bot stand-ins of these tests listen on this machine.
+        allow_private_bots: true,
     })
     .unwrap()
 }
@@ -322,4 +324,70 @@ async fn a_chatbot_start_is_signed_with_the_bot_secret_and_4xx_is_permanent() {
         .await
         .unwrap_err();
     assert!(matches!(busy, SendError::Retryable { .. }), "{busy:?}");
+}
+
+#[tokio::test]
+async fn a_bot_is_never_called_on_this_machine_or_a_private_network_nor_through_a_redirect() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let start = ChatbotStart {
+        tenant: TenantId::parse("acme").unwrap(),
+        sequence_id: Ulid::new(),
+        step_id: Ulid::new(),
+        enrollment_id: Ulid::new(),
+        channel_id: Ulid::new(),
+        contact: Contact {
+            phone: "+5511987654321".into(),
+            name: Some("Ana".into()),
+            time_zone: None,
+            attributes: Default::default(),
+        },
+    };
+    let bot = |url: String| Bot {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: Ulid::new(),
+        name: "Triagem".into(),
+        webhook_url: url,
+        secret: Secret::new("a-very-long-bot-secret"),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let production = WhatsApp::new(WhatsAppConfig {
+        base_url: server.uri(),
+        ..WhatsAppConfig::default()
+    })
+    .unwrap();
+    let port = server.address().port();
+    // A literal loopback address, and a name that resolves to one.
+    for url in [
+        format!("http://127.0.0.1:{port}/start"),
+        format!("http://localhost:{port}/start"),
+    ] {
+        let refused = production.start_chatbot(&bot(url.clone()), &start).await;
+        assert!(refused.is_err(), "{url}");
+    }
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing reached the private address"
+    );
+
+    // A public-looking bot that redirects inward: the redirect is not followed.
+    let redirecting = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/start"))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", "http://169.254.169.254/latest/meta-data/"),
+        )
+        .mount(&redirecting)
+        .await;
+    let messenger = client(&redirecting, Duration::from_secs(2));
+    let outcome = messenger
+        .start_chatbot(&bot(format!("{}/start", redirecting.uri())), &start)
+        .await;
+    assert!(outcome.is_err(), "a redirect is an answer, never followed");
+    assert_eq!(redirecting.received_requests().await.unwrap().len(), 1);
 }

@@ -900,6 +900,44 @@ async fn a_chatbot_step_starts_the_bot_with_the_contact_and_the_bot_secret_stays
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_pointing_at_this_machine_a_private_network_or_metadata_is_refused_at_save() {
+    let s = TestServer::start(&[]).await;
+    for url in [
+        "https://127.0.0.1/start",
+        "https://10.0.0.8:8443/start",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://localhost/start",
+        "https://[::1]/start",
+        "https://user@192.168.0.10/start",
+    ] {
+        let refused = s
+            .post(
+                "/v1/bots",
+                json!({"name": "Triagem", "webhook_url": url, "secret": "a-very-long-bot-secret"}),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        assert_eq!(refused.body["errors"][0]["field"], "webhook_url", "{url}");
+    }
+    // Nor by an edit of a bot saved with a public address.
+    let bot = s
+        .post(
+            "/v1/bots",
+            json!({"name": "Triagem", "webhook_url": "https://bots.example.com/start",
+                   "secret": "a-very-long-bot-secret"}),
+        )
+        .await
+        .ok();
+    let edit = s
+        .patch(
+            &format!("/v1/bots/{}", bot["id"].as_str().unwrap()),
+            json!({"webhook_url": "https://169.254.169.254/latest/meta-data/"}),
+        )
+        .await;
+    assert_eq!(edit.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_enrolling_after_completion_starts_over() {
     let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
     let channel = channel(&s).await;

@@ -11,6 +11,7 @@ use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::ids::IdGen;
+use crate::common::net::{refuse_webhook_url, HostResolver};
 use crate::common::page::{Page, PageRequest};
 use crate::common::secret::Secret;
 use crate::common::tenant::TenantId;
@@ -246,6 +247,8 @@ pub struct ChannelService {
     channels: Arc<dyn ChannelStore>,
     bots: Arc<dyn BotStore>,
     messenger: Arc<dyn Messenger>,
+    /// Checks bots' webhook URLs against private addresses (none: any address is allowed).
+    resolver: Option<Arc<dyn HostResolver>>,
 }
 
 impl ChannelService {
@@ -255,6 +258,7 @@ impl ChannelService {
         channels: Arc<dyn ChannelStore>,
         bots: Arc<dyn BotStore>,
         messenger: Arc<dyn Messenger>,
+        resolver: Option<Arc<dyn HostResolver>>,
     ) -> Self {
         Self {
             clock,
@@ -262,6 +266,18 @@ impl ChannelService {
             channels,
             bots,
             messenger,
+            resolver,
+        }
+    }
+
+    /// A `webhook_url` that points inside (this machine, a private network, metadata) is a 422.
+    async fn check_reachable(&self, webhook_url: &str) -> Result<(), DomainError> {
+        let Some(resolver) = &self.resolver else {
+            return Ok(());
+        };
+        match refuse_webhook_url(&**resolver, webhook_url).await {
+            Some(reason) => Err(DomainError::unprocessable("webhook_url", reason)),
+            None => Ok(()),
         }
     }
 
@@ -414,6 +430,7 @@ impl ChannelService {
         let (name, webhook_url, secret) =
             check_bot(&mut p, &input.name, &input.webhook_url, &input.secret);
         p.into_result()?;
+        self.check_reachable(&webhook_url).await?;
         let now = self.clock.now();
         let bot = Bot {
             tenant: tenant.clone(),
@@ -458,6 +475,7 @@ impl ChannelService {
             patch.secret.as_deref().unwrap_or(current.secret.expose()),
         );
         p.into_result()?;
+        self.check_reachable(&webhook_url).await?;
         let bot = Bot {
             name,
             webhook_url,

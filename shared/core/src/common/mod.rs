@@ -5,6 +5,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod net;
 pub mod page;
 pub mod phone;
 pub mod secret;

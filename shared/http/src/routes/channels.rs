@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::extract::{ids, Id, Json, ListParams, ListQuery};
 use crate::problem::{
     ApiResult, AuthErrors, BodyErrors, Conflict, ListErrors, ResourceErrors, Unavailable,
+    Unprocessable,
 };
 use crate::{list_response, SequencesState};
 
@@ -156,6 +157,7 @@ pub(crate) async fn channel_templates(
     request_body = BotInput,
     responses(
         (status = 201, description = "The bot (its secret is never returned).", body = BotView),
+        (status = 422, response = Unprocessable),
         BodyErrors, AuthErrors,
     )
 )]
@@ -213,6 +215,7 @@ pub(crate) async fn get_bot(
     request_body = BotPatch,
     responses(
         (status = 200, description = "The changed bot.", body = BotView),
+        (status = 422, response = Unprocessable),
         BodyErrors, ResourceErrors,
     )
 )]
