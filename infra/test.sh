@@ -77,6 +77,15 @@ RITMO_LOCAL_BIN="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ritmo-local" RI
   cargo test -p ritmo-e2e -j "$jobs" --test crash -- --nocapture | tee "$crash_out"
 grep -q '^crash: ' "$crash_out" || { echo "the crash test did not run"; exit 1; }
 
+step "checkov over template.yaml, with the reasoned skip list in infra/checkov.yaml"
+if ! .venv-checkov/bin/python -c 'import checkov' 2>/dev/null; then
+  # Its own venv: checkov pins versions that moto and the SAM CLI do not share.
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --upgrade pip
+  .venv-checkov/bin/pip install --quiet checkov
+fi
+.venv-checkov/bin/checkov --config-file infra/checkov.yaml
+
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
