@@ -1077,3 +1077,43 @@ async fn a_spam_rate_limit_is_the_numbers_it_waits_minutes_and_ends_no_one() {
         .unwrap();
     assert_eq!(e.retries, 0, "the contact's retries are untouched");
 }
+
+#[tokio::test]
+async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
+    let w = world().await;
+    let sequences = w.ports.sequence_service();
+    let sender = w.ports.sender();
+    sequences
+        .pause_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    // Due while paused: held, and this sender has now seen the sequence paused.
+    let first = w.scheduler.pending().remove(0);
+    w.clock.set(first.fire_at).unwrap();
+    sender.run(first.input.clone()).await.unwrap();
+    let e = w
+        .ports
+        .enrollments
+        .get_enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        e.state,
+        ritmo_core::enrollments::model::StepState::Held { .. }
+    ));
+    sequences
+        .resume_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    // The resumed step fires at once, within the snapshot's lifetime, on the same sender.
+    let resumed = w
+        .scheduler
+        .pending()
+        .into_iter()
+        .find(|s| s.input.attempt > first.input.attempt)
+        .expect("the resume planned the held step again");
+    w.clock.set(resumed.fire_at.max(w.clock.now())).unwrap();
+    sender.run(resumed.input).await.unwrap();
+    assert_eq!(w.sent().len(), 1, "sent, not held again");
+}

@@ -262,9 +262,20 @@ impl Sender {
     /// also proves the job current), then sent, then its outcome recorded on the enrollment the
     /// claim returned.
     pub async fn fire(&self, job: &StepJob) -> Result<Fired, DomainError> {
-        let Some(sequence) = self.sequence(&job.tenant, job.sequence_id).await? else {
+        let Some(mut sequence) = self.sequence(&job.tenant, job.sequence_id).await? else {
             return Ok(Fired::Stale);
         };
+        if sequence.status != SequenceStatus::Active {
+            // Only "active" is served from the snapshot: holding or ending a run on a pause
+            // already lifted (a resume re-plans only the runs held before it) would strand it.
+            self.snapshots
+                .sequences
+                .forget(&(job.tenant.clone(), job.sequence_id));
+            let Some(fresh) = self.sequence(&job.tenant, job.sequence_id).await? else {
+                return Ok(Fired::Stale);
+            };
+            sequence = fresh;
+        }
         match sequence.status {
             SequenceStatus::Active => {}
             SequenceStatus::Archived => {
