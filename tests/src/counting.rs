@@ -1,0 +1,174 @@
+//! A reverse proxy in front of an AWS endpoint that counts the requests going through it: every
+//! request is forwarded as it came (method, path and query, headers but `Host`, body) and the
+//! answer relayed as it went (status, headers, body). DynamoDB requests are counted by
+//! operation, read from `X-Amz-Target` (`DynamoDB_20120810.UpdateItem` → `UpdateItem`); any
+//! other request under its whole target, or `other` without one. A `ritmo-local` runtime started
+//! with `--dynamodb-endpoint <proxy url>` sends all its store requests through it, so what a
+//! scenario costs in DynamoDB requests is counted where the table is served.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// The target prefix of DynamoDB's JSON protocol.
+const DYNAMODB_PREFIX: &str = "DynamoDB_20120810.";
+
+/// Requests are buffered whole; DynamoDB's own limits are far below this.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Default)]
+struct Counts {
+    by_operation: BTreeMap<String, usize>,
+    dynamodb: usize,
+}
+
+#[derive(Clone)]
+struct Shared {
+    upstream: String,
+    client: reqwest::Client,
+    counts: Arc<Mutex<Counts>>,
+}
+
+pub struct CountingProxy {
+    /// Where to send requests instead of the upstream, `http://127.0.0.1:<port>`.
+    pub url: String,
+    counts: Arc<Mutex<Counts>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl CountingProxy {
+    /// Serves on a free port of 127.0.0.1 and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let shared = Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("an HTTP client"),
+            counts: counts.clone(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("the proxy serves");
+        });
+        Self {
+            url,
+            counts,
+            server,
+        }
+    }
+
+    /// Requests so far by operation (DynamoDB) or target (`other` for requests without one).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.counts.lock().unwrap().by_operation.clone()
+    }
+
+    /// DynamoDB requests so far.
+    pub fn total(&self) -> usize {
+        self.counts.lock().unwrap().dynamodb
+    }
+
+    /// Starts counting from zero.
+    pub fn reset(&self) {
+        *self.counts.lock().unwrap() = Counts::default();
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Headers of one connection, not of the message: never forwarded either way (the length is
+/// set again for the buffered body).
+fn hop_by_hop(name: &HeaderName) -> bool {
+    [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+        header::CONTENT_LENGTH,
+        HeaderName::from_static("keep-alive"),
+    ]
+    .contains(name)
+}
+
+fn count(counts: &Mutex<Counts>, headers: &HeaderMap) {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut counts = counts.lock().unwrap();
+    let key = match target {
+        Some(target) => match target.strip_prefix(DYNAMODB_PREFIX) {
+            Some(operation) => {
+                counts.dynamodb += 1;
+                operation.to_string()
+            }
+            None => target,
+        },
+        None => "other".to_string(),
+    };
+    *counts.by_operation.entry(key).or_default() += 1;
+}
+
+async fn forward(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    count(&shared.counts, &parts.headers);
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(error) => {
+            return (StatusCode::BAD_REQUEST, format!("request body: {error}")).into_response()
+        }
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut upstream = shared
+        .client
+        .request(parts.method, format!("{}{path}", shared.upstream))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != header::HOST && !hop_by_hop(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = match upstream.send().await {
+        Ok(answer) => answer,
+        Err(error) => {
+            return (StatusCode::BAD_GATEWAY, format!("upstream: {error}")).into_response()
+        }
+    };
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let body = match answer.bytes().await {
+        Ok(body) => body,
+        Err(error) => {
+            return (StatusCode::BAD_GATEWAY, format!("upstream body: {error}")).into_response()
+        }
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if !hop_by_hop(name) {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    response
+}
