@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use ritmo_core::adapters::LocalScheduler;
-use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
+use ritmo_core::channels::model::{TemplateButton, TemplateCategory, TemplateHeader, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::delivery::ports::{Schedule, StepJob, StepRunner};
 use ritmo_core::delivery::reconcile::{Reconciled, Reconciler};
@@ -117,6 +117,12 @@ struct TemplateRegistration {
     status: String,
     #[serde(default)]
     body_parameters: u32,
+    /// `{"format": "IMAGE"}`, `{"format": "TEXT", "parameters": 1}`, ...
+    #[serde(default)]
+    header: Option<TemplateHeader>,
+    /// `[{"type": "URL", "text": "Ver", "parameters": 1}, {"type": "QUICK_REPLY"}]`
+    #[serde(default)]
+    buttons: Vec<TemplateButton>,
 }
 
 fn approved() -> String {
@@ -144,6 +150,8 @@ async fn register_template(
         status: t.status.to_ascii_uppercase(),
         category,
         body_parameters: t.body_parameters,
+        header: t.header,
+        buttons: t.buttons,
     };
     outbox_of(&dev)?.register_template(channel_id, template.clone());
     Ok((StatusCode::CREATED, axum::Json(template)))

@@ -76,6 +76,8 @@ async fn a_send_costs_at_most_four_requests() {
             status: "APPROVED".into(),
             category: TemplateCategory::Utility,
             body_parameters: 1,
+            header: None,
+            buttons: vec![],
         },
     );
     let sequences = ports.sequence_service();

@@ -25,7 +25,9 @@ use ritmo_core::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, SendRef, SentMessage, StepClaim,
 };
 use ritmo_core::links::{LinkRouting, LinkStore};
-use ritmo_core::sequences::model::{Action, Sequence, SequenceStatus, Step};
+use ritmo_core::sequences::model::{
+    Action, ButtonParameter, Header, Sequence, SequenceStatus, Step,
+};
 use ritmo_core::sequences::plan::{Delay, DelayUnit};
 use ritmo_core::sequences::store::SequenceStore;
 use ulid::Ulid;
@@ -416,6 +418,14 @@ mod suite {
                     name: "promo_nov".into(),
                     language: "pt_BR".into(),
                     parameters: vec!["{{contact.name}}".into(), String::new()],
+                    header: Some(Header::Image {
+                        link: Some("https://cdn.example.com/promo.jpg".into()),
+                        media_id: None,
+                    }),
+                    buttons: vec![ButtonParameter::Url {
+                        index: 0,
+                        text: "{{contact.attributes.order}}".into(),
+                    }],
                     category: Some(ritmo_core::channels::model::TemplateCategory::Marketing),
                 },
                 delay: Delay {

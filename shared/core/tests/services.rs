@@ -68,6 +68,8 @@ impl Messenger for Recorder {
             status: "APPROVED".into(),
             category: TemplateCategory::Marketing,
             body_parameters: 1,
+            header: None,
+            buttons: vec![],
         }])
     }
 }

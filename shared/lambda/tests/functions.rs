@@ -353,6 +353,8 @@ async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
             status: "APPROVED".into(),
             category: TemplateCategory::Marketing,
             body_parameters: 1,
+            header: None,
+            buttons: vec![],
         },
     );
     let sequences = ports.sequence_service();

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
+use ritmo_core::channels::model::{
+    Bot, Channel, TemplateButton, TemplateCategory, TemplateHeader, TemplateInfo,
+};
 use ritmo_core::common::net::{forbidden_address, url_host, HostResolver, SystemResolver};
 use ritmo_core::delivery::ports::{
     ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
@@ -158,7 +160,69 @@ struct TemplateComponent {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    buttons: Vec<TemplateItemButton>,
+}
+
+#[derive(Deserialize)]
+struct TemplateItemButton {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+impl TemplateItem {
+    fn component(&self, kind: &str) -> Option<&TemplateComponent> {
+        self.components
+            .iter()
+            .find(|c| c.kind.eq_ignore_ascii_case(kind))
+    }
+
+    /// The header's format and parameter count (a text header's placeholders).
+    fn header(&self) -> Option<TemplateHeader> {
+        let header = self.component("HEADER")?;
+        let format = header.format.clone().unwrap_or_else(|| "TEXT".into());
+        let parameters = if format.eq_ignore_ascii_case("TEXT") {
+            header
+                .text
+                .as_deref()
+                .map(count_body_parameters)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        Some(TemplateHeader { format, parameters })
+    }
+
+    /// The buttons, each with the parameters a send fills: a URL with a placeholder, a copy
+    /// code.
+    fn buttons(&self) -> Vec<TemplateButton> {
+        let Some(component) = self.component("BUTTONS") else {
+            return Vec::new();
+        };
+        component
+            .buttons
+            .iter()
+            .map(|b| {
+                let parameters = match b.kind.to_ascii_uppercase().as_str() {
+                    "URL" => b.url.as_deref().map(count_body_parameters).unwrap_or(0),
+                    "COPY_CODE" => 1,
+                    _ => 0,
+                };
+                TemplateButton {
+                    kind: b.kind.to_ascii_uppercase(),
+                    text: b.text.clone(),
+                    parameters: parameters.min(1),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Distinct `{{...}}` placeholders of a template body (`{{1}}`, `{{2}}` or named ones).
@@ -390,18 +454,20 @@ impl Messenger for WhatsApp {
                     continue;
                 };
                 let body_parameters = item
-                    .components
-                    .iter()
-                    .find(|c| c.kind.eq_ignore_ascii_case("BODY"))
+                    .component("BODY")
                     .and_then(|c| c.text.as_deref())
                     .map(count_body_parameters)
                     .unwrap_or(0);
+                let header = item.header();
+                let buttons = item.buttons();
                 templates.push(TemplateInfo {
                     name: item.name,
                     language: item.language,
                     status: item.status,
                     category,
                     body_parameters,
+                    header,
+                    buttons,
                 });
             }
             match page.paging {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use ritmo_core::channels::model::{Bot, Channel, TemplateCategory};
+use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateHeader};
 use ritmo_core::common::phone::Phone;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::tenant::TenantId;
@@ -37,6 +37,8 @@ fn message(callback: &str) -> TemplateMessage {
         name: "promo_nov".into(),
         language: "pt_BR".into(),
         body_parameters: vec!["Ana".into()],
+        header: None,
+        buttons: vec![],
         callback_data: callback.into(),
     }
 }
@@ -237,8 +239,19 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
         .and(path("/v23.0/2098765432/message_templates"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "data": [{"name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING", "id": "1",
-                      "components": [{"type": "HEADER", "format": "TEXT", "text": "Oi {{1}}"},
-                                     {"type": "BODY", "text": "Olá {{1}}, seu cupom é {{2}}"}]}],
+                      "components": [{"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1h"]}},
+                                     {"type": "BODY", "text": "Olá {{1}}, seu cupom é {{2}}",
+                                      "example": {"body_text": [["Ana", "BEMVINDO"]]}},
+                                     {"type": "FOOTER", "text": "Responda PARAR para sair"},
+                                     {"type": "BUTTONS", "buttons": [
+                                         {"type": "URL", "text": "Ver oferta", "url": "https://loja.example.com/o/{{1}}", "example": ["https://loja.example.com/o/42"]},
+                                         {"type": "QUICK_REPLY", "text": "Parar"},
+                                         {"type": "PHONE_NUMBER", "text": "Ligar", "phone_number": "+5511987654321"}]}]},
+                     {"name": "pedido", "language": "pt_BR", "status": "APPROVED", "category": "UTILITY", "id": "3",
+                      "components": [{"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}", "example": {"header_text": ["42"]}},
+                                     {"type": "BODY", "text": "Seu pedido saiu."},
+                                     {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "SAVE30"},
+                                                                     {"type": "URL", "text": "Site", "url": "https://loja.example.com"}]}]}],
             "paging": {"cursors": {"before": "CURSOR1", "after": "CURSOR2"},
                        "next": "https://graph.facebook.com/v23.0/2098765432/message_templates?after=CURSOR2"}})))
         .expect(1)
@@ -248,12 +261,42 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
         .templates(&channel())
         .await
         .unwrap();
-    assert_eq!(templates.len(), 2);
+    assert_eq!(templates.len(), 3);
     assert_eq!(templates[0].name, "promo_nov");
     assert_eq!(templates[0].body_parameters, 2);
+    assert_eq!(
+        templates[0].header,
+        Some(TemplateHeader {
+            format: "IMAGE".into(),
+            parameters: 0
+        })
+    );
+    let buttons: Vec<(&str, u32)> = templates[0]
+        .buttons
+        .iter()
+        .map(|b| (b.kind.as_str(), b.parameters))
+        .collect();
+    assert_eq!(
+        buttons,
+        [("URL", 1), ("QUICK_REPLY", 0), ("PHONE_NUMBER", 0)]
+    );
+    assert_eq!(templates[0].buttons[0].text.as_deref(), Some("Ver oferta"));
+    assert_eq!(
+        templates[1].header,
+        Some(TemplateHeader {
+            format: "TEXT".into(),
+            parameters: 1
+        })
+    );
+    let buttons: Vec<(&str, u32)> = templates[1]
+        .buttons
+        .iter()
+        .map(|b| (b.kind.as_str(), b.parameters))
+        .collect();
+    assert_eq!(buttons, [("COPY_CODE", 1), ("URL", 0)]);
     assert_eq!(templates[0].category, TemplateCategory::Marketing);
     assert!(templates[0].is_approved());
-    assert_eq!(templates[1].status, "PAUSED");
+    assert_eq!(templates[2].status, "PAUSED");
 }
 
 #[tokio::test]

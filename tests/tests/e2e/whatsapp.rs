@@ -124,3 +124,168 @@ async fn a_graph_api_failure_while_listing_templates_is_a_503_problem() {
         "application/problem+json"
     );
 }
+
+/// A marketing template as Meta lists it: an image header, two body parameters, a dynamic URL
+/// button and a quick reply.
+fn promo_with_media() -> serde_json::Value {
+    json!({"data": [
+        {"name": "promo_foto", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING", "id": "7",
+         "components": [
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2U="]}},
+            {"type": "BODY", "text": "Olá {{1}}, {{2}} de desconto só hoje!",
+             "example": {"body_text": [["Ana", "20%"]]}},
+            {"type": "FOOTER", "text": "Responda PARAR para sair"},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "URL", "text": "Ver oferta", "url": "https://loja.example.com/o/{{1}}",
+                 "example": ["https://loja.example.com/o/42"]},
+                {"type": "QUICK_REPLY", "text": "Parar"}]}]}],
+        "paging": {"cursors": {"before": "A", "after": "B"}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_an_image_header_and_a_url_button_saves_only_complete_and_sends_cloud_api_components(
+) {
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v23.0/2098765432/message_templates"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(promo_with_media()))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/1098765432/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}],
+            "messages": [{"id": "wamid.MEDIA1", "message_status": "accepted"}]})))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let s = TestServer::start(&["--manual-clock", "--whatsapp-base-url", &graph.uri()]).await;
+    s.post("/_dev/clock", json!({"now": "2026-11-23T13:00:00Z"}))
+        .await
+        .ok();
+    let channel = s
+        .post(
+            "/v1/channels",
+            json!({"name": "Loja", "phone_number_id": "1098765432", "waba_id": "2098765432",
+                   "access_token": "EAAG-local-token"}),
+        )
+        .await
+        .ok();
+    let channel = channel["id"].as_str().unwrap();
+    let templates = s
+        .get(&format!("/v1/channels/{channel}/templates"))
+        .await
+        .ok();
+    assert_eq!(
+        templates["items"][0]["header"],
+        json!({"format": "IMAGE", "parameters": 0})
+    );
+    assert_eq!(
+        templates["items"][0]["buttons"],
+        json!([{"type": "URL", "text": "Ver oferta", "parameters": 1},
+               {"type": "QUICK_REPLY", "text": "Parar", "parameters": 0}])
+    );
+
+    let sequence = s.post("/v1/sequences", json!({"name": "Fotos"})).await.ok();
+    let id = sequence["id"].as_str().unwrap();
+    let image = json!({"type": "image", "link": "https://cdn.example.com/promo.jpg"});
+    let url = json!({"type": "url", "index": 0, "text": "{{contact.attributes.order}}"});
+    let step =
+        |parameters: serde_json::Value, header: serde_json::Value, buttons: serde_json::Value| {
+            json!({"channel_id": channel, "delay": {"amount": 0, "unit": "minutes"},
+               "action": {"type": "template", "name": "promo_foto", "language": "pt-br",
+                          "parameters": parameters, "header": header, "buttons": buttons}})
+        };
+    let two = json!(["{{contact.name}}", "20%"]);
+    let steps = format!("/v1/sequences/{id}/steps");
+    for (wrong, field, says) in [
+        (
+            step(two.clone(), json!(null), json!([url])),
+            "action.header",
+            "IMAGE",
+        ),
+        (
+            step(
+                two.clone(),
+                json!({"type": "video", "link": "https://cdn.example.com/a.mp4"}),
+                json!([url]),
+            ),
+            "action.header",
+            "IMAGE",
+        ),
+        (
+            step(two.clone(), image.clone(), json!([])),
+            "action.buttons",
+            "button 0 (URL)",
+        ),
+        (
+            step(
+                two.clone(),
+                image.clone(),
+                json!([url, {"type": "url", "index": 1, "text": "x"}]),
+            ),
+            "action.buttons[1]",
+            "QUICK_REPLY",
+        ),
+        (
+            step(json!(["{{contact.name}}"]), image.clone(), json!([url])),
+            "action.parameters",
+            "2 body parameter",
+        ),
+    ] {
+        let reply = s.post(&steps, wrong.clone()).await;
+        assert_eq!(reply.status, 422, "{wrong}: {}", reply.body);
+        assert_eq!(reply.body["errors"][0]["field"], field, "{}", reply.body);
+        assert!(
+            reply.body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{}",
+            reply.body
+        );
+    }
+    let both = step(
+        two.clone(),
+        json!({"type": "image", "link": "https://cdn.example.com/promo.jpg", "media_id": "123"}),
+        json!([url]),
+    );
+    assert_eq!(s.post(&steps, both).await.status, 422);
+
+    let saved = s
+        .post(
+            &steps,
+            step(
+                two,
+                image,
+                json!([url, {"type": "quick_reply", "index": 1, "payload": "PARAR"}]),
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(saved["action"]["language"], "pt_BR", "Meta's spelling");
+    s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
+        .await
+        .ok();
+    s.post(
+        &format!("/v1/sequences/{id}/enrollments"),
+        json!({"contacts": [{"phone": "+5511987654321", "name": "Ana", "attributes": {"order": "42"}}]}),
+    )
+    .await
+    .ok();
+    s.advance(1).await;
+
+    let sent = graph.received_requests().await.unwrap();
+    let post = sent.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&post.body).unwrap();
+    assert_eq!(
+        body["template"],
+        json!({"name": "promo_foto", "language": {"code": "pt_BR"}, "components": [
+            {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example.com/promo.jpg"}}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "20%"}]},
+            {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "42"}]},
+            {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "PARAR"}]}
+        ]})
+    );
+}

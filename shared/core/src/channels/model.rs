@@ -65,7 +65,8 @@ impl TemplateCategory {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({
     "name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING",
-    "body_parameters": 2
+    "body_parameters": 2, "header": {"format": "IMAGE", "parameters": 0},
+    "buttons": [{"type": "URL", "text": "Ver oferta", "parameters": 1}]
 })))]
 pub struct TemplateInfo {
     pub name: String,
@@ -74,6 +75,86 @@ pub struct TemplateInfo {
     pub status: String,
     pub category: TemplateCategory,
     pub body_parameters: u32,
+    /// The template's header, when it has one.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub header: Option<TemplateHeader>,
+    /// The template's buttons, in Meta's order (a step's button `index` counts from 0 here).
+    #[serde(default)]
+    pub buttons: Vec<TemplateButton>,
+}
+
+/// A template's header as Meta describes it: its `format` and how many parameters a send fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"format": "IMAGE", "parameters": 0})))]
+pub struct TemplateHeader {
+    /// Meta's format: `TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT`, `LOCATION`, ...
+    pub format: String,
+    /// Parameters a text header takes (0 or 1); a media header takes its media instead.
+    #[serde(default)]
+    pub parameters: u32,
+}
+
+impl TemplateHeader {
+    /// The step header type that fills this header, if Ritmo can send it.
+    pub fn media_kind(&self) -> Option<&'static str> {
+        match self.format.to_ascii_uppercase().as_str() {
+            "IMAGE" => Some("image"),
+            "VIDEO" => Some("video"),
+            "DOCUMENT" => Some("document"),
+            _ => None,
+        }
+    }
+
+    pub fn is_text(&self) -> bool {
+        self.format.eq_ignore_ascii_case("TEXT")
+    }
+}
+
+/// One of a template's buttons: Meta's `type` and how many parameters a send fills (a URL
+/// button whose URL ends in `{{1}}` and a copy-code button take 1; the others none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"type": "URL", "text": "Ver oferta", "parameters": 1})))]
+pub struct TemplateButton {
+    /// Meta's type: `URL`, `QUICK_REPLY`, `COPY_CODE`, `PHONE_NUMBER`, `FLOW`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The button's label, when it has one.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub parameters: u32,
+}
+
+impl TemplateButton {
+    /// The step button type that fills this button (`url`, `quick_reply`, `copy_code`), if any.
+    pub fn step_kind(&self) -> Option<&'static str> {
+        match self.kind.to_ascii_uppercase().as_str() {
+            "URL" => Some("url"),
+            "QUICK_REPLY" => Some("quick_reply"),
+            "COPY_CODE" => Some("copy_code"),
+            _ => None,
+        }
+    }
+}
+
+/// Whether two language codes name the same language as Meta spells them (`pt_BR`): case and
+/// `-` for `_` aside.
+pub fn same_language(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let norm = |c: u8| {
+                if c == b'-' {
+                    b'_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            norm(x) == norm(y)
+        })
 }
 
 impl TemplateInfo {

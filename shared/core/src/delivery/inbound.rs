@@ -10,7 +10,7 @@ use crate::delivery::pacing::SendSlots;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::channels::model::{Channel, TemplateCategory};
+use crate::channels::model::{same_language, Channel, TemplateCategory};
 use crate::channels::store::ChannelStore;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
@@ -574,7 +574,8 @@ impl InboundWebhooks {
 /// Whether a step's action sends that template (an empty language: any language).
 fn uses_template(action: &Action, template_name: &str, template_language: &str) -> bool {
     matches!(action, Action::Template { name, language, .. }
-        if name == template_name && (template_language.is_empty() || language == template_language))
+        if name == template_name
+            && (template_language.is_empty() || same_language(language, template_language)))
 }
 
 impl Enrollment {

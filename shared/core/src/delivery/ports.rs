@@ -11,6 +11,7 @@ use crate::common::error::PortError;
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
 use crate::enrollments::model::Contact;
+use crate::sequences::model::{ButtonParameter, Header};
 
 /// What a one-shot schedule hands to the sender: one step of one enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +136,12 @@ pub struct TemplateMessage {
     pub language: String,
     /// The body's `{{1}}, {{2}}, ...` in order.
     pub body_parameters: Vec<String>,
+    /// The header's parameter or media, when the template's header takes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Header>,
+    /// The buttons' parameters, rendered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<ButtonParameter>,
     /// Names the sequence, enrollment run and step (see [`callback_data`]); Meta echoes it in
     /// the message's statuses.
     pub callback_data: String,

@@ -35,7 +35,7 @@ use crate::enrollments::transitions::{
 use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
 use crate::sequences::plan::due_at;
 use crate::sequences::store::SequenceStore;
-use crate::sequences::template::render_all;
+use crate::sequences::template::{render_all, render_buttons, render_header};
 use crate::sequences::transitions::SequenceTransitions;
 use ulid::Ulid;
 
@@ -436,6 +436,8 @@ impl Sender {
                 name,
                 language,
                 parameters,
+                header,
+                buttons,
                 ..
             } => {
                 let Some(channel) = self.channel(&sequence.tenant, step.channel_id).await? else {
@@ -444,8 +446,15 @@ impl Sender {
                         detail: format!("channel {} no longer exists", step.channel_id),
                     }));
                 };
-                let texts = match render_all(parameters, &e.contact) {
-                    Ok(texts) => texts,
+                let rendered = render_all(parameters, &e.contact).and_then(|texts| {
+                    let header = header
+                        .as_ref()
+                        .map(|h| render_header(h, &e.contact))
+                        .transpose()?;
+                    Ok((texts, header, render_buttons(buttons, &e.contact)?))
+                });
+                let (texts, header, buttons) = match rendered {
+                    Ok(rendered) => rendered,
                     Err(missing) => return Ok(Attempt::NotSendable(missing.to_string())),
                 };
                 let message = TemplateMessage {
@@ -453,6 +462,8 @@ impl Sender {
                     name: name.clone(),
                     language: language.clone(),
                     body_parameters: texts,
+                    header,
+                    buttons,
                     callback_data: callback_data(sequence.id, e.id, step.id),
                 };
                 if let Some(later) = self.wait_for_slot(&channel, reserved).await? {

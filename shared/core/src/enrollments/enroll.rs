@@ -23,7 +23,7 @@ use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReaso
 use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
 use crate::enrollments::views::EnrollmentView;
-use crate::sequences::model::{Action, Sequence, SequenceStatus};
+use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::plan::due_at;
 use crate::sequences::service::load_sequence;
 use crate::sequences::store::SequenceStore;
@@ -158,11 +158,9 @@ fn check_contact(input: &ContactInput, sequence: &Sequence) -> Result<CheckedCon
     };
     // Every template variable of every step must resolve for this contact (or have a default).
     for step in &sequence.steps {
-        if let Action::Template { parameters, .. } = &step.action {
-            for raw in parameters {
-                let parameter = Parameter::parse(raw).map_err(|e| e.to_string())?;
-                parameter.render(&contact).map_err(|e| e.to_string())?;
-            }
+        for raw in step.action.contact_texts() {
+            let parameter = Parameter::parse(raw).map_err(|e| e.to_string())?;
+            parameter.render(&contact).map_err(|e| e.to_string())?;
         }
     }
     Ok(CheckedContact { contact, tz })

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::calendar::{Window, WindowSpec};
-use crate::channels::model::TemplateCategory;
+use crate::channels::model::{same_language, TemplateCategory};
 use crate::common::error::DomainError;
 use crate::common::tenant::TenantId;
 use crate::common::validate::Problems;
@@ -44,6 +44,13 @@ pub enum Action {
         /// Fill the template body's `{{1}}, {{2}}, ...` in order.
         #[serde(default)]
         parameters: Vec<String>,
+        /// Fills the template's header, when it has one that takes a parameter or media.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<Header>,
+        /// Fills the template's buttons that take a parameter (dynamic URLs, copy codes) and
+        /// quick-reply payloads.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<ButtonParameter>,
         /// The template's category when the step was saved (for billing and opt-outs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "openapi", schema(read_only))]
@@ -52,6 +59,206 @@ pub enum Action {
     Chatbot {
         bot_id: Ulid,
     },
+}
+
+/// What fills a template's header: the parameter of a text header, or the media of an image,
+/// video or document header (a public `https://` link Meta fetches, or the id of media uploaded
+/// to the number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Header {
+    Text {
+        /// The header's `{{1}}`; contact variables are replaced per contact.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "{{contact.name}}"
+            )
+        )]
+        parameter: String,
+    },
+    Image {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                max_length = 2048,
+                pattern = "^https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+                example = "https://cdn.example.com/promo.jpg"
+            )
+        )]
+        link: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,64}$"))]
+        media_id: Option<String>,
+    },
+    Video {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                max_length = 2048,
+                pattern = "^https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+            )
+        )]
+        link: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,64}$"))]
+        media_id: Option<String>,
+    },
+    Document {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                max_length = 2048,
+                pattern = "^https://[^/?#:\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+            )
+        )]
+        link: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,64}$"))]
+        media_id: Option<String>,
+        /// The file name WhatsApp shows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                max_length = 240,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "catalogo.pdf"
+            )
+        )]
+        filename: Option<String>,
+    },
+}
+
+impl Header {
+    /// The step's name for this header type (`text`, `image`, `video`, `document`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Image { .. } => "image",
+            Self::Video { .. } => "video",
+            Self::Document { .. } => "document",
+        }
+    }
+
+    /// The media's link and id (both `None` for a text header).
+    pub fn media(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Self::Text { .. } => (None, None),
+            Self::Image { link, media_id }
+            | Self::Video { link, media_id }
+            | Self::Document { link, media_id, .. } => (link.as_deref(), media_id.as_deref()),
+        }
+    }
+}
+
+/// What fills one of a template's buttons, by its position (`index`, from 0, in the order
+/// `GET /v1/channels/{id}/templates` lists them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ButtonParameter {
+    /// The suffix a dynamic URL button appends to its URL (its `{{1}}`); contact variables are
+    /// replaced per contact.
+    Url {
+        #[cfg_attr(feature = "openapi", schema(maximum = 9))]
+        index: u8,
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "{{contact.attributes.order}}"
+            )
+        )]
+        text: String,
+    },
+    /// The payload a quick-reply button returns in the contact's reply.
+    QuickReply {
+        #[cfg_attr(feature = "openapi", schema(maximum = 9))]
+        index: u8,
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 256,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "PARAR"
+            )
+        )]
+        payload: String,
+    },
+    /// The code a copy-code button copies; contact variables are replaced per contact.
+    CopyCode {
+        #[cfg_attr(feature = "openapi", schema(maximum = 9))]
+        index: u8,
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                example = "{{contact.attributes.coupon|BEMVINDO}}"
+            )
+        )]
+        coupon_code: String,
+    },
+}
+
+impl ButtonParameter {
+    pub fn index(&self) -> u8 {
+        match self {
+            Self::Url { index, .. }
+            | Self::QuickReply { index, .. }
+            | Self::CopyCode { index, .. } => *index,
+        }
+    }
+
+    /// The step's name for this button type (`url`, `quick_reply`, `copy_code`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Url { .. } => "url",
+            Self::QuickReply { .. } => "quick_reply",
+            Self::CopyCode { .. } => "copy_code",
+        }
+    }
+}
+
+impl Action {
+    /// Every text of a template action rendered per contact: body parameters, the text
+    /// header's parameter, URL suffixes and coupon codes (quick-reply payloads are sent as
+    /// written).
+    pub fn contact_texts(&self) -> Vec<&str> {
+        let Action::Template {
+            parameters,
+            header,
+            buttons,
+            ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let mut texts: Vec<&str> = parameters.iter().map(String::as_str).collect();
+        if let Some(Header::Text { parameter }) = header {
+            texts.push(parameter);
+        }
+        for button in buttons {
+            match button {
+                ButtonParameter::Url { text, .. } => texts.push(text),
+                ButtonParameter::CopyCode { coupon_code, .. } => texts.push(coupon_code),
+                ButtonParameter::QuickReply { .. } => {}
+            }
+        }
+        texts
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,13 +316,13 @@ impl Sequence {
     pub fn template_notice(&self, name: &str, language: &str) -> Option<&TemplateNotice> {
         self.template_notices
             .iter()
-            .find(|n| n.name == name && n.language == language)
+            .find(|n| n.name == name && same_language(&n.language, language))
     }
 
     /// Records a template's latest event, replacing the earlier one for the same template.
     pub fn note_template(&mut self, notice: TemplateNotice) {
         self.template_notices
-            .retain(|n| !(n.name == notice.name && n.language == notice.language));
+            .retain(|n| !(n.name == notice.name && same_language(&n.language, &notice.language)));
         self.template_notices.push(notice);
     }
 
@@ -235,6 +442,16 @@ pub enum ActionInput {
         #[serde(default)]
         #[cfg_attr(feature = "openapi", schema(max_items = 50, example = json!(["{{contact.name}}", "{{contact.attributes.coupon|BEMVINDO}}"])))]
         parameters: Vec<String>,
+        /// Fills the template's header: `text` with its parameter, or `image`, `video` or
+        /// `document` with a `link` or a `media_id` (one of them). Must match the template's
+        /// header format.
+        #[serde(default)]
+        header: Option<Header>,
+        /// One per button that takes a parameter (a dynamic URL's suffix, a copy code), and
+        /// optionally a quick-reply button's payload; `index` counts the template's buttons from 0.
+        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+        buttons: Vec<ButtonParameter>,
     },
     Chatbot {
         #[cfg_attr(
@@ -374,10 +591,80 @@ pub enum CheckedAction {
         name: String,
         language: String,
         parameters: Vec<String>,
+        header: Option<Header>,
+        buttons: Vec<ButtonParameter>,
     },
     Chatbot {
         bot_id: Ulid,
     },
+}
+
+/// Checks a rendered-per-contact text: its length (400) and its placeholders (422).
+fn check_contact_text(p: &mut Problems, later: &mut Problems, field: &str, raw: &str, max: usize) {
+    p.text(field, raw, 1, max);
+    if let Err(e) = Parameter::parse(raw) {
+        later.add(field, e.to_string());
+    }
+}
+
+fn check_header(p: &mut Problems, later: &mut Problems, header: &Header) {
+    if let Header::Text { parameter } = header {
+        check_contact_text(p, later, "action.header.parameter", parameter, 1024);
+        return;
+    }
+    let (link, media_id) = header.media();
+    if let Some(link) = link {
+        p.https_url("action.header.link", link);
+    }
+    if let Some(id) = media_id {
+        p.digits("action.header.media_id", id, 64);
+    }
+    if link.is_some() == media_id.is_some() {
+        later.add(
+            "action.header",
+            format!(
+                "an {} header takes exactly one of link and media_id",
+                header.kind()
+            ),
+        );
+    }
+    if let Header::Document {
+        filename: Some(name),
+        ..
+    } = header
+    {
+        p.optional_line("action.header.filename", Some(name), 240);
+    }
+}
+
+fn check_buttons(p: &mut Problems, later: &mut Problems, buttons: &[ButtonParameter]) {
+    if buttons.len() > 10 {
+        p.add("action.buttons", "at most 10 buttons");
+    }
+    let mut seen = [false; 10];
+    for (i, button) in buttons.iter().enumerate() {
+        let field = format!("action.buttons[{i}]");
+        let index = usize::from(button.index());
+        if index > 9 {
+            p.add(format!("{field}.index"), "must be between 0 and 9");
+        } else if std::mem::replace(&mut seen[index], true) {
+            later.add(
+                format!("{field}.index"),
+                format!("button {index} is given more than once"),
+            );
+        }
+        match button {
+            ButtonParameter::Url { text, .. } => {
+                check_contact_text(p, later, &format!("{field}.text"), text, 1024)
+            }
+            ButtonParameter::CopyCode { coupon_code, .. } => {
+                check_contact_text(p, later, &format!("{field}.coupon_code"), coupon_code, 1024)
+            }
+            ButtonParameter::QuickReply { payload, .. } => {
+                p.text(&format!("{field}.payload"), payload, 1, 256);
+            }
+        }
+    }
 }
 
 /// Malformed input is [`DomainError::Invalid`]; a well-formed window that cannot be (a range
@@ -395,6 +682,8 @@ pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep,
             name,
             language,
             parameters,
+            header,
+            buttons,
         } => {
             let name = p.text("action.name", name, 1, 512);
             let language = p.text("action.language", language, 2, 16);
@@ -409,10 +698,16 @@ pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep,
                     p.add(&field, e.to_string());
                 }
             }
+            if let Some(header) = header {
+                check_header(&mut p, &mut later, header);
+            }
+            check_buttons(&mut p, &mut later, buttons);
             CheckedAction::Template {
                 name,
                 language,
                 parameters: parameters.clone(),
+                header: header.clone(),
+                buttons: buttons.clone(),
             }
         }
         ActionInput::Chatbot { bot_id } => match Ulid::from_string(bot_id) {
@@ -468,4 +763,102 @@ pub fn check_step(input: &StepInput, sequence_zone: &str) -> Result<CheckedStep,
         delay: input.delay,
         window,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(action: serde_json::Value) -> StepInput {
+        serde_json::from_value(serde_json::json!({
+            "channel_id": Ulid::new().to_string(),
+            "action": action,
+            "delay": {"amount": 1, "unit": "hours"},
+        }))
+        .unwrap()
+    }
+
+    fn fields(error: DomainError) -> (u16, Vec<String>) {
+        match error {
+            DomainError::Invalid(errors) => (400, errors.into_iter().map(|e| e.field).collect()),
+            DomainError::Unprocessable { errors, .. } => {
+                (422, errors.into_iter().map(|e| e.field).collect())
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn header_and_button_inputs_are_checked_field_by_field() {
+        let malformed = step(serde_json::json!({
+            "type": "template", "name": "promo", "language": "pt_BR",
+            "header": {"type": "image", "link": "http://cdn.example.com/a.jpg"},
+            "buttons": [{"type": "url", "index": 12, "text": "x"},
+                        {"type": "quick_reply", "index": 1, "payload": ""}]}));
+        let (status, named) = fields(check_step(&malformed, "UTC").err().unwrap());
+        assert_eq!(status, 400);
+        assert_eq!(
+            named,
+            [
+                "action.header.link",
+                "action.buttons[0].index",
+                "action.buttons[1].payload"
+            ]
+        );
+
+        let impossible = step(serde_json::json!({
+            "type": "template", "name": "promo", "language": "pt_BR",
+            "header": {"type": "document", "filename": "a.pdf"},
+            "buttons": [{"type": "url", "index": 0, "text": "{{contact.email}}"},
+                        {"type": "copy_code", "index": 0, "coupon_code": "X"}]}));
+        let (status, named) = fields(check_step(&impossible, "UTC").err().unwrap());
+        assert_eq!(status, 422);
+        assert_eq!(
+            named,
+            [
+                "action.header",
+                "action.buttons[0].text",
+                "action.buttons[1].index"
+            ]
+        );
+
+        let fine = step(serde_json::json!({
+            "type": "template", "name": "promo", "language": "pt_BR",
+            "header": {"type": "document", "media_id": "1013859600285441", "filename": "catálogo.pdf"},
+            "buttons": [{"type": "copy_code", "index": 0, "coupon_code": "{{contact.attributes.code|X}}"}]}));
+        assert!(check_step(&fine, "UTC").is_ok());
+    }
+
+    #[test]
+    fn a_saved_template_action_reads_back_with_and_without_components() {
+        let old: Action = serde_json::from_value(serde_json::json!({
+            "type": "template", "name": "promo", "language": "pt_BR", "parameters": ["a"]}))
+        .unwrap();
+        assert!(
+            matches!(&old, Action::Template { header: None, buttons, .. } if buttons.is_empty())
+        );
+        assert_eq!(old.contact_texts(), ["a"]);
+        let new = Action::Template {
+            name: "promo".into(),
+            language: "pt_BR".into(),
+            parameters: vec!["a".into()],
+            header: Some(Header::Text {
+                parameter: "b".into(),
+            }),
+            buttons: vec![
+                ButtonParameter::QuickReply {
+                    index: 1,
+                    payload: "P".into(),
+                },
+                ButtonParameter::Url {
+                    index: 0,
+                    text: "c".into(),
+                },
+            ],
+            category: None,
+        };
+        let json = serde_json::to_value(&new).unwrap();
+        assert_eq!(serde_json::from_value::<Action>(json).unwrap(), new);
+        assert_eq!(new.contact_texts(), ["a", "b", "c"]);
+    }
 }

@@ -4,6 +4,7 @@ use ulid::Ulid;
 
 use std::sync::Arc;
 
+use crate::channels::model::same_language;
 use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
@@ -23,6 +24,7 @@ use crate::sequences::model::{
     StepView,
 };
 use crate::sequences::store::SequenceStore;
+use crate::sequences::template::check_components;
 pub use crate::sequences::transitions::load_sequence;
 use crate::sequences::transitions::{archived, write_error, SequenceTransitions};
 
@@ -155,8 +157,9 @@ impl SequenceService {
         Ok(sequence.into())
     }
 
-    /// Checks a step against its channel: the template must exist in that language, be
-    /// approved and take as many body parameters as given; a chatbot's bot must exist.
+    /// Checks a step against its channel: the template must exist in that language (as Meta
+    /// spells it, case and `-`/`_` aside), be approved, take as many body parameters as given,
+    /// and have the header and buttons given ([`check_components`]); a chatbot's bot must exist.
     async fn resolve_step(
         &self,
         tenant: &TenantId,
@@ -173,6 +176,8 @@ impl SequenceService {
                 name,
                 language,
                 parameters,
+                header,
+                buttons,
             } => {
                 let templates = self.messenger.templates(&channel).await.map_err(|e| {
                     tracing::warn!(error = %e, channel_id = %channel.id, "template look-up failed");
@@ -180,7 +185,7 @@ impl SequenceService {
                         "could not look the template up with WhatsApp; try again".into(),
                     )
                 })?;
-                let found = templates.iter().find(|t| t.name == name && t.language == language).ok_or_else(|| {
+                let found = templates.iter().find(|t| t.name == name && same_language(&t.language, &language)).ok_or_else(|| {
                     DomainError::unprocessable(
                         "action.name",
                         format!("template '{name}' does not exist in language '{language}' on this channel"),
@@ -205,10 +210,14 @@ impl SequenceService {
                         ),
                     ));
                 }
+                check_components(found, header.as_ref(), &buttons)?;
                 Action::Template {
                     name,
-                    language,
+                    // As Meta spells it, which its webhooks use.
+                    language: found.language.clone(),
                     parameters,
+                    header,
+                    buttons,
                     category: Some(found.category),
                 }
             }

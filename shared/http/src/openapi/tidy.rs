@@ -22,6 +22,8 @@ pub fn tidy(document: &mut Value) {
     name_tagged_variants(schemas, "Action", "Action");
     name_tagged_variants(schemas, "ActionInput", "ActionInput");
     name_tagged_variants(schemas, "WhenClosed", "WhenClosed");
+    name_tagged_variants(schemas, "Header", "Header");
+    name_tagged_variants(schemas, "ButtonParameter", "Button");
     complete_link_views(schemas);
     refer_page_items(schemas);
     step_window(schemas);
