@@ -117,6 +117,9 @@ struct TemplateRegistration {
     status: String,
     #[serde(default)]
     body_parameters: u32,
+    /// The body's named parameters (`["first_name"]`), when it uses them.
+    #[serde(default)]
+    body_parameter_names: Vec<String>,
     /// `{"format": "IMAGE"}`, `{"format": "TEXT", "parameters": 1}`, ...
     #[serde(default)]
     header: Option<TemplateHeader>,
@@ -150,6 +153,7 @@ async fn register_template(
         status: t.status.to_ascii_uppercase(),
         category,
         body_parameters: t.body_parameters,
+        body_parameter_names: t.body_parameter_names,
         header: t.header,
         buttons: t.buttons,
     };

@@ -76,6 +76,7 @@ async fn a_send_costs_at_most_four_requests() {
             status: "APPROVED".into(),
             category: TemplateCategory::Utility,
             body_parameters: 1,
+            body_parameter_names: vec![],
             header: None,
             buttons: vec![],
         },

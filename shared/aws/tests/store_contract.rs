@@ -426,6 +426,10 @@ mod suite {
                         index: 0,
                         text: "{{contact.attributes.order}}".into(),
                     }],
+                    parameter_names: Some(ritmo_core::channels::model::ParameterNames {
+                        body: vec!["first_name".into(), "coupon".into()],
+                        header: None,
+                    }),
                     category: Some(ritmo_core::channels::model::TemplateCategory::Marketing),
                 },
                 delay: Delay {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use ritmo_core::adapters::LocalScheduler;
-use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateInfo};
+use ritmo_core::channels::model::{Bot, Channel, ParameterNames, TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::common::page::{Page, PageRequest};
@@ -68,6 +68,8 @@ impl Messenger for Recorder {
             status: "APPROVED".into(),
             category: TemplateCategory::Marketing,
             body_parameters: 1,
+            // Named, as WhatsApp Manager creates templates: `Olá {{first_name}}`.
+            body_parameter_names: vec!["first_name".into()],
             header: None,
             buttons: vec![],
         }])
@@ -197,6 +199,13 @@ async fn each_step_goes_out_once_at_its_time_and_the_run_completes() {
     w.advance(1).await;
     assert_eq!(w.sent().len(), 1);
     assert_eq!(w.sent()[0].body_parameters, ["Ana"]);
+    assert_eq!(
+        w.sent()[0].parameter_names,
+        Some(ParameterNames {
+            body: vec!["first_name".into()],
+            header: None
+        })
+    );
     assert_eq!(w.sent()[0].to.as_str(), ANA);
     w.advance(23).await;
     assert_eq!(

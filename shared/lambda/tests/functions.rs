@@ -353,6 +353,7 @@ async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
             status: "APPROVED".into(),
             category: TemplateCategory::Marketing,
             body_parameters: 1,
+            body_parameter_names: vec![],
             header: None,
             buttons: vec![],
         },

@@ -10,14 +10,26 @@ use serde_json::{json, Value};
 pub fn template_body(message: &TemplateMessage) -> Value {
     let mut template = json!({"name": message.name, "language": {"code": message.language}});
     let mut components = Vec::new();
+    let names = message.parameter_names.as_ref();
     if let Some(header) = &message.header {
-        components.push(json!({"type": "header", "parameters": [header_parameter(header)]}));
+        let mut parameter = header_parameter(header);
+        if let (Header::Text { .. }, Some(name)) = (header, names.and_then(|n| n.header.as_ref())) {
+            parameter["parameter_name"] = name.as_str().into();
+        }
+        components.push(json!({"type": "header", "parameters": [parameter]}));
     }
     if !message.body_parameters.is_empty() {
         let parameters: Vec<Value> = message
             .body_parameters
             .iter()
-            .map(|text| json!({"type": "text", "text": text}))
+            .enumerate()
+            .map(|(i, text)| {
+                let mut parameter = json!({"type": "text", "text": text});
+                if let Some(name) = names.and_then(|n| n.body.get(i)) {
+                    parameter["parameter_name"] = name.as_str().into();
+                }
+                parameter
+            })
             .collect();
         components.push(json!({"type": "body", "parameters": parameters}));
     }
@@ -82,6 +94,7 @@ pub fn chatbot_body(start: &ChatbotStart) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ritmo_core::channels::model::ParameterNames;
     use ritmo_core::common::phone::Phone;
 
     #[test]
@@ -93,6 +106,7 @@ mod tests {
             body_parameters: vec!["Ana".into()],
             header: None,
             buttons: vec![],
+            parameter_names: None,
             callback_data: "e:s".into(),
         };
         assert_eq!(
@@ -131,6 +145,7 @@ mod tests {
                     coupon_code: "BEMVINDO".into(),
                 },
             ],
+            parameter_names: None,
             callback_data: "c".into(),
         };
         assert_eq!(
@@ -159,6 +174,34 @@ mod tests {
     }
 
     #[test]
+    fn named_parameters_are_sent_with_their_names() {
+        let message = TemplateMessage {
+            to: Phone::parse("+5511987654321").unwrap(),
+            name: "pedido".into(),
+            language: "pt_BR".into(),
+            body_parameters: vec!["Ana".into(), "42".into()],
+            header: Some(Header::Text {
+                parameter: "42".into(),
+            }),
+            buttons: vec![],
+            parameter_names: Some(ParameterNames {
+                body: vec!["first_name".into(), "order".into()],
+                header: Some("order".into()),
+            }),
+            callback_data: "c".into(),
+        };
+        assert_eq!(
+            template_body(&message)["template"]["components"],
+            json!([
+                {"type": "header", "parameters": [{"type": "text", "text": "42", "parameter_name": "order"}]},
+                {"type": "body", "parameters": [
+                    {"type": "text", "text": "Ana", "parameter_name": "first_name"},
+                    {"type": "text", "text": "42", "parameter_name": "order"}]}
+            ])
+        );
+    }
+
+    #[test]
     fn a_template_without_parameters_has_no_components() {
         let message = TemplateMessage {
             to: Phone::parse("+5511987654321").unwrap(),
@@ -167,6 +210,7 @@ mod tests {
             body_parameters: vec![],
             header: None,
             buttons: vec![],
+            parameter_names: None,
             callback_data: "c".into(),
         };
         assert!(template_body(&message)["template"]

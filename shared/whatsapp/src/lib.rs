@@ -188,16 +188,16 @@ impl TemplateItem {
     fn header(&self) -> Option<TemplateHeader> {
         let header = self.component("HEADER")?;
         let format = header.format.clone().unwrap_or_else(|| "TEXT".into());
-        let parameters = if format.eq_ignore_ascii_case("TEXT") {
-            header
-                .text
-                .as_deref()
-                .map(count_body_parameters)
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        Some(TemplateHeader { format, parameters })
+        let text = header
+            .text
+            .as_deref()
+            .filter(|_| format.eq_ignore_ascii_case("TEXT"))
+            .unwrap_or("");
+        Some(TemplateHeader {
+            format,
+            parameters: count_body_parameters(text),
+            parameter_name: parameter_names(text).into_iter().next(),
+        })
     }
 
     /// The buttons, each with the parameters a send fills: a URL with a placeholder, a copy
@@ -227,6 +227,20 @@ impl TemplateItem {
 
 /// Distinct `{{...}}` placeholders of a template body (`{{1}}`, `{{2}}` or named ones).
 pub fn count_body_parameters(text: &str) -> u32 {
+    placeholders(text).len() as u32
+}
+
+/// The names of a text's named placeholders (`{{first_name}}`), in order of first appearance;
+/// empty when its placeholders are positional (`{{1}}`).
+pub fn parameter_names(text: &str) -> Vec<String> {
+    let names = placeholders(text);
+    if names.iter().all(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+        return Vec::new();
+    }
+    names.into_iter().map(str::to_string).collect()
+}
+
+fn placeholders(text: &str) -> Vec<&str> {
     let mut seen: Vec<&str> = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
@@ -238,7 +252,7 @@ pub fn count_body_parameters(text: &str) -> u32 {
         }
         rest = &after[close + 2..];
     }
-    seen.len() as u32
+    seen
 }
 
 /// `sha256=<hex HMAC-SHA256 of body with key>`, as `X-Ritmo-Signature` and Meta's
@@ -453,11 +467,12 @@ impl Messenger for WhatsApp {
                 let Some(category) = TemplateCategory::parse(&item.category) else {
                     continue;
                 };
-                let body_parameters = item
+                let body = item
                     .component("BODY")
                     .and_then(|c| c.text.as_deref())
-                    .map(count_body_parameters)
-                    .unwrap_or(0);
+                    .unwrap_or("");
+                let body_parameters = count_body_parameters(body);
+                let body_parameter_names = parameter_names(body);
                 let header = item.header();
                 let buttons = item.buttons();
                 templates.push(TemplateInfo {
@@ -466,6 +481,7 @@ impl Messenger for WhatsApp {
                     status: item.status,
                     category,
                     body_parameters,
+                    body_parameter_names,
                     header,
                     buttons,
                 });
@@ -494,6 +510,11 @@ mod tests {
         assert_eq!(count_body_parameters("Olá {{1}}, use {{2}} até {{1}}"), 2);
         assert_eq!(count_body_parameters("Sem parâmetros"), 0);
         assert_eq!(count_body_parameters("Oi {{first_name}}"), 1);
+        assert!(parameter_names("Olá {{1}}, use {{2}}").is_empty());
+        assert_eq!(
+            parameter_names("Oi {{first_name}}, use {{ coupon }} até {{first_name}}"),
+            ["first_name", "coupon"]
+        );
     }
 
     #[test]

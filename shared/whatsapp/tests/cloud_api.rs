@@ -39,6 +39,7 @@ fn message(callback: &str) -> TemplateMessage {
         body_parameters: vec!["Ana".into()],
         header: None,
         buttons: vec![],
+        parameter_names: None,
         callback_data: callback.into(),
     }
 }
@@ -248,8 +249,10 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
                                          {"type": "QUICK_REPLY", "text": "Parar"},
                                          {"type": "PHONE_NUMBER", "text": "Ligar", "phone_number": "+5511987654321"}]}]},
                      {"name": "pedido", "language": "pt_BR", "status": "APPROVED", "category": "UTILITY", "id": "3",
-                      "components": [{"type": "HEADER", "format": "TEXT", "text": "Pedido {{1}}", "example": {"header_text": ["42"]}},
-                                     {"type": "BODY", "text": "Seu pedido saiu."},
+                      "components": [{"type": "HEADER", "format": "TEXT", "text": "Pedido {{order}}",
+                                      "example": {"header_text_named_params": [{"param_name": "order", "example": "42"}]}},
+                                     {"type": "BODY", "text": "{{first_name}}, seu pedido saiu.",
+                                      "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]}},
                                      {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "SAVE30"},
                                                                      {"type": "URL", "text": "Site", "url": "https://loja.example.com"}]}]}],
             "paging": {"cursors": {"before": "CURSOR1", "after": "CURSOR2"},
@@ -268,7 +271,8 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
         templates[0].header,
         Some(TemplateHeader {
             format: "IMAGE".into(),
-            parameters: 0
+            parameters: 0,
+            parameter_name: None
         })
     );
     let buttons: Vec<(&str, u32)> = templates[0]
@@ -285,7 +289,8 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
         templates[1].header,
         Some(TemplateHeader {
             format: "TEXT".into(),
-            parameters: 1
+            parameters: 1,
+            parameter_name: Some("order".into())
         })
     );
     let buttons: Vec<(&str, u32)> = templates[1]
@@ -294,6 +299,8 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
         .map(|b| (b.kind.as_str(), b.parameters))
         .collect();
     assert_eq!(buttons, [("COPY_CODE", 1), ("URL", 0)]);
+    assert_eq!(templates[1].body_parameter_names, ["first_name"]);
+    assert!(templates[0].body_parameter_names.is_empty());
     assert_eq!(templates[0].category, TemplateCategory::Marketing);
     assert!(templates[0].is_approved());
     assert_eq!(templates[2].status, "PAUSED");

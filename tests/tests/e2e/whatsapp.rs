@@ -179,7 +179,7 @@ async fn a_template_with_an_image_header_and_a_url_button_saves_only_complete_an
         .ok();
     assert_eq!(
         templates["items"][0]["header"],
-        json!({"format": "IMAGE", "parameters": 0})
+        json!({"format": "IMAGE", "parameters": 0, "parameter_name": null})
     );
     assert_eq!(
         templates["items"][0]["buttons"],

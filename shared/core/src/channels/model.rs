@@ -65,7 +65,8 @@ impl TemplateCategory {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({
     "name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING",
-    "body_parameters": 2, "header": {"format": "IMAGE", "parameters": 0},
+    "body_parameters": 2, "body_parameter_names": [],
+    "header": {"format": "IMAGE", "parameters": 0, "parameter_name": null},
     "buttons": [{"type": "URL", "text": "Ver oferta", "parameters": 1}]
 })))]
 pub struct TemplateInfo {
@@ -75,6 +76,10 @@ pub struct TemplateInfo {
     pub status: String,
     pub category: TemplateCategory,
     pub body_parameters: u32,
+    /// The body's parameter names in the order a step gives its `parameters`, when the template
+    /// uses named parameters (`{{first_name}}`); empty for positional ones (`{{1}}`).
+    #[serde(default)]
+    pub body_parameter_names: Vec<String>,
     /// The template's header, when it has one.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required))]
@@ -87,13 +92,17 @@ pub struct TemplateInfo {
 /// A template's header as Meta describes it: its `format` and how many parameters a send fills.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({"format": "IMAGE", "parameters": 0})))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"format": "IMAGE", "parameters": 0, "parameter_name": null})))]
 pub struct TemplateHeader {
     /// Meta's format: `TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT`, `LOCATION`, ...
     pub format: String,
     /// Parameters a text header takes (0 or 1); a media header takes its media instead.
     #[serde(default)]
     pub parameters: u32,
+    /// The name of a text header's named parameter (`{{order}}`); `null` for `{{1}}` or none.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub parameter_name: Option<String>,
 }
 
 impl TemplateHeader {
@@ -138,6 +147,30 @@ impl TemplateButton {
             "COPY_CODE" => Some("copy_code"),
             _ => None,
         }
+    }
+}
+
+/// The parameter names of a template that uses named parameters, saved with the step so that
+/// a send names each value as Cloud API requires (`parameter_name`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ParameterNames {
+    /// The body's names, one per entry of `parameters`, in order.
+    #[serde(default)]
+    pub body: Vec<String>,
+    /// The text header's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+impl TemplateInfo {
+    /// The names a send must give, when the template's body or header uses named parameters.
+    pub fn parameter_names(&self) -> Option<ParameterNames> {
+        let header = self.header.as_ref().and_then(|h| h.parameter_name.clone());
+        (!self.body_parameter_names.is_empty() || header.is_some()).then(|| ParameterNames {
+            body: self.body_parameter_names.clone(),
+            header,
+        })
     }
 }
 

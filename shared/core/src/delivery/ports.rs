@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::channels::model::{Bot, Channel, TemplateInfo};
+use crate::channels::model::{Bot, Channel, ParameterNames, TemplateInfo};
 use crate::common::error::PortError;
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
@@ -139,6 +139,9 @@ pub struct TemplateMessage {
     /// The header's parameter or media, when the template's header takes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<Header>,
+    /// The template's parameter names, when it uses named parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_names: Option<ParameterNames>,
     /// The buttons' parameters, rendered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<ButtonParameter>,

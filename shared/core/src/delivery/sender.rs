@@ -438,6 +438,7 @@ impl Sender {
                 parameters,
                 header,
                 buttons,
+                parameter_names,
                 ..
             } => {
                 let Some(channel) = self.channel(&sequence.tenant, step.channel_id).await? else {
@@ -464,6 +465,7 @@ impl Sender {
                     body_parameters: texts,
                     header,
                     buttons,
+                    parameter_names: parameter_names.clone(),
                     callback_data: callback_data(sequence.id, e.id, step.id),
                 };
                 if let Some(later) = self.wait_for_slot(&channel, reserved).await? {

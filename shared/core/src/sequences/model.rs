@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::calendar::{Window, WindowSpec};
-use crate::channels::model::{same_language, TemplateCategory};
+use crate::channels::model::{same_language, ParameterNames, TemplateCategory};
 use crate::common::error::DomainError;
 use crate::common::tenant::TenantId;
 use crate::common::validate::Problems;
@@ -37,6 +37,8 @@ impl SequenceStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A sequence holds at most a few dozen steps, so a chatbot step's unused bytes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     Template {
         name: String,
@@ -51,6 +53,10 @@ pub enum Action {
         /// quick-reply payloads.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<ButtonParameter>,
+        /// The template's parameter names when it uses named parameters (saved with the step).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(read_only))]
+        parameter_names: Option<ParameterNames>,
         /// The template's category when the step was saved (for billing and opt-outs).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[cfg_attr(feature = "openapi", schema(read_only))]
@@ -855,6 +861,10 @@ mod tests {
                     text: "c".into(),
                 },
             ],
+            parameter_names: Some(ParameterNames {
+                body: vec!["first_name".into()],
+                header: None,
+            }),
             category: None,
         };
         let json = serde_json::to_value(&new).unwrap();

@@ -218,6 +218,7 @@ impl SequenceService {
                     parameters,
                     header,
                     buttons,
+                    parameter_names: found.parameter_names(),
                     category: Some(found.category),
                 }
             }

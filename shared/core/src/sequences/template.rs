@@ -338,9 +338,11 @@ mod tests {
             status: "APPROVED".into(),
             category: TemplateCategory::Marketing,
             body_parameters: 0,
+            body_parameter_names: vec![],
             header: header.map(|(format, parameters)| TemplateHeader {
                 format: format.into(),
                 parameters,
+                parameter_name: None,
             }),
             buttons: buttons
                 .iter()
