@@ -245,6 +245,7 @@ fn sequence(t: &TenantId) -> Sequence {
         created_at: at(0),
         updated_at: at(0),
         version: 1,
+        counted: true,
     }
 }
 

@@ -800,6 +800,14 @@ impl EnrollmentStore for Unindexed {
         self.0.contact_runs(tenant, contact_key).await
     }
 
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
+        self.0.sequence_counters(tenant, sequence_id).await
+    }
+
     async fn claim_step(
         &self,
         tenant: &TenantId,
