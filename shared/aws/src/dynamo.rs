@@ -9,6 +9,7 @@
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
 //! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>`; while active and scheduled or sending, also `gsi2pk` / `gsi2sk` = `DUE#<P|C>#<shard>` / `<since>` (the sparse overdue index) |
+//! | a sequence's statistics counters, one shard (`counters::COUNTER_SHARDS` per sequence, by run id) | `T#<tenant>#SEQ#<sequence>#STATS#<shard>` | `STATS` | |
 //! | message (send, held statuses) | `T#<tenant>#MSG#<message id>` | `MSG` | |
 //! | contact run | `T#<tenant>#C#<contact key>` | `SEQ#<sequence>` | |
 //! | link (configuration, members' copies) | `L#<slug>` | `L` | |
@@ -53,6 +54,7 @@ use crate::config::StoreConfig;
 use crate::cursor::{CursorKey, Position};
 
 mod channels;
+mod counters;
 mod enrollments;
 mod index;
 mod links;
@@ -114,6 +116,19 @@ pub mod keys {
 
     pub fn enrollment(phone: &str) -> String {
         format!("E#{phone}")
+    }
+
+    /// One shard of a sequence's statistics counters: a partition of its own, so that the
+    /// shards' writes spread.
+    pub fn sequence_counters(tenant: &TenantId, sequence_id: Ulid, shard: u32) -> String {
+        format!("T#{tenant}#SEQ#{sequence_id}#STATS#{shard}")
+    }
+
+    pub const COUNTERS_SK: &str = "STATS";
+
+    /// The counter shard a run writes to: from the random part of its id.
+    pub fn counter_shard(enrollment_id: Ulid, shards: u32) -> u32 {
+        (enrollment_id.random() % u128::from(shards)) as u32
     }
 
     /// The overdue index's partition of a run: what it waits on, and a shard of its key.

@@ -17,6 +17,7 @@ use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::delivery::inbound::{PricingCategory, StatusUpdate};
 use ritmo_core::delivery::pacing::{LocalSlots, SendSlots};
+use ritmo_core::enrollments::counters::Counts;
 use ritmo_core::enrollments::model::MessageStatus;
 use ritmo_core::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
@@ -177,6 +178,8 @@ contract!(
         a_recorded_send_is_found_by_its_message_id_only_once_its_write_happened,
         a_status_held_before_its_send_is_kept_until_the_send_is_recorded,
         runs_are_found_by_contact_key_in_every_sequence_of_the_tenant,
+        counters_change_exactly_with_the_enrollment_write_that_carries_them,
+        concurrent_writes_of_one_sequence_all_count,
     ],
     links: [
         links_round_trip_and_slugs_are_unique_across_tenants,
@@ -247,6 +250,7 @@ fn sequence(t: &TenantId) -> Sequence {
         created_at: at(0),
         updated_at: at(0),
         version: 1,
+        counted: true,
     }
 }
 
@@ -517,6 +521,161 @@ mod suite {
                 .await
                 .unwrap(),
             Some(e)
+        );
+    }
+
+    /// An enrollment write with its counter change.
+    fn counted(old: Option<&Enrollment>, new: &Enrollment) -> IndexWrites {
+        IndexWrites {
+            counters: Counts::delta(old, new),
+            ..IndexWrites::default()
+        }
+    }
+
+    pub async fn counters_change_exactly_with_the_enrollment_write_that_carries_them(
+        store: Arc<dyn Store>,
+    ) {
+        let acme = tenant("acme");
+        let sequence_id = Ulid::new();
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::default()
+        );
+        let e = enrollment(&acme, sequence_id, &phone(40));
+        store
+            .write_enrollment(&e, Expect::Absent, &counted(None, &e))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::of(&e)
+        );
+        // A send whose write loses its condition counts nothing; the same write with the right
+        // version counts it once.
+        let (next, index) = sent(&e, "wamid.C1");
+        assert!(!index.counters.is_empty());
+        assert!(matches!(
+            store
+                .write_enrollment_seeing_held(&next, Expect::Version(7), &index)
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::of(&e),
+            "a write that lost its condition added to the counters"
+        );
+        store
+            .write_enrollment_seeing_held(&next, Expect::Version(1), &index)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::of(&next)
+        );
+        // The same write again (a retry whose first try committed) adds nothing, whether the
+        // store answers success (its stored item is this one) or a conflict.
+        let _ = store
+            .write_enrollment(&next, Expect::Version(1), &index)
+            .await;
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::of(&next),
+            "a retried write counted twice"
+        );
+        // Ending the run on a stale version counts nothing; on the stored one it moves the
+        // enrollment from active to removed.
+        let mut removed = next.clone();
+        removed.end(EnrollmentStatus::Removed, None);
+        removed.version += 1;
+        assert!(matches!(
+            store
+                .write_enrollment(
+                    &removed,
+                    Expect::Version(1),
+                    &counted(Some(&next), &removed)
+                )
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        store
+            .write_enrollment(
+                &removed,
+                Expect::Version(2),
+                &counted(Some(&next), &removed),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::of(&removed)
+        );
+        // A new run of the same contact (Expect::Absent over an ended one) replaces its counts;
+        // enrolling while a run is active is refused and counts nothing.
+        let mut again = removed.clone();
+        again.id = Ulid::new();
+        again.status = EnrollmentStatus::Active;
+        again.version += 1;
+        store
+            .write_enrollment(&again, Expect::Absent, &counted(Some(&removed), &again))
+            .await
+            .unwrap();
+        let mut twice = again.clone();
+        twice.id = Ulid::new();
+        twice.version += 1;
+        assert!(matches!(
+            store
+                .write_enrollment(&twice, Expect::Absent, &counted(Some(&again), &twice))
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            Counts::of(&again)
+        );
+        // Another sequence's and another tenant's counters are their own.
+        assert_eq!(
+            store.sequence_counters(&acme, Ulid::new()).await.unwrap(),
+            Counts::default()
+        );
+        assert_eq!(
+            store
+                .sequence_counters(&tenant("other"), sequence_id)
+                .await
+                .unwrap(),
+            Counts::default()
+        );
+    }
+
+    pub async fn concurrent_writes_of_one_sequence_all_count(store: Arc<dyn Store>) {
+        let acme = tenant("acme");
+        let sequence_id = Ulid::new();
+        let runs: Vec<Enrollment> = (0..40)
+            .map(|i| enrollment(&acme, sequence_id, &phone(100 + i)))
+            .collect();
+        let mut writes = tokio::task::JoinSet::new();
+        for e in runs.clone() {
+            let store = store.clone();
+            writes.spawn(async move {
+                store
+                    .write_enrollment(&e, Expect::Absent, &counted(None, &e))
+                    .await
+                    .unwrap();
+                let (next, index) = sent(&e, &format!("wamid.{}", e.id));
+                store
+                    .write_enrollment(&next, Expect::Version(1), &index)
+                    .await
+                    .unwrap();
+                next
+            });
+        }
+        let mut expected = Counts::default();
+        while let Some(next) = writes.join_next().await {
+            expected.merge(&Counts::of(&next.unwrap()));
+        }
+        assert_eq!(
+            store.sequence_counters(&acme, sequence_id).await.unwrap(),
+            expected
         );
     }
 
@@ -912,6 +1071,7 @@ mod suite {
                 step_id,
             }],
             contacts: vec![],
+            counters: Counts::delta(Some(e), &next),
         };
         (next, index)
     }
@@ -1063,8 +1223,8 @@ mod suite {
         let a = enrollment(&acme, first, "+5511987654321");
         let b = enrollment(&acme, second, "+5511987654321");
         let indexed = IndexWrites {
-            messages: vec![],
             contacts: vec![key.clone()],
+            ..IndexWrites::default()
         };
         store
             .write_enrollment(&a, Expect::Absent, &indexed)
@@ -1083,8 +1243,8 @@ mod suite {
                 &b,
                 Expect::Absent,
                 &IndexWrites {
-                    messages: vec![],
                     contacts: vec![key.clone(), "+5511900000000".into()],
+                    ..IndexWrites::default()
                 },
             )
             .await

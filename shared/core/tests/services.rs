@@ -811,6 +811,14 @@ impl EnrollmentStore for Unindexed {
         self.0.contact_runs(tenant, contact_key).await
     }
 
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
+        self.0.sequence_counters(tenant, sequence_id).await
+    }
+
     async fn claim_step(
         &self,
         tenant: &TenantId,
@@ -1127,4 +1135,178 @@ async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
     w.clock.set(resumed.fire_at.max(w.clock.now())).unwrap();
     sender.run(resumed.input).await.unwrap();
     assert_eq!(w.sent().len(), 1, "sent, not held again");
+}
+
+/// A status Meta posts for a message, priced or not, found by its message id alone.
+fn priced_status(
+    message_id: &str,
+    to: &str,
+    status: MessageStatus,
+    category: Option<PricingCategory>,
+) -> InboundEvent {
+    InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: message_id.into(),
+            status,
+            recipient_id: to.trim_start_matches('+').into(),
+            callback_data: None,
+            billable: category.is_some(),
+            category,
+            failure: None,
+        },
+    }
+}
+
+#[tokio::test]
+async fn counters_equal_a_recount_of_the_enrollments_after_a_long_mixed_scenario() {
+    let card = ritmo_core::enrollments::pricing::RateCard::from_json(
+        r#"{"currency": "USD", "rates": {"MARKETING": {"55": 0.0625, "default": 0.05}, "UTILITY": {"1": 0.01}}}"#,
+    )
+    .unwrap();
+    let w = world_with(|ports| ports.rate_card = Some(Arc::new(card))).await;
+    let enrollments = w.ports.enrollment_service();
+    let stats = w.ports.stats_service();
+    let check = |when: &'static str| {
+        let stats = stats.clone();
+        let (tenant, sequence_id) = (w.tenant.clone(), w.sequence_id);
+        async move {
+            let counted = stats.sequence_stats(&tenant, sequence_id).await.unwrap();
+            let recounted = stats.recounted_stats(&tenant, sequence_id).await.unwrap();
+            assert_eq!(counted, recounted, "after {when}");
+            counted
+        }
+    };
+    let phones: Vec<String> = (0..6)
+        .map(|i| format!("+55119876500{i:02}"))
+        .chain((0..3).map(|i| format!("+1415555260{i}")))
+        .collect();
+    let contacts = phones
+        .iter()
+        .map(|p| serde_json::from_value(serde_json::json!({"phone": p})).unwrap())
+        .collect();
+    enrollments
+        .enroll(&w.tenant, w.sequence_id, contacts)
+        .await
+        .unwrap();
+    check("enrolling").await;
+    // The first steps: one contact can never receive it, one send's outcome is unknown.
+    w.messenger.fail.lock().unwrap().extend([
+        SendError::Unknown {
+            detail: "timed out".into(),
+        },
+        SendError::Contact {
+            code: 131026,
+            detail: "Message undeliverable".into(),
+        },
+    ]);
+    let first_job = w.scheduler.pending()[0].input.clone();
+    w.advance(2).await;
+    check("the first steps").await;
+    let sent = w.sent();
+    assert_eq!(sent.len(), 8);
+    let to = |n: usize| sent[n - 1].to.as_str().to_string();
+    let message = |n: usize| format!("wamid.{n}");
+    // Statuses, each posted twice, some out of order, priced ones billable.
+    let marketing = Some(PricingCategory::Marketing);
+    let utility = Some(PricingCategory::Utility);
+    let mut statuses = Vec::new();
+    for n in 1..=6 {
+        statuses.push(priced_status(
+            &message(n),
+            &to(n),
+            MessageStatus::Delivered,
+            if n % 2 == 0 { utility } else { marketing },
+        ));
+    }
+    for n in [1, 2, 3] {
+        statuses.push(priced_status(
+            &message(n),
+            &to(n),
+            MessageStatus::Read,
+            None,
+        ));
+    }
+    statuses.push(priced_status(
+        &message(7),
+        &to(7),
+        MessageStatus::Failed,
+        None,
+    ));
+    let inbound = w.ports.inbound();
+    inbound.apply(statuses.clone()).await.unwrap();
+    check("the statuses").await;
+    inbound.apply(statuses).await.unwrap();
+    check("the same statuses again").await;
+    // A redelivered step job sends and counts nothing more.
+    w.ports.sender().run(first_job.clone()).await.unwrap();
+    w.ports.sender().run(first_job).await.unwrap();
+    assert_eq!(w.sent().len(), 8);
+    check("a redelivered step").await;
+    // Two contacts reply (the second reply of one changes nothing), one is removed.
+    let reply = |n: usize| InboundEvent::Message {
+        phone_number_id: "1098765432".into(),
+        from: to(n).trim_start_matches('+').into(),
+    };
+    inbound
+        .apply(vec![reply(1), reply(2), reply(1)])
+        .await
+        .unwrap();
+    enrollments
+        .remove_contact(&w.tenant, w.sequence_id, &to(3))
+        .await
+        .unwrap();
+    enrollments
+        .remove_contact(&w.tenant, w.sequence_id, &to(3))
+        .await
+        .unwrap();
+    check("replies and a removal").await;
+    // The removed and a replied contact enroll again (new runs), an active one changes nothing.
+    let again = [to(3), to(1), to(4)]
+        .iter()
+        .map(|p| serde_json::from_value(serde_json::json!({"phone": p})).unwrap())
+        .collect();
+    enrollments
+        .enroll(&w.tenant, w.sequence_id, again)
+        .await
+        .unwrap();
+    check("enrolling again").await;
+    // The second steps, and the new runs' first steps, with their statuses.
+    w.advance(25).await;
+    let later: Vec<(String, String)> = w
+        .sent()
+        .iter()
+        .enumerate()
+        .skip(8)
+        .map(|(i, m)| (format!("wamid.{}", i + 1), m.to.as_str().to_string()))
+        .collect();
+    assert!(later.len() >= 5, "{} later sends", later.len());
+    let statuses: Vec<InboundEvent> = later
+        .iter()
+        .flat_map(|(id, to)| {
+            [
+                priced_status(id, to, MessageStatus::Read, marketing),
+                priced_status(id, to, MessageStatus::Delivered, marketing),
+            ]
+        })
+        .collect();
+    inbound.apply(statuses.clone()).await.unwrap();
+    inbound.apply(statuses).await.unwrap();
+    w.advance(48).await;
+    let last = check("everything").await;
+    let total = |f: fn(&ritmo_core::enrollments::stats::StepStats) -> u64| {
+        last.steps.iter().map(f).sum::<u64>()
+    };
+    // The scenario reached every kind of count.
+    assert!(total(|s| s.sent) >= 13);
+    assert!(total(|s| s.failed) >= 2);
+    assert!(total(|s| s.unknown) >= 1);
+    assert!(total(|s| s.read) >= 3);
+    assert!(total(|s| s.replied) >= 2);
+    assert!(last.exit_reasons.contains_key("replied"));
+    assert!(last.exit_reasons.contains_key("undeliverable"));
+    assert!(last.steps[0]
+        .billable
+        .contains_key(&TemplateCategory::Utility));
+    assert!(last.steps.iter().any(|s| s.estimated_cost.unwrap() > 0.0));
 }

@@ -1,6 +1,9 @@
-//! Enrollments: version-conditioned writes, the one-`UpdateItem` step claim, listings by status,
-//! and the sparse overdue index (`gsi2`, keys only) the reconciler reads.
+//! Enrollments: version-conditioned writes (a single `PutItem`, or one `TransactWriteItems` when
+//! the write also indexes or counts something), the one-`UpdateItem` step claim, listings by
+//! status, the sequence's counters, and the sparse overdue index (`gsi2`, keys only) the
+//! reconciler reads.
 
+use ritmo_core::enrollments::counters::Counts;
 use ritmo_core::enrollments::model::Pending;
 use ritmo_core::enrollments::store::OverdueRun;
 
@@ -118,6 +121,14 @@ impl EnrollmentStore for DynamoStore {
 
     /// One conditional `UpdateItem`: the run must be active, on that step, scheduled at that
     /// generation; the state becomes `sending` and the version goes up by one.
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<Counts, PortError> {
+        self.read_counters(tenant, sequence_id).await
+    }
+
     async fn claim_step(
         &self,
         tenant: &TenantId,

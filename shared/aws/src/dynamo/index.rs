@@ -1,6 +1,7 @@
 //! The enrollment indexes: message id → send (with the statuses held until the send is
-//! recorded), and contact key → the contact's runs. Their items are written in the same
-//! `TransactWriteItems` as the enrollment write that makes them true.
+//! recorded), and contact key → the contact's runs. Their items, and the write's change to the
+//! sequence's counters, are written in the same `TransactWriteItems` as the enrollment write
+//! that makes them true.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -16,16 +17,20 @@ use ritmo_core::PortError;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use super::transact::{condition_failed, Outcome};
+use super::transact::{condition_failed, transaction_conflict, Outcome};
 
 /// How one try of an indexed enrollment write ended.
 enum Indexed {
     Written,
     /// Only the message items' "no status held" conditions cancelled it.
     HeldStatuses,
+    /// No condition failed: another transaction was writing one of its items (a counter shard
+    /// most often). The same write is tried again.
+    Contended,
 }
 use super::{
-    build_error, from_item, key, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK, TTL,
+    build_error, from_item, key, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK,
+    TRANSACTION_RETRIES, TTL,
 };
 
 /// The attribute of a message item holding its send.
@@ -68,11 +73,14 @@ const HELD: [MessageStatus; 4] = [
 ];
 
 impl DynamoStore {
-    /// The enrollment `Put` (conditional on `expect`) and the index items, in one transaction.
-    /// A cancelled transaction whose stored enrollment is exactly this one is success (an SDK
-    /// retry of a transaction that committed); otherwise it is a conflict. With `see_held`,
-    /// each message item's update is conditional on holding no status, and a transaction that
-    /// only those conditions cancelled runs again without them: the answer is then `true`.
+    /// The enrollment `Put` (conditional on `expect`), the index items and the `ADD` of the
+    /// counter change to the run's counter shard, in one transaction: a lost condition adds
+    /// nothing. A cancelled transaction whose stored enrollment is exactly this one is success
+    /// (an SDK retry of a transaction that committed, whose counters were added then);
+    /// otherwise it is a conflict. One that no condition cancelled (another transaction on a
+    /// counter shard) is tried again as it is. With `see_held`, each message item's update is
+    /// conditional on holding no status, and a transaction that only those conditions
+    /// cancelled runs again without them: the answer is then `true`.
     pub(super) async fn write_indexed(
         &self,
         enrollment: &Enrollment,
@@ -81,19 +89,23 @@ impl DynamoStore {
         index: &IndexWrites,
         see_held: bool,
     ) -> Result<bool, WriteError> {
-        let first = self
-            .write_indexed_once(enrollment, item.clone(), expect, index, see_held)
-            .await?;
-        match first {
-            Indexed::Written => Ok(false),
-            Indexed::HeldStatuses => self
-                .write_indexed_once(enrollment, item, expect, index, false)
-                .await
-                .and_then(|again| match again {
-                    Indexed::Written => Ok(true),
-                    Indexed::HeldStatuses => Err(WriteError::Conflict),
-                }),
+        let mut see_held = see_held;
+        let mut held = false;
+        for _ in 0..TRANSACTION_RETRIES {
+            match self
+                .write_indexed_once(enrollment, item.clone(), expect, index, see_held)
+                .await?
+            {
+                Indexed::Written => return Ok(held),
+                Indexed::HeldStatuses if see_held => {
+                    see_held = false;
+                    held = true;
+                }
+                Indexed::HeldStatuses => return Err(WriteError::Conflict),
+                Indexed::Contended => {}
+            }
         }
+        Err(WriteError::Conflict)
     }
 
     async fn write_indexed_once(
@@ -169,9 +181,21 @@ impl DynamoStore {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
+        if !index.counters.is_empty() {
+            writes.push(self.counters_update(enrollment, &index.counters)?);
+        }
         let messages = index.messages.len();
         match self.transact("enrollment", writes).await? {
             Outcome::Committed => Ok(Indexed::Written),
+            Outcome::Cancelled(reasons)
+                if !reasons
+                    .iter()
+                    .enumerate()
+                    .any(|(i, _)| condition_failed(&reasons, i))
+                    && transaction_conflict(&reasons) =>
+            {
+                Ok(Indexed::Contended)
+            }
             Outcome::Cancelled(reasons)
                 if see_held
                     && !condition_failed(&reasons, 0)

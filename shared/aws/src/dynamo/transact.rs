@@ -12,6 +12,8 @@ use super::{sdk_error, DynamoStore};
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// The code of a cancellation reason whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// The code of a cancellation reason whose item another transaction was writing.
+const TRANSACTION_CONFLICT: &str = "TransactionConflict";
 
 /// How a transaction ended.
 pub enum Outcome {
@@ -25,6 +27,14 @@ impl Outcome {
     pub fn committed(&self) -> bool {
         matches!(self, Outcome::Committed)
     }
+}
+
+/// Whether a write was cancelled because another transaction was writing its item.
+pub fn transaction_conflict(reasons: &[CancellationReason]) -> bool {
+    reasons
+        .iter()
+        .filter_map(CancellationReason::code)
+        .any(|code| code == TRANSACTION_CONFLICT)
 }
 
 /// Whether the write at `index` was cancelled because its condition failed.

@@ -14,6 +14,7 @@ use crate::common::page::{paginate, Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::delivery::inbound::StatusUpdate;
+use crate::enrollments::counters::Counts;
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, Pending, StepState};
 use crate::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, OverdueRun, SendRef,
@@ -34,6 +35,8 @@ struct Tables {
     messages: BTreeMap<(TenantId, String), MessageRecord>,
     /// (contact key, sequence) → the phone the run is stored under.
     contacts: BTreeMap<(TenantId, String, Ulid), String>,
+    /// Each sequence's statistics counters.
+    counters: BTreeMap<(TenantId, Ulid), Counts>,
     /// The overdue index: what each active run waits on, by time.
     pending: BTreeMap<Pending, std::collections::BTreeSet<(DateTime<Utc>, EnrollmentKey)>>,
 }
@@ -257,6 +260,13 @@ impl EnrollmentStore for MemoryStore {
         }
         tables.store_enrollment(key, enrollment.clone());
         let tenant = &enrollment.tenant;
+        if !index.counters.is_empty() {
+            tables
+                .counters
+                .entry((tenant.clone(), enrollment.sequence_id))
+                .or_default()
+                .merge(&index.counters);
+        }
         for message in &index.messages {
             let record = tables
                 .messages
@@ -326,6 +336,19 @@ impl EnrollmentStore for MemoryStore {
                 phone: phone.clone(),
             })
             .collect())
+    }
+
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<Counts, PortError> {
+        Ok(self
+            .read()
+            .counters
+            .get(&(tenant.clone(), sequence_id))
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn claim_step(

@@ -19,6 +19,7 @@ use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
 use crate::delivery::pacing::SendSlots;
 use crate::delivery::ports::Scheduler;
+use crate::enrollments::counters::Counts;
 use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReason, StepState};
 use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
@@ -312,7 +313,10 @@ impl EnrollmentService {
                 last_step_id: None,
                 last_sent_at: None,
                 wa_id: existing.as_ref().and_then(|e| e.wa_id.clone()),
-                history: existing.map(|e| e.history).unwrap_or_default(),
+                history: existing
+                    .as_ref()
+                    .map(|e| e.history.clone())
+                    .unwrap_or_default(),
                 version: expect_version(expect) + 1,
                 updated_at: now,
             };
@@ -340,8 +344,10 @@ impl EnrollmentService {
             // Stored first, scheduled second: the schedule can never fire before its enrollment
             // exists.
             // A new run is indexed under its contact, so an inbound message finds it.
+            // Its counts replace the ended run's in the sequence's counters.
             let index = IndexWrites {
                 contacts: enrollment.contact_keys(),
+                counters: Counts::delta(existing.as_ref(), &enrollment),
                 ..IndexWrites::default()
             };
             match self
@@ -360,9 +366,13 @@ impl EnrollmentService {
                     let mut ended = enrollment.clone();
                     ended.end(EnrollmentStatus::Exited, Some(ExitReason::Failed));
                     ended.version += 1;
+                    let counters = IndexWrites {
+                        counters: Counts::delta(Some(&enrollment), &ended),
+                        ..IndexWrites::default()
+                    };
                     if let Err(undo) = self
                         .enrollments
-                        .put_enrollment(&ended, Expect::Version(enrollment.version))
+                        .write_enrollment(&ended, Expect::Version(enrollment.version), &counters)
                         .await
                     {
                         tracing::error!(error = %undo, sequence_id = %sequence.id, "an unscheduled enrollment stays active");

@@ -1,6 +1,8 @@
 //! Contacts in sequences: the enrollment state machine, enrolling and removing, the
-//! transitions every other context goes through, and statistics.
+//! transitions every other context goes through, and statistics (from counters each
+//! enrollment write keeps).
 
+pub mod counters;
 pub mod enroll;
 pub mod model;
 pub mod pricing;

@@ -28,7 +28,7 @@ impl Contact {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EnrollmentStatus {
@@ -59,7 +59,7 @@ impl EnrollmentStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExitReason {
@@ -71,6 +71,17 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "replied" => Some(Self::Replied),
+            "opted_out" => Some(Self::OptedOut),
+            "undeliverable" => Some(Self::Undeliverable),
+            "sequence_archived" => Some(Self::SequenceArchived),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Replied => "replied",

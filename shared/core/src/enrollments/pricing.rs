@@ -82,11 +82,14 @@ impl RateCard {
 
     /// Price, in millionths, of one billable message of `category` to the E.164 `phone`.
     pub fn price_micros(&self, category: TemplateCategory, phone: &str) -> Option<u64> {
+        self.price_micros_in(category, calling_code(phone).as_deref())
+    }
+
+    /// Price, in millionths, of one billable message of `category` to a phone of the country
+    /// calling code `code` (None or unknown: the category's default).
+    pub fn price_micros_in(&self, category: TemplateCategory, code: Option<&str>) -> Option<u64> {
         let table = self.rates.get(&category)?;
-        let code = phonenumber::parse(None, phone)
-            .ok()
-            .map(|n| n.code().value().to_string());
-        code.and_then(|c| table.get(&c))
+        code.and_then(|c| table.get(c))
             .or_else(|| table.get("default"))
             .copied()
     }
@@ -94,6 +97,13 @@ impl RateCard {
     pub fn to_amount(micros: u64) -> f64 {
         micros as f64 / MICROS
     }
+}
+
+/// The country calling code of an E.164 phone (`55` for `+5511987654321`).
+pub fn calling_code(phone: &str) -> Option<String> {
+    phonenumber::parse(None, phone)
+        .ok()
+        .map(|n| n.code().value().to_string())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Sequence statistics: enrollments by status and exit reason, and per step sent, delivered,
-//! read, failed, replied and billable counts.
+//! read, failed, replied and billable counts, read from the counters every enrollment write
+//! keeps (see `enrollments::counters`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,9 +12,11 @@ use crate::channels::model::TemplateCategory;
 use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
 use crate::common::tenant::TenantId;
-use crate::enrollments::model::{MessageStatus, Outcome};
+use crate::enrollments::counters::{Counter, Counts, StepCounter};
+use crate::enrollments::model::{Enrollment, MessageStatus, Outcome};
 use crate::enrollments::pricing::RateCard;
 use crate::enrollments::store::EnrollmentStore;
+use crate::sequences::model::Sequence;
 use crate::sequences::service::load_sequence;
 use crate::sequences::store::SequenceStore;
 
@@ -85,88 +88,203 @@ impl StatsService {
         }
     }
 
+    /// The sequence's statistics: from its counters (a constant number of store reads,
+    /// whatever the audience), or, for a sequence created before counters were kept, from a
+    /// full read of its enrollments.
     pub async fn sequence_stats(
         &self,
         tenant: &TenantId,
         sequence_id: Ulid,
     ) -> Result<SequenceStats, DomainError> {
         let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
-        let mut stats = SequenceStats::default();
-        for status in ["active", "completed", "removed", "exited"] {
-            stats.enrollments.insert(status, 0);
+        if !sequence.counted {
+            return self.recount(&sequence).await;
         }
-        let mut steps: HashMap<Ulid, StepStats> = HashMap::new();
+        let counts = self
+            .enrollments
+            .sequence_counters(tenant, sequence_id)
+            .await?;
+        Ok(from_counters(&sequence, &counts, self.rate_card.as_deref()))
+    }
+
+    /// The statistics counted again from every enrollment of the sequence (one read per page of
+    /// enrollments): what the counters must always equal.
+    pub async fn recounted_stats(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<SequenceStats, DomainError> {
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        self.recount(&sequence).await
+    }
+
+    async fn recount(&self, sequence: &Sequence) -> Result<SequenceStats, DomainError> {
+        let mut recount = Recount::new(self.rate_card.as_deref());
         let mut page = PageRequest::first(200);
         loop {
             let batch = self
                 .enrollments
-                .list_enrollments(tenant, sequence_id, None, &page)
+                .list_enrollments(&sequence.tenant, sequence.id, None, &page)
                 .await?;
             for e in &batch.items {
-                *stats.enrollments.entry(e.status.as_str()).or_default() += 1;
-                if let Some(reason) = e.exit_reason {
-                    *stats.exit_reasons.entry(reason.as_str()).or_default() += 1;
-                }
-                for h in &e.history {
-                    let s = steps.entry(h.step_id).or_insert_with(|| StepStats {
-                        step_id: h.step_id,
-                        ..Default::default()
-                    });
-                    match h.outcome {
-                        Outcome::Sent => s.sent += 1,
-                        Outcome::Failed => s.failed += 1,
-                        Outcome::Skipped => s.skipped += 1,
-                        Outcome::Unknown => s.unknown += 1,
-                    }
-                    if h.delivered || h.read {
-                        s.delivered += 1;
-                    }
-                    if h.read {
-                        s.read += 1;
-                    }
-                    if h.status == Some(MessageStatus::Failed) && h.outcome == Outcome::Sent {
-                        s.failed += 1;
-                    }
-                    if h.replied {
-                        s.replied += 1;
-                    }
-                    if h.billable {
-                        let category = h.category.unwrap_or(TemplateCategory::Marketing);
-                        *s.billable.entry(category).or_default() += 1;
-                        if let Some(card) = &self.rate_card {
-                            s.cost_micros +=
-                                card.price_micros(category, &e.contact.phone).unwrap_or(0);
-                        }
-                    }
-                }
+                recount.add(e);
             }
             match batch.next_cursor {
                 Some(cursor) => page.cursor = Some(cursor),
                 None => break,
             }
         }
-        let mut ordered: Vec<StepStats> = sequence
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(position, step)| StepStats {
-                position: Some(position),
-                ..steps.remove(&step.id).unwrap_or(StepStats {
-                    step_id: step.id,
+        Ok(recount.finish(sequence))
+    }
+}
+
+/// The statistics a sequence's counters give.
+pub fn from_counters(
+    sequence: &Sequence,
+    counts: &Counts,
+    rate_card: Option<&RateCard>,
+) -> SequenceStats {
+    let mut stats = SequenceStats::default();
+    for status in ["active", "completed", "removed", "exited"] {
+        stats.enrollments.insert(status, 0);
+    }
+    let mut steps: HashMap<Ulid, StepStats> = HashMap::new();
+    // A counter below zero would be a bug; it reads as zero rather than wrapping.
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
+    for (counter, value) in counts.iter() {
+        let value = count(value);
+        match counter {
+            Counter::Status(status) => {
+                *stats.enrollments.entry(status.as_str()).or_default() += value;
+            }
+            Counter::Exit(reason) => {
+                if value > 0 {
+                    *stats.exit_reasons.entry(reason.as_str()).or_default() += value;
+                }
+            }
+            Counter::Step(step_id, counter) => {
+                let s = steps.entry(*step_id).or_insert_with(|| StepStats {
+                    step_id: *step_id,
                     ..Default::default()
-                })
-            })
-            .collect();
-        let mut deleted: Vec<StepStats> = steps.into_values().collect();
-        deleted.sort_by_key(|s| s.step_id);
-        ordered.extend(deleted);
-        if let Some(card) = &self.rate_card {
-            stats.currency = Some(card.currency.clone());
-            for step in &mut ordered {
-                step.estimated_cost = Some(RateCard::to_amount(step.cost_micros));
+                });
+                match counter {
+                    StepCounter::Sent => s.sent += value,
+                    StepCounter::Delivered => s.delivered += value,
+                    StepCounter::Read => s.read += value,
+                    StepCounter::Failed => s.failed += value,
+                    StepCounter::Replied => s.replied += value,
+                    StepCounter::Skipped => s.skipped += value,
+                    StepCounter::Unknown => s.unknown += value,
+                    StepCounter::Billable { category, country } => {
+                        if value > 0 {
+                            *s.billable.entry(*category).or_default() += value;
+                        }
+                        if let Some(card) = rate_card {
+                            let code = Some(country.as_str()).filter(|c| !c.is_empty());
+                            s.cost_micros +=
+                                value * card.price_micros_in(*category, code).unwrap_or(0);
+                        }
+                    }
+                }
             }
         }
-        stats.steps = ordered;
-        Ok(stats)
     }
+    finish(sequence, &mut stats, steps, rate_card);
+    stats
+}
+
+/// The statistics counted from enrollments one by one (the full read).
+pub struct Recount<'a> {
+    rate_card: Option<&'a RateCard>,
+    stats: SequenceStats,
+    steps: HashMap<Ulid, StepStats>,
+}
+
+impl<'a> Recount<'a> {
+    pub fn new(rate_card: Option<&'a RateCard>) -> Self {
+        let mut stats = SequenceStats::default();
+        for status in ["active", "completed", "removed", "exited"] {
+            stats.enrollments.insert(status, 0);
+        }
+        Self {
+            rate_card,
+            stats,
+            steps: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, e: &Enrollment) {
+        let stats = &mut self.stats;
+        *stats.enrollments.entry(e.status.as_str()).or_default() += 1;
+        if let Some(reason) = e.exit_reason {
+            *stats.exit_reasons.entry(reason.as_str()).or_default() += 1;
+        }
+        for h in &e.history {
+            let s = self.steps.entry(h.step_id).or_insert_with(|| StepStats {
+                step_id: h.step_id,
+                ..Default::default()
+            });
+            match h.outcome {
+                Outcome::Sent => s.sent += 1,
+                Outcome::Failed => s.failed += 1,
+                Outcome::Skipped => s.skipped += 1,
+                Outcome::Unknown => s.unknown += 1,
+            }
+            if h.delivered || h.read {
+                s.delivered += 1;
+            }
+            if h.read {
+                s.read += 1;
+            }
+            if h.status == Some(MessageStatus::Failed) && h.outcome == Outcome::Sent {
+                s.failed += 1;
+            }
+            if h.replied {
+                s.replied += 1;
+            }
+            if h.billable {
+                let category = h.category.unwrap_or(TemplateCategory::Marketing);
+                *s.billable.entry(category).or_default() += 1;
+                if let Some(card) = self.rate_card {
+                    s.cost_micros += card.price_micros(category, &e.contact.phone).unwrap_or(0);
+                }
+            }
+        }
+    }
+
+    pub fn finish(mut self, sequence: &Sequence) -> SequenceStats {
+        finish(sequence, &mut self.stats, self.steps, self.rate_card);
+        self.stats
+    }
+}
+
+/// Orders the steps (the sequence's, then deleted ones by id) and prices them.
+fn finish(
+    sequence: &Sequence,
+    stats: &mut SequenceStats,
+    mut steps: HashMap<Ulid, StepStats>,
+    rate_card: Option<&RateCard>,
+) {
+    let mut ordered: Vec<StepStats> = sequence
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(position, step)| StepStats {
+            position: Some(position),
+            ..steps.remove(&step.id).unwrap_or(StepStats {
+                step_id: step.id,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let mut deleted: Vec<StepStats> = steps.into_values().collect();
+    deleted.sort_by_key(|s| s.step_id);
+    ordered.extend(deleted);
+    if let Some(card) = rate_card {
+        stats.currency = Some(card.currency.clone());
+        for step in &mut ordered {
+            step.estimated_cost = Some(RateCard::to_amount(step.cost_micros));
+        }
+    }
+    stats.steps = ordered;
 }

@@ -9,6 +9,7 @@ use crate::common::page::{Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::delivery::inbound::StatusUpdate;
+use crate::enrollments::counters::Counts;
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, Pending};
 
 /// A message id an enrollment write records for the first time.
@@ -18,7 +19,8 @@ pub struct SentMessage {
     pub step_id: Ulid,
 }
 
-/// What an enrollment write indexes, in the same atomic write as the enrollment itself.
+/// What an enrollment write indexes and counts, in the same atomic write as the enrollment
+/// itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexWrites {
     /// Message id → this run and step, so a status without callback data finds its send.
@@ -26,11 +28,14 @@ pub struct IndexWrites {
     /// Contact keys ([`crate::common::phone::Phone::contact_key`]) under which an inbound
     /// message finds this run: the phone's, and the WhatsApp id's when Meta reported another.
     pub contacts: Vec<String>,
+    /// What the write adds to the sequence's counters ([`Counts::delta`] of the stored
+    /// enrollment and this one): added exactly when the enrollment write happens.
+    pub counters: Counts,
 }
 
 impl IndexWrites {
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.contacts.is_empty()
+        self.messages.is_empty() && self.contacts.is_empty() && self.counters.is_empty()
     }
 }
 
@@ -94,7 +99,8 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         phone: &str,
     ) -> Result<Option<Enrollment>, PortError>;
     /// Writes the enrollment if the stored one matches `expect` (`Absent`: none, or one that is
-    /// not active); the caller bumps `version`.
+    /// not active); the caller bumps `version`. It changes no counter: services write through
+    /// [`Self::write_enrollment`] with the write's [`Counts::delta`].
     async fn put_enrollment(
         &self,
         enrollment: &Enrollment,
@@ -162,6 +168,13 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         phone: &str,
         claim: &StepClaim,
     ) -> Result<ClaimOutcome, PortError>;
+    /// The sequence's counters, as every enrollment write's [`IndexWrites::counters`] left
+    /// them: a constant number of reads, whatever the number of enrollments.
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<Counts, PortError>;
     /// Enrollments of a sequence, by phone, optionally only those with `status`.
     async fn list_enrollments(
         &self,

@@ -20,6 +20,7 @@ use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
 use crate::delivery::pacing::{Lane, Lattice, SendSlots, SLOT_LEAD};
 use crate::delivery::ports::{Schedule, Scheduler, StepJob};
+use crate::enrollments::counters::Counts;
 use crate::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, StepState,
 };
@@ -227,6 +228,7 @@ impl EnrollmentTransitions {
                 return Ok((None, false));
             };
             let expect = Expect::Version(enrollment.version);
+            let stored = enrollment.clone();
             let known: Vec<Option<String>> = enrollment
                 .history
                 .iter()
@@ -248,9 +250,10 @@ impl EnrollmentTransitions {
             };
             enrollment.version += 1;
             enrollment.updated_at = self.clock.now();
-            // Message ids this change records, and a WhatsApp id it learned, are indexed with
-            // the same write.
+            // Message ids this change records, a WhatsApp id it learned, and what it changes in
+            // the sequence's counters go with the same write.
             let index = IndexWrites {
+                counters: Counts::delta(Some(&stored), &enrollment),
                 messages: enrollment
                     .history
                     .iter()

@@ -315,6 +315,11 @@ pub struct Sequence {
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write; writes are conditional on it.
     pub version: u64,
+    /// Every enrollment write of this sequence has kept its statistics' counters (true for a
+    /// sequence created since they are kept): its statistics are read from them. A sequence
+    /// stored without it has its statistics counted from its enrollments.
+    #[serde(default)]
+    pub counted: bool,
 }
 
 impl Sequence {

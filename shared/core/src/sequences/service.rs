@@ -104,6 +104,7 @@ impl SequenceService {
             created_at: now,
             updated_at: now,
             version: 1,
+            counted: true,
         };
         self.sequences
             .put_sequence(&sequence, Expect::Absent)
