@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the six Lambda functions for arm64 (provided.al2023) with cargo-lambda and prints the
+# Builds the seven Lambda functions for arm64 (provided.al2023) with cargo-lambda and prints the
 # size of each bootstrap. Installs what it needs itself: a Python venv in .venv with cargo-lambda
 # and ziglang (zig cross-links to aarch64), and the aarch64 Rust standard library.
 #
@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUNCTIONS=(sequences-api enrollments-api links-api redirect sender webhook)
+FUNCTIONS=(sequences-api enrollments-api links-api redirect sender webhook webhook-worker)
 
 if [ ! -x .venv/bin/cargo-lambda ] || [ ! -d .venv/lib/python3*/site-packages/ziglang ]; then
   python3 -m venv .venv

@@ -1,6 +1,6 @@
 //! `webhook`: Meta's webhook at `/webhooks/whatsapp` (public route, signed by Meta): the
-//! verification handshake, then statuses, replies, opt-outs and template status changes.
-//! Wiring only.
+//! verification handshake, then each signed notification handed to the notification queue
+//! (`webhook-worker` applies it) and answered at once. Wiring only.
 
 use ritmo_aws::WebhookConfig;
 use ritmo_http::{WebhookSettings, WebhookState};
@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             verify_token: Some(config.verify_token),
             app_secret: Some(config.app_secret),
         },
+        queue: ritmo_aws::deployment::notification_queue_from_env().await,
     };
     ritmo_lambda::serve(ritmo_lambda::apps::webhook(state)).await
 }

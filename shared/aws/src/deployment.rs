@@ -162,6 +162,21 @@ pub async fn inbound_from_env() -> Result<InboundWebhooks, DeploymentError> {
     ))
 }
 
+/// `webhook`: the notification queue of `RITMO_NOTIFICATION_QUEUE_URL`, when it is set (the
+/// stack sets it; without it the webhook applies notifications in the request).
+#[cfg(feature = "sqs")]
+pub async fn notification_queue_from_env(
+) -> Option<Arc<dyn ritmo_core::delivery::ports::NotificationQueue>> {
+    let url = std::env::var("RITMO_NOTIFICATION_QUEUE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())?;
+    let aws = aws_config().await;
+    Some(Arc::new(crate::sqs::SqsNotificationQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        url,
+    )))
+}
+
 /// `links-api`: the link admin on the store.
 pub async fn link_admin_from_env() -> Result<LinkAdmin, DeploymentError> {
     let aws = aws_config().await;

@@ -9,6 +9,8 @@ pub mod deployment;
 pub mod dynamo;
 pub mod local;
 pub mod scheduler;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 pub use config::{
     ClaimsConfig, ConfigError, LinksApiConfig, RedirectConfig, SchedulerConfig, StoreConfig,

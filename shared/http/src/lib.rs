@@ -8,11 +8,14 @@ mod pages;
 pub mod problem;
 pub mod routes;
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use ritmo_core::channels::service::ChannelService;
 use ritmo_core::common::page::Page;
 use ritmo_core::delivery::inbound::InboundWebhooks;
+use ritmo_core::delivery::ports::NotificationQueue;
 use ritmo_core::enrollments::enroll::EnrollmentService;
 use ritmo_core::enrollments::stats::StatsService;
 use ritmo_core::links::admin::LinkAdmin;
@@ -67,6 +70,8 @@ pub struct RedirectState {
 pub struct WebhookState {
     pub inbound: InboundWebhooks,
     pub settings: WebhookSettings,
+    /// Where verified notifications go to be applied apart; `None` applies them in the request.
+    pub queue: Option<Arc<dyn NotificationQueue>>,
 }
 
 impl SequencesState {
@@ -110,6 +115,7 @@ impl WebhookState {
         Self {
             inbound: ports.inbound(),
             settings,
+            queue: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! which `ritmo_http::Auth::authorizer_context()` reads.
 
 pub mod apps;
+pub mod inbound;
 pub mod metrics;
 pub mod sender;
 

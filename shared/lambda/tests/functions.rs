@@ -17,7 +17,7 @@ use ritmo_core::common::page::{Page, PageRequest};
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::ports::StepRunner;
+use ritmo_core::delivery::ports::{NotificationQueue, StepRunner};
 use ritmo_core::links::{LinkInput, PublicBase, StickyKey};
 use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::store::SequenceStore;
@@ -48,7 +48,12 @@ fn ritmo() -> Ports {
 /// Runs an API Gateway v2 (or function URL) event through a function's router as
 /// `ritmo_lambda::serve` does.
 async fn respond(app: axum::Router, event: &str) -> (StatusCode, HeaderMap, String) {
-    let request = lambda_http::request::from_str(&fixture(event)).expect("an API Gateway event");
+    respond_to(app, &fixture(event)).await
+}
+
+/// [`respond`] for an event given whole.
+async fn respond_to(app: axum::Router, event: &str) -> (StatusCode, HeaderMap, String) {
+    let request = lambda_http::request::from_str(event).expect("an API Gateway event");
     let (parts, body) = request.into_parts();
     let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
     let response = ritmo_lambda::with_authorizer_claims(app)
@@ -523,4 +528,156 @@ async fn the_sender_function_runs_a_step_queue_batch_or_a_reconciler_pass_and_re
     )
     .await;
     assert!(matches!(refused, Err(sender::InvocationError::Unknown)));
+}
+
+/// Records what the webhook queues; fails every enqueue when `refuse` is set.
+#[derive(Default)]
+struct QueueRecorder {
+    queued: std::sync::Mutex<Vec<Vec<u8>>>,
+    refuse: bool,
+}
+
+#[async_trait]
+impl NotificationQueue for QueueRecorder {
+    fn max_message_bytes(&self) -> usize {
+        100_000
+    }
+
+    async fn enqueue(&self, notifications: Vec<Vec<u8>>) -> Result<(), PortError> {
+        if self.refuse {
+            return Err(PortError::new("queue unavailable"));
+        }
+        self.queued.lock().unwrap().extend(notifications);
+        Ok(())
+    }
+}
+
+/// The delivery fixture with `body` as its body, signed with the test app secret.
+fn signed_delivery(body: &str) -> String {
+    let mut event = json(&fixture("apigw-v2-webhook-delivery.json"));
+    event["body"] = body.into();
+    event["headers"]["x-hub-signature-256"] =
+        ritmo_whatsapp::signature(b"meta-app-secret", body.as_bytes()).into();
+    event.to_string()
+}
+
+/// A notification of `statuses` delivered statuses for number 1098765432, about 400 bytes each.
+fn statuses_notification(statuses: usize) -> String {
+    let statuses: Vec<serde_json::Value> = (0..statuses)
+        .map(|i| serde_json::json!({"id": format!("wamid.{i}"), "status": "delivered", "timestamp": "1750263773",
+            "recipient_id": "5511987654321", "biz_opaque_callback_data": "not-a-callback",
+            "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"},
+            "conversation": {"id": "CONVERSATION_ID", "origin": {"type": "marketing"}}}))
+        .collect();
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "2098765432", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "551140000000", "phone_number_id": "1098765432"},
+        "statuses": statuses}}]}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn webhook_queues_a_signed_delivery_in_parts_and_answers_at_once() {
+    let queue = Arc::new(QueueRecorder::default());
+    let mut state = WebhookState::of(&ritmo(), webhook_settings("meta-verify-token"));
+    state.queue = Some(queue.clone());
+    let body = statuses_notification(1_000);
+    assert!(body.len() > 300_000, "{}", body.len());
+    let (status, _, _) = respond_to(apps::webhook(state), &signed_delivery(&body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let queued = queue.queued.lock().unwrap().clone();
+    assert!(queued.len() >= 4, "{} parts", queued.len());
+    assert!(queued.iter().all(|part| part.len() <= 100_000));
+    let ids: Vec<String> = queued
+        .iter()
+        .flat_map(|part| {
+            json(std::str::from_utf8(part).unwrap())["entry"][0]["changes"][0]["value"]["statuses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected: Vec<String> = (0..1_000).map(|i| format!("wamid.{i}")).collect();
+    assert_eq!(ids, expected, "every status once, in order");
+
+    let refusing = Arc::new(QueueRecorder {
+        refuse: true,
+        ..Default::default()
+    });
+    let mut state = WebhookState::of(&ritmo(), webhook_settings("meta-verify-token"));
+    state.queue = Some(refusing);
+    let (status, headers, body) = respond_to(
+        apps::webhook(state),
+        &signed_delivery(&statuses_notification(1)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let mut state = WebhookState::of(&ritmo(), webhook_settings("meta-verify-token"));
+    state.queue = Some(queue.clone());
+    let before = queue.queued.lock().unwrap().len();
+    let (status, _) = call(apps::webhook(state), "apigw-v2-webhook-delivery.json").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an unsigned delivery is never queued"
+    );
+    assert_eq!(queue.queued.lock().unwrap().len(), before);
+}
+
+/// A batch of queued notifications, one record each.
+fn notification_batch(bodies: &[String]) -> LambdaEvent<SqsEvent> {
+    let mut batch = step_batch(&[]);
+    let template = serde_json::to_value(&batch.payload.records[0]).unwrap();
+    let records: Vec<serde_json::Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = template.clone();
+            record["messageId"] = format!("notification-{i}").into();
+            record["body"] = body.as_str().into();
+            record
+        })
+        .collect();
+    batch.payload = serde_json::from_value(serde_json::json!({"Records": records})).unwrap();
+    batch
+}
+
+#[tokio::test]
+async fn webhook_worker_applies_queued_notifications_and_names_the_unreadable_one() {
+    let (ports, outbox, job, sequence_id) = enrolled_contact().await;
+    let response = sender::handle(runner(&ports), step_batch(std::slice::from_ref(&job))).await;
+    assert!(failed(&response).is_empty());
+    assert_eq!(outbox.entries().len(), 1);
+    let acme = TenantId::parse("acme").unwrap();
+    let enrollments = ports.enrollment_service();
+    let sent = enrollments
+        .enrollment(&acme, sequence_id, "+5511987654321")
+        .await
+        .unwrap();
+    let message_id = sent.history[0].message_id.clone().unwrap();
+    let callback = outbox.entries()[0].request["biz_opaque_callback_data"].clone();
+    let read = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "2098765432", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "551140000000", "phone_number_id": "1098765432"},
+        "statuses": [{"id": message_id, "status": "read", "timestamp": "1750263780",
+                      "recipient_id": "5511987654321", "biz_opaque_callback_data": callback}]}}]}]})
+    .to_string();
+    let response = ritmo_lambda::inbound::handle(
+        &ports.inbound(),
+        notification_batch(&["not json".to_string(), read.clone(), read]),
+    )
+    .await;
+    assert_eq!(failed(&response), ["notification-0"]);
+    let after = enrollments
+        .enrollment(&acme, sequence_id, "+5511987654321")
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(after.history[0].status).unwrap(),
+        "read",
+        "the queued status was applied (twice, harmlessly)"
+    );
 }

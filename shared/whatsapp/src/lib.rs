@@ -211,8 +211,11 @@ impl TemplateItem {
             .iter()
             .map(|b| {
                 let parameters = match b.kind.to_ascii_uppercase().as_str() {
-                    "URL" => b.url.as_deref().map(count_body_parameters).unwrap_or(0),
-                    "COPY_CODE" => 1,
+                    // An authentication template's code button is sent as a URL button.
+                    "URL" | "OTP" => b.url.as_deref().map(count_body_parameters).unwrap_or(0),
+                    // A multi-product message's button needs its sections at send, which a
+                    // step cannot give: counted, so that saving refuses it.
+                    "COPY_CODE" | "MPM" => 1,
                     _ => 0,
                 };
                 TemplateButton {

@@ -33,6 +33,102 @@ pub fn verify_signature(app_secret: &[u8], body: &[u8], header: Option<&str>) ->
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Splits a notification (already verified) into notifications of at most about `max` bytes
+/// each, for a queue whose messages are smaller than Meta's 3 MB: one per change, and a change
+/// larger than `max` in chunks of its `statuses` and of its `messages` (each chunk keeps the
+/// value's other fields: `messaging_product`, `metadata`, `contacts`). Every item lands in
+/// exactly one part; an item larger than `max` on its own is a part of its own. Only a body
+/// that is not JSON is an error.
+pub fn split_notification(body: &[u8], max: usize) -> Result<Vec<Vec<u8>>, serde_json::Error> {
+    let notification: Value = serde_json::from_slice(body)?;
+    if body.len() <= max {
+        return Ok(vec![body.to_vec()]);
+    }
+    let object = notification.get("object").cloned().unwrap_or(Value::Null);
+    let wrap = |entry: Value| -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"object": object, "entry": [entry]}))
+            .expect("JSON values serialise")
+    };
+    let entries = match notification.get("entry") {
+        Some(Value::Array(entries)) => entries.clone(),
+        _ => return Ok(vec![body.to_vec()]),
+    };
+    let mut parts = Vec::new();
+    for entry in entries {
+        let (Some(id), Some(Value::Array(changes))) = (entry.get("id"), entry.get("changes"))
+        else {
+            parts.push(wrap(entry));
+            continue;
+        };
+        let one = |change: Value| wrap(serde_json::json!({"id": id, "changes": [change]}));
+        for change in changes {
+            let whole = one(change.clone());
+            if whole.len() <= max {
+                parts.push(whole);
+                continue;
+            }
+            for chunk in split_change(change, whole.len(), max) {
+                parts.push(one(chunk));
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// A change's value cut into chunks of its `statuses` and of its `messages`, each chunk about
+/// `max` bytes at most.
+fn split_change(change: &Value, size: usize, max: usize) -> Vec<Value> {
+    let Some(value) = change.get("value").and_then(Value::as_object) else {
+        return vec![change.clone()];
+    };
+    let mut shell = value.clone();
+    let lists: Vec<(&str, Vec<Value>)> = ["statuses", "messages"]
+        .into_iter()
+        .filter_map(|key| match shell.remove(key) {
+            Some(Value::Array(items)) => Some((key, items)),
+            Some(other) => {
+                shell.insert(key.into(), other);
+                None
+            }
+            None => None,
+        })
+        .collect();
+    if lists.is_empty() {
+        return vec![change.clone()];
+    }
+    let with_value = |value: serde_json::Map<String, Value>| {
+        let mut chunk = change.clone();
+        chunk["value"] = Value::Object(value);
+        chunk
+    };
+    let base = serde_json::to_vec(&with_value(shell.clone()))
+        .map(|b| b.len())
+        .unwrap_or(size);
+    let room = max.saturating_sub(base + 256).max(1);
+    let mut chunks = Vec::new();
+    for (key, items) in lists {
+        let mut current: Vec<Value> = Vec::new();
+        let mut used = 0;
+        for item in items {
+            let len = serde_json::to_vec(&item).map(|b| b.len()).unwrap_or(0) + 1;
+            if !current.is_empty() && used + len > room {
+                let mut value = shell.clone();
+                value.insert(key.into(), Value::Array(std::mem::take(&mut current)));
+                chunks.push(with_value(value));
+                used = 0;
+            }
+            used += len;
+            current.push(item);
+        }
+        if !current.is_empty() {
+            let mut value = shell.clone();
+            value.insert(key.into(), Value::Array(current));
+            chunks.push(with_value(value));
+        }
+    }
+    chunks
+}
+
 #[derive(Debug, Deserialize)]
 struct Notification {
     #[serde(default)]
@@ -348,6 +444,48 @@ mod tests {
             body,
             Some(header.trim_start_matches("sha256="))
         ));
+    }
+
+    #[test]
+    fn a_large_notification_splits_into_small_ones_with_every_item_once() {
+        let status = |i: usize| {
+            json!({"id": format!("wamid.S{i}"), "status": "delivered", "timestamp": "1750263773",
+                   "recipient_id": "5511987654321", "biz_opaque_callback_data": format!("cb{i}"),
+                   "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"}})
+        };
+        let message = |i: usize| {
+            json!({"from": "5511987654321", "id": format!("wamid.M{i}"), "timestamp": "1750263773",
+                   "type": "text", "text": {"body": "x".repeat(500)}})
+        };
+        let value = |statuses: Vec<Value>, messages: Vec<Value>| {
+            json!({"messaging_product": "whatsapp",
+                   "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+                   "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511987654321"}],
+                   "statuses": statuses, "messages": messages})
+        };
+        let body = json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "102290129340398", "changes": [
+                {"field": "messages", "value": value((0..4000).map(status).collect(), (0..600).map(message).collect())},
+                {"field": "message_template_status_update",
+                 "value": {"event": "PAUSED", "message_template_id": 1, "message_template_name": "promo",
+                           "message_template_language": "pt_BR", "reason": null}}]},
+            {"id": "102290129340399", "changes": [
+                {"field": "messages", "value": value(vec![status(9999)], vec![])}]}]});
+        let body = serde_json::to_vec(&body).unwrap();
+        assert!(body.len() > 1_000_000, "{}", body.len());
+        let max = 200_000;
+        let parts = split_notification(&body, max).unwrap();
+        assert!(parts.len() >= 8, "{}", parts.len());
+        assert!(parts.iter().all(|p| p.len() <= max), "every part fits");
+        let whole = parse_notification(&body).unwrap();
+        let split: Vec<InboundEvent> = parts
+            .iter()
+            .flat_map(|p| parse_notification(p).unwrap())
+            .collect();
+        assert_eq!(split.len(), whole.len());
+        assert_eq!(split, whole, "the same events, in the same order");
+        assert_eq!(split_notification(b"{}", max).unwrap(), [b"{}".to_vec()]);
+        assert!(split_notification(b"not json", max).is_err());
     }
 
     #[test]

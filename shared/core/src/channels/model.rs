@@ -94,7 +94,7 @@ pub struct TemplateInfo {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"format": "IMAGE", "parameters": 0, "parameter_name": null})))]
 pub struct TemplateHeader {
-    /// Meta's format: `TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT`, `LOCATION`, ...
+    /// Meta's format: `TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT`, `GIF`, `LOCATION`, ...
     pub format: String,
     /// Parameters a text header takes (0 or 1); a media header takes its media instead.
     #[serde(default)]
@@ -142,7 +142,7 @@ impl TemplateButton {
     /// The step button type that fills this button (`url`, `quick_reply`, `copy_code`), if any.
     pub fn step_kind(&self) -> Option<&'static str> {
         match self.kind.to_ascii_uppercase().as_str() {
-            "URL" => Some("url"),
+            "URL" | "OTP" => Some("url"),
             "QUICK_REPLY" => Some("quick_reply"),
             "COPY_CODE" => Some("copy_code"),
             _ => None,

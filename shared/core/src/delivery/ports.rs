@@ -179,6 +179,18 @@ pub fn parse_callback(raw: &str) -> Option<(Ulid, Ulid, Ulid)> {
         .then_some((sequence, enrollment, step))
 }
 
+/// Hands verified webhook notifications to a queue, so that the webhook answers Meta at once
+/// and the notifications are applied apart: in batches, retried, then dead-lettered.
+#[async_trait]
+pub trait NotificationQueue: Send + Sync + 'static {
+    /// The largest notification one message may carry (larger ones are split before).
+    fn max_message_bytes(&self) -> usize;
+
+    /// Queues every notification (each a JSON notification whose signature was checked), or
+    /// fails: then Meta's delivery is refused and Meta delivers it again.
+    async fn enqueue(&self, notifications: Vec<Vec<u8>>) -> Result<(), PortError>;
+}
+
 /// Sends WhatsApp messages and starts chatbots.
 #[async_trait]
 pub trait Messenger: Send + Sync + 'static {

@@ -167,6 +167,9 @@ fn render_one(raw: &str, contact: &Contact) -> Result<String, MissingVariable> {
         .render(contact)
 }
 
+/// The longest code a copy-code button copies (Meta's limit).
+pub const COUPON_CODE_MAX: usize = 15;
+
 /// Checks a step's header and buttons against the approved template's components: a header of
 /// the template's format (a text header's one parameter, or its media), and every button that
 /// takes a parameter filled, each with the type of the template's button at that index. The
@@ -245,6 +248,14 @@ pub fn check_components(
                 ),
             ));
         }
+        if let ButtonParameter::CopyCode { coupon_code, .. } = button {
+            if !coupon_code.contains("{{") && coupon_code.chars().count() > COUPON_CODE_MAX {
+                return Err(DomainError::unprocessable(
+                    format!("{field}.coupon_code"),
+                    format!("a coupon code is at most {COUPON_CODE_MAX} characters"),
+                ));
+            }
+        }
         if t.parameters == 0 && !matches!(button, ButtonParameter::QuickReply { .. }) {
             return Err(DomainError::unprocessable(
                 field,
@@ -258,7 +269,15 @@ pub fn check_components(
         if t.parameters == 0 || buttons.iter().any(|b| usize::from(b.index()) == index) {
             continue;
         }
-        let kind = t.step_kind().unwrap_or("url");
+        let Some(kind) = t.step_kind() else {
+            return Err(DomainError::unprocessable(
+                "action.buttons",
+                format!(
+                    "button {index} ({}) of template '{name}' needs what Ritmo cannot send",
+                    t.kind
+                ),
+            ));
+        };
         let field = match kind {
             "copy_code" => "coupon_code",
             _ => "text",
@@ -444,6 +463,20 @@ mod tests {
         assert_eq!(
             field(check_components(&t, None, &[wrong_type, url.clone()])),
             "action.buttons[0]"
+        );
+        let long = ButtonParameter::CopyCode {
+            index: 0,
+            coupon_code: "BLACKFRIDAY-2026-50OFF".into(),
+        };
+        assert_eq!(
+            field(check_components(&t, None, &[long, url.clone()])),
+            "action.buttons[0].coupon_code"
+        );
+        let catalog = template(None, &[("MPM", 1)]);
+        let refused = check_components(&catalog, None, &[]);
+        assert!(
+            format!("{refused:?}").contains("cannot send"),
+            "{refused:?}"
         );
         let missing = ButtonParameter::QuickReply {
             index: 7,

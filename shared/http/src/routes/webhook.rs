@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ritmo_core::common::secret::Secret;
-use ritmo_whatsapp::webhook::{parse_notification, verify_signature};
+use ritmo_whatsapp::webhook::{parse_notification, split_notification, verify_signature};
 use subtle::ConstantTimeEq;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -86,6 +86,8 @@ async fn verify(State(s): State<WebhookState>, uri: axum::http::Uri) -> Response
          content_type = "application/problem+json", body = Problem),
         (status = 413, description = "The body is larger than 3 MiB (Meta's documented maximum is 3 MB).",
          content_type = "application/problem+json", body = Problem),
+        (status = 503, description = "The notification could not be queued; Meta delivers it again.",
+         content_type = "application/problem+json", body = Problem),
     )
 )]
 async fn notify(
@@ -106,6 +108,21 @@ async fn notify(
         return Err(Problem::unauthorized(
             "missing or invalid X-Hub-Signature-256",
         ));
+    }
+    if let Some(queue) = &s.queue {
+        let parts = split_notification(&body, queue.max_message_bytes())
+            .map_err(|_| Problem::bad_request("body", "the notification is not JSON"))?;
+        let count = parts.len();
+        queue.enqueue(parts).await.map_err(|e| {
+            tracing::error!(error = %e, "a webhook notification could not be queued");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the notification could not be queued; Meta delivers it again",
+            )
+        })?;
+        tracing::info!(parts = count, bytes = body.len(), "webhook queued");
+        return Ok(StatusCode::OK);
     }
     let events = parse_notification(&body)
         .map_err(|_| Problem::bad_request("body", "the notification is not JSON"))?;
