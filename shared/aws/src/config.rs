@@ -116,6 +116,10 @@ pub struct SchedulerConfig {
     pub dead_letter_arn: String,
     /// `None`: the schedule fires at its time (`FlexibleTimeWindow` `OFF`).
     pub flexible_window: Option<Duration>,
+    /// `RITMO_STEP_QUEUE_URL`, optional: the step queue's URL. When set (and the `sqs` feature
+    /// is built in), a step job due within 15 minutes is sent to the queue as a delayed message
+    /// instead of becoming a schedule.
+    pub step_queue_url: Option<String>,
 }
 
 impl SchedulerConfig {
@@ -143,6 +147,8 @@ impl SchedulerConfig {
             role_arn: arn(source, "RITMO_SCHEDULER_ROLE_ARN")?,
             dead_letter_arn: queue_arn(source, "RITMO_SCHEDULER_DLQ_ARN")?,
             flexible_window,
+            step_queue_url: optional(source, "RITMO_STEP_QUEUE_URL")
+                .filter(|url| !url.trim().is_empty()),
         })
     }
 }

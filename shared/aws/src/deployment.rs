@@ -90,11 +90,16 @@ fn scheduler(
     aws: &aws_config::SdkConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<EventBridgeScheduler>, DeploymentError> {
-    Ok(Arc::new(EventBridgeScheduler::new(
-        aws_sdk_scheduler::Client::new(aws),
-        SchedulerConfig::from_env()?,
-        clock,
-    )))
+    let config = SchedulerConfig::from_env()?;
+    #[cfg(feature = "sqs")]
+    let direct = config.step_queue_url.clone();
+    let scheduler = EventBridgeScheduler::new(aws_sdk_scheduler::Client::new(aws), config, clock);
+    #[cfg(feature = "sqs")]
+    let scheduler = match direct {
+        Some(url) => scheduler.with_direct_queue(aws_sdk_sqs::Client::new(aws), url),
+        None => scheduler,
+    };
+    Ok(Arc::new(scheduler))
 }
 
 /// Every port, for the functions that send or manage sequences (`sequences-api`, `sender`):

@@ -5,6 +5,14 @@
 //! step job (its input, as JSON) as one message to the step queue, which the sender consumes.
 //! Step jobs Scheduler cannot deliver to that queue go to the schedules' dead-letter queue;
 //! step jobs the sender fails to run are the step queue's own business (its redrive policy).
+//!
+//! With the step queue's URL (`RITMO_STEP_QUEUE_URL`, the `sqs` feature), a step job due within
+//! [`DIRECT_HORIZON`] skips Scheduler: it is sent to the step queue at once as a message delayed
+//! to its instant, to the second (Scheduler fires one-shot schedules within about a minute, so a
+//! send slot seconds away would be missed), for one request instead of a schedule. Such a job
+//! cannot be cancelled; it does not need to be: a job whose run moved on (ended, or planned
+//! again under a new generation, hence a new name) is stale when it arrives, and a job that
+//! arrives twice is claimed once.
 
 use std::sync::Arc;
 
@@ -25,10 +33,26 @@ use crate::config::SchedulerConfig;
 /// A due time in the past fires this long from now.
 pub const PAST_DUE_DELAY: TimeDelta = TimeDelta::minutes(1);
 
+/// The longest SQS delays a message (`DelaySeconds` at most 900).
+pub const DIRECT_HORIZON: TimeDelta = TimeDelta::seconds(900);
+
+/// The `DelaySeconds` that brings a job due at `fire_at` no earlier than that (0 when due), or
+/// `None` when it is further than [`DIRECT_HORIZON`] away.
+pub fn direct_delay(fire_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<i32> {
+    let wait = fire_at - now;
+    if wait > DIRECT_HORIZON {
+        return None;
+    }
+    let millis = wait.num_milliseconds().max(0);
+    Some(((millis + 999) / 1000) as i32)
+}
+
 pub struct EventBridgeScheduler {
     client: Client,
     config: SchedulerConfig,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "sqs")]
+    direct: Option<(aws_sdk_sqs::Client, String)>,
 }
 
 /// The schedule as EventBridge Scheduler gets it.
@@ -63,7 +87,42 @@ impl EventBridgeScheduler {
             client,
             config,
             clock,
+            #[cfg(feature = "sqs")]
+            direct: None,
         }
+    }
+
+    /// Sends step jobs due within [`DIRECT_HORIZON`] straight to the step queue at `queue_url`.
+    #[cfg(feature = "sqs")]
+    pub fn with_direct_queue(mut self, sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        self.direct = Some((sqs, queue_url));
+        self
+    }
+
+    /// Sends the job to the step queue, delayed to its instant, when it is due soon enough;
+    /// `false` when it is not (it becomes a schedule).
+    #[cfg(feature = "sqs")]
+    async fn send_direct(&self, schedule: &Schedule, input: &str) -> Result<bool, PortError> {
+        let Some((sqs, url)) = &self.direct else {
+            return Ok(false);
+        };
+        let Some(delay) = direct_delay(schedule.fire_at, self.clock.now()) else {
+            return Ok(false);
+        };
+        sqs.send_message()
+            .queue_url(url)
+            .message_body(input)
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(|e| PortError::with_source("SQS SendMessage of a step job failed", e))?;
+        tracing::debug!(name = %schedule.name, delay_seconds = delay, "step job queued directly");
+        Ok(true)
+    }
+
+    #[cfg(not(feature = "sqs"))]
+    async fn send_direct(&self, _: &Schedule, _: &str) -> Result<bool, PortError> {
+        Ok(false)
     }
 
     pub fn definition(&self, schedule: &Schedule) -> Result<Definition, PortError> {
@@ -124,6 +183,9 @@ impl Scheduler for EventBridgeScheduler {
     /// definition.
     async fn schedule(&self, schedule: Schedule) -> Result<(), PortError> {
         let definition = self.definition(&schedule)?;
+        if self.send_direct(&schedule, &definition.input).await? {
+            return Ok(());
+        }
         let created = self
             .client
             .create_schedule()
@@ -214,6 +276,23 @@ mod tests {
         let past = now - TimeDelta::hours(3);
         assert_eq!(at_expression(past, now), "at(2026-11-23T12:01:00)");
         assert_eq!(at_expression(now, now), "at(2026-11-23T12:00:00)");
+    }
+
+    #[test]
+    fn a_job_due_within_fifteen_minutes_is_delayed_to_the_second_never_earlier() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        assert_eq!(direct_delay(now - TimeDelta::hours(1), now), Some(0));
+        assert_eq!(direct_delay(now, now), Some(0));
+        assert_eq!(direct_delay(now + TimeDelta::milliseconds(1), now), Some(1));
+        assert_eq!(
+            direct_delay(now + TimeDelta::milliseconds(4_250), now),
+            Some(5)
+        );
+        assert_eq!(direct_delay(now + TimeDelta::seconds(900), now), Some(900));
+        assert_eq!(
+            direct_delay(now + TimeDelta::milliseconds(900_001), now),
+            None
+        );
     }
 
     #[test]

@@ -50,6 +50,7 @@ impl Fixture {
                 role_arn: "arn:aws:iam::123456789012:role/ritmo-scheduler".into(),
                 dead_letter_arn: "arn:aws:sqs:us-east-1:123456789012:ritmo-schedules-dlq".into(),
                 flexible_window: flexible_minutes.map(|m| std::time::Duration::from_secs(m * 60)),
+                step_queue_url: None,
             },
         })
     }
@@ -220,4 +221,74 @@ async fn cancel_deletes_and_cancelling_a_missing_schedule_is_success() {
     assert!(f.get(&name).await.is_none());
     scheduler.cancel(&name).await.unwrap();
     scheduler.cancel("never-existed").await.unwrap();
+}
+
+/// With the step queue's URL, a job due within 15 minutes is a delayed message on the queue
+/// (the same body a schedule would deliver) and no schedule; a later one is a schedule.
+#[cfg(feature = "sqs")]
+#[tokio::test]
+async fn a_job_due_soon_goes_straight_to_the_step_queue_and_a_later_one_is_a_schedule() {
+    let Some(f) = Fixture::new(None).await else {
+        return;
+    };
+    let endpoint = std::env::var("RITMO_TEST_SCHEDULER_ENDPOINT").unwrap();
+    let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("ritmo-steps-{}", Ulid::new()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let scheduler = f.scheduler().with_direct_queue(sqs.clone(), url.clone());
+
+    let due = job();
+    scheduler
+        .schedule(Schedule {
+            name: due.schedule_name(),
+            fire_at: f.clock.now() - TimeDelta::seconds(30),
+            input: due.clone(),
+        })
+        .await
+        .unwrap();
+    let later = job();
+    scheduler
+        .schedule(Schedule {
+            name: later.schedule_name(),
+            fire_at: f.clock.now() + TimeDelta::minutes(16),
+            input: later.clone(),
+        })
+        .await
+        .unwrap();
+
+    assert!(
+        f.get(&due.schedule_name()).await.is_none(),
+        "no schedule for the job due now"
+    );
+    assert!(
+        f.get(&later.schedule_name()).await.is_some(),
+        "the later job is a schedule"
+    );
+    let received = sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<StepJob> = received
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        std::slice::from_ref(&due),
+        "one message, the step job itself"
+    );
+    // Cancelling a job that went to the queue is a no-op (there is no schedule to delete).
+    scheduler.cancel(&due.schedule_name()).await.unwrap();
 }
