@@ -78,12 +78,23 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-/// The DynamoDB store (every store port) on the table of `RITMO_TABLE_NAME`.
+/// The DynamoDB store (every store port) on the table of `RITMO_TABLE_NAME`; with
+/// `RITMO_SECRETS_KEY_ID` (and the `kms` feature) it seals access tokens and bot secrets with
+/// that KMS key (see [`crate::secrets`]).
 pub fn dynamo_store(aws: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, DeploymentError> {
-    Ok(Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(aws),
-        StoreConfig::from_env()?,
-    )))
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), StoreConfig::from_env()?);
+    #[cfg(feature = "kms")]
+    let store = match std::env::var("RITMO_SECRETS_KEY_ID")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    {
+        Some(key_id) => store.with_secrets(Arc::new(crate::secrets::KmsCipher::new(
+            aws_sdk_kms::Client::new(aws),
+            key_id,
+        ))),
+        None => store,
+    };
+    Ok(Arc::new(store))
 }
 
 fn scheduler(

@@ -236,6 +236,8 @@ pub struct DynamoStore {
     cursors: CursorKey,
     /// Per slot lattice, what this instance has seen of it (hints only).
     slot_hints: std::sync::Arc<std::sync::Mutex<HashMap<String, slots::LatticeHints>>>,
+    /// Seals access tokens and bot secrets in their items (`None`: stored as given).
+    secrets: Option<std::sync::Arc<dyn crate::secrets::SecretCipher>>,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -354,7 +356,17 @@ impl DynamoStore {
             table: config.table,
             cursors: config.cursor_key,
             slot_hints: Default::default(),
+            secrets: None,
         }
+    }
+
+    /// Seals channels' access tokens and bots' secrets with `cipher` (see [`crate::secrets`]).
+    pub fn with_secrets(
+        mut self,
+        cipher: std::sync::Arc<dyn crate::secrets::SecretCipher>,
+    ) -> Self {
+        self.secrets = Some(cipher);
+        self
     }
 
     pub fn table(&self) -> &str {

@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod dynamo;
 pub mod local;
 pub mod scheduler;
+pub mod secrets;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 

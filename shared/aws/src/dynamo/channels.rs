@@ -2,7 +2,63 @@
 
 use super::*;
 
+use ritmo_core::common::secret::Secret;
+
+use crate::secrets::{is_sealed, SealContext};
+
+fn token_context(channel: &Channel) -> SealContext {
+    SealContext {
+        kind: "channel-access-token",
+        tenant: channel.tenant.as_str().to_string(),
+        id: channel.id.to_string(),
+    }
+}
+
+fn bot_context(bot: &Bot) -> SealContext {
+    SealContext {
+        kind: "bot-secret",
+        tenant: bot.tenant.as_str().to_string(),
+        id: bot.id.to_string(),
+    }
+}
+
 impl DynamoStore {
+    /// The channel as its item keeps it: the access token sealed, when the store seals.
+    async fn sealed_channel(&self, channel: &Channel) -> Result<Channel, PortError> {
+        let mut stored = channel.clone();
+        if let Some(cipher) = &self.secrets {
+            let token = cipher
+                .seal(channel.access_token.expose(), &token_context(channel))
+                .await?;
+            stored.access_token = Secret::new(token);
+        }
+        Ok(stored)
+    }
+
+    /// The channel as read: a sealed access token opened (a plain one, written before sealing,
+    /// is kept as it is).
+    async fn opened_channel(&self, mut channel: Channel) -> Result<Channel, PortError> {
+        if let Some(cipher) = &self.secrets {
+            if is_sealed(channel.access_token.expose()) {
+                let token = cipher
+                    .open(channel.access_token.expose(), &token_context(&channel))
+                    .await?;
+                channel.access_token = Secret::new(token);
+            }
+        }
+        Ok(channel)
+    }
+
+    async fn opened_bot(&self, mut bot: Bot) -> Result<Bot, PortError> {
+        if let Some(cipher) = &self.secrets {
+            if is_sealed(bot.secret.expose()) {
+                let secret = cipher.open(bot.secret.expose(), &bot_context(&bot)).await?;
+                bot.secret = Secret::new(secret);
+            }
+        }
+        Ok(bot)
+    }
+
     /// Who owns a phone number id: (tenant, channel id).
     async fn phone_number_owner(
         &self,
@@ -77,12 +133,13 @@ impl ChannelStore for DynamoStore {
     async fn put_channel(&self, channel: &Channel) -> Result<(), PortError> {
         let pk = keys::tenant(&channel.tenant);
         let sk = keys::channel(channel.id);
+        let stored = self.sealed_channel(channel).await?;
         for _ in 0..TRANSACTION_RETRIES {
             let current: Option<Channel> = self.get(pk.clone(), sk.clone()).await?;
             // The channel is also on gsi1 under its WhatsApp Business account, for template
             // status webhooks (which name the account, not a number).
             let item = to_item(
-                channel,
+                &stored,
                 "channel",
                 vec![
                     (PK, pk.clone()),
@@ -134,7 +191,10 @@ impl ChannelStore for DynamoStore {
     }
 
     async fn get_channel(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Channel>, PortError> {
-        self.get(keys::tenant(tenant), keys::channel(id)).await
+        match self.get(keys::tenant(tenant), keys::channel(id)).await? {
+            Some(channel) => Ok(Some(self.opened_channel(channel).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_channels(
@@ -142,15 +202,24 @@ impl ChannelStore for DynamoStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<Channel>, PortError> {
-        self.list(
-            Listing {
-                pk: keys::tenant(tenant),
-                prefix: "CH#".into(),
-                on_gsi1: false,
-            },
-            page,
-        )
-        .await
+        let listed: Page<Channel> = self
+            .list(
+                Listing {
+                    pk: keys::tenant(tenant),
+                    prefix: "CH#".into(),
+                    on_gsi1: false,
+                },
+                page,
+            )
+            .await?;
+        let mut items = Vec::with_capacity(listed.items.len());
+        for channel in listed.items {
+            items.push(self.opened_channel(channel).await?);
+        }
+        Ok(Page {
+            items,
+            next_cursor: listed.next_cursor,
+        })
     }
 
     async fn delete_channel(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError> {
@@ -194,7 +263,7 @@ impl ChannelStore for DynamoStore {
                 .await
                 .map_err(sdk_error("DynamoDB Query (channels of an account) failed"))?;
             for item in output.items.unwrap_or_default() {
-                channels.push(from_item(item)?);
+                channels.push(self.opened_channel(from_item(item)?).await?);
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -220,8 +289,12 @@ impl ChannelStore for DynamoStore {
 #[async_trait]
 impl BotStore for DynamoStore {
     async fn put_bot(&self, bot: &Bot) -> Result<(), PortError> {
+        let mut stored = bot.clone();
+        if let Some(cipher) = &self.secrets {
+            stored.secret = Secret::new(cipher.seal(bot.secret.expose(), &bot_context(bot)).await?);
+        }
         self.put(to_item(
-            bot,
+            &stored,
             "bot",
             vec![(PK, keys::tenant(&bot.tenant)), (SK, keys::bot(bot.id))],
         )?)
@@ -229,7 +302,10 @@ impl BotStore for DynamoStore {
     }
 
     async fn get_bot(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Bot>, PortError> {
-        self.get(keys::tenant(tenant), keys::bot(id)).await
+        match self.get(keys::tenant(tenant), keys::bot(id)).await? {
+            Some(bot) => Ok(Some(self.opened_bot(bot).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_bots(
@@ -237,15 +313,24 @@ impl BotStore for DynamoStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<Bot>, PortError> {
-        self.list(
-            Listing {
-                pk: keys::tenant(tenant),
-                prefix: "BOT#".into(),
-                on_gsi1: false,
-            },
-            page,
-        )
-        .await
+        let listed: Page<Bot> = self
+            .list(
+                Listing {
+                    pk: keys::tenant(tenant),
+                    prefix: "BOT#".into(),
+                    on_gsi1: false,
+                },
+                page,
+            )
+            .await?;
+        let mut items = Vec::with_capacity(listed.items.len());
+        for bot in listed.items {
+            items.push(self.opened_bot(bot).await?);
+        }
+        Ok(Page {
+            items,
+            next_cursor: listed.next_cursor,
+        })
     }
 
     async fn delete_bot(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError> {
