@@ -7,6 +7,7 @@ use ritmo_http::{Auth, EnrollmentsState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
+    ritmo_aws::deployment::resolve_secrets().await?;
     let claims = ClaimsConfig::from_env()?;
     let (enrollments, stats) = ritmo_aws::enrollments_from_env().await?;
     let auth =

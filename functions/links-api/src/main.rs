@@ -8,6 +8,7 @@ use ritmo_http::{Auth, LinksState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
+    ritmo_aws::deployment::resolve_secrets().await?;
     let claims = ClaimsConfig::from_env()?;
     let config = LinksApiConfig::from_env()?;
     let admin = ritmo_aws::link_admin_from_env().await?;

@@ -8,6 +8,7 @@ use ritmo_http::RedirectState;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
+    ritmo_aws::deployment::resolve_secrets().await?;
     let config = RedirectConfig::from_env()?;
     let sticky_key = StickyKey::new(config.sticky_key.expose().as_bytes());
     let state = RedirectState {

@@ -11,6 +11,7 @@ use ritmo_core::delivery::ports::StepRunner;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ritmo_lambda::init_tracing();
+    ritmo_aws::deployment::resolve_secrets().await?;
     let mut ports = ritmo_aws::ports_from_env().await?;
     ports.metrics = Arc::new(ritmo_lambda::metrics::EmbeddedMetrics);
     let settings = ritmo_aws::config::reconcile_settings(&ritmo_aws::config::Environment)?;

@@ -7,6 +7,7 @@ use ritmo_http::{Auth, SequencesState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
+    ritmo_aws::deployment::resolve_secrets().await?;
     let claims = ClaimsConfig::from_env()?;
     let ports = ritmo_aws::ports_from_env().await?;
     let auth =

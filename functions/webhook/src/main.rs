@@ -8,6 +8,7 @@ use ritmo_http::{WebhookSettings, WebhookState};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
+    ritmo_aws::deployment::resolve_secrets().await?;
     let config = WebhookConfig::from_env()?;
     let state = WebhookState {
         inbound: ritmo_aws::inbound_from_env().await?,

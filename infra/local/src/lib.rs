@@ -69,6 +69,10 @@ pub struct Cli {
     /// The table on `--dynamodb-endpoint`.
     #[arg(long, env = "RITMO_DYNAMODB_TABLE", default_value = "ritmo-local")]
     pub dynamodb_table: String,
+    /// With `--dynamodb-endpoint`: seal channels' access tokens and bots' secrets in the table
+    /// with this KMS key on the same endpoint (an emulator's), as the stack does.
+    #[arg(long, env = "RITMO_SECRETS_KEY_ID", requires = "dynamodb_endpoint")]
+    pub secrets_key_id: Option<String>,
     /// Let bots be saved and called on this machine or a private network (a bot under
     /// development). Off by default, as in production.
     #[arg(long, env = "RITMO_ALLOW_PRIVATE_BOTS")]
@@ -169,7 +173,8 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.rate_card = Some(Arc::new(card));
     }
     if let Some(endpoint) = &cli.dynamodb_endpoint {
-        let store = dynamodb_store(endpoint, &cli.dynamodb_table).await?;
+        let store =
+            dynamodb_store(endpoint, &cli.dynamodb_table, cli.secrets_key_id.as_deref()).await?;
         ports.channels = store.clone();
         ports.bots = store.clone();
         ports.sequences = store.clone();
@@ -268,15 +273,25 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
 
 /// The DynamoDB store on a local endpoint, its table created when missing. Cursors are signed
 /// with a key made for this run.
-async fn dynamodb_store(endpoint: &str, table: &str) -> Result<Arc<DynamoStore>, StartError> {
+async fn dynamodb_store(
+    endpoint: &str,
+    table: &str,
+    secrets_key_id: Option<&str>,
+) -> Result<Arc<DynamoStore>, StartError> {
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(endpoint).await;
-    let store = DynamoStore::new(
+    let mut store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         StoreConfig {
             table: table.to_string(),
             cursor_key: CursorKey::random(),
         },
     );
+    if let Some(key_id) = secrets_key_id {
+        store = store.with_secrets(Arc::new(ritmo_aws::secrets::KmsCipher::new(
+            aws_sdk_kms::Client::new(&sdk),
+            key_id,
+        )));
+    }
     let created = store
         .create_table_if_missing()
         .await

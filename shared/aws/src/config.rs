@@ -22,13 +22,36 @@ pub trait Source {
     fn get(&self, name: &str) -> Option<String>;
 }
 
-/// The process environment.
+/// The process environment, with the secrets fetched at cold start in front of it (see
+/// [`SECRET_VARIABLES`]).
 pub struct Environment;
 
 impl Source for Environment {
     fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        RESOLVED
+            .get()
+            .and_then(|secrets| secrets.get(name).cloned())
+            .or_else(|| std::env::var(name).ok())
     }
+}
+
+/// The variables whose value may instead be kept in Secrets Manager: `<VAR>_ARN` names the
+/// secret (its `SecretString` is the value), fetched once at cold start
+/// (`deployment::resolve_secrets`), so the value is never a Lambda environment variable.
+pub const SECRET_VARIABLES: [&str; 4] = [
+    "RITMO_CURSOR_KEY",
+    "RITMO_STICKY_KEY",
+    "RITMO_WHATSAPP_APP_SECRET",
+    "RITMO_WHATSAPP_VERIFY_TOKEN",
+];
+
+static RESOLVED: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+    std::sync::OnceLock::new();
+
+/// Puts the fetched secrets in front of the environment, once per process; answers whether
+/// these were installed (`false`: an earlier call's stay).
+pub fn install_secrets(secrets: std::collections::HashMap<String, String>) -> bool {
+    RESOLVED.set(secrets).is_ok()
 }
 
 impl<F: Fn(&str) -> Option<String>> Source for F {

@@ -70,7 +70,27 @@ pub enum DeploymentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Secret(#[from] crate::secrets_manager::SecretReadError),
+    #[error(transparent)]
     WhatsApp(#[from] ritmo_whatsapp::ClientError),
+}
+
+/// Reads the secrets the environment names by `<VAR>_ARN` from Secrets Manager and puts them in
+/// front of the environment; every function's `main` calls it first, before any configuration
+/// is read.
+pub async fn resolve_secrets() -> Result<(), DeploymentError> {
+    let named = crate::config::SECRET_VARIABLES
+        .iter()
+        .any(|var| std::env::var_os(format!("{var}_ARN")).is_some());
+    if !named {
+        return Ok(());
+    }
+    let aws = aws_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&aws);
+    let secrets =
+        crate::secrets_manager::fetch_secrets(&client, &crate::config::Environment).await?;
+    crate::config::install_secrets(secrets);
+    Ok(())
 }
 
 /// The AWS configuration every function loads once at cold start.

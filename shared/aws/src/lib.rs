@@ -10,6 +10,7 @@ pub mod dynamo;
 pub mod local;
 pub mod scheduler;
 pub mod secrets;
+pub mod secrets_manager;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 

@@ -289,3 +289,149 @@ async fn a_template_with_an_image_header_and_a_url_button_saves_only_complete_an
         ]})
     );
 }
+
+/// With `RITMO_E2E_DYNAMODB_ENDPOINT` (the emulator, which serves KMS too): a channel's access
+/// token and a bot's secret never appear in the table, and the send still carries the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_bot_secrets_never_appear_in_the_table_and_sending_still_works() {
+    let Ok(endpoint) = std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT") else {
+        eprintln!("skipped: RITMO_E2E_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it for the DynamoDB rerun)");
+        return;
+    };
+    let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
+    let key = aws_sdk_kms::Client::new(&sdk)
+        .create_key()
+        .send()
+        .await
+        .unwrap();
+    let key_id = key.key_metadata().unwrap().key_id().to_string();
+    let token = "EAAG-a-token-that-may-send-as-the-business";
+    let bot_secret = "a-bot-secret-that-signs-chatbot-starts";
+
+    let graph = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v23.0/2098765432/message_templates"))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            {"name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING", "id": "1",
+             "components": [{"type": "BODY", "text": "Olá {{1}}!"}]}]})))
+        .mount(&graph)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v23.0/1098765432/messages"))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"messages": [{"id": "wamid.SEALED1"}]})),
+        )
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let table = format!("ritmo-e2e-sealed-{}", std::process::id());
+    let uri = graph.uri();
+    let s = TestServer::start_on_table(
+        &[
+            "--manual-clock",
+            "--whatsapp-base-url",
+            &uri,
+            "--secrets-key-id",
+            &key_id,
+        ],
+        &endpoint,
+        &table,
+    )
+    .await;
+    s.post("/_dev/clock", json!({"now": "2026-11-23T13:00:00Z"}))
+        .await
+        .ok();
+    let channel = s
+        .post(
+            "/v1/channels",
+            json!({"name": "Loja", "phone_number_id": "1098765432", "waba_id": "2098765432",
+                   "access_token": token}),
+        )
+        .await
+        .ok();
+    let channel = channel["id"].as_str().unwrap();
+    s.post(
+        "/v1/bots",
+        json!({"name": "Triagem", "webhook_url": "https://bots.example.com/start", "secret": bot_secret}),
+    )
+    .await
+    .ok();
+    let sequence = s
+        .post("/v1/sequences", json!({"name": "Selado"}))
+        .await
+        .ok();
+    let id = sequence["id"].as_str().unwrap();
+    s.post(
+        &format!("/v1/sequences/{id}/steps"),
+        json!({"channel_id": channel, "delay": {"amount": 0, "unit": "minutes"},
+               "action": {"type": "template", "name": "promo_nov", "language": "pt_BR", "parameters": ["{{contact.name}}"]}}),
+    )
+    .await
+    .ok();
+    s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
+        .await
+        .ok();
+    s.post(
+        &format!("/v1/sequences/{id}/enrollments"),
+        json!({"contacts": [{"phone": "+5511987654321", "name": "Ana"}]}),
+    )
+    .await
+    .ok();
+    s.advance(1).await;
+    let enrollment = s
+        .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
+        .await
+        .ok();
+    assert_eq!(
+        enrollment["history"][0]["message_id"], "wamid.SEALED1",
+        "sent with the token"
+    );
+
+    // Every item of the table, every string in it.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let mut strings = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamodb
+            .scan()
+            .table_name(&table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            for value in item.values() {
+                collect_strings(value, &mut strings);
+            }
+        }
+        match page.last_evaluated_key() {
+            Some(key) if !key.is_empty() => start = Some(key.clone()),
+            _ => break,
+        }
+    }
+    assert!(
+        strings.len() > 20,
+        "the table was read ({} strings)",
+        strings.len()
+    );
+    for secret in [token, bot_secret] {
+        assert!(
+            !strings.iter().any(|s| s.contains(secret)),
+            "{secret} is stored in clear"
+        );
+    }
+}
+
+fn collect_strings(value: &aws_sdk_dynamodb::types::AttributeValue, out: &mut Vec<String>) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    match value {
+        AttributeValue::S(s) => out.push(s.clone()),
+        AttributeValue::L(list) => list.iter().for_each(|v| collect_strings(v, out)),
+        AttributeValue::M(map) => map.values().for_each(|v| collect_strings(v, out)),
+        AttributeValue::Ss(set) => out.extend(set.iter().cloned()),
+        _ => {}
+    }
+}
