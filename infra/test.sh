@@ -89,6 +89,9 @@ fi
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
+step "template.yaml keeps its promises (secrets, queues, alarms, the webhook's throttle, the closed origin)"
+.venv/bin/python infra/template_check.py template.yaml
+
 step "sam validate --lint"
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
