@@ -156,6 +156,7 @@ async fn register_template(
         body_parameter_names: t.body_parameter_names,
         header: t.header,
         buttons: t.buttons,
+        unsupported: vec![],
     };
     outbox_of(&dev)?.register_template(channel_id, template.clone());
     Ok((StatusCode::CREATED, axum::Json(template)))

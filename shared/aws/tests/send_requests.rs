@@ -79,6 +79,7 @@ async fn a_send_costs_at_most_four_requests() {
             body_parameter_names: vec![],
             header: None,
             buttons: vec![],
+            unsupported: vec![],
         },
     );
     let sequences = ports.sequence_service();

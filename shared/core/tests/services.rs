@@ -72,6 +72,7 @@ impl Messenger for Recorder {
             body_parameter_names: vec!["first_name".into()],
             header: None,
             buttons: vec![],
+            unsupported: vec![],
         }])
     }
 }

@@ -361,6 +361,7 @@ async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
             body_parameter_names: vec![],
             header: None,
             buttons: vec![],
+            unsupported: vec![],
         },
     );
     let sequences = ports.sequence_service();

@@ -184,6 +184,16 @@ impl TemplateItem {
             .find(|c| c.kind.eq_ignore_ascii_case(kind))
     }
 
+    /// Component types a send would have to fill that a step cannot give (a carousel's cards,
+    /// a limited-time offer's expiry, ...); those that need nothing at send are left out.
+    fn unsupported(&self) -> Vec<String> {
+        self.components
+            .iter()
+            .map(|c| c.kind.to_ascii_uppercase())
+            .filter(|kind| !matches!(kind.as_str(), "HEADER" | "BODY" | "FOOTER" | "BUTTONS"))
+            .collect()
+    }
+
     /// The header's format and parameter count (a text header's placeholders).
     fn header(&self) -> Option<TemplateHeader> {
         let header = self.component("HEADER")?;
@@ -478,6 +488,7 @@ impl Messenger for WhatsApp {
                 let body_parameter_names = parameter_names(body);
                 let header = item.header();
                 let buttons = item.buttons();
+                let unsupported = item.unsupported();
                 templates.push(TemplateInfo {
                     name: item.name,
                     language: item.language,
@@ -487,6 +498,7 @@ impl Messenger for WhatsApp {
                     body_parameter_names,
                     header,
                     buttons,
+                    unsupported,
                 });
             }
             match page.paging {

@@ -253,6 +253,7 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
                                       "example": {"header_text_named_params": [{"param_name": "order", "example": "42"}]}},
                                      {"type": "BODY", "text": "{{first_name}}, seu pedido saiu.",
                                       "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]}},
+                                     {"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Expira em breve!", "has_expiration": true}},
                                      {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "SAVE30"},
                                                                      {"type": "URL", "text": "Site", "url": "https://loja.example.com"}]}]}],
             "paging": {"cursors": {"before": "CURSOR1", "after": "CURSOR2"},
@@ -300,6 +301,11 @@ async fn templates_are_read_across_pages_with_their_body_parameter_count() {
         .collect();
     assert_eq!(buttons, [("COPY_CODE", 1), ("URL", 0)]);
     assert_eq!(templates[1].body_parameter_names, ["first_name"]);
+    assert_eq!(templates[1].unsupported, ["LIMITED_TIME_OFFER"]);
+    assert!(
+        templates[0].unsupported.is_empty(),
+        "footers and buttons need nothing more"
+    );
     assert!(templates[0].body_parameter_names.is_empty());
     assert_eq!(templates[0].category, TemplateCategory::Marketing);
     assert!(templates[0].is_approved());

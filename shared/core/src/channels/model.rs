@@ -67,7 +67,7 @@ impl TemplateCategory {
     "name": "promo_nov", "language": "pt_BR", "status": "APPROVED", "category": "MARKETING",
     "body_parameters": 2, "body_parameter_names": [],
     "header": {"format": "IMAGE", "parameters": 0, "parameter_name": null},
-    "buttons": [{"type": "URL", "text": "Ver oferta", "parameters": 1}]
+    "buttons": [{"type": "URL", "text": "Ver oferta", "parameters": 1}], "unsupported": []
 })))]
 pub struct TemplateInfo {
     pub name: String,
@@ -87,6 +87,10 @@ pub struct TemplateInfo {
     /// The template's buttons, in Meta's order (a step's button `index` counts from 0 here).
     #[serde(default)]
     pub buttons: Vec<TemplateButton>,
+    /// Components a send would have to fill that steps cannot give (`CAROUSEL`,
+    /// `LIMITED_TIME_OFFER`, ...): a step with this template is refused at save.
+    #[serde(default)]
+    pub unsupported: Vec<String>,
 }
 
 /// A template's header as Meta describes it: its `format` and how many parameters a send fills.

@@ -180,6 +180,12 @@ pub fn check_components(
     buttons: &[ButtonParameter],
 ) -> Result<(), DomainError> {
     let name = &template.name;
+    if let Some(kind) = template.unsupported.first() {
+        return Err(DomainError::unprocessable(
+            "action.name",
+            format!("template '{name}' has a {kind} component, which Ritmo cannot send"),
+        ));
+    }
     match (&template.header, header) {
         (None, None) => {}
         (None, Some(_)) => {
@@ -358,6 +364,7 @@ mod tests {
             category: TemplateCategory::Marketing,
             body_parameters: 0,
             body_parameter_names: vec![],
+            unsupported: vec![],
             header: header.map(|(format, parameters)| TemplateHeader {
                 format: format.into(),
                 parameters,
@@ -472,6 +479,9 @@ mod tests {
             field(check_components(&t, None, &[long, url.clone()])),
             "action.buttons[0].coupon_code"
         );
+        let mut carousel = template(None, &[]);
+        carousel.unsupported = vec!["CAROUSEL".into()];
+        assert_eq!(field(check_components(&carousel, None, &[])), "action.name");
         let catalog = template(None, &[("MPM", 1)]);
         let refused = check_components(&catalog, None, &[]);
         assert!(
