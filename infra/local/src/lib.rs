@@ -174,9 +174,19 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.bots = store.clone();
         ports.sequences = store.clone();
         ports.enrollments = store.clone();
+        ports.jobs = store.clone();
         ports.links = store.clone();
         ports.routing = store.clone();
         ports.slots = store;
+    }
+    // Jobs run in this process (the manual clock too: their walk is not timed by it); those a
+    // previous process left unfinished in the store are picked up again.
+    let jobs = ports.local_jobs();
+    jobs.start();
+    match jobs.resume_unfinished(&*ports.jobs).await {
+        Ok(0) => {}
+        Ok(resumed) => tracing::info!(resumed, "unfinished jobs queued again"),
+        Err(error) => tracing::error!(error = %error, "could not read unfinished jobs"),
     }
     let runner: Arc<dyn StepRunner> = Arc::new(ports.sender());
     scheduler.set_runner(runner.clone());
