@@ -64,6 +64,8 @@ pub struct JobFailure {
 pub struct Job {
     pub tenant: TenantId,
     pub id: Ulid,
+    /// Stored as `job_kind` (a store may keep the item's own type under `kind`).
+    #[serde(rename = "job_kind")]
     pub kind: JobKind,
     pub status: JobStatus,
     pub sequence_id: Ulid,
