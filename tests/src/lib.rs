@@ -257,7 +257,8 @@ impl TestServer {
             .to_string();
         let location = format!("/v1/jobs/{id}");
         assert_eq!(started.headers["location"], location.as_str());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        // Generous: on a loaded emulator a page of 200 takes a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
         loop {
             let job = self.get(&location).await.ok();
             if !matches!(job["status"].as_str(), Some("queued" | "running")) {

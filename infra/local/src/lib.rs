@@ -169,7 +169,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.rate_card = Some(Arc::new(card));
     }
     if let Some(endpoint) = &cli.dynamodb_endpoint {
-        let store = dynamodb_store(endpoint, &cli.dynamodb_table).await?;
+        let store = dynamodb_store(endpoint, &cli.dynamodb_table, &jwt_secret).await?;
         ports.channels = store.clone();
         ports.bots = store.clone();
         ports.sequences = store.clone();
@@ -278,13 +278,22 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
 
 /// The DynamoDB store on a local endpoint, its table created when missing. Cursors are signed
 /// with a key made for this run.
-async fn dynamodb_store(endpoint: &str, table: &str) -> Result<Arc<DynamoStore>, StartError> {
+/// The DynamoDB store on `endpoint`. Its cursor key is derived from the token secret, so a
+/// cursor a job stored in the table still reads after a restart exactly when the token secret
+/// is the same (as the sticky-cookie key).
+async fn dynamodb_store(
+    endpoint: &str,
+    table: &str,
+    jwt_secret: &str,
+) -> Result<Arc<DynamoStore>, StartError> {
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(endpoint).await;
+    let cursor_key = CursorKey::new(format!("ritmo-local cursor key\n{jwt_secret}").as_bytes())
+        .unwrap_or_else(|_| CursorKey::random());
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         StoreConfig {
             table: table.to_string(),
-            cursor_key: CursorKey::random(),
+            cursor_key,
         },
     );
     let created = store

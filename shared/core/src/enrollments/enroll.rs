@@ -181,6 +181,7 @@ pub struct EnrollmentService {
 }
 
 impl EnrollmentService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,

@@ -96,7 +96,14 @@ impl JobRunner {
         if job.status.is_finished() {
             return Ok(ChunkOutcome::Finished);
         }
-        job.status = JobStatus::Running;
+        if job.status == JobStatus::Queued {
+            // Running from its first chunk on, visibly (and a cancel from now on is seen by
+            // this chunk's first write).
+            job.status = JobStatus::Running;
+            if !self.save_and_keep(&mut job).await? {
+                return Ok(ChunkOutcome::Dropped);
+            }
+        }
         let sequence = self.sequences.get_sequence(tenant, job.sequence_id).await?;
         let sequence = match sequence {
             Some(s)
@@ -115,6 +122,7 @@ impl JobRunner {
         };
         let started = Instant::now();
         let mut handled = 0;
+        let mut walked_again = false;
         loop {
             let page = PageRequest {
                 limit: PAGE,
@@ -124,6 +132,15 @@ impl JobRunner {
                 .enrollments
                 .list_enrollments(tenant, job.sequence_id, Some(job.filter), &page)
                 .await?;
+            if batch.items.is_empty() && job.cursor.is_some() && !walked_again {
+                // A stored cursor that reads nothing (the store no longer honours it, e.g. its
+                // key changed): walk again from the start, which the idempotent changes make
+                // harmless, rather than end with enrollments left behind.
+                tracing::warn!(tenant = %tenant, job_id = %id, "job cursor read nothing; walking again from the start");
+                job.cursor = None;
+                walked_again = true;
+                continue;
+            }
             for enrollment in &batch.items {
                 job.total += 1;
                 match self.apply(&job, &sequence, enrollment).await {
