@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUNCTIONS=(sequences-api enrollments-api links-api redirect sender webhook webhook-worker)
+FUNCTIONS=(sequences-api enrollments-api links-api redirect sender webhook webhook-worker job-worker)
 
 if [ ! -x .venv/bin/cargo-lambda ] || [ ! -d .venv/lib/python3*/site-packages/ziglang ]; then
   python3 -m venv .venv

@@ -62,7 +62,13 @@ def mentions(value, names):
 
 secret_parameters = {"WhatsAppAppSecret", "WhatsAppVerifyToken"} & parameters
 secret_resources = {"CursorKey", "StickyKey", "WhatsAppAppSecretValue", "WhatsAppVerifyTokenValue"}
-openers = {"SequencesApiFunction", "EnrollmentsApiFunction", "SenderFunction", "WebhookWorkerFunction"}
+openers = {
+    "SequencesApiFunction",
+    "EnrollmentsApiFunction",
+    "SenderFunction",
+    "WebhookWorkerFunction",
+    "JobWorkerFunction",
+}
 
 for name, function in functions().items():
     variables = function["Properties"].get("Environment", {}).get("Variables", {})
@@ -125,7 +131,7 @@ for name, function in functions().items():
         if event["Type"] == "SQS":
             queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
             consumers[queue] = (name, event["Properties"])
-for queue in ("StepQueue", "NotificationQueue"):
+for queue in ("StepQueue", "NotificationQueue", "JobQueue"):
     check(queue in consumers, f"{queue}: consumed by a function")
     if queue in consumers:
         name, props = consumers[queue]

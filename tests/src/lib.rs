@@ -246,6 +246,32 @@ impl TestServer {
             .await
     }
 
+    /// Takes the `202` of a request that started a job (`{"job_id"}`, `Location: /v1/jobs/{id}`)
+    /// and polls the job until it is finished (the runner is in the server's process, whatever
+    /// its clock); answers the finished job.
+    pub async fn finish_job(&self, started: Reply) -> Value {
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+        let id = started.body["job_id"]
+            .as_str()
+            .expect("a job id")
+            .to_string();
+        let location = format!("/v1/jobs/{id}");
+        assert_eq!(started.headers["location"], location.as_str());
+        // Generous: on a loaded emulator a page of 200 takes a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let job = self.get(&location).await.ok();
+            if !matches!(job["status"].as_str(), Some("queued" | "running")) {
+                return job;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} still unfinished: {job}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Moves the manual clock to `now`, firing every schedule due on the way.
     pub async fn clock_to(&self, now: &str) -> Value {
         self.post("/_dev/clock", json!({"now": now})).await.ok()

@@ -202,7 +202,10 @@ async fn sends_benchmark() {
     let resumes = sequences.iter().map(|(runtime, id, _, _)| {
         let s = &runtimes[*runtime];
         let path = format!("/v1/sequences/{id}/resume");
-        async move { s.post(&path, json!({})).await.ok() }
+        async move {
+            let started = s.post(&path, json!({})).await;
+            s.finish_job(started).await
+        }
     });
     join_all(resumes).await;
     let resumed = resuming.elapsed();

@@ -206,3 +206,79 @@ async fn killed_runtimes_leave_nothing_stuck_and_nothing_is_sent_twice() {
         enrolled.elapsed()
     );
 }
+
+/// An archive job whose process is killed mid-walk: a new process picks the job up at start-up
+/// from the cursor stored with it, and finishes with no enrollment left active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_killed_mid_walk_resumes_after_restart_and_leaves_nothing_active() {
+    let (Ok(bin), Ok(endpoint)) = (
+        std::env::var("RITMO_LOCAL_BIN"),
+        std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT"),
+    ) else {
+        eprintln!("skipped: RITMO_LOCAL_BIN and RITMO_E2E_DYNAMODB_ENDPOINT are not both set");
+        return;
+    };
+    // More than one page of the walk (200), so that a cursor is stored before the kill.
+    const CONTACTS: usize = 250;
+    let graph = Graph::start_hanging(&[], &[]).await;
+    let table = format!("ritmo-crash-jobs-{}", std::process::id());
+    let flags = [
+        "--whatsapp-base-url",
+        graph.url.as_str(),
+        "--reconcile-every",
+        "0",
+    ];
+    let mut first = TestServer::spawn_process(&bin, &flags, &endpoint, &table).await;
+    let ok = channel(&first, OK).await;
+    // An hour before the first step: nothing is sent while the job runs.
+    let id = sequence(&first, "Arquivada", &[(&ok, 60)]).await;
+    let everyone = phones(30_000_000, CONTACTS);
+    for chunk in everyone.chunks(125) {
+        enroll(&first, &id, chunk).await;
+    }
+    let started = first.delete(&format!("/v1/sequences/{id}")).await;
+    assert_eq!(started.status, reqwest::StatusCode::ACCEPTED);
+    let job = started.body["job_id"].as_str().unwrap().to_string();
+    // Killed once the walk has stored its first cursor, before it ends.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let at_kill = loop {
+        let read = first.get(&format!("/v1/jobs/{job}")).await.ok();
+        if read["done"].as_u64().unwrap_or(0) > 0
+            || read["status"] != "running" && read["status"] != "queued"
+        {
+            break read;
+        }
+        assert!(Instant::now() < deadline, "the job never started: {read}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    first.kill();
+    assert_eq!(at_kill["status"], "running", "killed mid-walk: {at_kill}");
+
+    let second = TestServer::spawn_process(&bin, &flags, &endpoint, &table).await;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let finished = loop {
+        let read = second.get(&format!("/v1/jobs/{job}")).await.ok();
+        if read["status"] != "queued" && read["status"] != "running" {
+            break read;
+        }
+        assert!(Instant::now() < deadline, "the job never finished: {read}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["failed"], 0);
+    let active = second
+        .get(&format!("/v1/sequences/{id}/enrollments?status=active"))
+        .await
+        .ok();
+    assert_eq!(active["items"], json!([]), "no enrollment left active");
+    let stats = second.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["enrollments"]["exited"], CONTACTS, "{stats}");
+    assert_eq!(
+        stats["exit_reasons"]["sequence_archived"], CONTACTS,
+        "{stats}"
+    );
+    println!(
+        "crash: archive job killed at {} of {CONTACTS} enrollments done, resumed by a new process: {} done after the restart, none active",
+        at_kill["done"], finished["done"]
+    );
+}

@@ -107,7 +107,10 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
     let resume = |i: usize| {
         let s = &runtimes[i];
         let path = format!("/v1/sequences/{}/resume", campaigns[i]);
-        async move { s.post(&path, json!({})).await.ok() }
+        async move {
+            let started = s.post(&path, json!({})).await;
+            s.finish_job(started).await
+        }
     };
     let start = Instant::now();
     tokio::join!(resume(0), resume(1), resume(2), resume(3));

@@ -1,4 +1,4 @@
-//! `sequences-api`: channels, bots, sequences, steps and activation, behind the HTTP API's JWT
+//! `sequences-api`: channels, bots, sequences, steps, activation and jobs, behind the HTTP API's JWT
 //! authorizer. Wiring only.
 
 use ritmo_aws::ClaimsConfig;
@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = SequencesState {
         channels: ports.channel_service(),
         sequences: ports.sequence_service(),
+        jobs: ports.job_service(),
     };
     ritmo_lambda::serve(ritmo_lambda::apps::sequences_api(state, auth)).await
 }

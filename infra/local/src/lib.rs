@@ -173,15 +173,30 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.rate_card = Some(Arc::new(card));
     }
     if let Some(endpoint) = &cli.dynamodb_endpoint {
-        let store =
-            dynamodb_store(endpoint, &cli.dynamodb_table, cli.secrets_key_id.as_deref()).await?;
+        let store = dynamodb_store(
+            endpoint,
+            &cli.dynamodb_table,
+            &jwt_secret,
+            cli.secrets_key_id.as_deref(),
+        )
+        .await?;
         ports.channels = store.clone();
         ports.bots = store.clone();
         ports.sequences = store.clone();
         ports.enrollments = store.clone();
+        ports.jobs = store.clone();
         ports.links = store.clone();
         ports.routing = store.clone();
         ports.slots = store;
+    }
+    // Jobs run in this process (the manual clock too: their walk is not timed by it); those a
+    // previous process left unfinished in the store are picked up again.
+    let jobs = ports.local_jobs();
+    jobs.start();
+    match jobs.resume_unfinished(&*ports.jobs).await {
+        Ok(0) => {}
+        Ok(resumed) => tracing::info!(resumed, "unfinished jobs queued again"),
+        Err(error) => tracing::error!(error = %error, "could not read unfinished jobs"),
     }
     let runner: Arc<dyn StepRunner> = Arc::new(ports.sender());
     scheduler.set_runner(runner.clone());
@@ -271,19 +286,24 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     })
 }
 
-/// The DynamoDB store on a local endpoint, its table created when missing. Cursors are signed
-/// with a key made for this run.
+/// The DynamoDB store on `endpoint`, its table created when missing. Its cursor key is derived from the token secret, so a
+/// cursor a job stored in the table still reads after a restart exactly when the token secret
+/// is the same (as the sticky-cookie key). With `secrets_key_id` it seals access tokens and bot
+/// secrets with that KMS key on the same endpoint.
 async fn dynamodb_store(
     endpoint: &str,
     table: &str,
+    jwt_secret: &str,
     secrets_key_id: Option<&str>,
 ) -> Result<Arc<DynamoStore>, StartError> {
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(endpoint).await;
+    let cursor_key = CursorKey::new(format!("ritmo-local cursor key\n{jwt_secret}").as_bytes())
+        .unwrap_or_else(|_| CursorKey::random());
     let mut store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         StoreConfig {
             table: table.to_string(),
-            cursor_key: CursorKey::random(),
+            cursor_key,
         },
     );
     if let Some(key_id) = secrets_key_id {

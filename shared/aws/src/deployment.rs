@@ -148,6 +148,8 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         bots: store.clone(),
         sequences: store.clone(),
         enrollments: store.clone(),
+        jobs: store.clone(),
+        job_queue: job_queue(&aws),
         links: store.clone(),
         routing: store.clone(),
         slots: store,
@@ -167,14 +169,22 @@ pub async fn enrollments_from_env() -> Result<(EnrollmentService, StatsService),
     let aws = aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = dynamo_store(&aws)?;
+    let ids = Arc::new(UlidGen::new(clock.clone()));
+    let jobs = ritmo_core::jobs::JobService::new(
+        clock.clone(),
+        ids.clone(),
+        store.clone(),
+        job_queue(&aws),
+    );
     let enrollments = EnrollmentService::new(
         clock.clone(),
-        Arc::new(UlidGen::new(clock.clone())),
+        ids,
         store.clone(),
         store.clone(),
         scheduler(&aws, clock)?,
         store.clone(),
         store.clone(),
+        jobs,
     );
     Ok((
         enrollments,
@@ -196,6 +206,46 @@ pub async fn inbound_from_env() -> Result<InboundWebhooks, DeploymentError> {
         scheduler(&aws, clock)?,
         store,
     ))
+}
+
+/// `job-worker`: the job runner on the store, EventBridge Scheduler (an ended run's pending
+/// schedule is deleted, a resumed one planned) and the job queue it sends the next chunk to.
+pub async fn job_runner_from_env() -> Result<ritmo_core::jobs::JobRunner, DeploymentError> {
+    let aws = aws_config().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = dynamo_store(&aws)?;
+    let transitions = ritmo_core::enrollments::transitions::EnrollmentTransitions::new(
+        clock.clone(),
+        store.clone(),
+        scheduler(&aws, clock.clone())?,
+        store.clone(),
+        store.clone(),
+    );
+    Ok(ritmo_core::jobs::JobRunner::new(
+        clock,
+        store.clone(),
+        store.clone(),
+        store,
+        transitions,
+        job_queue(&aws),
+    ))
+}
+
+/// The job queue of `RITMO_JOB_QUEUE_URL` (the stack sets it for the functions that start or
+/// run jobs); without it, or in a build without SQS, a job cannot be started (503).
+fn job_queue(aws: &aws_config::SdkConfig) -> Arc<dyn ritmo_core::jobs::JobQueue> {
+    #[cfg(feature = "sqs")]
+    if let Some(url) = std::env::var("RITMO_JOB_QUEUE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        return Arc::new(crate::sqs_jobs::SqsJobQueue::new(
+            aws_sdk_sqs::Client::new(aws),
+            url,
+        ));
+    }
+    let _ = aws;
+    Arc::new(ritmo_core::jobs::store::NoJobQueue)
 }
 
 /// `webhook`: the notification queue of `RITMO_NOTIFICATION_QUEUE_URL`, when it is set (the

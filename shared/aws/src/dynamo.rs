@@ -8,6 +8,7 @@
 //! | phone number id → channel | `PNID#<phone_number_id>` | `PNID` | |
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
+//! | job (cursor, counts, kept failures) | `T#<tenant>` | `JOB#<id's complement, hex>` (newest first) | while queued or running: `JOBS#OPEN` / `<tenant>#<id>` |
 //! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>`; while active and scheduled or sending, also `gsi2pk` / `gsi2sk` = `DUE#<P|C>#<shard>` / `<since>` (the sparse overdue index) |
 //! | a sequence's statistics counters, one shard (`counters::COUNTER_SHARDS` per sequence, by run id) | `T#<tenant>#SEQ#<sequence>#STATS#<shard>` | `STATS` | |
 //! | message (send, held statuses) | `T#<tenant>#MSG#<message id>` | `MSG` | |
@@ -57,6 +58,7 @@ mod channels;
 mod counters;
 mod enrollments;
 mod index;
+mod jobs;
 mod links;
 mod sequences;
 mod slots;
@@ -107,6 +109,20 @@ pub mod keys {
 
     pub fn sequence(id: Ulid) -> String {
         format!("SEQ#{id}")
+    }
+
+    /// A job, under its tenant: the id's complement, so that a forward `Query` lists the
+    /// newest first.
+    pub fn job(id: Ulid) -> String {
+        format!("JOB#{:032x}", u128::MAX - id.0)
+    }
+
+    /// The gsi1 partition of every unfinished job (a runner starting up reads it).
+    pub const OPEN_JOBS: &str = "JOBS#OPEN";
+
+    /// A job's gsi1 sort key while it is unfinished.
+    pub fn open_job(tenant: &TenantId, id: Ulid) -> String {
+        format!("{tenant}#{id}")
     }
 
     /// The partition of one sequence's enrollments.

@@ -13,6 +13,8 @@ pub mod secrets;
 pub mod secrets_manager;
 #[cfg(feature = "sqs")]
 pub mod sqs;
+#[cfg(feature = "sqs")]
+pub mod sqs_jobs;
 
 pub use config::{
     ClaimsConfig, ConfigError, LinksApiConfig, RedirectConfig, SchedulerConfig, StoreConfig,
@@ -20,8 +22,8 @@ pub use config::{
 };
 pub use cursor::CursorKey;
 pub use deployment::{
-    enrollments_from_env, inbound_from_env, link_admin_from_env, ports_from_env, redirect_from_env,
-    DeploymentError, MessagingConfig,
+    enrollments_from_env, inbound_from_env, job_runner_from_env, link_admin_from_env,
+    ports_from_env, redirect_from_env, DeploymentError, MessagingConfig,
 };
 pub use dynamo::DynamoStore;
 pub use scheduler::EventBridgeScheduler;

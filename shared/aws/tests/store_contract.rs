@@ -25,6 +25,7 @@ use ritmo_core::enrollments::model::{
 use ritmo_core::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, SendRef, SentMessage, StepClaim,
 };
+use ritmo_core::jobs::JobStore;
 use ritmo_core::links::{LinkRouting, LinkStore};
 use ritmo_core::sequences::model::{
     Action, ButtonParameter, Header, Sequence, SequenceStatus, Step,
@@ -84,6 +85,14 @@ async fn dynamodb_links() -> Option<Arc<dyn Links>> {
     Some(dynamodb_store().await?)
 }
 
+fn memory_jobs() -> Arc<dyn JobStore> {
+    Arc::new(ritmo_core::adapters::MemoryJobStore::new())
+}
+
+async fn dynamodb_jobs() -> Option<Arc<dyn JobStore>> {
+    Some(dynamodb_store().await?)
+}
+
 /// Four senders' views of the numbers' slots: one in-process counter shared by all of them.
 fn memory_slots() -> Vec<Arc<dyn SendSlots>> {
     let slots: Arc<dyn SendSlots> = Arc::new(LocalSlots::new(Arc::new(
@@ -108,9 +117,16 @@ macro_rules! contract {
     (
         stores: [$($name:ident),* $(,)?],
         links: [$($link:ident),* $(,)?],
-        slots: [$($slot:ident),* $(,)?] $(,)?
+        slots: [$($slot:ident),* $(,)?],
+        jobs: [$($job:ident),* $(,)?] $(,)?
     ) => {
         mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $job() {
+                    super::suite::jobs::$job(super::memory_jobs()).await;
+                }
+            )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
@@ -131,6 +147,14 @@ macro_rules! contract {
             )*
         }
         mod dynamodb_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $job() {
+                    if let Some(store) = super::dynamodb_jobs().await {
+                        super::suite::jobs::$job(store).await;
+                    }
+                }
+            )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
@@ -198,6 +222,11 @@ contract!(
         a_counter_behind_the_present_starts_at_the_present,
         a_backlog_puts_later_takes_after_it_and_other_numbers_are_unaffected,
         planning_far_ahead_leaves_earlier_slots_and_the_send_lane_alone,
+    ],
+    jobs: [
+        job_writes_are_conditional_on_the_version,
+        jobs_list_newest_first_per_tenant_with_cursors,
+        unfinished_jobs_of_every_tenant_are_found_and_finished_ones_are_not,
     ],
 );
 
@@ -2085,6 +2114,118 @@ mod suite {
                 .await
                 .unwrap();
             assert_eq!(next - planned[0], TimeDelta::milliseconds(110 * 40));
+        }
+    }
+
+    pub mod jobs {
+        use std::sync::Arc;
+
+        use ritmo_core::common::page::PageRequest;
+        use ritmo_core::common::store::{Expect, WriteError};
+        use ritmo_core::enrollments::model::EnrollmentStatus;
+        use ritmo_core::jobs::model::{Job, JobKind, JobStatus};
+        use ritmo_core::jobs::JobStore;
+        use ulid::Ulid;
+
+        use super::super::{at, tenant};
+
+        fn job(t: &str) -> Job {
+            Job::new(
+                tenant(t),
+                Ulid::new(),
+                JobKind::ArchiveSequence,
+                Ulid::new(),
+                EnrollmentStatus::Active,
+                at(0),
+            )
+        }
+
+        pub async fn job_writes_are_conditional_on_the_version(store: Arc<dyn JobStore>) {
+            let mut j = job("acme");
+            store.put_job(&j, Expect::Absent).await.unwrap();
+            let mut other = j.clone();
+            other.total = 1;
+            assert!(matches!(
+                store.put_job(&other, Expect::Absent).await,
+                Err(WriteError::Conflict)
+            ));
+            let read = store.get_job(&j.tenant, j.id).await.unwrap().unwrap();
+            assert_eq!(read, j);
+            // The runner's cursor and counts, under the version it read.
+            let expect = Expect::Version(j.version);
+            j.version += 1;
+            j.status = JobStatus::Running;
+            j.cursor = Some("after-200".into());
+            j.total = 200;
+            j.done = 199;
+            j.record_failure(
+                "+5511987654321",
+                "the store or the scheduler did not answer".into(),
+            );
+            store.put_job(&j, expect).await.unwrap();
+            // A second writer that read the same version loses (a cancel, or a redelivered chunk).
+            let mut stale = read.clone();
+            stale.version += 1;
+            stale.finish(JobStatus::Cancelled, at(1));
+            assert!(matches!(
+                store.put_job(&stale, Expect::Version(read.version)).await,
+                Err(WriteError::Conflict)
+            ));
+            assert_eq!(store.get_job(&j.tenant, j.id).await.unwrap().unwrap(), j);
+            assert!(store
+                .get_job(&tenant("globex"), j.id)
+                .await
+                .unwrap()
+                .is_none());
+        }
+
+        pub async fn jobs_list_newest_first_per_tenant_with_cursors(store: Arc<dyn JobStore>) {
+            let mut ids = Vec::new();
+            for _ in 0..5 {
+                let j = job("acme");
+                store.put_job(&j, Expect::Absent).await.unwrap();
+                ids.push(j.id);
+                // ULIDs of one millisecond are not ordered by creation.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            store.put_job(&job("globex"), Expect::Absent).await.unwrap();
+            ids.reverse();
+            let mut listed = Vec::new();
+            let mut page = PageRequest::first(2);
+            loop {
+                let batch = store.list_jobs(&tenant("acme"), &page).await.unwrap();
+                assert!(batch.items.len() <= 2);
+                listed.extend(batch.items.iter().map(|j| j.id));
+                match batch.next_cursor {
+                    Some(c) => page.cursor = Some(c),
+                    None => break,
+                }
+            }
+            assert_eq!(listed, ids);
+        }
+
+        pub async fn unfinished_jobs_of_every_tenant_are_found_and_finished_ones_are_not(
+            store: Arc<dyn JobStore>,
+        ) {
+            let queued = job("acme");
+            let mut running = job("globex");
+            running.status = JobStatus::Running;
+            let mut finished = job("acme");
+            store.put_job(&queued, Expect::Absent).await.unwrap();
+            store.put_job(&running, Expect::Absent).await.unwrap();
+            store.put_job(&finished, Expect::Absent).await.unwrap();
+            let expect = Expect::Version(finished.version);
+            finished.version += 1;
+            finished.finish(JobStatus::Succeeded, at(1));
+            store.put_job(&finished, expect).await.unwrap();
+            let mut found = store.unfinished_jobs(100).await.unwrap();
+            found.sort();
+            let mut want = vec![
+                (queued.tenant.clone(), queued.id),
+                (running.tenant.clone(), running.id),
+            ];
+            want.sort();
+            assert_eq!(found, want);
         }
     }
 }

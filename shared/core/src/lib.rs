@@ -7,6 +7,7 @@ pub mod channels;
 pub mod common;
 pub mod delivery;
 pub mod enrollments;
+pub mod jobs;
 pub mod links;
 pub mod sequences;
 pub mod services;

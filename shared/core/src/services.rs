@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::adapters::{MemoryLinkStore, MemoryStore};
+use crate::adapters::{LocalJobQueue, MemoryJobStore, MemoryLinkStore, MemoryStore};
 use crate::channels::service::ChannelService;
 use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
@@ -20,6 +20,8 @@ use crate::enrollments::enroll::EnrollmentService;
 use crate::enrollments::pricing::RateCard;
 use crate::enrollments::stats::StatsService;
 use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::transitions::EnrollmentTransitions;
+use crate::jobs::{JobQueue, JobRunner, JobService, JobStore};
 use crate::links::admin::LinkAdmin;
 use crate::links::redirect::{LinkCache, Redirect};
 use crate::links::{LinkRouting, LinkStore, StickyKey};
@@ -34,6 +36,9 @@ pub struct Ports {
     pub bots: Arc<dyn BotStore>,
     pub sequences: Arc<dyn SequenceStore>,
     pub enrollments: Arc<dyn EnrollmentStore>,
+    /// Background jobs (archive, resume, bulk removal) and where their chunks are queued.
+    pub jobs: Arc<dyn JobStore>,
+    pub job_queue: Arc<dyn JobQueue>,
     pub links: Arc<dyn LinkStore>,
     pub routing: Arc<dyn LinkRouting>,
     pub messenger: Arc<dyn Messenger>,
@@ -63,13 +68,15 @@ impl Ports {
         let store = Arc::new(MemoryStore::new());
         let links = Arc::new(MemoryLinkStore::new());
         let slots = Arc::new(LocalSlots::new(clock.clone()));
-        Self {
+        let mut ports = Self {
             clock,
             ids,
             channels: store.clone(),
             bots: store.clone(),
             sequences: store.clone(),
             enrollments: store,
+            jobs: Arc::new(MemoryJobStore::new()),
+            job_queue: LocalJobQueue::new(),
             links: links.clone(),
             routing: links,
             messenger,
@@ -80,7 +87,48 @@ impl Ports {
             metrics: Arc::new(NoMetrics),
             resolver: Arc::new(SystemResolver),
             allow_private_bots: false,
-        }
+        };
+        ports.local_jobs();
+        ports
+    }
+
+    /// Runs jobs in this process: a new in-process queue whose runner works on these ports
+    /// (call again after replacing a store), not started yet.
+    pub fn local_jobs(&mut self) -> Arc<LocalJobQueue> {
+        let queue = LocalJobQueue::new();
+        self.job_queue = queue.clone();
+        queue.set_runner(Arc::new(self.job_runner()));
+        queue
+    }
+
+    fn enrollment_transitions(&self) -> EnrollmentTransitions {
+        EnrollmentTransitions::new(
+            self.clock.clone(),
+            self.enrollments.clone(),
+            self.scheduler.clone(),
+            self.channels.clone(),
+            self.slots.clone(),
+        )
+    }
+
+    pub fn job_service(&self) -> JobService {
+        JobService::new(
+            self.clock.clone(),
+            self.ids.clone(),
+            self.jobs.clone(),
+            self.job_queue.clone(),
+        )
+    }
+
+    pub fn job_runner(&self) -> JobRunner {
+        JobRunner::new(
+            self.clock.clone(),
+            self.jobs.clone(),
+            self.sequences.clone(),
+            self.enrollments.clone(),
+            self.enrollment_transitions(),
+            self.job_queue.clone(),
+        )
     }
 
     pub fn channel_service(&self) -> ChannelService {
@@ -102,9 +150,7 @@ impl Ports {
             self.channels.clone(),
             self.bots.clone(),
             self.messenger.clone(),
-            self.enrollments.clone(),
-            self.scheduler.clone(),
-            self.slots.clone(),
+            self.job_service(),
         )
     }
 
@@ -117,6 +163,7 @@ impl Ports {
             self.scheduler.clone(),
             self.channels.clone(),
             self.slots.clone(),
+            self.job_service(),
         )
     }
 

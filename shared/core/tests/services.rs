@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use ritmo_core::adapters::LocalScheduler;
+use ritmo_core::adapters::{LocalJobQueue, LocalScheduler};
 use ritmo_core::channels::model::{Bot, Channel, ParameterNames, TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
@@ -23,6 +23,7 @@ use ritmo_core::enrollments::model::{EnrollmentStatus, ExitReason, MessageStatus
 use ritmo_core::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, StepClaim,
 };
+use ritmo_core::jobs::{ChunkOutcome, JobKind, JobStatus};
 use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::model::SequenceStatus;
 use ritmo_core::sequences::store::SequenceStore;
@@ -82,6 +83,8 @@ struct World {
     clock: ManualClock,
     scheduler: Arc<LocalScheduler>,
     messenger: Arc<Recorder>,
+    /// The in-process job queue: background jobs run when a test says so.
+    jobs: Arc<LocalJobQueue>,
     tenant: TenantId,
     sequence_id: Ulid,
 }
@@ -111,6 +114,7 @@ async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
         scheduler.clone(),
     );
     adapt(&mut ports);
+    let jobs = ports.local_jobs();
     scheduler.set_runner(Arc::new(ports.sender()));
     let tenant = TenantId::parse("acme").unwrap();
     let channel = ports
@@ -168,6 +172,7 @@ async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
         clock,
         scheduler,
         messenger,
+        jobs,
         tenant,
         sequence_id: sequence.id,
     }
@@ -312,6 +317,7 @@ async fn a_template_error_pauses_the_sequence_and_keeps_the_enrollment() {
         .resume_sequence(&w.tenant, w.sequence_id)
         .await
         .unwrap();
+    w.jobs.run_until_idle().await;
     w.advance(1).await;
     assert_eq!(w.sent().len(), 1, "sent after resume");
 }
@@ -852,6 +858,306 @@ impl EnrollmentStore for Unindexed {
     }
 }
 
+/// An enrollment store where ending one contact's run always fails.
+struct Refusing(Arc<dyn EnrollmentStore>, String);
+
+#[async_trait]
+impl EnrollmentStore for Refusing {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        self.0.get_enrollment(tenant, sequence_id, phone).await
+    }
+
+    async fn write_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
+    ) -> Result<(), WriteError> {
+        if enrollment.contact.phone == self.1 && !enrollment.is_active() {
+            return Err(WriteError::Port(PortError::new("refused")));
+        }
+        self.0.write_enrollment(enrollment, expect, index).await
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        self.0.message(tenant, message_id).await
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.0.hold_status(tenant, message_id, status, at).await
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        self.0.contact_runs(tenant, contact_key).await
+    }
+
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
+        self.0.sequence_counters(tenant, sequence_id).await
+    }
+
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        self.0.claim_step(tenant, sequence_id, phone, claim).await
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        self.0
+            .list_enrollments(tenant, sequence_id, status, page)
+            .await
+    }
+
+    async fn overdue(
+        &self,
+        pending: ritmo_core::enrollments::model::Pending,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
+        self.0.overdue(pending, before, limit).await
+    }
+}
+
+/// Enrolls `count` more contacts (`+55119000xxxxx`) in the world's sequence.
+async fn enroll_many(w: &World, count: usize) {
+    let service = w.ports.enrollment_service();
+    let phones: Vec<String> = (0..count).map(|i| format!("+55119000{i:05}")).collect();
+    for chunk in phones.chunks(1000) {
+        let contacts = chunk
+            .iter()
+            .map(|p| serde_json::from_value(serde_json::json!({"phone": p, "name": "C"})).unwrap())
+            .collect();
+        service
+            .enroll(&w.tenant, w.sequence_id, contacts)
+            .await
+            .unwrap();
+    }
+}
+
+async fn active_count(w: &World) -> usize {
+    let mut page = PageRequest::first(200);
+    let mut count = 0;
+    loop {
+        let batch = w
+            .ports
+            .enrollments
+            .list_enrollments(
+                &w.tenant,
+                w.sequence_id,
+                Some(EnrollmentStatus::Active),
+                &page,
+            )
+            .await
+            .unwrap();
+        count += batch.items.len();
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return count,
+        }
+    }
+}
+
+#[tokio::test]
+async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
+    let w = world().await;
+    enroll_many(&w, 1_199).await;
+    let job = w
+        .ports
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Queued);
+    // The sequence is archived at once; the enrollments wait for the job.
+    let sequence = w
+        .ports
+        .sequence_service()
+        .sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(sequence.status, SequenceStatus::Archived);
+    assert_eq!(active_count(&w).await, 1_200);
+    w.jobs.run_until_idle().await;
+    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert_eq!((job.total, job.done, job.failed), (1_200, 1_200, 0));
+    assert!(job.finished_at.is_some());
+    assert_eq!(active_count(&w).await, 0);
+    assert!(
+        w.scheduler.pending().is_empty(),
+        "every pending schedule deleted"
+    );
+    assert_eq!(
+        w.status().await,
+        (EnrollmentStatus::Exited, Some(ExitReason::SequenceArchived))
+    );
+}
+
+#[tokio::test]
+async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_nothing() {
+    let w = world().await;
+    enroll_many(&w, 1_199).await;
+    let job = w
+        .ports
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    let runner = w.ports.job_runner();
+    // One chunk: 500 enrollments (in pages of 200, so 600), then the cursor is stored.
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::More
+    );
+    let after_one = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(
+        (after_one.status, after_one.done),
+        (JobStatus::Running, 600)
+    );
+    assert!(after_one.cursor.is_some());
+    assert_eq!(active_count(&w).await, 600);
+    // A new runner (another process) goes on from the cursor.
+    while w
+        .ports
+        .job_runner()
+        .run_chunk(&w.tenant, job.id)
+        .await
+        .unwrap()
+        == ChunkOutcome::More
+    {}
+    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(
+        (done.status, done.total, done.done),
+        (JobStatus::Succeeded, 1_200, 1_200)
+    );
+    // A redelivered chunk finds the job finished and changes nothing.
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::Finished
+    );
+    let again = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(again, done);
+    assert_eq!(active_count(&w).await, 0);
+}
+
+#[tokio::test]
+async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_cancelled() {
+    let w = world().await;
+    enroll_many(&w, 999).await;
+    let job = w
+        .ports
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    let runner = w.ports.job_runner();
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::More
+    );
+    let cancelled = w
+        .ports
+        .job_service()
+        .cancel(&w.tenant, job.id)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::Finished
+    );
+    assert_eq!(active_count(&w).await, 400, "the walk stopped where it was");
+    assert!(matches!(
+        w.ports.job_service().cancel(&w.tenant, job.id).await,
+        Err(ritmo_core::DomainError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_enrollment_that_keeps_failing_is_counted_and_listed_and_the_job_goes_on() {
+    let w = world_with(|ports| {
+        ports.enrollments = Arc::new(Refusing(ports.enrollments.clone(), "+5511900000007".into()))
+    })
+    .await;
+    enroll_many(&w, 20).await;
+    let job = w
+        .ports
+        .enrollment_service()
+        .remove_enrollments(&w.tenant, w.sequence_id, EnrollmentStatus::Active)
+        .await
+        .unwrap();
+    w.jobs.run_until_idle().await;
+    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded);
+    assert_eq!((job.total, job.done, job.failed), (21, 20, 1));
+    assert_eq!(
+        job.errors_csv(),
+        "phone,reason\n+5511900000007,the store or the scheduler did not answer\n"
+    );
+    assert_eq!(active_count(&w).await, 1);
+    assert_eq!(w.status().await, (EnrollmentStatus::Removed, None));
+}
+
+#[tokio::test]
+async fn a_resume_job_plans_every_held_step_again() {
+    let w = world().await;
+    enroll_many(&w, 29).await;
+    let sequences = w.ports.sequence_service();
+    sequences
+        .pause_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    // Every first step comes due while paused: each is held.
+    w.advance(1).await;
+    assert!(w.sent().is_empty());
+    let job = sequences
+        .resume_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(job.kind, JobKind::ResumeSequence);
+    w.jobs.run_until_idle().await;
+    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!((job.status, job.done), (JobStatus::Succeeded, 30));
+    w.advance(1).await;
+    assert_eq!(
+        w.sent().len(),
+        30,
+        "every held step sent once after the resume"
+    );
+}
+
 #[tokio::test]
 async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_callback() {
     let w = world_with(|ports| ports.enrollments = Arc::new(Unindexed(ports.enrollments.clone())))
@@ -1126,6 +1432,7 @@ async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
         .resume_sequence(&w.tenant, w.sequence_id)
         .await
         .unwrap();
+    w.jobs.run_until_idle().await;
     // The resumed step fires at once, within the snapshot's lifetime, on the same sender.
     let resumed = w
         .scheduler

@@ -167,6 +167,8 @@ pub mod ids {
         Sequence, "sequence");
     resource!(/// `{step_id}` of `/v1/sequences/{id}/steps/{step_id}`.
         Step, "step", "step_id");
+    resource!(/// `{id}` of `/v1/jobs/{id}`.
+        Job, "job");
 }
 
 /// The ULID of a `K` from the path. Anything that is not a ULID cannot name a resource, so it

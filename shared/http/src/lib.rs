@@ -18,6 +18,7 @@ use ritmo_core::delivery::inbound::InboundWebhooks;
 use ritmo_core::delivery::ports::NotificationQueue;
 use ritmo_core::enrollments::enroll::EnrollmentService;
 use ritmo_core::enrollments::stats::StatsService;
+use ritmo_core::jobs::JobService;
 use ritmo_core::links::admin::LinkAdmin;
 use ritmo_core::links::redirect::Redirect;
 use ritmo_core::links::PublicBase;
@@ -42,6 +43,7 @@ pub const MAX_WEBHOOK_BODY_BYTES: usize = 3 * 1024 * 1024;
 pub struct SequencesState {
     pub channels: ChannelService,
     pub sequences: SequenceService,
+    pub jobs: JobService,
 }
 
 /// What the `enrollments-api` routes use: contacts, history and statistics.
@@ -79,6 +81,7 @@ impl SequencesState {
         Self {
             channels: ports.channel_service(),
             sequences: ports.sequence_service(),
+            jobs: ports.job_service(),
         }
     }
 }
@@ -135,11 +138,12 @@ fn authenticated(routes: Router, auth: &Auth) -> Router {
     ))
 }
 
-/// The admin routes of the `sequences-api` function: channels, bots, sequences, steps.
+/// The admin routes of the `sequences-api` function: channels, bots, sequences, steps, jobs.
 pub fn sequences_routes(auth: &Auth, state: SequencesState) -> Router {
     authenticated(
         routes::channels::router()
             .merge(routes::sequences::router())
+            .merge(routes::jobs::router())
             .split_for_parts()
             .0
             .with_state(state),
@@ -205,10 +209,11 @@ fn health_router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
 }
 
 /// The paths of every route family, for the OpenAPI document.
-pub(crate) fn documented_routes() -> [utoipa::openapi::OpenApi; 8] {
+pub(crate) fn documented_routes() -> [utoipa::openapi::OpenApi; 9] {
     [
         routes::channels::router().split_for_parts().1,
         routes::sequences::router().split_for_parts().1,
+        routes::jobs::router().split_for_parts().1,
         routes::enrollments::router().split_for_parts().1,
         routes::links::router().split_for_parts().1,
         routes::redirect::router().split_for_parts().1,

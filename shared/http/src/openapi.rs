@@ -53,6 +53,7 @@ pub const PATH: &str = "/openapi.json";
         (name = "bots", description = "Chatbots that a step can start."),
         (name = "sequences", description = "Sequences, their steps, activation."),
         (name = "enrollments", description = "Contacts in a sequence, their history, statistics."),
+        (name = "jobs", description = "Background jobs: archive, resume and bulk removal walk a sequence's enrollments outside the request."),
         (name = "links", description = "WhatsApp links and rotators, their statistics and QR codes."),
         (name = "redirect", description = "The public link customers click."),
         (name = "webhooks", description = "Meta's WhatsApp Business webhooks."),
@@ -181,6 +182,9 @@ struct LinkSpec {
     parameters: &'static [(&'static str, &'static str)],
 }
 
+/// What a started job's id leads to.
+const JOB_OPERATIONS: &[&str] = &["getJob", "cancelJob", "jobErrors"];
+
 const LINKS: &[LinkSpec] = &[
     LinkSpec {
         from: "createChannel",
@@ -212,9 +216,28 @@ const LINKS: &[LinkSpec] = &[
             "resumeSequence",
             "enrollContacts",
             "listEnrollments",
+            "removeEnrollments",
             "sequenceStats",
         ],
         parameters: &[("id", "$response.body#/id")],
+    },
+    LinkSpec {
+        from: "archiveSequence",
+        status: "202",
+        to: JOB_OPERATIONS,
+        parameters: &[("id", "$response.body#/job_id")],
+    },
+    LinkSpec {
+        from: "resumeSequence",
+        status: "202",
+        to: JOB_OPERATIONS,
+        parameters: &[("id", "$response.body#/job_id")],
+    },
+    LinkSpec {
+        from: "removeEnrollments",
+        status: "202",
+        to: JOB_OPERATIONS,
+        parameters: &[("id", "$response.body#/job_id")],
     },
     LinkSpec {
         from: "addStep",

@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod inbound;
+pub mod jobs;
 pub mod metrics;
 pub mod sender;
 

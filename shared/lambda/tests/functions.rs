@@ -682,3 +682,39 @@ async fn webhook_worker_applies_queued_notifications_and_names_the_unreadable_on
         "the queued status was applied (twice, harmlessly)"
     );
 }
+
+#[tokio::test]
+async fn the_job_worker_runs_a_chunk_per_message_and_names_a_body_that_is_not_a_job_message() {
+    let ports = ritmo();
+    let acme = TenantId::parse("acme").unwrap();
+    let sequence = ports
+        .sequence_service()
+        .create_sequence(
+            &acme,
+            serde_json::from_value(serde_json::json!({"name": "Promo"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let job = ports
+        .enrollment_service()
+        .remove_enrollments(
+            &acme,
+            sequence.id,
+            ritmo_core::enrollments::model::EnrollmentStatus::Active,
+        )
+        .await
+        .unwrap();
+    let runner = ports.job_runner();
+    let batch = step_batch(&[
+        serde_json::json!({"tenant": "acme", "job_id": job.id}),
+        serde_json::json!("not a job message"),
+    ]);
+    let response = ritmo_lambda::jobs::handle(&runner, batch).await;
+    assert_eq!(failed(&response), ["message-1"]);
+    let ran = ports.job_service().job(&acme, job.id).await.unwrap();
+    assert_eq!(ran.status, ritmo_core::jobs::JobStatus::Succeeded);
+    // The same message again (a redelivery) changes nothing.
+    let again = step_batch(&[serde_json::json!({"tenant": "acme", "job_id": job.id})]);
+    assert!(failed(&ritmo_lambda::jobs::handle(&runner, again).await).is_empty());
+    assert_eq!(ports.job_service().job(&acme, job.id).await.unwrap(), ran);
+}

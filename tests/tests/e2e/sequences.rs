@@ -278,9 +278,20 @@ async fn a_paused_sequence_holds_the_due_step_and_resume_outside_hours_waits_for
     // Resumed at 20:00 local, outside the window: sent at Tuesday's opening, not now.
     let resumed = s
         .post(&format!("/v1/sequences/{id}/resume"), json!({}))
-        .await
-        .ok();
-    assert_eq!(resumed["status"], "active");
+        .await;
+    // Active at once; the held step is planned by the job.
+    let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
+    assert_eq!(sequence["status"], "active");
+    let job = s.finish_job(resumed).await;
+    assert_eq!(
+        (&job["kind"], &job["status"], &job["done"], &job["failed"]),
+        (
+            &json!("resume_sequence"),
+            &json!("succeeded"),
+            &json!(1),
+            &json!(0)
+        )
+    );
     let enrollment = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
@@ -373,15 +384,108 @@ async fn a_deleted_step_is_skipped_and_the_run_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_removal_ends_every_active_run_in_a_job_that_is_listed_and_cannot_be_cancelled_once_finished(
+) {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let (_, id, _) = three_step_sequence(&s).await;
+    let contacts: Vec<Value> = (0..60)
+        .map(|i| json!({"phone": format!("+55119000{i:05}"), "name": "C"}))
+        .collect();
+    enroll(&s, &id, json!(contacts)).await;
+    enroll(&s, &id, ana()).await;
+    let missing = s.delete(&format!("/v1/sequences/{id}/enrollments")).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.body["errors"][0]["field"], "status");
+    let removal = s
+        .delete(&format!("/v1/sequences/{id}/enrollments?status=active"))
+        .await;
+    let job = s.finish_job(removal).await;
+    assert_eq!(
+        (
+            &job["kind"],
+            &job["status"],
+            &job["total"],
+            &job["done"],
+            &job["failed"]
+        ),
+        (
+            &json!("remove_enrollments"),
+            &json!("succeeded"),
+            &json!(61),
+            &json!(61),
+            &json!(0)
+        )
+    );
+    assert_eq!(job["sequence_id"], id.as_str());
+    let active = s
+        .get(&format!("/v1/sequences/{id}/enrollments?status=active"))
+        .await
+        .ok();
+    assert_eq!(active["items"], json!([]));
+    let ana = s
+        .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
+        .await
+        .ok();
+    assert_eq!(ana["status"], "removed");
+    assert!(s.schedules().await.is_empty());
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["enrollments"]["removed"], 61, "{stats}");
+
+    // Listed newest first; the error file is CSV with its header only.
+    let archived = s.delete(&format!("/v1/sequences/{id}")).await;
+    let archive = s.finish_job(archived).await;
+    assert_eq!(archive["total"], 0);
+    let jobs = s.get("/v1/jobs").await.ok();
+    let listed: Vec<&Value> = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["id"])
+        .collect();
+    assert_eq!(listed, [&archive["id"], &job["id"]]);
+    let csv = s
+        .client
+        .get(format!(
+            "{}/v1/jobs/{}/errors.csv",
+            s.base,
+            job["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert_eq!(csv.text().await.unwrap(), "phone,reason\n");
+    let cancel = s
+        .delete(&format!("/v1/jobs/{}", job["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(cancel.status, StatusCode::CONFLICT);
+    let unknown = s.get("/v1/jobs/01JD8X4Z2W6Q4T1N7K3M5P9R2B").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archived_sequence_sends_nothing_more() {
     let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
     let (_, id, _) = three_step_sequence(&s).await;
     enroll(&s, &id, ana()).await;
     s.advance(1).await;
+    let archived = s.delete(&format!("/v1/sequences/{id}")).await;
+    let job = s.finish_job(archived).await;
     assert_eq!(
-        s.delete(&format!("/v1/sequences/{id}")).await.status,
-        StatusCode::NO_CONTENT
+        (&job["kind"], &job["status"], &job["total"], &job["done"]),
+        (
+            &json!("archive_sequence"),
+            &json!("succeeded"),
+            &json!(1),
+            &json!(1)
+        )
     );
+    assert!(job["finished_at"].is_string());
     assert!(s.schedules().await.is_empty());
     s.advance(7 * 24 * 3600).await;
     assert_eq!(s.outbox().await.len(), 1);
@@ -610,9 +714,10 @@ async fn a_template_error_pauses_the_sequence_with_the_reason_and_keeps_the_enro
     assert!(enrollment["history"].as_array().unwrap().is_empty());
 
     // Once the template is fixed and the sequence resumed, the same step goes out.
-    s.post(&format!("/v1/sequences/{id}/resume"), json!({}))
-        .await
-        .ok();
+    let resumed = s
+        .post(&format!("/v1/sequences/{id}/resume"), json!({}))
+        .await;
+    s.finish_job(resumed).await;
     s.advance(60).await;
     let outbox = s.outbox().await;
     assert_eq!(outbox.len(), 1);
@@ -625,7 +730,23 @@ async fn another_tenant_gets_404_and_a_viewer_gets_403_on_every_write() {
     let (channel, id, steps) = three_step_sequence(&s).await;
     enroll(&s, &id, ana()).await;
     let step = &steps[0];
+    // A job of acme's (removing completed enrollments changes nothing).
+    let removal = s
+        .delete(&format!("/v1/sequences/{id}/enrollments?status=completed"))
+        .await;
+    let job = s.finish_job(removal).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/v1/jobs/{job}"), None),
+        (Method::GET, format!("/v1/jobs/{job}/errors.csv"), None),
+        (Method::DELETE, format!("/v1/jobs/{job}"), None),
+        (
+            Method::DELETE,
+            format!("/v1/sequences/{id}/enrollments?status=active"),
+            None,
+        ),
         (Method::GET, format!("/v1/channels/{channel}"), None),
         (
             Method::PATCH,

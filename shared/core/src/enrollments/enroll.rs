@@ -24,6 +24,7 @@ use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReaso
 use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
 use crate::enrollments::views::EnrollmentView;
+use crate::jobs::{Job, JobKind, JobService};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::plan::due_at;
 use crate::sequences::service::load_sequence;
@@ -176,9 +177,11 @@ pub struct EnrollmentService {
     enrollments: Arc<dyn EnrollmentStore>,
     scheduler: Arc<dyn Scheduler>,
     transitions: EnrollmentTransitions,
+    jobs: JobService,
 }
 
 impl EnrollmentService {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
@@ -187,6 +190,7 @@ impl EnrollmentService {
         scheduler: Arc<dyn Scheduler>,
         channels: Arc<dyn ChannelStore>,
         slots: Arc<dyn SendSlots>,
+        jobs: JobService,
     ) -> Self {
         let transitions = EnrollmentTransitions::new(
             clock.clone(),
@@ -202,6 +206,7 @@ impl EnrollmentService {
             enrollments,
             scheduler,
             transitions,
+            jobs,
         }
     }
 
@@ -445,5 +450,19 @@ impl EnrollmentService {
             .await?
             .unwrap_or(enrollment);
         Ok(EnrollmentView::of(ended, true))
+    }
+
+    /// Removes every enrollment of `status` as a background job (each as
+    /// [`Self::remove_contact`] removes one: only active runs change).
+    pub async fn remove_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: EnrollmentStatus,
+    ) -> Result<Job, DomainError> {
+        load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        self.jobs
+            .start(tenant, JobKind::RemoveEnrollments, sequence_id, status)
+            .await
     }
 }

@@ -13,11 +13,9 @@ use crate::common::page::{Page, PageRequest};
 use crate::common::store::Expect;
 use crate::common::tenant::TenantId;
 use crate::common::validate::Problems;
-use crate::delivery::pacing::SendSlots;
-use crate::delivery::ports::{Messenger, Scheduler};
-use crate::enrollments::model::{EnrollmentStatus, ExitReason, StepState};
-use crate::enrollments::store::EnrollmentStore;
-use crate::enrollments::transitions::EnrollmentTransitions;
+use crate::delivery::ports::Messenger;
+use crate::enrollments::model::EnrollmentStatus;
+use crate::jobs::{Job, JobKind, JobService};
 use crate::sequences::model::{
     check_step, check_time_zone, step_view, Action, CheckedAction, CheckedStep, MoveInput,
     Sequence, SequenceInput, SequencePatch, SequenceStatus, SequenceView, Step, StepInput,
@@ -40,9 +38,8 @@ pub struct SequenceService {
     channels: Arc<dyn ChannelStore>,
     bots: Arc<dyn BotStore>,
     messenger: Arc<dyn Messenger>,
-    enrollments: Arc<dyn EnrollmentStore>,
     state: SequenceTransitions,
-    transitions: EnrollmentTransitions,
+    jobs: JobService,
 }
 
 impl SequenceService {
@@ -54,26 +51,17 @@ impl SequenceService {
         channels: Arc<dyn ChannelStore>,
         bots: Arc<dyn BotStore>,
         messenger: Arc<dyn Messenger>,
-        enrollments: Arc<dyn EnrollmentStore>,
-        scheduler: Arc<dyn Scheduler>,
-        slots: Arc<dyn SendSlots>,
+        jobs: JobService,
     ) -> Self {
         Self {
             state: SequenceTransitions::new(clock.clone(), sequences.clone()),
-            transitions: EnrollmentTransitions::new(
-                clock.clone(),
-                enrollments.clone(),
-                scheduler,
-                channels.clone(),
-                slots,
-            ),
             clock,
             ids,
             sequences,
             channels,
             bots,
             messenger,
-            enrollments,
+            jobs,
         }
     }
 
@@ -352,7 +340,8 @@ impl SequenceService {
         Ok(sequence.into())
     }
 
-    /// `draft|paused → active`; from paused it resumes (held steps are scheduled).
+    /// `draft|paused → active`; from paused it resumes (held steps are planned again by a
+    /// background job).
     pub async fn activate_sequence(
         &self,
         tenant: &TenantId,
@@ -395,11 +384,9 @@ impl SequenceService {
             .map(SequenceView::from)
     }
 
-    pub async fn resume_sequence(
-        &self,
-        tenant: &TenantId,
-        id: Ulid,
-    ) -> Result<SequenceView, DomainError> {
+    /// `paused → active` at once; every held step is planned again by a background job (the
+    /// job answered).
+    pub async fn resume_sequence(&self, tenant: &TenantId, id: Ulid) -> Result<Job, DomainError> {
         let (sequence, ()) = self
             .state
             .mutate(tenant, id, |s| match s.status {
@@ -415,73 +402,41 @@ impl SequenceService {
                 SequenceStatus::Archived => Err(archived()),
             })
             .await?;
-        self.schedule_held(&sequence).await?;
-        Ok(sequence.into())
+        self.schedule_held(&sequence).await
     }
 
-    /// Archives the sequence: active enrollments end (`sequence_archived`) and their pending
-    /// schedules are deleted.
-    pub async fn archive_sequence(&self, tenant: &TenantId, id: Ulid) -> Result<(), DomainError> {
+    /// Archives the sequence at once; a background job ends its active enrollments
+    /// (`sequence_archived`) and deletes their pending schedules (the job answered). Archiving
+    /// again starts another walk, which finds only what the first left.
+    pub async fn archive_sequence(&self, tenant: &TenantId, id: Ulid) -> Result<Job, DomainError> {
         self.state
             .mutate(tenant, id, |s| {
                 s.status = SequenceStatus::Archived;
                 Ok(())
             })
             .await?;
-        let mut page = PageRequest::first(200);
-        loop {
-            let batch = self
-                .enrollments
-                .list_enrollments(tenant, id, Some(EnrollmentStatus::Active), &page)
-                .await?;
-            for enrollment in &batch.items {
-                self.transitions
-                    .end(
-                        tenant,
-                        id,
-                        enrollment.phone(),
-                        EnrollmentStatus::Exited,
-                        Some(ExitReason::SequenceArchived),
-                    )
-                    .await?;
-            }
-            match batch.next_cursor {
-                Some(cursor) => page.cursor = Some(cursor),
-                None => break,
-            }
-        }
         tracing::info!(tenant = %tenant, sequence_id = %id, "sequence archived");
-        Ok(())
+        self.jobs
+            .start(
+                tenant,
+                JobKind::ArchiveSequence,
+                id,
+                EnrollmentStatus::Active,
+            )
+            .await
     }
 
-    /// Schedules every held step of an active sequence for its next allowed instant from now.
-    async fn schedule_held(&self, sequence: &Sequence) -> Result<(), DomainError> {
-        let mut page = PageRequest::first(200);
-        loop {
-            let batch = self
-                .enrollments
-                .list_enrollments(
-                    &sequence.tenant,
-                    sequence.id,
-                    Some(EnrollmentStatus::Active),
-                    &page,
-                )
-                .await?;
-            for enrollment in batch
-                .items
-                .iter()
-                .filter(|e| matches!(e.state, StepState::Held { .. }))
-            {
-                self.transitions
-                    .replan_held(sequence, enrollment.phone())
-                    .await?;
-            }
-            match batch.next_cursor {
-                Some(cursor) => page.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        Ok(())
+    /// Starts the job that plans every held step of an active sequence for its next allowed
+    /// instant from then.
+    async fn schedule_held(&self, sequence: &Sequence) -> Result<Job, DomainError> {
+        self.jobs
+            .start(
+                &sequence.tenant,
+                JobKind::ResumeSequence,
+                sequence.id,
+                EnrollmentStatus::Active,
+            )
+            .await
     }
 }
 

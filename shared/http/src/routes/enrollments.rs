@@ -10,6 +10,7 @@ use ritmo_core::enrollments::enroll::{ContactInput, EnrollOutcome, MAX_CONTACTS_
 use ritmo_core::enrollments::model::EnrollmentStatus;
 use ritmo_core::enrollments::stats::SequenceStats;
 use ritmo_core::enrollments::views::EnrollmentView;
+use ritmo_core::jobs::model::JobStarted;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +20,9 @@ use crate::auth::Caller;
 use crate::extract::{
     body_bytes, ids, is_json, parse_json, query_pairs, Id, ListParams, ListQuery, Path,
 };
-use crate::problem::{ApiResult, BadRequest, BodyErrors, Conflict, Problem, ResourceErrors};
+use crate::problem::{
+    ApiResult, BadRequest, BodyErrors, Conflict, Problem, ResourceErrors, Unavailable,
+};
 use crate::{list_response, EnrollmentsState};
 
 /// `{phone}` of `/v1/sequences/{id}/enrollments/{phone}`.
@@ -33,7 +36,7 @@ pub(crate) struct ContactPath {
 
 pub fn router() -> OpenApiRouter<EnrollmentsState> {
     OpenApiRouter::new()
-        .routes(routes!(list, enroll))
+        .routes(routes!(list, enroll, remove_all))
         .routes(routes!(read, remove))
         .routes(routes!(stats))
 }
@@ -287,6 +290,55 @@ pub(crate) async fn remove(
             .remove_contact(&who.tenant, id, &phone)
             .await?,
     ))
+}
+
+/// `?status=` of a bulk removal.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RemovalParam {
+    /// The enrollments to remove: those of this status (only active runs change; removing
+    /// ended ones changes nothing, as for one contact).
+    pub status: EnrollmentStatus,
+}
+
+/// Removes every enrollment of a status, as a background job.
+///
+/// Each is removed as `DELETE /v1/sequences/{id}/enrollments/{phone}` removes one: status
+/// `removed`, pending send cancelled. Answers at once with the job (`Location: /v1/jobs/{id}`).
+#[utoipa::path(
+    delete, path = "/v1/sequences/{id}/enrollments", operation_id = "removeEnrollments", tag = "enrollments",
+    params(Id<ids::Sequence>, RemovalParam),
+    responses(
+        (status = 202, description = "The job that removes them.", body = JobStarted,
+         headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
+        (status = 400, response = BadRequest), (status = 503, response = Unavailable), ResourceErrors,
+    )
+)]
+pub(crate) async fn remove_all(
+    State(s): State<EnrollmentsState>,
+    Caller(who): Caller,
+    Id(id, ..): Id<ids::Sequence>,
+    uri: axum::http::Uri,
+) -> ApiResult<axum::response::Response> {
+    let mut status = None;
+    for (key, value) in query_pairs(uri.query()) {
+        if key == "status" {
+            status = Some(EnrollmentStatus::parse(&value).ok_or_else(|| {
+                Problem::bad_request("status", "must be active, completed, removed or exited")
+            })?);
+        }
+    }
+    let status = status.ok_or_else(|| {
+        Problem::bad_request(
+            "status",
+            "is required: the status of the enrollments to remove",
+        )
+    })?;
+    let job = s
+        .enrollments
+        .remove_enrollments(&who.tenant, id, status)
+        .await?;
+    Ok(crate::routes::jobs::accepted(&job))
 }
 
 /// Statistics of a sequence.

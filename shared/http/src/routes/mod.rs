@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod enrollments;
+pub mod jobs;
 pub mod links;
 pub mod redirect;
 pub mod sequences;

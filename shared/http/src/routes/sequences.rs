@@ -9,12 +9,16 @@ use ritmo_core::sequences::model::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use axum::response::Response;
+use ritmo_core::jobs::model::JobStarted;
+
 use crate::auth::Caller;
 use crate::extract::{ids, Id, Json, ListParams, ListQuery};
 use crate::problem::{
     ApiResult, AuthErrors, BodyErrors, Conflict, ListErrors, ResourceErrors, Unavailable,
     Unprocessable,
 };
+use crate::routes::jobs::accepted;
 use crate::{list_response, SequencesState};
 
 pub fn router() -> OpenApiRouter<SequencesState> {
@@ -112,22 +116,24 @@ pub(crate) async fn update(
 
 /// Archives a sequence.
 ///
-/// Its active enrollments end (`sequence_archived`) and their pending sends are cancelled.
+/// The sequence is `archived` at once; a background job (`Location: /v1/jobs/{id}`) ends its
+/// active enrollments (`sequence_archived`) and cancels their pending sends.
 #[utoipa::path(
     delete, path = "/v1/sequences/{id}", operation_id = "archiveSequence", tag = "sequences",
     params(Id<ids::Sequence>),
     responses(
-        (status = 204, description = "Archived."),
-        (status = 409, response = Conflict), ResourceErrors,
+        (status = 202, description = "Archived; the job that ends its enrollments.", body = JobStarted,
+         headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
+        (status = 409, response = Conflict), (status = 503, response = Unavailable), ResourceErrors,
     )
 )]
 pub(crate) async fn archive(
     State(s): State<SequencesState>,
     Caller(who): Caller,
     Id(id, ..): Id<ids::Sequence>,
-) -> ApiResult<StatusCode> {
-    s.sequences.archive_sequence(&who.tenant, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<Response> {
+    let job = s.sequences.archive_sequence(&who.tenant, id).await?;
+    Ok(accepted(&job))
 }
 
 /// Adds a step.
@@ -231,7 +237,7 @@ pub(crate) async fn move_step(
     params(Id<ids::Sequence>),
     responses(
         (status = 200, description = "The active sequence.", body = SequenceView),
-        (status = 409, response = Conflict), ResourceErrors,
+        (status = 409, response = Conflict), (status = 503, response = Unavailable), ResourceErrors,
     )
 )]
 pub(crate) async fn activate(
@@ -264,20 +270,23 @@ pub(crate) async fn pause(
 }
 
 /// Resumes a paused sequence: held steps go out at the next allowed instant.
+///
+/// The sequence is `active` at once; a background job (`Location: /v1/jobs/{id}`) plans its
+/// held steps again.
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/resume", operation_id = "resumeSequence", tag = "sequences",
     params(Id<ids::Sequence>),
     responses(
-        (status = 200, description = "The active sequence.", body = SequenceView),
-        (status = 409, response = Conflict), ResourceErrors,
+        (status = 202, description = "Active; the job that plans the held steps.", body = JobStarted,
+         headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
+        (status = 409, response = Conflict), (status = 503, response = Unavailable), ResourceErrors,
     )
 )]
 pub(crate) async fn resume(
     State(s): State<SequencesState>,
     Caller(who): Caller,
     Id(id, ..): Id<ids::Sequence>,
-) -> Json200<SequenceView> {
-    Ok(axum::Json(
-        s.sequences.resume_sequence(&who.tenant, id).await?,
-    ))
+) -> ApiResult<Response> {
+    let job = s.sequences.resume_sequence(&who.tenant, id).await?;
+    Ok(accepted(&job))
 }

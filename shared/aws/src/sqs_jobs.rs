@@ -1,0 +1,44 @@
+//! The job queue on SQS: one message per chunk to run, `{"tenant", "job_id"}`. The job worker
+//! runs the chunk and sends the next one; a redelivered message runs a chunk the job's version
+//! condition makes harmless.
+
+use async_trait::async_trait;
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::jobs::store::{JobMessage, JobQueue};
+use ritmo_core::PortError;
+use ulid::Ulid;
+
+/// The queue at `queue_url`.
+#[derive(Clone)]
+pub struct SqsJobQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {
+        let body = serde_json::to_string(&JobMessage {
+            tenant: tenant.clone(),
+            job_id,
+        })
+        .map_err(|e| PortError::with_source("could not write a job message", e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| PortError::with_source("the job queue refused the message", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,265 @@
+//! Runs a job one chunk at a time: from the cursor stored with the job, a few pages of
+//! enrollments, each changed idempotently (ending a run that already ended, or re-planning a
+//! step that is no longer held, changes nothing), then the cursor and counts written under the
+//! job's version. A chunk that finds the job changed (cancelled, or advanced by another
+//! instance running a redelivered chunk) stops without writing, so a chunk run twice is harmless.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ulid::Ulid;
+
+use crate::common::clock::Clock;
+use crate::common::error::DomainError;
+use crate::common::page::PageRequest;
+use crate::common::store::{Expect, WriteError};
+use crate::common::tenant::TenantId;
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, StepState};
+use crate::enrollments::store::EnrollmentStore;
+use crate::enrollments::transitions::EnrollmentTransitions;
+use crate::jobs::model::{Job, JobKind, JobStatus};
+use crate::jobs::store::{JobQueue, JobStore};
+use crate::sequences::model::{Sequence, SequenceStatus};
+use crate::sequences::store::SequenceStore;
+
+/// Enrollments read per page of the walk; the cursor is stored after each page.
+pub const PAGE: u32 = 200;
+/// A chunk ends after this many enrollments...
+pub const CHUNK_ENROLLMENTS: usize = 500;
+/// ...or after this long, whichever comes first.
+pub const CHUNK_TIME: Duration = Duration::from_secs(30);
+/// Attempts at one enrollment's change before it counts as failed.
+pub const ATTEMPTS: u32 = 3;
+
+/// What a chunk left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// The walk goes on: the next chunk is to be queued.
+    More,
+    /// The job is finished (now or before).
+    Finished,
+    /// The job changed under this chunk (cancelled, or advanced elsewhere), or is gone: nothing
+    /// more to do here.
+    Dropped,
+}
+
+#[derive(Clone)]
+pub struct JobRunner {
+    clock: Arc<dyn Clock>,
+    jobs: Arc<dyn JobStore>,
+    sequences: Arc<dyn SequenceStore>,
+    enrollments: Arc<dyn EnrollmentStore>,
+    transitions: EnrollmentTransitions,
+    queue: Arc<dyn JobQueue>,
+    retry_pause: Duration,
+}
+
+impl JobRunner {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        jobs: Arc<dyn JobStore>,
+        sequences: Arc<dyn SequenceStore>,
+        enrollments: Arc<dyn EnrollmentStore>,
+        transitions: EnrollmentTransitions,
+        queue: Arc<dyn JobQueue>,
+    ) -> Self {
+        Self {
+            clock,
+            jobs,
+            sequences,
+            enrollments,
+            transitions,
+            queue,
+            retry_pause: Duration::from_millis(50),
+        }
+    }
+
+    /// Runs one chunk and, when the walk goes on, queues the next.
+    pub async fn step(&self, tenant: &TenantId, id: Ulid) -> Result<ChunkOutcome, DomainError> {
+        let outcome = self.run_chunk(tenant, id).await?;
+        if outcome == ChunkOutcome::More {
+            self.queue.submit(tenant, id).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Runs one chunk of the job from its stored cursor.
+    pub async fn run_chunk(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<ChunkOutcome, DomainError> {
+        let Some(mut job) = self.jobs.get_job(tenant, id).await? else {
+            tracing::warn!(tenant = %tenant, job_id = %id, "job to run not found");
+            return Ok(ChunkOutcome::Dropped);
+        };
+        if job.status.is_finished() {
+            return Ok(ChunkOutcome::Finished);
+        }
+        if job.status == JobStatus::Queued {
+            // Running from its first chunk on, visibly (and a cancel from now on is seen by
+            // this chunk's first write).
+            job.status = JobStatus::Running;
+            if !self.save_and_keep(&mut job).await? {
+                return Ok(ChunkOutcome::Dropped);
+            }
+        }
+        let sequence = self.sequences.get_sequence(tenant, job.sequence_id).await?;
+        let sequence = match sequence {
+            Some(s)
+                if job.kind == JobKind::ResumeSequence && s.status != SequenceStatus::Active =>
+            {
+                // Paused or archived again meanwhile: the later change decides.
+                job.finish(JobStatus::Cancelled, self.clock.now());
+                return self.save_final(job).await;
+            }
+            Some(s) => s,
+            None => {
+                job.error = Some("the sequence no longer exists".into());
+                job.finish(JobStatus::Failed, self.clock.now());
+                return self.save_final(job).await;
+            }
+        };
+        let started = Instant::now();
+        let mut handled = 0;
+        let mut walked_again = false;
+        loop {
+            let page = PageRequest {
+                limit: PAGE,
+                cursor: job.cursor.clone(),
+            };
+            let batch = self
+                .enrollments
+                .list_enrollments(tenant, job.sequence_id, Some(job.filter), &page)
+                .await?;
+            if batch.items.is_empty() && job.cursor.is_some() && !walked_again {
+                // A stored cursor that reads nothing (the store no longer honours it, e.g. its
+                // key changed): walk again from the start, which the idempotent changes make
+                // harmless, rather than end with enrollments left behind.
+                tracing::warn!(tenant = %tenant, job_id = %id, "job cursor read nothing; walking again from the start");
+                job.cursor = None;
+                walked_again = true;
+                continue;
+            }
+            for enrollment in &batch.items {
+                job.total += 1;
+                match self.apply(&job, &sequence, enrollment).await {
+                    Ok(()) => job.done += 1,
+                    Err(reason) => job.record_failure(enrollment.phone(), reason),
+                }
+            }
+            handled += batch.items.len();
+            job.cursor = batch.next_cursor;
+            let finished = job.cursor.is_none();
+            if finished {
+                job.finish(JobStatus::Succeeded, self.clock.now());
+            }
+            let (done, failed) = (job.done, job.failed);
+            if !self.save_and_keep(&mut job).await? {
+                return Ok(ChunkOutcome::Dropped);
+            }
+            if finished {
+                tracing::info!(tenant = %tenant, job_id = %id, done, failed, "job finished");
+                return Ok(ChunkOutcome::Finished);
+            }
+            if handled >= CHUNK_ENROLLMENTS || started.elapsed() >= CHUNK_TIME {
+                return Ok(ChunkOutcome::More);
+            }
+        }
+    }
+
+    /// Writes a finished job under its version.
+    async fn save_final(&self, mut job: Job) -> Result<ChunkOutcome, DomainError> {
+        Ok(if self.save_and_keep(&mut job).await? {
+            ChunkOutcome::Finished
+        } else {
+            ChunkOutcome::Dropped
+        })
+    }
+
+    /// Writes the job under its version; false when it changed meanwhile.
+    async fn save_and_keep(&self, job: &mut Job) -> Result<bool, DomainError> {
+        let expect = Expect::Version(job.version);
+        job.version += 1;
+        job.updated_at = self.clock.now();
+        match self.jobs.put_job(job, expect).await {
+            Ok(()) => Ok(true),
+            Err(WriteError::Conflict) => {
+                tracing::info!(tenant = %job.tenant, job_id = %job.id, "job changed under its chunk (cancelled or run elsewhere); stopping");
+                Ok(false)
+            }
+            Err(WriteError::Port(e)) => Err(e.into()),
+        }
+    }
+
+    /// One enrollment's change, tried [`ATTEMPTS`] times; the reason it failed for good.
+    async fn apply(
+        &self,
+        job: &Job,
+        sequence: &Sequence,
+        enrollment: &Enrollment,
+    ) -> Result<(), String> {
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match self.change(job, sequence, enrollment).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(error = %error, tenant = %job.tenant, job_id = %job.id, attempt, "job could not change an enrollment");
+                    last = failure_reason(&error);
+                    if attempt < ATTEMPTS {
+                        tokio::time::sleep(self.retry_pause * attempt).await;
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn change(
+        &self,
+        job: &Job,
+        sequence: &Sequence,
+        enrollment: &Enrollment,
+    ) -> Result<(), DomainError> {
+        let phone = enrollment.phone();
+        match job.kind {
+            JobKind::ArchiveSequence => {
+                self.transitions
+                    .end(
+                        &job.tenant,
+                        job.sequence_id,
+                        phone,
+                        EnrollmentStatus::Exited,
+                        Some(ExitReason::SequenceArchived),
+                    )
+                    .await?;
+            }
+            JobKind::RemoveEnrollments => {
+                self.transitions
+                    .end(
+                        &job.tenant,
+                        job.sequence_id,
+                        phone,
+                        EnrollmentStatus::Removed,
+                        None,
+                    )
+                    .await?;
+            }
+            JobKind::ResumeSequence => {
+                if matches!(enrollment.state, StepState::Held { .. }) {
+                    self.transitions.replan_held(sequence, phone).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the error file says of a failed change: the caller's terms, never an adapter's text.
+fn failure_reason(error: &DomainError) -> String {
+    match error {
+        DomainError::Port(_) => "the store or the scheduler did not answer".into(),
+        DomainError::Conflict(_) => "the enrollment kept changing concurrently".into(),
+        other => other.to_string(),
+    }
+}

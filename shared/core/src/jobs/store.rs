@@ -1,0 +1,52 @@
+//! The ports of jobs: where they are kept, and how their chunks are handed to be run.
+
+use async_trait::async_trait;
+use ulid::Ulid;
+
+use crate::common::error::PortError;
+use crate::common::page::{Page, PageRequest};
+use crate::common::store::{Expect, WriteError};
+use crate::common::tenant::TenantId;
+use crate::jobs::model::Job;
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Writes the job if the stored one matches `expect` (absent, or at that version).
+    async fn put_job(&self, job: &Job, expect: Expect) -> Result<(), WriteError>;
+
+    async fn get_job(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Job>, PortError>;
+
+    /// The tenant's jobs, newest first.
+    async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Job>, PortError>;
+
+    /// Every job of every tenant still `queued` or `running` (a runner starting up picks them
+    /// up), at most `limit`.
+    async fn unfinished_jobs(&self, limit: usize) -> Result<Vec<(TenantId, Ulid)>, PortError>;
+}
+
+/// What a queue carries: the job whose next chunk is to run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobMessage {
+    pub tenant: TenantId,
+    pub job_id: Ulid,
+}
+
+/// Hands a job (its next chunk) to be run, by some instance, at least once.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError>;
+}
+
+/// A queue for a process that runs no jobs and starts none (every submit fails).
+pub struct NoJobQueue;
+
+#[async_trait]
+impl JobQueue for NoJobQueue {
+    async fn submit(&self, _tenant: &TenantId, _job_id: Ulid) -> Result<(), PortError> {
+        Err(PortError::new("this process has no job queue"))
+    }
+}
