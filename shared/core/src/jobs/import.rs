@@ -162,16 +162,22 @@ impl ImportUpload {
             0
         };
         let text = &self.head[bom.min(self.head.len())..];
-        let line_end = text.iter().position(|&b| b == b'\n');
-        let line = match line_end {
-            Some(end) => &text[..end],
-            None if at_end => text,
+        // The header ends at its first line end: `\n`, `\r\n` or a lone `\r`.
+        let line_end = text.iter().position(|&b| b == b'\n' || b == b'\r');
+        let (line, next) = match line_end {
+            Some(end) if text[end] == b'\r' && end + 1 == text.len() && !at_end => {
+                return Ok(()); // a `\n` may follow in the next bytes
+            }
+            Some(end) if text[end] == b'\r' && text.get(end + 1) == Some(&b'\n') => {
+                (&text[..end], end + 2)
+            }
+            Some(end) => (&text[..end], end + 1),
+            None if at_end => (text, text.len()),
             None if text.len() > MAX_ROW_BYTES => {
                 return Err(DomainError::invalid("body", "the header line is too long"))
             }
             None => return Ok(()),
         };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let delimiter = delimiter_of(line);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -186,7 +192,7 @@ impl ImportUpload {
         }
         let columns =
             CsvColumns::new(record.iter()).map_err(|e| DomainError::invalid("body", e))?;
-        let body_start = (bom + line_end.map_or(text.len(), |end| end + 1)) as u64;
+        let body_start = (bom + next) as u64;
         self.header = Some((columns, delimiter, body_start));
         self.head = Vec::new();
         Ok(())
