@@ -337,8 +337,8 @@ fn import_pattern() -> String {
 
 /// Imports contacts from a CSV file, as a background job.
 ///
-/// The body is read as it arrives and kept in parts until the job has enrolled every row (in
-/// the stack, API Gateway takes bodies up to 10 MB). Each row is enrolled as
+/// The body is read as it arrives and kept in parts until the job has enrolled every row (any
+/// size on `ritmo-local`; in the stack, up to Lambda's 6 MB request payload). Each row is enrolled as
 /// `POST /v1/sequences/{id}/enrollments` enrolls a contact; a phone repeated in the file is
 /// enrolled once; rejected rows are listed in the job's `errors.csv` with their row number.
 /// Answers once the file is stored, with the job (`Location: /v1/jobs/{id}`).
