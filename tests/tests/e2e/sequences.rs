@@ -1189,11 +1189,26 @@ async fn ten_thousand_enrolled_at_once_are_planned_at_the_numbers_rate_inside_th
     assert!(busiest <= 80, "{busiest} planned sends in one second");
 }
 
+/// Posts a CSV file to `/v1/sequences/{id}/{route}` (`imports` or `removals`).
+async fn post_import_to(s: &TestServer, sequence: &str, route: &str, body: String) -> Reply {
+    post_file(s, sequence, route, "text/csv", body).await
+}
+
 /// Posts a CSV file to the import route.
 async fn post_import(s: &TestServer, sequence: &str, content_type: &str, body: String) -> Reply {
+    post_file(s, sequence, "imports", content_type, body).await
+}
+
+async fn post_file(
+    s: &TestServer,
+    sequence: &str,
+    route: &str,
+    content_type: &str,
+    body: String,
+) -> Reply {
     let response = s
         .client
-        .post(format!("{}/v1/sequences/{sequence}/imports", s.base))
+        .post(format!("{}/v1/sequences/{sequence}/{route}", s.base))
         .bearer_auth(&s.token)
         .header("content-type", content_type)
         .body(body)
@@ -1309,5 +1324,68 @@ async fn an_import_that_cannot_start_says_why() {
         jobs["items"].as_array().unwrap().len(),
         1,
         "only the archive: {jobs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_of_phones_removes_those_contacts_as_a_job() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let (_, id, _) = three_step_sequence(&s).await;
+    let contacts: Vec<Value> = (0..20)
+        .map(|i| json!({"phone": format!("+55 11 97000-{i:04}"), "name": "C"}))
+        .collect();
+    enroll(&s, &id, json!(contacts)).await;
+    // The first ten in another format, one twice, one not enrolled, one not a phone.
+    let mut file = String::from("nome,phone\n");
+    for i in 0..10 {
+        file.push_str(&format!("C,5511970000{i:03}\n").replace("5511970000", "+55 (11) 97000-0"));
+    }
+    file.push_str("C,+5511970000003\nC,+5511970009999\nC,abc\n");
+    let job = s
+        .finish_job(post_import_to(&s, &id, "removals", file).await)
+        .await;
+    assert_eq!(
+        (
+            &job["kind"],
+            &job["status"],
+            &job["total"],
+            &job["done"],
+            &job["failed"]
+        ),
+        (
+            &json!("remove_contacts"),
+            &json!("succeeded"),
+            &json!(13),
+            &json!(11),
+            &json!(2)
+        ),
+        "{job}"
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(
+        (
+            &stats["enrollments"]["active"],
+            &stats["enrollments"]["removed"]
+        ),
+        (&json!(10), &json!(10)),
+        "{stats}"
+    );
+    let errors = s
+        .client
+        .get(format!(
+            "{}/v1/jobs/{}/errors.csv",
+            s.base,
+            job["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        errors,
+        "row,phone,reason\n12,+5511970009999,not enrolled in this sequence\n13,abc,phone is not a phone number in international format (+ and country code)\n"
     );
 }

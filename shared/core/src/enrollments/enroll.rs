@@ -253,6 +253,29 @@ impl EnrollmentService {
             files,
             self.jobs.clone(),
             tenant,
+            JobKind::ImportContacts,
+            sequence_id,
+            PART_BYTES,
+        ))
+    }
+
+    /// Starts a removal by file: the contacts of its `phone` column are removed as
+    /// [`Self::remove_contact`] removes one, by a background job.
+    pub async fn begin_removal(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ImportUpload, DomainError> {
+        let files = self
+            .files
+            .clone()
+            .ok_or_else(|| DomainError::Unavailable("this deployment takes no files".into()))?;
+        load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        Ok(ImportUpload::new(
+            files,
+            self.jobs.clone(),
+            tenant,
+            JobKind::RemoveContacts,
             sequence_id,
             PART_BYTES,
         ))

@@ -65,19 +65,16 @@ pub struct ImportUpload {
 }
 
 impl ImportUpload {
+    /// An upload for a job of `kind` (an import, or a removal by file).
     pub(crate) fn new(
         files: Arc<dyn ImportFiles>,
         jobs: JobService,
         tenant: &TenantId,
+        kind: JobKind,
         sequence_id: Ulid,
         part_bytes: u32,
     ) -> Self {
-        let job = jobs.new_job(
-            tenant,
-            JobKind::ImportContacts,
-            sequence_id,
-            EnrollmentStatus::Active,
-        );
+        let job = jobs.new_job(tenant, kind, sequence_id, EnrollmentStatus::Active);
         Self {
             files,
             jobs,
@@ -416,7 +413,14 @@ mod tests {
         part: u32,
     ) -> Result<Job, DomainError> {
         let tenant = TenantId::parse("acme").unwrap();
-        let mut upload = ImportUpload::new(files.clone(), service(), &tenant, Ulid::nil(), part);
+        let mut upload = ImportUpload::new(
+            files.clone(),
+            service(),
+            &tenant,
+            JobKind::ImportContacts,
+            Ulid::nil(),
+            part,
+        );
         for piece in file.chunks(push.max(1)) {
             upload.push(piece).await?;
         }

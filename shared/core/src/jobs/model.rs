@@ -24,6 +24,8 @@ pub enum JobKind {
     RemoveEnrollments,
     /// Enrolls the contacts of an uploaded CSV file, row by row.
     ImportContacts,
+    /// Removes the contacts of an uploaded CSV file's `phone` column, row by row.
+    RemoveContacts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +184,7 @@ impl Job {
     /// The error file: `phone,reason` (`row,phone,reason` for an import), one line per kept
     /// failure.
     pub fn errors_csv(&self) -> String {
-        let rows = self.kind == JobKind::ImportContacts;
+        let rows = matches!(self.kind, JobKind::ImportContacts | JobKind::RemoveContacts);
         let mut out = String::from(if rows {
             "row,phone,reason\n"
         } else {

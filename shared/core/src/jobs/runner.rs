@@ -12,6 +12,7 @@ use ulid::Ulid;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
+use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::enrollments::enroll::{EnrollResult, EnrollmentService, MAX_CONTACTS_PER_REQUEST};
@@ -35,6 +36,8 @@ pub const ATTEMPTS: u32 = 3;
 /// An import's chunk ends after this many rows (or [`CHUNK_TIME`]); its cursor is stored
 /// after each batch of [`MAX_CONTACTS_PER_REQUEST`].
 pub const CHUNK_ROWS: u64 = 5000;
+/// Removals of a removal file's batch done at once.
+const REMOVE_CONCURRENCY: usize = 16;
 
 /// What a chunk left to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +140,7 @@ impl JobRunner {
                 return self.save_final(job).await;
             }
         };
-        if job.kind == JobKind::ImportContacts {
+        if matches!(job.kind, JobKind::ImportContacts | JobKind::RemoveContacts) {
             return self.run_import(job).await;
         }
         let started = Instant::now();
@@ -245,19 +248,30 @@ impl JobRunner {
             handled += contacts.len() as u64 + 1;
             if !contacts.is_empty() {
                 let phones: Vec<String> = contacts.iter().map(|c| c.phone.clone()).collect();
-                match enroller.enroll(&tenant, job.sequence_id, contacts).await {
+                let outcomes = match job.kind {
+                    JobKind::RemoveContacts => Ok(self.remove_rows(&job, &phones).await),
+                    _ => enroller
+                        .enroll(&tenant, job.sequence_id, contacts)
+                        .await
+                        .map(|outcomes| {
+                            outcomes
+                                .into_iter()
+                                .map(|o| match o.status {
+                                    EnrollResult::Enrolled | EnrollResult::AlreadyEnrolled => {
+                                        Ok(())
+                                    }
+                                    EnrollResult::Rejected => Err(o.error.unwrap_or_default()),
+                                })
+                                .collect::<Vec<_>>()
+                        }),
+                };
+                match outcomes {
                     Ok(outcomes) => {
                         for ((outcome, row), phone) in outcomes.into_iter().zip(numbers).zip(phones)
                         {
-                            match outcome.status {
-                                EnrollResult::Enrolled | EnrollResult::AlreadyEnrolled => {
-                                    job.done += 1
-                                }
-                                EnrollResult::Rejected => job.record_row_failure(
-                                    row,
-                                    &phone,
-                                    outcome.error.unwrap_or_default(),
-                                ),
+                            match outcome {
+                                Ok(()) => job.done += 1,
+                                Err(reason) => job.record_row_failure(row, &phone, reason),
                             }
                         }
                     }
@@ -278,6 +292,58 @@ impl JobRunner {
                 return Ok(ChunkOutcome::More);
             }
         }
+    }
+
+    /// Removes the contacts of a removal file's rows, as a removal by hand does: a contact whose
+    /// run already ended counts as done (so a batch run again counts the same), one never
+    /// enrolled in the sequence is a rejected row.
+    async fn remove_rows(&self, job: &Job, phones: &[String]) -> Vec<Result<(), String>> {
+        let mut running = tokio::task::JoinSet::new();
+        let mut outcomes: Vec<Result<(), String>> = vec![Ok(()); phones.len()];
+        for (index, raw) in phones.iter().enumerate() {
+            let phone = match Phone::parse(raw) {
+                Ok(phone) => phone.as_str().to_string(),
+                Err(e) => {
+                    outcomes[index] = Err(format!("phone {e}"));
+                    continue;
+                }
+            };
+            while running.len() >= REMOVE_CONCURRENCY {
+                if let Some(Ok((i, outcome))) = running.join_next().await {
+                    outcomes[i] = outcome;
+                }
+            }
+            let (this, job) = (self.clone(), job.clone());
+            running.spawn(async move {
+                let mut last = String::new();
+                for attempt in 1..=ATTEMPTS {
+                    match this
+                        .transitions
+                        .end(&job.tenant, job.sequence_id, &phone, EnrollmentStatus::Removed, None)
+                        .await
+                    {
+                        Ok(Some(_)) => return (index, Ok(())),
+                        Ok(None) => {
+                            return (index, Err("not enrolled in this sequence".to_string()))
+                        }
+                        Err(error) => {
+                            tracing::warn!(error = %error, job_id = %job.id, attempt, "removal could not end an enrollment");
+                            last = failure_reason(&error);
+                            if attempt < ATTEMPTS {
+                                tokio::time::sleep(this.retry_pause * attempt).await;
+                            }
+                        }
+                    }
+                }
+                (index, Err(last))
+            });
+        }
+        while let Some(done) = running.join_next().await {
+            if let Ok((i, outcome)) = done {
+                outcomes[i] = outcome;
+            }
+        }
+        outcomes
     }
 
     /// Writes a finished import and deletes its file.
@@ -380,8 +446,8 @@ impl JobRunner {
                     self.transitions.replan_held(sequence, phone).await?;
                 }
             }
-            // An import walks its file, not enrollments (see `run_import`).
-            JobKind::ImportContacts => {}
+            // Imports and removals by file walk their file, not enrollments (`run_import`).
+            JobKind::ImportContacts | JobKind::RemoveContacts => {}
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use ritmo_core::enrollments::model::EnrollmentStatus;
 use ritmo_core::enrollments::stats::SequenceStats;
 use ritmo_core::enrollments::views::EnrollmentView;
 use ritmo_core::jobs::model::JobStarted;
+use ritmo_core::jobs::ImportUpload;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<EnrollmentsState> {
         .routes(routes!(read, remove))
         .routes(routes!(stats))
         .routes(routes!(import))
+        .routes(routes!(remove_listed))
 }
 
 /// The contacts to enroll.
@@ -362,6 +364,45 @@ pub(crate) async fn import(
     Id(id, ..): Id<ids::Sequence>,
     req: Request,
 ) -> ApiResult<axum::response::Response> {
+    let upload = s.enrollments.begin_import(&who.tenant, id).await?;
+    upload_file(upload, req).await
+}
+
+/// Removes the contacts a CSV file lists, as a background job.
+///
+/// The file's `phone` column names the contacts (other columns are ignored); each is removed
+/// as `DELETE /v1/sequences/{id}/enrollments/{phone}` removes one: status `removed`, pending
+/// send cancelled, an ended run unchanged. A phone never enrolled in the sequence, or not a
+/// phone, is listed in the job's `errors.csv` with its row number. Answers once the file is
+/// stored, with the job (`Location: /v1/jobs/{id}`).
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/removals", operation_id = "removeListedContacts", tag = "enrollments",
+    params(Id<ids::Sequence>),
+    request_body(
+        description = "The contacts to remove, as CSV with a `phone` column.",
+        content((CsvImport = "text/csv", example = "phone\n+5511987654321\n")),
+    ),
+    responses(
+        (status = 202, description = "The job that removes them.", body = JobStarted,
+         headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
+        (status = 503, response = Unavailable), BodyErrors, ResourceErrors,
+    )
+)]
+pub(crate) async fn remove_listed(
+    State(s): State<EnrollmentsState>,
+    Caller(who): Caller,
+    Id(id, ..): Id<ids::Sequence>,
+    req: Request,
+) -> ApiResult<axum::response::Response> {
+    let upload = s.enrollments.begin_removal(&who.tenant, id).await?;
+    upload_file(upload, req).await
+}
+
+/// Streams a `text/csv` body into an upload, then queues its job: `202` with the job.
+async fn upload_file(
+    mut upload: ImportUpload,
+    req: Request,
+) -> ApiResult<axum::response::Response> {
     use http_body_util::BodyExt;
     let content_type = req.headers().get(CONTENT_TYPE);
     if !content_type.is_some_and(|v| media_type_is(v, "text/csv")) {
@@ -372,7 +413,6 @@ pub(crate) async fn import(
         )
         .into());
     }
-    let mut upload = s.enrollments.begin_import(&who.tenant, id).await?;
     let mut body = req.into_body();
     while let Some(frame) = body.frame().await {
         let frame =
