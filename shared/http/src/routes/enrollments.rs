@@ -410,8 +410,7 @@ async fn upload_file(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "send the file as text/csv",
-        )
-        .into());
+        ));
     }
     let mut body = req.into_body();
     while let Some(frame) = body.frame().await {
