@@ -6,6 +6,8 @@
 //! - The second is killed between claim and outcome (its sends reached a stand-in Graph API that
 //!   never answers): after the claim timeout the survivor records `unknown`, never sends that
 //!   step again, and the runs go on to their second step.
+//! - A background job (an archive's walk, an import's rows) killed mid-way is picked up by the
+//!   next process from the cursor stored with it and ends as an uninterrupted one would.
 //!
 //! Needs the binary (`RITMO_LOCAL_BIN`) and the emulator (`RITMO_E2E_DYNAMODB_ENDPOINT`), both
 //! set by `infra/test.sh`; without them it is skipped with a message.
