@@ -361,7 +361,8 @@ async fn an_import_killed_mid_file_resumes_after_restart_with_the_same_counts() 
     assert_eq!(at_kill["status"], "running", "killed mid-file: {at_kill}");
 
     let second = TestServer::spawn_process(&bin, &flags, &endpoint, &table).await;
-    let deadline = Instant::now() + Duration::from_secs(600);
+    // The emulator enrolls about 16 rows/s: at least 10 minutes, more for a longer file.
+    let deadline = Instant::now() + Duration::from_secs(600.max(rows as u64 / 8));
     let finished = loop {
         let read = second.get(&format!("/v1/jobs/{job}")).await.ok();
         if read["status"] != "queued" && read["status"] != "running" {
