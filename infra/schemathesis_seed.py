@@ -73,6 +73,8 @@ def main() -> int:
     pins = {
         "enrollContacts": {"id": active},
         "listEnrollments": {"id": active},
+        "importContacts": {"id": active},
+        "removeListedContacts": {"id": active},
         "addStep": {"id": active},
         "replaceStep": {"id": active, "step_id": step},
         "moveStep": {"id": active, "step_id": step},

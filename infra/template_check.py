@@ -1,8 +1,11 @@
 """Checks template.yaml for the properties the stack promises, beyond what cfn-lint and checkov
 know: where secrets live and who may open them, the queues and their dead-letter queues and
-alarms, the webhook's own throttle, the closed redirect origin. Run by infra/test.sh; exits 1
-naming every broken promise."""
+alarms, the webhook's own throttle, the closed redirect origin, and that every documented admin
+operation reaches the function whose router serves it. Run by infra/test.sh; exits 1 naming
+every broken promise."""
 
+import json
+import os
 import sys
 
 from cfnlint.decode import cfn_yaml
@@ -168,6 +171,59 @@ check(
     any(r["Type"] == "AWS::CloudFront::OriginAccessControl" for r in resources.values()),
     "an origin access control for the redirect's URL",
 )
+
+# Every documented /v1 operation reaches, by API Gateway's route choice (a route without a
+# greedy `{proxy+}` first, then the longest greedy prefix), the function that serves its tag.
+SERVED_BY = {
+    "channels": "SequencesApiFunction",
+    "bots": "SequencesApiFunction",
+    "sequences": "SequencesApiFunction",
+    "jobs": "SequencesApiFunction",
+    "enrollments": "EnrollmentsApiFunction",
+    "links": "LinksApiFunction",
+}
+routes_of_api = []
+for name, function in functions().items():
+    for event in function["Properties"].get("Events", {}).values():
+        if event.get("Type") == "HttpApi":
+            props = event["Properties"]
+            routes_of_api.append((props["Path"], props.get("Method", "ANY").upper(), name))
+
+
+def route_for(method, path):
+    segments = path.strip("/").split("/")
+    exact, greedy = [], []
+    for route, route_method, name in routes_of_api:
+        if route_method not in ("ANY", method):
+            continue
+        parts = route.strip("/").split("/")
+        if parts[-1] == "{proxy+}":
+            prefix = parts[:-1]
+            if len(segments) > len(prefix) and all(
+                p.startswith("{") or p == s for p, s in zip(prefix, segments)
+            ):
+                greedy.append((len(prefix), name))
+        elif len(parts) == len(segments) and all(
+            p.startswith("{") or p == s for p, s in zip(parts, segments)
+        ):
+            exact.append(name)
+    if exact:
+        return exact[0]
+    return max(greedy)[1] if greedy else None
+
+
+openapi_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "openapi.json")
+with open(openapi_path) as document:
+    for path, operations in json.load(document)["paths"].items():
+        for method, operation in operations.items():
+            tag = (operation.get("tags") or [None])[0] if isinstance(operation, dict) else None
+            if tag not in SERVED_BY:
+                continue
+            reached = route_for(method.upper(), path)
+            check(
+                reached == SERVED_BY[tag],
+                f"{method.upper()} {path}: routed to {reached}, served by {SERVED_BY[tag]}",
+            )
 
 if problems:
     print("template.yaml breaks these promises:")

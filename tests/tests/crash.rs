@@ -6,6 +6,8 @@
 //! - The second is killed between claim and outcome (its sends reached a stand-in Graph API that
 //!   never answers): after the claim timeout the survivor records `unknown`, never sends that
 //!   step again, and the runs go on to their second step.
+//! - A background job (an archive's walk, an import's rows) killed mid-way is picked up by the
+//!   next process from the cursor stored with it and ends as an uninterrupted one would.
 //!
 //! Needs the binary (`RITMO_LOCAL_BIN`) and the emulator (`RITMO_E2E_DYNAMODB_ENDPOINT`), both
 //! set by `infra/test.sh`; without them it is skipped with a message.
@@ -280,5 +282,120 @@ async fn a_job_killed_mid_walk_resumes_after_restart_and_leaves_nothing_active()
     println!(
         "crash: archive job killed at {} of {CONTACTS} enrollments done, resumed by a new process: {} done after the restart, none active",
         at_kill["done"], finished["done"]
+    );
+}
+
+/// An import whose process is killed mid-file: a new process on the same table picks the job
+/// up from its stored offset and ends with the counts of an uninterrupted import, each phone
+/// enrolled once. 1,500 rows (`RITMO_CRASH_IMPORT_ROWS` for more: the emulator serves about 16
+/// enrollments/s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_mid_file_resumes_after_restart_with_the_same_counts() {
+    let (Ok(bin), Ok(endpoint)) = (
+        std::env::var("RITMO_LOCAL_BIN"),
+        std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT"),
+    ) else {
+        eprintln!("skipped: RITMO_LOCAL_BIN and RITMO_E2E_DYNAMODB_ENDPOINT are not both set");
+        return;
+    };
+    let rows: usize = std::env::var("RITMO_CRASH_IMPORT_ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1_500);
+    let graph = Graph::start_hanging(&[], &[]).await;
+    let table = format!("ritmo-crash-import-{}", std::process::id());
+    let flags = [
+        "--whatsapp-base-url",
+        graph.url.as_str(),
+        "--reconcile-every",
+        "0",
+    ];
+    let mut first = TestServer::spawn_process(&bin, &flags, &endpoint, &table).await;
+    let ok = channel(&first, OK).await;
+    let id = sequence(&first, "Importada", &[(&ok, 60)]).await;
+    // 1% of the rows not a phone, 1% a phone given before.
+    let everyone = phones(40_000_000, rows);
+    let mut file = String::from("phone;name\n");
+    let (mut invalid, mut distinct) = (0, 0);
+    for (i, phone) in everyone.iter().enumerate() {
+        if i % 100 == 99 {
+            invalid += 1;
+            file.push_str(&format!("0{i};Inválido\n"));
+        } else if i % 100 == 50 {
+            file.push_str(&format!("{};Repetido\n", everyone[i - 1]));
+        } else {
+            distinct += 1;
+            file.push_str(&format!("{phone};Cliente\n"));
+        }
+    }
+    let started = first
+        .client
+        .post(format!("{}/v1/sequences/{id}/imports", first.base))
+        .bearer_auth(&first.token)
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), reqwest::StatusCode::ACCEPTED);
+    let job = started.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Killed once a batch is stored, well before the end.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let at_kill = loop {
+        let read = first.get(&format!("/v1/jobs/{job}")).await.ok();
+        if read["done"].as_u64().unwrap_or(0) > 0
+            || read["status"] != "running" && read["status"] != "queued"
+        {
+            break read;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import never started: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    first.kill();
+    assert_eq!(at_kill["status"], "running", "killed mid-file: {at_kill}");
+
+    let second = TestServer::spawn_process(&bin, &flags, &endpoint, &table).await;
+    // The emulator enrolls about 16 rows/s: at least 10 minutes, more for a longer file.
+    let deadline = Instant::now() + Duration::from_secs(600.max(rows as u64 / 8));
+    let finished = loop {
+        let read = second.get(&format!("/v1/jobs/{job}")).await.ok();
+        if read["status"] != "queued" && read["status"] != "running" {
+            break read;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import never finished: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (
+            &finished["status"],
+            &finished["total"],
+            &finished["done"],
+            &finished["failed"]
+        ),
+        (
+            &json!("succeeded"),
+            &json!(rows),
+            &json!(rows - invalid),
+            &json!(invalid)
+        ),
+        "{finished}"
+    );
+    let stats = second.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(
+        stats["enrollments"]["active"], distinct,
+        "each phone once: {stats}"
+    );
+    println!(
+        "crash: import of {rows} rows killed at {} rows done, resumed by a new process: {} done, {} rejected, {distinct} enrolled once each",
+        at_kill["done"], finished["done"], finished["failed"]
     );
 }

@@ -99,6 +99,8 @@ pub enum StartError {
     WhatsApp(ritmo_whatsapp::ClientError),
     #[error("--rate-card {path}: {problem}")]
     RateCard { path: String, problem: String },
+    #[error("cannot keep import files: {0}")]
+    Imports(String),
     #[error("cannot use the DynamoDB table {table} at {endpoint}: {source}")]
     DynamoDb {
         endpoint: String,
@@ -172,6 +174,13 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         })?;
         ports.rate_card = Some(Arc::new(card));
     }
+    // Import files wait in a directory (an upload of any size never sits whole in memory);
+    // on DynamoDB, in the table, so that another process finishes the job.
+    let imports_dir = std::env::temp_dir().join(format!("ritmo-imports-{}", std::process::id()));
+    ports.import_files = Arc::new(
+        ritmo_core::adapters::DirImportFiles::new(&imports_dir)
+            .map_err(|e| StartError::Imports(e.to_string()))?,
+    );
     if let Some(endpoint) = &cli.dynamodb_endpoint {
         let store = dynamodb_store(
             endpoint,
@@ -185,6 +194,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.sequences = store.clone();
         ports.enrollments = store.clone();
         ports.jobs = store.clone();
+        ports.import_files = store.clone();
         ports.links = store.clone();
         ports.routing = store.clone();
         ports.slots = store;

@@ -150,6 +150,7 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         enrollments: store.clone(),
         jobs: store.clone(),
         job_queue: job_queue(&aws),
+        import_files: store.clone(),
         links: store.clone(),
         routing: store.clone(),
         slots: store,
@@ -185,7 +186,8 @@ pub async fn enrollments_from_env() -> Result<(EnrollmentService, StatsService),
         store.clone(),
         store.clone(),
         jobs,
-    );
+    )
+    .with_imports(store.clone());
     Ok((
         enrollments,
         StatsService::new(store.clone(), store, rate_card),
@@ -209,26 +211,42 @@ pub async fn inbound_from_env() -> Result<InboundWebhooks, DeploymentError> {
 }
 
 /// `job-worker`: the job runner on the store, EventBridge Scheduler (an ended run's pending
-/// schedule is deleted, a resumed one planned) and the job queue it sends the next chunk to.
+/// schedule is deleted, a resumed or imported one planned), the import files in the table and
+/// the job queue it sends the next chunk to.
 pub async fn job_runner_from_env() -> Result<ritmo_core::jobs::JobRunner, DeploymentError> {
     let aws = aws_config().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = dynamo_store(&aws)?;
+    let scheduler = scheduler(&aws, clock.clone())?;
+    let queue = job_queue(&aws);
     let transitions = ritmo_core::enrollments::transitions::EnrollmentTransitions::new(
         clock.clone(),
         store.clone(),
-        scheduler(&aws, clock.clone())?,
+        scheduler.clone(),
         store.clone(),
         store.clone(),
+    );
+    // Imports enroll their rows as the enrollment request does.
+    let ids = Arc::new(UlidGen::new(clock.clone()));
+    let enroller = EnrollmentService::new(
+        clock.clone(),
+        ids.clone(),
+        store.clone(),
+        store.clone(),
+        scheduler,
+        store.clone(),
+        store.clone(),
+        ritmo_core::jobs::JobService::new(clock.clone(), ids, store.clone(), queue.clone()),
     );
     Ok(ritmo_core::jobs::JobRunner::new(
         clock,
         store.clone(),
         store.clone(),
-        store,
+        store.clone(),
         transitions,
-        job_queue(&aws),
-    ))
+        queue,
+    )
+    .with_imports(enroller, store))
 }
 
 /// The job queue of `RITMO_JOB_QUEUE_URL` (the stack sets it for the functions that start or

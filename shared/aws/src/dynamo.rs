@@ -9,6 +9,7 @@
 //! | bot | `T#<tenant>` | `BOT#<id>` | |
 //! | sequence | `T#<tenant>` | `SEQ#<id>` | |
 //! | job (cursor, counts, kept failures) | `T#<tenant>` | `JOB#<id's complement, hex>` (newest first) | while queued or running: `JOBS#OPEN` / `<tenant>#<id>` |
+//! | a part of an import's file (256 KiB of its bytes, with `ttl`) | `T#<tenant>#IMPORT#<job>` | `P#<index>` | |
 //! | enrollment | `T#<tenant>#SEQ#<sequence>` | `E#<phone>` | `T#<tenant>#SEQ#<sequence>` / `<status>#<phone>`; while active and scheduled or sending, also `gsi2pk` / `gsi2sk` = `DUE#<P|C>#<shard>` / `<since>` (the sparse overdue index) |
 //! | a sequence's statistics counters, one shard (`counters::COUNTER_SHARDS` per sequence, by run id) | `T#<tenant>#SEQ#<sequence>#STATS#<shard>` | `STATS` | |
 //! | message (send, held statuses) | `T#<tenant>#MSG#<message id>` | `MSG` | |
@@ -57,6 +58,7 @@ use crate::cursor::{CursorKey, Position};
 mod channels;
 mod counters;
 mod enrollments;
+mod imports;
 mod index;
 mod jobs;
 mod links;
@@ -115,6 +117,16 @@ pub mod keys {
     /// newest first.
     pub fn job(id: Ulid) -> String {
         format!("JOB#{:032x}", u128::MAX - id.0)
+    }
+
+    /// The parts of an import's file.
+    pub fn import_file(tenant: &TenantId, job_id: Ulid) -> String {
+        format!("T#{tenant}#IMPORT#{job_id}")
+    }
+
+    /// One part of an import's file, by its index.
+    pub fn import_part(index: u32) -> String {
+        format!("P#{index:06}")
     }
 
     /// The gsi1 partition of every unfinished job (a runner starting up reads it).

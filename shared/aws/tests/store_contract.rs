@@ -227,8 +227,65 @@ contract!(
         job_writes_are_conditional_on_the_version,
         jobs_list_newest_first_per_tenant_with_cursors,
         unfinished_jobs_of_every_tenant_are_found_and_finished_ones_are_not,
+        an_import_job_keeps_its_file_and_its_rows_failures,
     ],
 );
+
+/// Import files: parts round-trip byte for byte (any bytes), per tenant and job, and deleting
+/// a file leaves no part behind and other files alone.
+async fn import_files_round_trip(files: Arc<dyn ritmo_core::jobs::ImportFiles>) {
+    let job = ulid::Ulid::new();
+    let other = ulid::Ulid::new();
+    let acme = tenant("acme");
+    let part: Vec<u8> = (0..=255u8).cycle().take(256 * 1024).collect();
+    files.put_part(&acme, job, 0, part.clone()).await.unwrap();
+    files
+        .put_part(&acme, job, 1, b"\xef\xbb\xbfphone\r\n".to_vec())
+        .await
+        .unwrap();
+    files
+        .put_part(&acme, other, 0, b"phone\n".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(files.get_part(&acme, job, 0).await.unwrap(), Some(part));
+    assert_eq!(
+        files.get_part(&acme, job, 1).await.unwrap().as_deref(),
+        Some(&b"\xef\xbb\xbfphone\r\n"[..])
+    );
+    assert_eq!(files.get_part(&acme, job, 2).await.unwrap(), None);
+    assert_eq!(
+        files.get_part(&tenant("globex"), job, 0).await.unwrap(),
+        None
+    );
+    files.delete_file(&acme, job, 2).await.unwrap();
+    assert_eq!(files.get_part(&acme, job, 0).await.unwrap(), None);
+    assert_eq!(files.get_part(&acme, job, 1).await.unwrap(), None);
+    assert!(files.get_part(&acme, other, 0).await.unwrap().is_some());
+    // Deleting parts that are gone (a second delete) is fine.
+    files.delete_file(&acme, job, 40).await.unwrap();
+}
+
+#[tokio::test]
+async fn import_files_in_memory() {
+    import_files_round_trip(Arc::new(ritmo_core::adapters::MemoryImportFiles::new())).await;
+}
+
+#[tokio::test]
+async fn import_files_in_a_directory() {
+    let dir = std::env::temp_dir().join(format!("ritmo-contract-imports-{}", std::process::id()));
+    import_files_round_trip(Arc::new(
+        ritmo_core::adapters::DirImportFiles::new(&dir).unwrap(),
+    ))
+    .await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn import_files_on_dynamodb() {
+    if let Some(store) = dynamodb_store().await {
+        import_files_round_trip(store).await;
+    }
+}
 
 fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap() + TimeDelta::minutes(minutes)
@@ -2138,6 +2195,33 @@ mod suite {
                 EnrollmentStatus::Active,
                 at(0),
             )
+        }
+
+        pub async fn an_import_job_keeps_its_file_and_its_rows_failures(store: Arc<dyn JobStore>) {
+            let mut j = Job::new(
+                tenant("acme"),
+                Ulid::new(),
+                JobKind::ImportContacts,
+                Ulid::new(),
+                EnrollmentStatus::Active,
+                at(0),
+            );
+            j.file = Some(ritmo_core::jobs::ImportFile {
+                bytes: 3_000_000,
+                part_bytes: 262_144,
+                columns: vec!["phone".into(), "name".into(), "cupom".into()],
+                delimiter: b';',
+                body_start: 21,
+            });
+            j.cursor = Some("1048576".into());
+            j.record_row_failure(7, "12345", "phone is not a phone number".into());
+            store.put_job(&j, Expect::Absent).await.unwrap();
+            let read = store.get_job(&j.tenant, j.id).await.unwrap().unwrap();
+            assert_eq!(read, j);
+            assert_eq!(
+                read.errors_csv(),
+                "row,phone,reason\n7,12345,phone is not a phone number\n"
+            );
         }
 
         pub async fn job_writes_are_conditional_on_the_version(store: Arc<dyn JobStore>) {

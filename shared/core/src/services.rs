@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::adapters::{LocalJobQueue, MemoryJobStore, MemoryLinkStore, MemoryStore};
+use crate::adapters::{
+    LocalJobQueue, MemoryImportFiles, MemoryJobStore, MemoryLinkStore, MemoryStore,
+};
 use crate::channels::service::ChannelService;
 use crate::channels::store::{BotStore, ChannelStore};
 use crate::common::clock::Clock;
@@ -21,7 +23,7 @@ use crate::enrollments::pricing::RateCard;
 use crate::enrollments::stats::StatsService;
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::EnrollmentTransitions;
-use crate::jobs::{JobQueue, JobRunner, JobService, JobStore};
+use crate::jobs::{ImportFiles, JobQueue, JobRunner, JobService, JobStore};
 use crate::links::admin::LinkAdmin;
 use crate::links::redirect::{LinkCache, Redirect};
 use crate::links::{LinkRouting, LinkStore, StickyKey};
@@ -39,6 +41,8 @@ pub struct Ports {
     /// Background jobs (archive, resume, bulk removal) and where their chunks are queued.
     pub jobs: Arc<dyn JobStore>,
     pub job_queue: Arc<dyn JobQueue>,
+    /// Where import files are kept while their jobs run.
+    pub import_files: Arc<dyn ImportFiles>,
     pub links: Arc<dyn LinkStore>,
     pub routing: Arc<dyn LinkRouting>,
     pub messenger: Arc<dyn Messenger>,
@@ -77,6 +81,7 @@ impl Ports {
             enrollments: store,
             jobs: Arc::new(MemoryJobStore::new()),
             job_queue: LocalJobQueue::new(),
+            import_files: Arc::new(MemoryImportFiles::new()),
             links: links.clone(),
             routing: links,
             messenger,
@@ -129,6 +134,7 @@ impl Ports {
             self.enrollment_transitions(),
             self.job_queue.clone(),
         )
+        .with_imports(self.enrollment_service(), self.import_files.clone())
     }
 
     pub fn channel_service(&self) -> ChannelService {
@@ -165,6 +171,7 @@ impl Ports {
             self.slots.clone(),
             self.job_service(),
         )
+        .with_imports(self.import_files.clone())
     }
 
     pub fn stats_service(&self) -> StatsService {

@@ -1618,3 +1618,148 @@ async fn counters_equal_a_recount_of_the_enrollments_after_a_long_mixed_scenario
         .contains_key(&TemplateCategory::Utility));
     assert!(last.steps.iter().any(|s| s.estimated_cost.unwrap() > 0.0));
 }
+
+/// A CSV of `rows` rows in `;` (as Brazilian spreadsheets export): every 100th row's phone is
+/// not a number, every 100th (from the 50th) repeats the row before's phone. The numbers of
+/// invalid rows and of distinct valid phones.
+fn import_file(rows: usize) -> (String, usize, usize) {
+    let mut file = String::from("\u{feff}phone;name;cupom\r\n");
+    let (mut invalid, mut distinct) = (0, 0);
+    for i in 0..rows {
+        if i % 100 == 99 {
+            invalid += 1;
+            file.push_str(&format!("12{i};Sem Número;X\r\n"));
+        } else if i % 100 == 50 {
+            file.push_str(&format!("+5511970{:06};Repetido;X\r\n", i - 1));
+        } else {
+            distinct += 1;
+            file.push_str(&format!("+5511970{i:06};Cliente {i};C{i}\r\n"));
+        }
+    }
+    (file, invalid, distinct)
+}
+
+/// Uploads `file` into the world's sequence, 64 KiB at a time as a request body arrives.
+async fn start_import(w: &World, file: &str) -> ritmo_core::jobs::Job {
+    let mut upload = w
+        .ports
+        .enrollment_service()
+        .begin_import(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    for piece in file.as_bytes().chunks(64 * 1024) {
+        upload.push(piece).await.unwrap();
+    }
+    upload.finish().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_import_enrolls_each_phone_once_and_lists_each_invalid_row() {
+    let w = world().await;
+    let (file, invalid, distinct) = import_file(20_000);
+    let job = start_import(&w, &file).await;
+    assert_eq!(
+        (job.kind, job.status),
+        (JobKind::ImportContacts, JobStatus::Queued)
+    );
+    let runner = w.ports.job_runner();
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::More
+    );
+    let running = ritmo_core::jobs::JobView::from(
+        w.ports.job_service().job(&w.tenant, job.id).await.unwrap(),
+    );
+    let progress = running.progress.unwrap();
+    assert!(
+        running.status == JobStatus::Running && progress > 0.2 && progress < 0.3,
+        "progress is visible while it runs: {running:?}"
+    );
+    w.jobs.run_until_idle().await;
+    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        (done.total, done.done, done.failed),
+        (20_000, 20_000 - invalid as u64, invalid as u64)
+    );
+    assert_eq!(
+        active_count(&w).await,
+        distinct + 1,
+        "each phone once, Ana too"
+    );
+    let errors = done.errors_csv();
+    let lines: Vec<&str> = errors.lines().collect();
+    assert_eq!(lines.len(), invalid + 1);
+    assert_eq!(lines[0], "row,phone,reason");
+    assert!(
+        lines[1].starts_with("100,1299,phone "),
+        "the row, the phone as given and why: {}",
+        lines[1]
+    );
+    let bia = w
+        .ports
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, "+5511970000007")
+        .await
+        .unwrap();
+    assert_eq!(bia.contact.name.as_deref(), Some("Cliente 7"));
+    assert_eq!(bia.contact.attributes["cupom"], "C7");
+    assert!(bia.next_send_at.is_some(), "the first step is planned");
+}
+
+#[tokio::test]
+async fn an_import_whose_chunk_is_lost_after_enrolling_ends_with_the_same_counts() {
+    let w = world().await;
+    let (file, invalid, distinct) = import_file(12_000);
+    let job = start_import(&w, &file).await;
+    let runner = w.ports.job_runner();
+    runner.run_chunk(&w.tenant, job.id).await.unwrap();
+    let before = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    runner.run_chunk(&w.tenant, job.id).await.unwrap();
+    // The process died after the second chunk enrolled its rows but before it stored its
+    // cursor: the job is back where the first chunk left it.
+    let current = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let mut rewound = before.clone();
+    rewound.version = current.version + 1;
+    w.ports
+        .jobs
+        .put_job(&rewound, Expect::Version(current.version))
+        .await
+        .unwrap();
+    w.jobs.run_until_idle().await;
+    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(
+        (done.status, done.total, done.done, done.failed),
+        (
+            JobStatus::Succeeded,
+            12_000,
+            12_000 - invalid as u64,
+            invalid as u64
+        )
+    );
+    assert_eq!(
+        active_count(&w).await,
+        distinct + 1,
+        "nobody enrolled twice"
+    );
+}
+
+#[tokio::test]
+async fn an_import_into_a_sequence_archived_meanwhile_fails_and_says_why() {
+    let w = world().await;
+    let (file, _, _) = import_file(3_000);
+    let job = start_import(&w, &file).await;
+    w.ports
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    w.jobs.run_until_idle().await;
+    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Failed);
+    assert!(
+        done.error.as_deref().unwrap().contains("archived"),
+        "{:?}",
+        done.error
+    );
+}

@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use ritmo_core::common::tenant::Role;
-use ritmo_e2e::TestServer;
+use ritmo_e2e::{Reply, TestServer};
 use serde_json::{json, Value};
 
 const SP_WEEKDAYS: &str = "09:00-18:00";
@@ -1187,4 +1187,205 @@ async fn ten_thousand_enrolled_at_once_are_planned_at_the_numbers_rate_inside_th
         .max()
         .unwrap();
     assert!(busiest <= 80, "{busiest} planned sends in one second");
+}
+
+/// Posts a CSV file to `/v1/sequences/{id}/{route}` (`imports` or `removals`).
+async fn post_import_to(s: &TestServer, sequence: &str, route: &str, body: String) -> Reply {
+    post_file(s, sequence, route, "text/csv", body).await
+}
+
+/// Posts a CSV file to the import route.
+async fn post_import(s: &TestServer, sequence: &str, content_type: &str, body: String) -> Reply {
+    post_file(s, sequence, "imports", content_type, body).await
+}
+
+async fn post_file(
+    s: &TestServer,
+    sequence: &str,
+    route: &str,
+    content_type: &str,
+    body: String,
+) -> Reply {
+    let response = s
+        .client
+        .post(format!("{}/v1/sequences/{sequence}/{route}", s.base))
+        .bearer_auth(&s.token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_import_runs_as_a_job_and_its_error_file_names_each_rejected_row() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let (_, id, _) = three_step_sequence(&s).await;
+    // A spreadsheet export: byte-order mark, `;`, CRLF, a repeated phone and bad rows.
+    let mut file = String::from("\u{feff}Telefone;phone;name\r\n");
+    for i in 0..300 {
+        file.push_str(&format!("x;+55 11 97000-{i:04};Cliente {i}\r\n"));
+    }
+    file.push_str("x;+55 11 97000-0007;Repetida\r\n");
+    file.push_str("x;12345;Sem número\r\n");
+    file.push_str("x;;Vazia\r\n");
+    let started = post_import(&s, &id, "text/csv; charset=utf-8", file).await;
+    let job = s.finish_job(started).await;
+    assert_eq!(
+        (
+            &job["kind"],
+            &job["status"],
+            &job["total"],
+            &job["done"],
+            &job["failed"],
+            &job["progress"]
+        ),
+        (
+            &json!("import_contacts"),
+            &json!("succeeded"),
+            &json!(303),
+            &json!(301),
+            &json!(2),
+            &json!(1.0)
+        ),
+        "{job}"
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(
+        stats["enrollments"]["active"], 300,
+        "the repeated phone once: {stats}"
+    );
+    let seven = s
+        .get(&format!("/v1/sequences/{id}/enrollments/%2B5511970000007"))
+        .await
+        .ok();
+    assert_eq!(
+        seven["name"], "Cliente 7",
+        "the first row of a phone wins: {seven}"
+    );
+    let csv = s
+        .client
+        .get(format!(
+            "{}/v1/jobs/{}/errors.csv",
+            s.base,
+            job["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "row,phone,reason");
+    assert!(lines[1].starts_with("302,12345,phone "), "{csv}");
+    assert!(lines[2].starts_with("303,,phone "), "{csv}");
+    assert_eq!(lines.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_that_cannot_start_says_why() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let (_, id, _) = three_step_sequence(&s).await;
+    let ok = "phone\n+5511987654321\n".to_string();
+    let json = post_import(&s, &id, "application/json", "{}".into()).await;
+    assert_eq!(json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(json.headers["content-type"], "application/problem+json");
+    let no_phone = post_import(&s, &id, "text/csv", "nome;cupom\nAna;X\n".into()).await;
+    assert_eq!(no_phone.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        no_phone.body["errors"][0]["field"], "body",
+        "{}",
+        no_phone.body
+    );
+    assert!(no_phone.body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("'phone' column"));
+    let empty = post_import(&s, &id, "text/csv", "phone\r\n".into()).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.body);
+    let unknown = post_import(&s, "01JD8X4Z2W6Q4T1N7K3M5P9R2A", "text/csv", ok.clone()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    s.finish_job(s.delete(&format!("/v1/sequences/{id}")).await)
+        .await;
+    let archived = post_import(&s, &id, "text/csv", ok).await;
+    assert_eq!(archived.status, StatusCode::CONFLICT, "{}", archived.body);
+    let jobs = s.get("/v1/jobs").await.ok();
+    assert_eq!(
+        jobs["items"].as_array().unwrap().len(),
+        1,
+        "only the archive: {jobs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_of_phones_removes_those_contacts_as_a_job() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let (_, id, _) = three_step_sequence(&s).await;
+    let contacts: Vec<Value> = (0..20)
+        .map(|i| json!({"phone": format!("+55 11 97000-{i:04}"), "name": "C"}))
+        .collect();
+    enroll(&s, &id, json!(contacts)).await;
+    // The first ten in another format, one twice, one not enrolled, one not a phone.
+    let mut file = String::from("nome,phone\n");
+    for i in 0..10 {
+        file.push_str(&format!("C,5511970000{i:03}\n").replace("5511970000", "+55 (11) 97000-0"));
+    }
+    file.push_str("C,+5511970000003\nC,+5511970009999\nC,abc\n");
+    let job = s
+        .finish_job(post_import_to(&s, &id, "removals", file).await)
+        .await;
+    assert_eq!(
+        (
+            &job["kind"],
+            &job["status"],
+            &job["total"],
+            &job["done"],
+            &job["failed"]
+        ),
+        (
+            &json!("remove_contacts"),
+            &json!("succeeded"),
+            &json!(13),
+            &json!(11),
+            &json!(2)
+        ),
+        "{job}"
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(
+        (
+            &stats["enrollments"]["active"],
+            &stats["enrollments"]["removed"]
+        ),
+        (&json!(10), &json!(10)),
+        "{stats}"
+    );
+    let errors = s
+        .client
+        .get(format!(
+            "{}/v1/jobs/{}/errors.csv",
+            s.base,
+            job["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        errors,
+        "row,phone,reason\n12,+5511970009999,not enrolled in this sequence\n13,abc,phone is not a phone number in international format (+ and country code)\n"
+    );
 }

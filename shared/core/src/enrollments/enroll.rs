@@ -24,6 +24,7 @@ use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReaso
 use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
 use crate::enrollments::views::EnrollmentView;
+use crate::jobs::import::{ImportFiles, ImportUpload, PART_BYTES};
 use crate::jobs::{Job, JobKind, JobService};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::plan::due_at;
@@ -168,6 +169,23 @@ fn check_contact(input: &ContactInput, sequence: &Sequence) -> Result<CheckedCon
     Ok(CheckedContact { contact, tz })
 }
 
+/// Contacts can be enrolled while the sequence is active or paused and has steps.
+fn takes_contacts(sequence: &Sequence) -> Result<(), DomainError> {
+    match sequence.status {
+        SequenceStatus::Active | SequenceStatus::Paused => {}
+        other => {
+            return Err(DomainError::Conflict(format!(
+                "contacts can be enrolled only while the sequence is active or paused (it is {})",
+                other.as_str()
+            )))
+        }
+    }
+    if sequence.steps.is_empty() {
+        return Err(DomainError::Conflict("the sequence has no steps".into()));
+    }
+    Ok(())
+}
+
 /// Enrolls, reads, lists and removes contacts of a sequence.
 #[derive(Clone)]
 pub struct EnrollmentService {
@@ -178,6 +196,7 @@ pub struct EnrollmentService {
     scheduler: Arc<dyn Scheduler>,
     transitions: EnrollmentTransitions,
     jobs: JobService,
+    files: Option<Arc<dyn ImportFiles>>,
 }
 
 impl EnrollmentService {
@@ -207,7 +226,59 @@ impl EnrollmentService {
             scheduler,
             transitions,
             jobs,
+            files: None,
         }
+    }
+
+    /// Takes imports: their files are kept in `files` while their jobs run.
+    pub fn with_imports(mut self, files: Arc<dyn ImportFiles>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// Starts an import into a sequence that can take contacts: the caller pushes the file's
+    /// bytes as they arrive, then finishes the upload, which queues its job.
+    pub async fn begin_import(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ImportUpload, DomainError> {
+        let files = self
+            .files
+            .clone()
+            .ok_or_else(|| DomainError::Unavailable("this deployment takes no imports".into()))?;
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        takes_contacts(&sequence)?;
+        Ok(ImportUpload::new(
+            files,
+            self.jobs.clone(),
+            tenant,
+            JobKind::ImportContacts,
+            sequence_id,
+            PART_BYTES,
+        ))
+    }
+
+    /// Starts a removal by file: the contacts of its `phone` column are removed as
+    /// [`Self::remove_contact`] removes one, by a background job.
+    pub async fn begin_removal(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ImportUpload, DomainError> {
+        let files = self
+            .files
+            .clone()
+            .ok_or_else(|| DomainError::Unavailable("this deployment takes no files".into()))?;
+        load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        Ok(ImportUpload::new(
+            files,
+            self.jobs.clone(),
+            tenant,
+            JobKind::RemoveContacts,
+            sequence_id,
+            PART_BYTES,
+        ))
     }
 
     /// Enrolls up to 1000 contacts; one result per contact, in order.
@@ -224,18 +295,7 @@ impl EnrollmentService {
             ));
         }
         let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
-        match sequence.status {
-            SequenceStatus::Active | SequenceStatus::Paused => {}
-            other => {
-                return Err(DomainError::Conflict(format!(
-                "contacts can be enrolled only while the sequence is active or paused (it is {})",
-                other.as_str()
-            )))
-            }
-        }
-        if sequence.steps.is_empty() {
-            return Err(DomainError::Conflict("the sequence has no steps".into()));
-        }
+        takes_contacts(&sequence)?;
         let sequence = std::sync::Arc::new(sequence);
         let mut results: Vec<Option<EnrollOutcome>> = vec![None; contacts.len()];
         let mut running = tokio::task::JoinSet::new();

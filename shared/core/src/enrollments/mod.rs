@@ -3,6 +3,7 @@
 //! enrollment write keeps).
 
 pub mod counters;
+pub mod csv_rows;
 pub mod enroll;
 pub mod model;
 pub mod pricing;

@@ -22,6 +22,10 @@ pub enum JobKind {
     ResumeSequence,
     /// Removes the enrollments of one status (ending a run as a single removal does).
     RemoveEnrollments,
+    /// Enrolls the contacts of an uploaded CSV file, row by row.
+    ImportContacts,
+    /// Removes the contacts of an uploaded CSV file's `phone` column, row by row.
+    RemoveContacts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +58,33 @@ impl JobStatus {
 /// An enrollment whose change failed for good, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailure {
+    /// The file's row (1 is the first after the header), for an import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
     pub phone: String,
     pub reason: String,
+}
+
+/// An import's file as its upload left it: stored in parts of `part_bytes` (the last shorter),
+/// its header already read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFile {
+    /// The whole file's size.
+    pub bytes: u64,
+    pub part_bytes: u32,
+    /// The header's column names, trimmed and lower-cased (one of them is `phone`).
+    pub columns: Vec<String>,
+    /// `,` or `;`, as the header uses.
+    pub delimiter: u8,
+    /// Where the first row starts (after the byte-order mark and the header).
+    pub body_start: u64,
+}
+
+impl ImportFile {
+    /// How many parts the file is stored in.
+    pub fn parts(&self) -> u32 {
+        self.bytes.div_ceil(u64::from(self.part_bytes.max(1))) as u32
+    }
 }
 
 /// A job as stored. Every write is conditioned on `version` (the runner's cursor and counts,
@@ -71,9 +100,13 @@ pub struct Job {
     pub sequence_id: Ulid,
     /// The enrollment status a removal walks (`active` for archive and resume).
     pub filter: EnrollmentStatus,
-    /// Where the walk goes on: the store's cursor after the last enrollment handled; `None`
-    /// before the first chunk (and once the walk is done).
+    /// Where the walk goes on: the store's cursor after the last enrollment handled (for an
+    /// import, the byte offset of the next row); `None` before the first chunk (and once the
+    /// walk is done).
     pub cursor: Option<String>,
+    /// An import's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ImportFile>,
     /// Enrollments the walk has reached so far (final once the job is finished).
     pub total: u64,
     /// Enrollments handled (changed, or already as the job wants them).
@@ -107,6 +140,7 @@ impl Job {
             sequence_id,
             filter,
             cursor: None,
+            file: None,
             total: 0,
             done: 0,
             failed: 0,
@@ -121,9 +155,19 @@ impl Job {
 
     /// Records one enrollment that failed for good.
     pub fn record_failure(&mut self, phone: &str, reason: String) {
+        self.keep_failure(None, phone, reason);
+    }
+
+    /// Records one row of an import that was rejected.
+    pub fn record_row_failure(&mut self, row: u64, phone: &str, reason: String) {
+        self.keep_failure(Some(row), phone, reason);
+    }
+
+    fn keep_failure(&mut self, row: Option<u64>, phone: &str, reason: String) {
         self.failed += 1;
         if self.failures.len() < MAX_KEPT_FAILURES {
             self.failures.push(JobFailure {
+                row,
                 phone: phone.to_string(),
                 reason,
             });
@@ -137,10 +181,20 @@ impl Job {
         self.finished_at = Some(now);
     }
 
-    /// The error file: `phone,reason`, one line per kept failure.
+    /// The error file: `phone,reason` (`row,phone,reason` for an import), one line per kept
+    /// failure.
     pub fn errors_csv(&self) -> String {
-        let mut out = String::from("phone,reason\n");
+        let rows = matches!(self.kind, JobKind::ImportContacts | JobKind::RemoveContacts);
+        let mut out = String::from(if rows {
+            "row,phone,reason\n"
+        } else {
+            "phone,reason\n"
+        });
         for failure in &self.failures {
+            if rows {
+                out.push_str(&failure.row.unwrap_or_default().to_string());
+                out.push(',');
+            }
             out.push_str(&csv_field(&failure.phone));
             out.push(',');
             out.push_str(&csv_field(&failure.reason));
@@ -163,7 +217,7 @@ fn csv_field(raw: &str) -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"id": "01JD8X4Z2W6Q4T1N7K3M5P9R2B", "kind": "archive_sequence",
     "status": "running", "sequence_id": "01JD8X4Z2W6Q4T1N7K3M5P9R2A", "total": 1200, "done": 1198, "failed": 2,
-    "created_at": "2026-11-23T12:00:00Z", "finished_at": null})))]
+    "progress": null, "created_at": "2026-11-23T12:00:00Z", "finished_at": null})))]
 pub struct JobView {
     pub id: Ulid,
     pub kind: JobKind,
@@ -175,6 +229,9 @@ pub struct JobView {
     pub done: u64,
     /// Enrollments whose change failed after its retries (listed in `errors.csv`).
     pub failed: u64,
+    /// For an import: the share of the file read so far, 0 to 1 (`null` for other jobs).
+    #[cfg_attr(feature = "openapi", schema(required, minimum = 0, maximum = 1))]
+    pub progress: Option<f64>,
     pub created_at: DateTime<Utc>,
     #[cfg_attr(feature = "openapi", schema(required))]
     pub finished_at: Option<DateTime<Utc>>,
@@ -182,7 +239,20 @@ pub struct JobView {
 
 impl From<Job> for JobView {
     fn from(job: Job) -> Self {
+        let progress = job.file.as_ref().map(|file| {
+            if job.status.is_finished() || file.bytes <= file.body_start {
+                return 1.0;
+            }
+            let at = job
+                .cursor
+                .as_deref()
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(file.body_start);
+            let read = (at.saturating_sub(file.body_start)) as f64;
+            (read / (file.bytes - file.body_start) as f64).clamp(0.0, 1.0)
+        });
         Self {
+            progress,
             id: job.id,
             kind: job.kind,
             status: job.status,

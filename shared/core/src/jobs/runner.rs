@@ -12,12 +12,15 @@ use ulid::Ulid;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
+use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
+use crate::enrollments::enroll::{EnrollResult, EnrollmentService, MAX_CONTACTS_PER_REQUEST};
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, StepState};
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::EnrollmentTransitions;
-use crate::jobs::model::{Job, JobKind, JobStatus};
+use crate::jobs::import::{FileReader, ImportFiles, MAX_IMPORT_ROWS};
+use crate::jobs::model::{ImportFile, Job, JobKind, JobStatus};
 use crate::jobs::store::{JobQueue, JobStore};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::store::SequenceStore;
@@ -30,6 +33,11 @@ pub const CHUNK_ENROLLMENTS: usize = 500;
 pub const CHUNK_TIME: Duration = Duration::from_secs(30);
 /// Attempts at one enrollment's change before it counts as failed.
 pub const ATTEMPTS: u32 = 3;
+/// An import's chunk ends after this many rows (or [`CHUNK_TIME`]); its cursor is stored
+/// after each batch of [`MAX_CONTACTS_PER_REQUEST`].
+pub const CHUNK_ROWS: u64 = 5000;
+/// Removals of a removal file's batch done at once.
+const REMOVE_CONCURRENCY: usize = 16;
 
 /// What a chunk left to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +60,7 @@ pub struct JobRunner {
     transitions: EnrollmentTransitions,
     queue: Arc<dyn JobQueue>,
     retry_pause: Duration,
+    imports: Option<(EnrollmentService, Arc<dyn ImportFiles>)>,
 }
 
 impl JobRunner {
@@ -71,7 +80,18 @@ impl JobRunner {
             transitions,
             queue,
             retry_pause: Duration::from_millis(50),
+            imports: None,
         }
+    }
+
+    /// Runs imports too: their rows are enrolled through `enroller`, read from `files`.
+    pub fn with_imports(
+        mut self,
+        enroller: EnrollmentService,
+        files: Arc<dyn ImportFiles>,
+    ) -> Self {
+        self.imports = Some((enroller, files));
+        self
     }
 
     /// Runs one chunk and, when the walk goes on, queues the next.
@@ -120,6 +140,9 @@ impl JobRunner {
                 return self.save_final(job).await;
             }
         };
+        if matches!(job.kind, JobKind::ImportContacts | JobKind::RemoveContacts) {
+            return self.run_import(job).await;
+        }
         let started = Instant::now();
         let mut handled = 0;
         let mut walked_again = false;
@@ -166,6 +189,179 @@ impl JobRunner {
                 return Ok(ChunkOutcome::More);
             }
         }
+    }
+
+    /// One chunk of an import: batches of rows from the stored offset, each enrolled (a
+    /// contact already active, e.g. a phone repeated in the file or a batch run again after a
+    /// crash, changes nothing) and the offset and counts stored after it. Rows are counted
+    /// `done` when enrolled or already enrolled, `failed` when rejected, so a chunk run again
+    /// counts the same.
+    async fn run_import(&self, mut job: Job) -> Result<ChunkOutcome, DomainError> {
+        let (Some((enroller, files)), Some(file)) = (&self.imports, job.file.clone()) else {
+            job.error = Some("this runner does not run imports".into());
+            job.finish(JobStatus::Failed, self.clock.now());
+            return self.save_final(job).await;
+        };
+        let tenant = job.tenant.clone();
+        let mut reader = FileReader::new(&**files, &tenant, job.id, &file);
+        let started = Instant::now();
+        let mut handled = 0;
+        loop {
+            let offset = job
+                .cursor
+                .as_deref()
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(file.body_start);
+            let room = MAX_IMPORT_ROWS.saturating_sub(job.total);
+            let (rows, next) = if room == 0 {
+                (Vec::new(), offset)
+            } else {
+                let max = MAX_CONTACTS_PER_REQUEST.min(room as usize);
+                reader.rows(offset, max).await?
+            };
+            if rows.is_empty() {
+                if next < file.bytes {
+                    job.error = Some(format!(
+                        "the file has more than {MAX_IMPORT_ROWS} rows; the rows after row {MAX_IMPORT_ROWS} were not imported"
+                    ));
+                    job.finish(JobStatus::Failed, self.clock.now());
+                } else {
+                    job.finish(JobStatus::Succeeded, self.clock.now());
+                }
+                return self.finish_import(job, &file, &**files).await;
+            }
+            let first_row = job.total + 1;
+            job.total += rows.len() as u64;
+            let mut contacts = Vec::with_capacity(rows.len());
+            let mut numbers = Vec::with_capacity(rows.len());
+            for (i, row) in rows.into_iter().enumerate() {
+                match row {
+                    Ok(contact) => {
+                        contacts.push(contact);
+                        numbers.push(first_row + i as u64);
+                    }
+                    Err((phone, reason)) => {
+                        job.record_row_failure(first_row + i as u64, &phone, reason)
+                    }
+                }
+            }
+            handled += contacts.len() as u64 + 1;
+            if !contacts.is_empty() {
+                let phones: Vec<String> = contacts.iter().map(|c| c.phone.clone()).collect();
+                let outcomes = match job.kind {
+                    JobKind::RemoveContacts => Ok(self.remove_rows(&job, &phones).await),
+                    _ => enroller
+                        .enroll(&tenant, job.sequence_id, contacts)
+                        .await
+                        .map(|outcomes| {
+                            outcomes
+                                .into_iter()
+                                .map(|o| match o.status {
+                                    EnrollResult::Enrolled | EnrollResult::AlreadyEnrolled => {
+                                        Ok(())
+                                    }
+                                    EnrollResult::Rejected => Err(o.error.unwrap_or_default()),
+                                })
+                                .collect::<Vec<_>>()
+                        }),
+                };
+                match outcomes {
+                    Ok(outcomes) => {
+                        for ((outcome, row), phone) in outcomes.into_iter().zip(numbers).zip(phones)
+                        {
+                            match outcome {
+                                Ok(()) => job.done += 1,
+                                Err(reason) => job.record_row_failure(row, &phone, reason),
+                            }
+                        }
+                    }
+                    Err(DomainError::Port(error)) => return Err(DomainError::Port(error)),
+                    Err(error) => {
+                        // The sequence can no longer take contacts (archived, emptied, gone).
+                        job.error = Some(error.to_string());
+                        job.finish(JobStatus::Failed, self.clock.now());
+                        return self.finish_import(job, &file, &**files).await;
+                    }
+                }
+            }
+            job.cursor = Some(next.to_string());
+            if !self.save_and_keep(&mut job).await? {
+                return Ok(ChunkOutcome::Dropped);
+            }
+            if handled >= CHUNK_ROWS || started.elapsed() >= CHUNK_TIME {
+                return Ok(ChunkOutcome::More);
+            }
+        }
+    }
+
+    /// Removes the contacts of a removal file's rows, as a removal by hand does: a contact whose
+    /// run already ended counts as done (so a batch run again counts the same), one never
+    /// enrolled in the sequence is a rejected row.
+    async fn remove_rows(&self, job: &Job, phones: &[String]) -> Vec<Result<(), String>> {
+        let mut running = tokio::task::JoinSet::new();
+        let mut outcomes: Vec<Result<(), String>> = vec![Ok(()); phones.len()];
+        for (index, raw) in phones.iter().enumerate() {
+            let phone = match Phone::parse(raw) {
+                Ok(phone) => phone.as_str().to_string(),
+                Err(e) => {
+                    outcomes[index] = Err(format!("phone {e}"));
+                    continue;
+                }
+            };
+            while running.len() >= REMOVE_CONCURRENCY {
+                if let Some(Ok((i, outcome))) = running.join_next().await {
+                    outcomes[i] = outcome;
+                }
+            }
+            let (this, job) = (self.clone(), job.clone());
+            running.spawn(async move {
+                let mut last = String::new();
+                for attempt in 1..=ATTEMPTS {
+                    match this
+                        .transitions
+                        .end(&job.tenant, job.sequence_id, &phone, EnrollmentStatus::Removed, None)
+                        .await
+                    {
+                        Ok(Some(_)) => return (index, Ok(())),
+                        Ok(None) => {
+                            return (index, Err("not enrolled in this sequence".to_string()))
+                        }
+                        Err(error) => {
+                            tracing::warn!(error = %error, job_id = %job.id, attempt, "removal could not end an enrollment");
+                            last = failure_reason(&error);
+                            if attempt < ATTEMPTS {
+                                tokio::time::sleep(this.retry_pause * attempt).await;
+                            }
+                        }
+                    }
+                }
+                (index, Err(last))
+            });
+        }
+        while let Some(done) = running.join_next().await {
+            if let Ok((i, outcome)) = done {
+                outcomes[i] = outcome;
+            }
+        }
+        outcomes
+    }
+
+    /// Writes a finished import and deletes its file.
+    async fn finish_import(
+        &self,
+        job: Job,
+        file: &ImportFile,
+        files: &dyn ImportFiles,
+    ) -> Result<ChunkOutcome, DomainError> {
+        let (tenant, id, done, failed) = (job.tenant.clone(), job.id, job.done, job.failed);
+        let outcome = self.save_final(job).await?;
+        if outcome == ChunkOutcome::Finished {
+            tracing::info!(tenant = %tenant, job_id = %id, done, failed, "import finished");
+            if let Err(error) = files.delete_file(&tenant, id, file.parts()).await {
+                tracing::warn!(error = %error, job_id = %id, "a finished import's file stays behind");
+            }
+        }
+        Ok(outcome)
     }
 
     /// Writes a finished job under its version.
@@ -250,6 +446,8 @@ impl JobRunner {
                     self.transitions.replan_held(sequence, phone).await?;
                 }
             }
+            // Imports and removals by file walk their file, not enrollments (`run_import`).
+            JobKind::ImportContacts | JobKind::RemoveContacts => {}
         }
         Ok(())
     }

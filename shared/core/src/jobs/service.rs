@@ -56,20 +56,38 @@ impl JobService {
         sequence_id: Ulid,
         filter: EnrollmentStatus,
     ) -> Result<Job, DomainError> {
-        let now = self.clock.now();
-        let mut job = Job::new(
+        self.submit(self.new_job(tenant, kind, sequence_id, filter))
+            .await
+    }
+
+    /// A new `queued` job, not stored yet (an import's parts are written under its id first).
+    pub fn new_job(
+        &self,
+        tenant: &TenantId,
+        kind: JobKind,
+        sequence_id: Ulid,
+        filter: EnrollmentStatus,
+    ) -> Job {
+        Job::new(
             tenant.clone(),
             self.ids.new_id(),
             kind,
             sequence_id,
             filter,
-            now,
-        );
+            self.clock.now(),
+        )
+    }
+
+    /// Stores a new job and hands it to the queue (see [`Self::start`]).
+    pub async fn submit(&self, mut job: Job) -> Result<Job, DomainError> {
+        let now = self.clock.now();
+        let tenant = job.tenant.clone();
+        let (kind, sequence_id) = (job.kind, job.sequence_id);
         self.jobs
             .put_job(&job, Expect::Absent)
             .await
             .map_err(write_error)?;
-        if let Err(error) = self.queue.submit(tenant, job.id).await {
+        if let Err(error) = self.queue.submit(&tenant, job.id).await {
             tracing::error!(error = %error, tenant = %tenant, job_id = %job.id, "job queue refused a job");
             let expect = Expect::Version(job.version);
             job.version += 1;

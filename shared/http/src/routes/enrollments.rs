@@ -1,16 +1,16 @@
 //! `/v1/sequences/{id}/enrollments` and `/stats`.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use ritmo_core::common::page::Page;
+use ritmo_core::enrollments::csv_rows::CsvColumns;
 use ritmo_core::enrollments::enroll::{ContactInput, EnrollOutcome, MAX_CONTACTS_PER_REQUEST};
 use ritmo_core::enrollments::model::EnrollmentStatus;
 use ritmo_core::enrollments::stats::SequenceStats;
 use ritmo_core::enrollments::views::EnrollmentView;
 use ritmo_core::jobs::model::JobStarted;
+use ritmo_core::jobs::ImportUpload;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -39,6 +39,8 @@ pub fn router() -> OpenApiRouter<EnrollmentsState> {
         .routes(routes!(list, enroll, remove_all))
         .routes(routes!(read, remove))
         .routes(routes!(stats))
+        .routes(routes!(import))
+        .routes(routes!(remove_listed))
 }
 
 /// The contacts to enroll.
@@ -101,15 +103,7 @@ impl<S: Send + Sync> FromRequest<S> for Contacts {
         let content_type = req.headers().get(CONTENT_TYPE).cloned();
         let is_csv = content_type
             .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .eq_ignore_ascii_case("text/csv")
-            })
-            .unwrap_or(false);
+            .is_some_and(|v| media_type_is(v, "text/csv"));
         if !is_csv && !is_json(content_type.as_ref()) {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -131,16 +125,10 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes));
-    let headers: Vec<String> = reader
+    let headers = reader
         .headers()
-        .map_err(|e| Problem::bad_request("body", format!("is not valid CSV: {e}")))?
-        .iter()
-        .map(|h| h.trim_matches([' ', '\t']).to_ascii_lowercase())
-        .collect();
-    let phone_column = headers
-        .iter()
-        .position(|h| h == "phone")
-        .ok_or_else(|| Problem::bad_request("body", "the CSV header must have a 'phone' column"))?;
+        .map_err(|e| Problem::bad_request("body", format!("is not valid CSV: {e}")))?;
+    let columns = CsvColumns::new(headers.iter()).map_err(|e| Problem::bad_request("body", e))?;
     let mut contacts = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.map_err(|e| {
@@ -155,34 +143,7 @@ fn parse_csv(bytes: &[u8]) -> Result<Vec<ContactInput>, Problem> {
                 format!("give 1 to {MAX_CONTACTS_PER_REQUEST} contacts"),
             ));
         }
-        let mut contact = ContactInput {
-            phone: record
-                .get(phone_column)
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-            name: None,
-            time_zone: None,
-            attributes: BTreeMap::new(),
-        };
-        for (index, header) in headers.iter().enumerate() {
-            let value = record.get(index).unwrap_or_default().trim();
-            match header.as_str() {
-                "phone" => {}
-                "name" => contact.name = Some(value.to_string()).filter(|v| !v.is_empty()),
-                "time_zone" => {
-                    contact.time_zone = Some(value.to_string()).filter(|v| !v.is_empty())
-                }
-                attribute if !value.is_empty() => {
-                    contact.attributes.insert(
-                        attribute.to_string(),
-                        serde_json::Value::String(value.to_string()),
-                    );
-                }
-                _ => {}
-            }
-        }
-        contacts.push(contact);
+        contacts.push(columns.contact(record.iter()));
     }
     Ok(contacts)
 }
@@ -339,6 +300,137 @@ pub(crate) async fn remove_all(
         .remove_enrollments(&who.tenant, id, status)
         .await?;
     Ok(crate::routes::jobs::accepted(&job))
+}
+
+/// A CSV file of contacts, of any size: the same columns as a CSV enrollment.
+pub struct CsvImport;
+
+impl utoipa::PartialSchema for CsvImport {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "`phone,name,<attribute columns...>` (optional `time_zone` column), UTF-8 with or \
+                 without a byte-order mark, separated by `,` or `;` (whichever the header uses \
+                 more): a header with a `phone` column, then up to 1,000,000 rows.",
+            ))
+            .pattern(Some(import_pattern()))
+            .into()
+    }
+}
+
+impl ToSchema for CsvImport {}
+
+/// [`CSV_CONTACTS_PATTERN`] for a header separated by `,` or by `;` (one kind per header, so
+/// the separator it uses is never in doubt).
+fn import_pattern() -> String {
+    let header = |sep: char, other: char| {
+        let field = format!("[^\\r\\n\"{sep}{other}]*");
+        format!(
+            "({field}{sep})*([ \\t]*[Pp][Hh][Oo][Nn][Ee][ \\t]*|\"[Pp][Hh][Oo][Nn][Ee]\"[ \\t]*)({sep}{field})*"
+        )
+    };
+    format!(
+        "^\\ufeff?({}|{})[\\r\\n]+[^\\r\\n][\\s\\S]*$",
+        header(',', ';'),
+        header(';', ',')
+    )
+}
+
+/// Imports contacts from a CSV file, as a background job.
+///
+/// The body is read as it arrives and kept in parts until the job has enrolled every row (any
+/// size on `ritmo-local`; in the stack, up to Lambda's 6 MB request payload). Each row is enrolled as
+/// `POST /v1/sequences/{id}/enrollments` enrolls a contact; a phone repeated in the file is
+/// enrolled once; rejected rows are listed in the job's `errors.csv` with their row number.
+/// Answers once the file is stored, with the job (`Location: /v1/jobs/{id}`).
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/imports", operation_id = "importContacts", tag = "enrollments",
+    params(Id<ids::Sequence>),
+    request_body(
+        description = "The contacts, as CSV.",
+        content((CsvImport = "text/csv", example = "phone;name;cupom\n+5511987654321;Ana;X1\n")),
+    ),
+    responses(
+        (status = 202, description = "The job that imports them.", body = JobStarted,
+         headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
+        (status = 409, response = Conflict), (status = 503, response = Unavailable),
+        BodyErrors, ResourceErrors,
+    )
+)]
+pub(crate) async fn import(
+    State(s): State<EnrollmentsState>,
+    Caller(who): Caller,
+    Id(id, ..): Id<ids::Sequence>,
+    req: Request,
+) -> ApiResult<axum::response::Response> {
+    let upload = s.enrollments.begin_import(&who.tenant, id).await?;
+    upload_file(upload, req).await
+}
+
+/// Removes the contacts a CSV file lists, as a background job.
+///
+/// The file's `phone` column names the contacts (other columns are ignored); each is removed
+/// as `DELETE /v1/sequences/{id}/enrollments/{phone}` removes one: status `removed`, pending
+/// send cancelled, an ended run unchanged. A phone never enrolled in the sequence, or not a
+/// phone, is listed in the job's `errors.csv` with its row number. Answers once the file is
+/// stored, with the job (`Location: /v1/jobs/{id}`).
+#[utoipa::path(
+    post, path = "/v1/sequences/{id}/removals", operation_id = "removeListedContacts", tag = "enrollments",
+    params(Id<ids::Sequence>),
+    request_body(
+        description = "The contacts to remove, as CSV with a `phone` column.",
+        content((CsvImport = "text/csv", example = "phone\n+5511987654321\n")),
+    ),
+    responses(
+        (status = 202, description = "The job that removes them.", body = JobStarted,
+         headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
+        (status = 503, response = Unavailable), BodyErrors, ResourceErrors,
+    )
+)]
+pub(crate) async fn remove_listed(
+    State(s): State<EnrollmentsState>,
+    Caller(who): Caller,
+    Id(id, ..): Id<ids::Sequence>,
+    req: Request,
+) -> ApiResult<axum::response::Response> {
+    let upload = s.enrollments.begin_removal(&who.tenant, id).await?;
+    upload_file(upload, req).await
+}
+
+/// Streams a `text/csv` body into an upload, then queues its job: `202` with the job.
+async fn upload_file(
+    mut upload: ImportUpload,
+    req: Request,
+) -> ApiResult<axum::response::Response> {
+    use http_body_util::BodyExt;
+    let content_type = req.headers().get(CONTENT_TYPE);
+    if !content_type.is_some_and(|v| media_type_is(v, "text/csv")) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the file as text/csv",
+        ));
+    }
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| Problem::bad_request("body", "could not read the request body"))?;
+        if let Ok(data) = frame.into_data() {
+            upload.push(&data).await?;
+        }
+    }
+    let job = upload.finish().await?;
+    Ok(crate::routes::jobs::accepted(&job))
+}
+
+/// Whether a `Content-Type` names `expected` (parameters aside, any case).
+fn media_type_is(value: &axum::http::HeaderValue, expected: &str) -> bool {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
 }
 
 /// Statistics of a sequence.

@@ -1,0 +1,105 @@
+//! Import files while their jobs run: one item per 256 KiB part, kept at most a week (`ttl`),
+//! deleted once the job is finished.
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+use ritmo_core::jobs::import::ImportFiles;
+
+use super::*;
+
+/// How long a part is kept at most (an upload whose job never finished).
+const PART_TTL_SECONDS: i64 = 7 * 24 * 3600;
+/// The bytes of a part.
+const DATA: &str = "data";
+/// Deletes per `BatchWriteItem`.
+const BATCH: usize = 25;
+
+#[async_trait]
+impl ImportFiles for DynamoStore {
+    async fn put_part(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        index: u32,
+        bytes: Vec<u8>,
+    ) -> Result<(), PortError> {
+        let mut item = key(keys::import_file(tenant, job_id), keys::import_part(index));
+        item.insert(DATA.into(), AttributeValue::B(Blob::new(bytes)));
+        item.insert(KIND.into(), s("import-part"));
+        let expires = chrono::Utc::now().timestamp() + PART_TTL_SECONDS;
+        item.insert(TTL.into(), AttributeValue::N(expires.to_string()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_error("DynamoDB PutItem (import part) failed"))?;
+        Ok(())
+    }
+
+    async fn get_part(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::import_file(tenant, job_id),
+                keys::import_part(index),
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error("DynamoDB GetItem (import part) failed"))?;
+        Ok(out
+            .item
+            .and_then(|mut item| item.remove(DATA))
+            .and_then(|data| match data {
+                AttributeValue::B(blob) => Some(blob.into_inner()),
+                _ => None,
+            }))
+    }
+
+    async fn delete_file(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        parts: u32,
+    ) -> Result<(), PortError> {
+        let pk = keys::import_file(tenant, job_id);
+        let deletes = (0..parts)
+            .map(|index| {
+                let request = DeleteRequest::builder()
+                    .set_key(Some(key(pk.clone(), keys::import_part(index))))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(request).build())
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        for chunk in deletes.chunks(BATCH) {
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk_error("DynamoDB BatchWriteItem (import parts) failed"))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
