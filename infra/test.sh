@@ -188,7 +188,7 @@ for pass in all fresh pinned; do
     pinned) own_config="$report_dir/pinned.toml"; phase_args=(--phases fuzzing "${pinned_ops[@]}") ;;
   esac
   cat infra/schemathesis.toml "$own_config" >"$report_dir/$pass.config.toml"
-  timeout 900 .venv/bin/st --config-file "$report_dir/$pass.config.toml" run docs/openapi.json \
+  timeout 900 .venv/bin/python infra/schemathesis_run.py --config-file "$report_dir/$pass.config.toml" run docs/openapi.json \
     --url "$fuzz_base" -H "Authorization: Bearer $fuzz_token" \
     --checks all --max-examples 100 --workers 1 --no-color \
     "${phase_args[@]}" "${exclude_args[@]}" "${seed_args[@]}" \
