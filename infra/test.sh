@@ -49,6 +49,18 @@ if [ -z "${RITMO_SKIP_SAM_BUILD:-}" ]; then
     setsid nice -n 19 .venv/bin/sam build --region us-east-1 --no-cached >"$sam_log" 2>&1 &
   sam_pid=$!
   pids+=(-"$sam_pid")
+  # Where the kernel groups a session's processes for fair sharing (autogroup), nice alone
+  # ranks them only within the group: the new session's group is lowered to the same priority.
+  # (Once the child is in its own session: before setsid it still shares this script's group.)
+  if [ -w "/proc/$sam_pid/autogroup" ]; then
+    own_group="$(cut -d' ' -f1 /proc/$$/autogroup)"
+    for _ in $(seq 1 100); do
+      sam_group="$(cut -d' ' -f1 "/proc/$sam_pid/autogroup" 2>/dev/null || true)"
+      [ -n "$sam_group" ] && [ "$sam_group" != "$own_group" ] && break
+      sleep 0.02
+    done
+    [ "$sam_group" != "$own_group" ] && echo 19 >"/proc/$sam_pid/autogroup" 2>/dev/null || true
+  fi
 fi
 
 step "start the AWS emulator on a free local port"
