@@ -1763,3 +1763,42 @@ async fn an_import_into_a_sequence_archived_meanwhile_fails_and_says_why() {
         done.error
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_import_stops_and_its_file_is_deleted() {
+    let w = world().await;
+    let (file, _, _) = import_file(12_000);
+    let job = start_import(&w, &file).await;
+    let runner = w.ports.job_runner();
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::More
+    );
+    let part = |i| w.ports.import_files.get_part(&w.tenant, job.id, i);
+    assert!(
+        part(0).await.unwrap().is_some(),
+        "the file is kept while it runs"
+    );
+    let cancelled = w
+        .ports
+        .job_service()
+        .cancel(&w.tenant, job.id)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    let enrolled = active_count(&w).await;
+    // The chunk queued before the cancel comes: it enrolls nothing more and deletes the file.
+    assert_eq!(
+        runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+        ChunkOutcome::Finished
+    );
+    w.jobs.run_until_idle().await;
+    assert_eq!(active_count(&w).await, enrolled, "no row after the cancel");
+    let parts = job.file.as_ref().unwrap().parts();
+    for i in 0..parts {
+        assert!(
+            part(i).await.unwrap().is_none(),
+            "part {i} of {parts} is left"
+        );
+    }
+}

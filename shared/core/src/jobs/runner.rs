@@ -20,7 +20,7 @@ use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, StepSt
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::EnrollmentTransitions;
 use crate::jobs::import::{FileReader, ImportFiles, MAX_IMPORT_ROWS};
-use crate::jobs::model::{ImportFile, Job, JobKind, JobStatus};
+use crate::jobs::model::{Job, JobKind, JobStatus};
 use crate::jobs::store::{JobQueue, JobStore};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::store::SequenceStore;
@@ -114,6 +114,8 @@ impl JobRunner {
             return Ok(ChunkOutcome::Dropped);
         };
         if job.status.is_finished() {
+            // Cancelled before this message came: a file it still holds goes now.
+            self.delete_file_of(&job).await;
             return Ok(ChunkOutcome::Finished);
         }
         if job.status == JobStatus::Queued {
@@ -228,7 +230,7 @@ impl JobRunner {
                 } else {
                     job.finish(JobStatus::Succeeded, self.clock.now());
                 }
-                return self.finish_import(job, &file, &**files).await;
+                return self.finish_import(job).await;
             }
             let first_row = job.total + 1;
             job.total += rows.len() as u64;
@@ -280,12 +282,19 @@ impl JobRunner {
                         // The sequence can no longer take contacts (archived, emptied, gone).
                         job.error = Some(error.to_string());
                         job.finish(JobStatus::Failed, self.clock.now());
-                        return self.finish_import(job, &file, &**files).await;
+                        return self.finish_import(job).await;
                     }
                 }
             }
             job.cursor = Some(next.to_string());
             if !self.save_and_keep(&mut job).await? {
+                // Cancelled under this chunk (no later message comes for it), or advanced by
+                // another runner (which goes on with the file).
+                if let Some(now) = self.jobs.get_job(&tenant, job.id).await? {
+                    if now.status.is_finished() {
+                        self.delete_file_of(&now).await;
+                    }
+                }
                 return Ok(ChunkOutcome::Dropped);
             }
             if handled >= CHUNK_ROWS || started.elapsed() >= CHUNK_TIME {
@@ -347,21 +356,25 @@ impl JobRunner {
     }
 
     /// Writes a finished import and deletes its file.
-    async fn finish_import(
-        &self,
-        job: Job,
-        file: &ImportFile,
-        files: &dyn ImportFiles,
-    ) -> Result<ChunkOutcome, DomainError> {
-        let (tenant, id, done, failed) = (job.tenant.clone(), job.id, job.done, job.failed);
+    async fn finish_import(&self, job: Job) -> Result<ChunkOutcome, DomainError> {
+        let finished = job.clone();
         let outcome = self.save_final(job).await?;
         if outcome == ChunkOutcome::Finished {
-            tracing::info!(tenant = %tenant, job_id = %id, done, failed, "import finished");
-            if let Err(error) = files.delete_file(&tenant, id, file.parts()).await {
-                tracing::warn!(error = %error, job_id = %id, "a finished import's file stays behind");
-            }
+            let (done, failed) = (finished.done, finished.failed);
+            tracing::info!(tenant = %finished.tenant, job_id = %finished.id, done, failed, "import finished");
+            self.delete_file_of(&finished).await;
         }
         Ok(outcome)
+    }
+
+    /// Deletes a finished import's file, if it has one (deleting it again changes nothing).
+    async fn delete_file_of(&self, job: &Job) {
+        let (Some((_, files)), Some(file)) = (&self.imports, &job.file) else {
+            return;
+        };
+        if let Err(error) = files.delete_file(&job.tenant, job.id, file.parts()).await {
+            tracing::warn!(error = %error, job_id = %job.id, "a finished import's file stays behind");
+        }
     }
 
     /// Writes a finished job under its version.
