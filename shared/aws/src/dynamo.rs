@@ -377,7 +377,46 @@ impl Listing {
     }
 }
 
+/// DynamoDB's limit of requests in one `BatchWriteItem`.
+const MAX_BATCH_WRITES: usize = 25;
+
 impl DynamoStore {
+    /// Deletes the items `keys` name, [`MAX_BATCH_WRITES`] per `BatchWriteItem`, sending
+    /// again what DynamoDB leaves unprocessed (deleting an absent item changes nothing).
+    async fn batch_delete(&self, keys: Vec<Item>, context: &'static str) -> Result<(), PortError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let deletes = keys
+            .into_iter()
+            .map(|key| {
+                let request = DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(request).build())
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        for chunk in deletes.chunks(MAX_BATCH_WRITES) {
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk_error(context))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(client: Client, config: StoreConfig) -> Self {
         Self {
             client,

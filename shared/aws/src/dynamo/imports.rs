@@ -2,7 +2,6 @@
 //! deleted once the job is finished.
 
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use ritmo_core::jobs::import::ImportFiles;
 
 use super::*;
@@ -11,8 +10,6 @@ use super::*;
 const PART_TTL_SECONDS: i64 = 7 * 24 * 3600;
 /// The bytes of a part.
 const DATA: &str = "data";
-/// Deletes per `BatchWriteItem`.
-const BATCH: usize = 25;
 
 #[async_trait]
 impl ImportFiles for DynamoStore {
@@ -72,34 +69,10 @@ impl ImportFiles for DynamoStore {
         parts: u32,
     ) -> Result<(), PortError> {
         let pk = keys::import_file(tenant, job_id);
-        let deletes = (0..parts)
-            .map(|index| {
-                let request = DeleteRequest::builder()
-                    .set_key(Some(key(pk.clone(), keys::import_part(index))))
-                    .build()
-                    .map_err(build_error)?;
-                Ok(WriteRequest::builder().delete_request(request).build())
-            })
-            .collect::<Result<Vec<_>, PortError>>()?;
-        for chunk in deletes.chunks(BATCH) {
-            let mut pending = chunk.to_vec();
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(sdk_error("DynamoDB BatchWriteItem (import parts) failed"))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-        Ok(())
+        let keys = (0..parts)
+            .map(|index| key(pk.clone(), keys::import_part(index)))
+            .collect();
+        self.batch_delete(keys, "DynamoDB BatchWriteItem (import parts) failed")
+            .await
     }
 }

@@ -243,20 +243,8 @@ impl EnrollmentService {
         tenant: &TenantId,
         sequence_id: Ulid,
     ) -> Result<ImportUpload, DomainError> {
-        let files = self
-            .files
-            .clone()
-            .ok_or_else(|| DomainError::Unavailable("this deployment takes no imports".into()))?;
-        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
-        takes_contacts(&sequence)?;
-        Ok(ImportUpload::new(
-            files,
-            self.jobs.clone(),
-            tenant,
-            JobKind::ImportContacts,
-            sequence_id,
-            PART_BYTES,
-        ))
+        self.begin_file(tenant, sequence_id, JobKind::ImportContacts)
+            .await
     }
 
     /// Starts a removal by file: the contacts of its `phone` column are removed as
@@ -266,16 +254,31 @@ impl EnrollmentService {
         tenant: &TenantId,
         sequence_id: Ulid,
     ) -> Result<ImportUpload, DomainError> {
+        self.begin_file(tenant, sequence_id, JobKind::RemoveContacts)
+            .await
+    }
+
+    /// The upload of a file job's file, once the sequence exists (and, for an import, can take
+    /// contacts).
+    async fn begin_file(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        kind: JobKind,
+    ) -> Result<ImportUpload, DomainError> {
         let files = self
             .files
             .clone()
             .ok_or_else(|| DomainError::Unavailable("this deployment takes no files".into()))?;
-        load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        if kind == JobKind::ImportContacts {
+            takes_contacts(&sequence)?;
+        }
         Ok(ImportUpload::new(
             files,
             self.jobs.clone(),
             tenant,
-            JobKind::RemoveContacts,
+            kind,
             sequence_id,
             PART_BYTES,
         ))

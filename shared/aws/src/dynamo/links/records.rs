@@ -30,8 +30,6 @@ pub(super) const USED_BY: &str = "used_by";
 pub(super) const TENANT: &str = "tenant";
 /// A day item's per-member human clicks: one attribute `M#<member slug>` each.
 pub(super) const MEMBER_CLICKS_PREFIX: &str = "M#";
-/// DynamoDB's limit of requests in one `BatchWriteItem`.
-pub(super) const MAX_BATCH_WRITES: usize = 25;
 
 /// A link's configuration as stored (the `link` map and the tenant's listing entry).
 #[derive(Debug, Clone, Serialize, Deserialize)]

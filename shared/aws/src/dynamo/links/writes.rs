@@ -3,8 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::links::input::LinkType;
@@ -293,37 +293,9 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(sdk_error("DynamoDB Query (link clicks to delete) failed"))?;
-            let deletes = out
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|item| {
-                    let request = DeleteRequest::builder()
-                        .set_key(Some(item))
-                        .build()
-                        .map_err(build_error)?;
-                    Ok(WriteRequest::builder().delete_request(request).build())
-                })
-                .collect::<Result<Vec<_>, PortError>>()?;
-            for chunk in deletes.chunks(MAX_BATCH_WRITES) {
-                let mut pending = chunk.to_vec();
-                while !pending.is_empty() {
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, pending)
-                        .send()
-                        .await
-                        .map_err(sdk_error("DynamoDB BatchWriteItem (link clicks) failed"))?;
-                    pending = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default();
-                    if !pending.is_empty() {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                }
-            }
+            let keys = out.items.unwrap_or_default();
+            self.batch_delete(keys, "DynamoDB BatchWriteItem (link clicks) failed")
+                .await?;
             match out.last_evaluated_key {
                 Some(last) if !last.is_empty() => start = Some(last),
                 _ => return Ok(()),
