@@ -23,8 +23,23 @@ use serde_json::{json, Value};
 
 const BUSY: &str = "1098765432";
 const QUIET: &str = "1098765433";
-const CONTACTS: usize = 48;
-const RATE: usize = 2;
+/// Contacts on the busy number and its rate: 48 at 2/s unless `RITMO_FLEET_CONTACTS` and
+/// `RITMO_FLEET_RATE` say otherwise (400 at 10/s is the production-shaped run, see the README).
+fn size() -> (usize, usize) {
+    let read = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name} is not a count: {v}"))
+            })
+            .unwrap_or(default)
+    };
+    (
+        read("RITMO_FLEET_CONTACTS", 48),
+        read("RITMO_FLEET_RATE", 2),
+    )
+}
 
 /// An active sequence of one template step, due at once, on `channel_id`.
 async fn one_step_sequence(s: &TestServer, name: &str, channel_id: &Value) -> String {
@@ -57,10 +72,11 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         eprintln!("skipped: RITMO_E2E_DYNAMODB_ENDPOINT is not set");
         return;
     };
+    let (contacts, rate) = size();
     if let Ok(filter) = std::env::var("RITMO_FLEET_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
     }
-    let graph = Graph::start(&[(BUSY, RATE), (QUIET, RATE)]).await;
+    let graph = Graph::start(&[(BUSY, rate), (QUIET, rate)]).await;
     let table = format!("ritmo-fleet-{}", std::process::id());
     let mut runtimes = Vec::new();
     for _ in 0..4 {
@@ -73,11 +89,11 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         .post(
             "/v1/channels",
             json!({"name": "Loja", "phone_number_id": BUSY, "waba_id": "2098765432",
-                   "access_token": "t", "messages_per_second": RATE}),
+                   "access_token": "t", "messages_per_second": rate}),
         )
         .await
         .ok();
-    let per_runtime = CONTACTS / runtimes.len();
+    let per_runtime = contacts / runtimes.len();
     let mut campaigns = Vec::new();
     for (i, s) in runtimes.iter().enumerate() {
         let id = one_step_sequence(s, &format!("Campanha {i}"), &channel["id"]).await;
@@ -97,7 +113,7 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         .post(
             "/v1/channels",
             json!({"name": "Suporte", "phone_number_id": QUIET, "waba_id": "2098765432",
-                   "access_token": "t", "messages_per_second": RATE}),
+                   "access_token": "t", "messages_per_second": rate}),
         )
         .await
         .ok();
@@ -124,7 +140,7 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         .await
         .ok();
 
-    let ideal = Duration::from_secs_f64(CONTACTS as f64 / RATE as f64);
+    let ideal = Duration::from_secs_f64(contacts as f64 / rate as f64);
     // Waits past the bound, so that a failure says how long draining really took.
     let deadline = start + ideal.mul_f64(3.0);
     let accepted_to = |number: &str| {
@@ -134,7 +150,7 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
             .filter(|r| r.accepted && r.phone_number_id == number)
             .count()
     };
-    while accepted_to(BUSY) < CONTACTS && Instant::now() < deadline {
+    while accepted_to(BUSY) < contacts && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let drained = start.elapsed();
@@ -164,18 +180,18 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
     }
     assert_eq!(
         accepted.len(),
-        CONTACTS,
+        contacts,
         "every contact got its message (after {drained:?})"
     );
     assert!(accepted.values().all(|n| *n == 1), "nobody got it twice");
     let busiest = graph.busiest_second(BUSY);
     assert!(
-        busiest <= RATE,
+        busiest <= rate,
         "{busiest} sends to the number within one second"
     );
     let throttled = sent.iter().filter(|r| !r.accepted).count();
     assert!(
-        throttled * 100 < CONTACTS,
+        throttled * 100 < contacts,
         "{throttled} of {} requests answered 130429",
         sent.len()
     );
@@ -207,7 +223,7 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         assert_eq!(completed["items"].as_array().unwrap().len(), per_runtime);
     }
     println!(
-        "fleet: {CONTACTS} sends at {RATE}/s over 4 runtimes drained in {drained:?} (ideal {ideal:?}); \
+        "fleet: {contacts} sends at {rate}/s over 4 runtimes drained in {drained:?} (ideal {ideal:?}); \
          busiest second {busiest}; {throttled} throttled"
     );
 }
