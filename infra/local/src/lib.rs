@@ -199,6 +199,21 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ports.routing = store.clone();
         ports.slots = store;
     }
+    // Files uploaded through links (`{"upload": true}`) wait in a directory too, named after
+    // the table on DynamoDB, so that a restarted process still finds the file of a job it
+    // resumes. The links are signed with a key derived from the token secret.
+    let uploads_dir = match &cli.dynamodb_endpoint {
+        Some(_) => std::env::temp_dir().join(format!("ritmo-uploads-{}", cli.dynamodb_table)),
+        None => std::env::temp_dir().join(format!("ritmo-uploads-{}", std::process::id())),
+    };
+    let uploads = Arc::new(
+        ritmo_core::adapters::DirUploads::new(
+            &uploads_dir,
+            format!("ritmo-local upload key\n{jwt_secret}").as_bytes(),
+        )
+        .map_err(|e| StartError::Imports(e.to_string()))?,
+    );
+    ports.uploads = Some(uploads.clone());
     // Jobs run in this process (the manual clock too: their walk is not timed by it); those a
     // previous process left unfinished in the store are picked up again.
     let jobs = ports.local_jobs();
@@ -245,6 +260,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
+    uploads.set_base(&format!("http://{addr}"));
     let auth = Auth::hs256(jwt_secret.as_bytes());
     let public = PublicBase::new(&public_base_url);
     let dev = dev::DevState {
@@ -263,6 +279,14 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
                 verify_token: cli.whatsapp_verify_token.clone().map(Secret::new),
             },
         )))
+        .merge(ritmo_http::local_upload_routes(
+            ritmo_http::routes::uploads::LocalUploadState {
+                uploads,
+                jobs: ports.job_service(),
+                runner: ports.job_runner(),
+                clock: clock.clone(),
+            },
+        ))
         .merge(ritmo_http::openapi::router())
         .merge(dev::router(dev))
         // The sticky-cookie key is derived from the token secret, so it is stable across restarts

@@ -151,6 +151,7 @@ pub async fn ports_from_env() -> Result<Ports, DeploymentError> {
         jobs: store.clone(),
         job_queue: job_queue(&aws),
         import_files: store.clone(),
+        uploads: uploads(&aws),
         links: store.clone(),
         routing: store.clone(),
         slots: store,
@@ -188,6 +189,10 @@ pub async fn enrollments_from_env() -> Result<(EnrollmentService, StatsService),
         jobs,
     )
     .with_imports(store.clone());
+    let enrollments = match uploads(&aws) {
+        Some(uploads) => enrollments.with_uploads(uploads),
+        None => enrollments,
+    };
     Ok((
         enrollments,
         StatsService::new(store.clone(), store, rate_card),
@@ -238,7 +243,7 @@ pub async fn job_runner_from_env() -> Result<ritmo_core::jobs::JobRunner, Deploy
         store.clone(),
         ritmo_core::jobs::JobService::new(clock.clone(), ids, store.clone(), queue.clone()),
     );
-    Ok(ritmo_core::jobs::JobRunner::new(
+    let runner = ritmo_core::jobs::JobRunner::new(
         clock,
         store.clone(),
         store.clone(),
@@ -246,7 +251,33 @@ pub async fn job_runner_from_env() -> Result<ritmo_core::jobs::JobRunner, Deploy
         transitions,
         queue,
     )
-    .with_imports(enroller, store))
+    .with_imports(enroller, store);
+    Ok(match uploads(&aws) {
+        Some(uploads) => runner.with_uploads(uploads),
+        None => runner,
+    })
+}
+
+/// The imports bucket of `RITMO_IMPORTS_BUCKET` (the stack sets it for `enrollments-api`, which
+/// signs upload links, and `job-worker`, which reads and deletes the files); without it, or in
+/// a build without S3, no upload link is given (503) and only files sent as the body are taken.
+pub fn uploads(aws: &aws_config::SdkConfig) -> Option<Arc<dyn ritmo_core::jobs::FileUploads>> {
+    #[cfg(feature = "s3")]
+    if let Some(bucket) = std::env::var("RITMO_IMPORTS_BUCKET")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+    {
+        // An emulator on a local endpoint has no bucket host names.
+        let config = aws_sdk_s3::config::Builder::from(aws)
+            .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
+            .build();
+        return Some(Arc::new(crate::s3_uploads::S3Uploads::new(
+            aws_sdk_s3::Client::from_conf(config),
+            bucket,
+        )));
+    }
+    let _ = aws;
+    None
 }
 
 /// The job queue of `RITMO_JOB_QUEUE_URL` (the stack sets it for the functions that start or

@@ -11,6 +11,8 @@ pub mod local;
 pub mod scheduler;
 pub mod secrets;
 pub mod secrets_manager;
+#[cfg(feature = "s3")]
+pub mod s3_uploads;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(feature = "sqs")]

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::jobs::store::{JobMessage, JobQueue};
+use ritmo_core::jobs::store::{JobMessage, JobQueue, MAX_QUEUE_DELAY};
 use ritmo_core::PortError;
 use ulid::Ulid;
 
@@ -27,6 +27,22 @@ impl SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {
+        self.send(tenant, job_id, 0).await
+    }
+
+    async fn submit_after(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        delay: std::time::Duration,
+    ) -> Result<(), PortError> {
+        let seconds = delay.min(MAX_QUEUE_DELAY).as_secs_f64().ceil() as i32;
+        self.send(tenant, job_id, seconds).await
+    }
+}
+
+impl SqsJobQueue {
+    async fn send(&self, tenant: &TenantId, job_id: Ulid, delay_seconds: i32) -> Result<(), PortError> {
         let body = serde_json::to_string(&JobMessage {
             tenant: tenant.clone(),
             job_id,
@@ -36,6 +52,7 @@ impl JobQueue for SqsJobQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .delay_seconds(delay_seconds)
             .send()
             .await
             .map_err(|e| PortError::with_source("the job queue refused the message", e))?;

@@ -2212,7 +2212,9 @@ mod suite {
                 columns: vec!["phone".into(), "name".into(), "cupom".into()],
                 delimiter: b';',
                 body_start: 21,
+                upload_tag: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
             });
+            j.upload_expires_at = Some(at(900));
             j.cursor = Some("1048576".into());
             j.record_row_failure(7, "12345", "phone is not a phone number".into());
             store.put_job(&j, Expect::Absent).await.unwrap();

@@ -43,6 +43,8 @@ pub struct Ports {
     pub job_queue: Arc<dyn JobQueue>,
     /// Where import files are kept while their jobs run.
     pub import_files: Arc<dyn ImportFiles>,
+    /// Where files uploaded through links are kept (none: no upload links are given).
+    pub uploads: Option<Arc<dyn crate::jobs::FileUploads>>,
     pub links: Arc<dyn LinkStore>,
     pub routing: Arc<dyn LinkRouting>,
     pub messenger: Arc<dyn Messenger>,
@@ -82,6 +84,7 @@ impl Ports {
             jobs: Arc::new(MemoryJobStore::new()),
             job_queue: LocalJobQueue::new(),
             import_files: Arc::new(MemoryImportFiles::new()),
+            uploads: None,
             links: links.clone(),
             routing: links,
             messenger,
@@ -126,7 +129,7 @@ impl Ports {
     }
 
     pub fn job_runner(&self) -> JobRunner {
-        JobRunner::new(
+        let runner = JobRunner::new(
             self.clock.clone(),
             self.jobs.clone(),
             self.sequences.clone(),
@@ -134,7 +137,11 @@ impl Ports {
             self.enrollment_transitions(),
             self.job_queue.clone(),
         )
-        .with_imports(self.enrollment_service(), self.import_files.clone())
+        .with_imports(self.enrollment_service(), self.import_files.clone());
+        match &self.uploads {
+            Some(uploads) => runner.with_uploads(uploads.clone()),
+            None => runner,
+        }
     }
 
     pub fn channel_service(&self) -> ChannelService {
@@ -161,7 +168,7 @@ impl Ports {
     }
 
     pub fn enrollment_service(&self) -> EnrollmentService {
-        EnrollmentService::new(
+        let service = EnrollmentService::new(
             self.clock.clone(),
             self.ids.clone(),
             self.sequences.clone(),
@@ -171,7 +178,11 @@ impl Ports {
             self.slots.clone(),
             self.job_service(),
         )
-        .with_imports(self.import_files.clone())
+        .with_imports(self.import_files.clone());
+        match &self.uploads {
+            Some(uploads) => service.with_uploads(uploads.clone()),
+            None => service,
+        }
     }
 
     pub fn stats_service(&self) -> StatsService {

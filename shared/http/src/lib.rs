@@ -192,6 +192,12 @@ pub fn redirect_routes(state: RedirectState) -> Router {
         .with_state(state)
 }
 
+/// The local server's upload route, where its upload links point (`PUT /v1/uploads/{job_id}`,
+/// authorized by the link's signature).
+pub fn local_upload_routes(state: routes::uploads::LocalUploadState) -> Router {
+    routes::uploads::router(state)
+}
+
 /// Every admin route (`/v1/...`) on one set of ports, as the local server serves them.
 pub fn admin_routes(auth: &Auth, ports: &Ports, public: PublicBase) -> Router {
     sequences_routes(auth, SequencesState::of(ports))

@@ -24,8 +24,8 @@ type Queued = (TenantId, Ulid, u32);
 
 #[derive(Default)]
 pub struct LocalJobQueue {
-    pending: Mutex<VecDeque<Queued>>,
-    wake: Notify,
+    pending: Arc<Mutex<VecDeque<Queued>>>,
+    wake: Arc<Notify>,
     runner: OnceLock<Arc<JobRunner>>,
 }
 
@@ -97,6 +97,22 @@ impl LocalJobQueue {
 impl JobQueue for LocalJobQueue {
     async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {
         self.push((tenant.clone(), job_id, 0));
+        Ok(())
+    }
+
+    async fn submit_after(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        delay: std::time::Duration,
+    ) -> Result<(), PortError> {
+        let (pending, wake) = (self.pending.clone(), self.wake.clone());
+        let tenant = tenant.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay.min(crate::jobs::store::MAX_QUEUE_DELAY)).await;
+            pending.lock().expect("job queue").push_back((tenant, job_id, 0));
+            wake.notify_one();
+        });
         Ok(())
     }
 }

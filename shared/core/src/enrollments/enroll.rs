@@ -25,6 +25,7 @@ use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
 use crate::enrollments::views::EnrollmentView;
 use crate::jobs::import::{ImportFiles, ImportUpload, PART_BYTES};
+use crate::jobs::upload::{FileUploads, UploadStarted, UPLOAD_LINK_TTL};
 use crate::jobs::{Job, JobKind, JobService};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::plan::due_at;
@@ -197,6 +198,7 @@ pub struct EnrollmentService {
     transitions: EnrollmentTransitions,
     jobs: JobService,
     files: Option<Arc<dyn ImportFiles>>,
+    uploads: Option<Arc<dyn FileUploads>>,
 }
 
 impl EnrollmentService {
@@ -227,6 +229,7 @@ impl EnrollmentService {
             transitions,
             jobs,
             files: None,
+            uploads: None,
         }
     }
 
@@ -234,6 +237,41 @@ impl EnrollmentService {
     pub fn with_imports(mut self, files: Arc<dyn ImportFiles>) -> Self {
         self.files = Some(files);
         self
+    }
+
+    /// Gives upload links: a file the client uploads itself is kept in `uploads`.
+    pub fn with_uploads(mut self, uploads: Arc<dyn FileUploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
+
+    /// Starts an import (or a removal by file, with `kind`) whose file the client uploads
+    /// through the link answered; the job waits for it, `queued`.
+    pub async fn begin_upload(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        kind: JobKind,
+    ) -> Result<UploadStarted, DomainError> {
+        let uploads = self.uploads.clone().ok_or_else(|| {
+            DomainError::Unavailable("this deployment gives no upload links".into())
+        })?;
+        let sequence = load_sequence(&*self.sequences, tenant, sequence_id).await?;
+        if kind == JobKind::ImportContacts {
+            takes_contacts(&sequence)?;
+        }
+        let mut job = self
+            .jobs
+            .new_job(tenant, kind, sequence_id, EnrollmentStatus::Active);
+        let expires_at = self.clock.now() + UPLOAD_LINK_TTL;
+        job.upload_expires_at = Some(expires_at);
+        let upload_url = uploads.upload_url(tenant, job.id, expires_at).await?;
+        let job = self.jobs.submit_awaiting(job).await?;
+        Ok(UploadStarted {
+            job_id: job.id,
+            upload_url,
+            upload_expires_at: expires_at,
+        })
     }
 
     /// Starts an import into a sequence that can take contacts: the caller pushes the file's

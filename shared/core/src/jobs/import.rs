@@ -13,6 +13,7 @@ use crate::enrollments::enroll::ContactInput;
 use crate::enrollments::model::EnrollmentStatus;
 use crate::jobs::model::{ImportFile, Job, JobKind};
 use crate::jobs::service::JobService;
+use crate::jobs::upload::FileUploads;
 
 /// The size of an import file's parts (the last one shorter); well under a DynamoDB item.
 pub const PART_BYTES: u32 = 256 * 1024;
@@ -143,6 +144,7 @@ impl ImportUpload {
             columns: columns.names,
             delimiter,
             body_start,
+            upload_tag: None,
         });
         match self.jobs.submit(job).await {
             Ok(job) => Ok(job),
@@ -153,45 +155,10 @@ impl ImportUpload {
     /// Reads the header from the first bytes once its line is complete (or, at the end, from
     /// whatever came).
     fn read_header(&mut self, at_end: bool) -> Result<(), DomainError> {
-        let bom = if self.head.starts_with("\u{feff}".as_bytes()) {
-            3
-        } else {
-            0
-        };
-        let text = &self.head[bom.min(self.head.len())..];
-        // The header ends at its first line end: `\n`, `\r\n` or a lone `\r`.
-        let line_end = text.iter().position(|&b| b == b'\n' || b == b'\r');
-        let (line, next) = match line_end {
-            Some(end) if text[end] == b'\r' && end + 1 == text.len() && !at_end => {
-                return Ok(()); // a `\n` may follow in the next bytes
-            }
-            Some(end) if text[end] == b'\r' && text.get(end + 1) == Some(&b'\n') => {
-                (&text[..end], end + 2)
-            }
-            Some(end) => (&text[..end], end + 1),
-            None if at_end => (text, text.len()),
-            None if text.len() > MAX_ROW_BYTES => {
-                return Err(DomainError::invalid("body", "the header line is too long"))
-            }
-            None => return Ok(()),
-        };
-        let delimiter = delimiter_of(line);
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .delimiter(delimiter)
-            .from_reader(line);
-        let mut record = csv::StringRecord::new();
-        let read = reader
-            .read_record(&mut record)
-            .map_err(|e| DomainError::invalid("body", format!("is not valid CSV: {e}")))?;
-        if !read {
-            return Err(DomainError::invalid("body", "the file has no header"));
+        if let Some(header) = parse_header(&self.head, at_end)? {
+            self.header = Some(header);
+            self.head = Vec::new();
         }
-        let columns =
-            CsvColumns::new(record.iter()).map_err(|e| DomainError::invalid("body", e))?;
-        let body_start = (bom + next) as u64;
-        self.header = Some((columns, delimiter, body_start));
-        self.head = Vec::new();
         Ok(())
     }
 
@@ -222,12 +189,64 @@ impl ImportUpload {
     }
 }
 
+/// A file's header: its columns, its separator, and where its first row starts.
+pub(crate) type Header = (CsvColumns, u8, u64);
+
+/// The header of a file that starts with `head`: `None` while its line is not complete (and
+/// `at_end` is false: more bytes may come). A file without a `phone` column, not CSV, or whose
+/// header is longer than [`MAX_ROW_BYTES`] is refused naming `body`.
+pub(crate) fn parse_header(head: &[u8], at_end: bool) -> Result<Option<Header>, DomainError> {
+    let bom = if head.starts_with("\u{feff}".as_bytes()) {
+        3
+    } else {
+        0
+    };
+    let text = &head[bom.min(head.len())..];
+    // The header ends at its first line end: `\n`, `\r\n` or a lone `\r`.
+    let line_end = text.iter().position(|&b| b == b'\n' || b == b'\r');
+    let (line, next) = match line_end {
+        Some(end) if text[end] == b'\r' && end + 1 == text.len() && !at_end => {
+            return Ok(None); // a `\n` may follow in the next bytes
+        }
+        Some(end) if text[end] == b'\r' && text.get(end + 1) == Some(&b'\n') => {
+            (&text[..end], end + 2)
+        }
+        Some(end) => (&text[..end], end + 1),
+        None if text.len() > MAX_ROW_BYTES => {
+            return Err(DomainError::invalid("body", "the header line is too long"))
+        }
+        None if at_end => (text, text.len()),
+        None => return Ok(None),
+    };
+    let delimiter = delimiter_of(line);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .from_reader(line);
+    let mut record = csv::StringRecord::new();
+    let read = reader
+        .read_record(&mut record)
+        .map_err(|e| DomainError::invalid("body", format!("is not valid CSV: {e}")))?;
+    if !read {
+        return Err(DomainError::invalid("body", "the file has no header"));
+    }
+    let columns = CsvColumns::new(record.iter()).map_err(|e| DomainError::invalid("body", e))?;
+    Ok(Some((columns, delimiter, (bom + next) as u64)))
+}
+
 /// One row of an import: its contact, or why it cannot be read.
 pub type Row = Result<ContactInput, (String, String)>;
 
+/// Where a file's bytes are read from: its parts, or the object a client uploaded.
+#[derive(Clone, Copy)]
+pub(crate) enum FileSource<'a> {
+    Parts(&'a dyn ImportFiles),
+    Upload(&'a dyn FileUploads),
+}
+
 /// Reads an import file's rows from a byte offset, a part at a time.
 pub(crate) struct FileReader<'a> {
-    files: &'a dyn ImportFiles,
+    files: FileSource<'a>,
     tenant: &'a TenantId,
     job_id: Ulid,
     file: &'a ImportFile,
@@ -239,7 +258,7 @@ pub(crate) struct FileReader<'a> {
 
 impl<'a> FileReader<'a> {
     pub(crate) fn new(
-        files: &'a dyn ImportFiles,
+        files: FileSource<'a>,
         tenant: &'a TenantId,
         job_id: Ulid,
         file: &'a ImportFile,
@@ -304,11 +323,20 @@ impl<'a> FileReader<'a> {
                 }
             }
             let index = (end / part_bytes) as u32;
-            let part = self
-                .files
-                .get_part(self.tenant, self.job_id, index)
-                .await?
-                .ok_or_else(|| {
+            let part = match (self.files, &self.file.upload_tag) {
+                (FileSource::Upload(uploads), Some(tag)) => {
+                    let start = u64::from(index) * part_bytes;
+                    let len = part_bytes.min(self.file.bytes - start) as u32;
+                    uploads
+                        .read(self.tenant, self.job_id, tag, start, len)
+                        .await?
+                }
+                (FileSource::Parts(files), None) => {
+                    files.get_part(self.tenant, self.job_id, index).await?
+                }
+                _ => return Err(PortError::new("an import file is not where it was kept").into()),
+            }
+            .ok_or_else(|| {
                     PortError::new(format!("part {index} of an import file is missing"))
                 })?;
             if part.is_empty() {
@@ -430,7 +458,7 @@ mod tests {
     /// Every row of the job's file, read `batch` at a time.
     async fn read_all(files: &MemoryImportFiles, job: &Job, batch: usize) -> Vec<Row> {
         let file = job.file.clone().unwrap();
-        let mut reader = FileReader::new(files, &job.tenant, job.id, &file);
+        let mut reader = FileReader::new(FileSource::Parts(files), &job.tenant, job.id, &file);
         let mut offset = file.body_start;
         let mut all = Vec::new();
         loop {

@@ -6,9 +6,11 @@ pub mod model;
 pub mod runner;
 pub mod service;
 pub mod store;
+pub mod upload;
 
 pub use import::{ImportFiles, ImportUpload};
 pub use model::{ImportFile, Job, JobFailure, JobKind, JobStatus, JobView};
 pub use runner::{ChunkOutcome, JobRunner};
 pub use service::JobService;
 pub use store::{JobQueue, JobStore};
+pub use upload::{FileUploads, UploadCompleted, UploadStarted};

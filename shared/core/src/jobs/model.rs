@@ -78,6 +78,10 @@ pub struct ImportFile {
     pub delimiter: u8,
     /// Where the first row starts (after the byte-order mark and the header).
     pub body_start: u64,
+    /// For a file the client uploaded through a link: the stored object's tag (its S3 ETag)
+    /// as its upload left it; it is read by ranges of `part_bytes`, not from parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_tag: Option<String>,
 }
 
 impl ImportFile {
@@ -107,6 +111,9 @@ pub struct Job {
     /// An import's file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<ImportFile>,
+    /// While the job waits for its file to be uploaded through a link: when the link expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_expires_at: Option<DateTime<Utc>>,
     /// Enrollments the walk has reached so far (final once the job is finished).
     pub total: u64,
     /// Enrollments handled (changed, or already as the job wants them).
@@ -141,6 +148,7 @@ impl Job {
             filter,
             cursor: None,
             file: None,
+            upload_expires_at: None,
             total: 0,
             done: 0,
             failed: 0,
@@ -217,7 +225,7 @@ fn csv_field(raw: &str) -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"id": "01JD8X4Z2W6Q4T1N7K3M5P9R2B", "kind": "archive_sequence",
     "status": "running", "sequence_id": "01JD8X4Z2W6Q4T1N7K3M5P9R2A", "total": 1200, "done": 1198, "failed": 2,
-    "progress": null, "created_at": "2026-11-23T12:00:00Z", "finished_at": null})))]
+    "progress": null, "awaiting_upload": false, "created_at": "2026-11-23T12:00:00Z", "finished_at": null})))]
 pub struct JobView {
     pub id: Ulid,
     pub kind: JobKind,
@@ -232,6 +240,9 @@ pub struct JobView {
     /// For an import: the share of the file read so far, 0 to 1 (`null` for other jobs).
     #[cfg_attr(feature = "openapi", schema(required, minimum = 0, maximum = 1))]
     pub progress: Option<f64>,
+    /// The job waits for its file, to be uploaded to the link its request answered (it stays
+    /// `queued` until the upload completes, and fails if none does before the link expires).
+    pub awaiting_upload: bool,
     pub created_at: DateTime<Utc>,
     #[cfg_attr(feature = "openapi", schema(required))]
     pub finished_at: Option<DateTime<Utc>>,
@@ -253,6 +264,7 @@ impl From<Job> for JobView {
         });
         Self {
             progress,
+            awaiting_upload: job.upload_expires_at.is_some() && !job.status.is_finished(),
             id: job.id,
             kind: job.kind,
             status: job.status,
@@ -272,6 +284,37 @@ impl From<Job> for JobView {
 #[cfg_attr(feature = "openapi", schema(example = json!({"job_id": "01JD8X4Z2W6Q4T1N7K3M5P9R2B"})))]
 pub struct JobStarted {
     pub job_id: Ulid,
+    /// Only when an upload link was asked for (`{"upload": true}`): `PUT` the file (the whole
+    /// CSV, as the body) to this URL before `upload_expires_at`; the job starts when the upload
+    /// completes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_url: Option<String>,
+    /// `PUT`, with an upload link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_method: Option<String>,
+    /// When the upload link expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_expires_at: Option<DateTime<Utc>>,
+}
+
+impl JobStarted {
+    pub fn of(job_id: Ulid) -> Self {
+        Self {
+            job_id,
+            upload_url: None,
+            upload_method: None,
+            upload_expires_at: None,
+        }
+    }
+
+    pub fn upload(started: crate::jobs::upload::UploadStarted) -> Self {
+        Self {
+            job_id: started.job_id,
+            upload_url: Some(started.upload_url),
+            upload_method: Some("PUT".into()),
+            upload_expires_at: Some(started.upload_expires_at),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ulid::Ulid;
 
 use crate::common::clock::Clock;
-use crate::common::error::DomainError;
+use crate::common::error::{DomainError, PortError};
 use crate::common::page::PageRequest;
 use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError};
@@ -19,7 +19,12 @@ use crate::enrollments::enroll::{EnrollResult, EnrollmentService, MAX_CONTACTS_P
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, StepState};
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::EnrollmentTransitions;
-use crate::jobs::import::{FileReader, ImportFiles, MAX_IMPORT_ROWS};
+use crate::jobs::import::{
+    parse_header, FileReader, FileSource, ImportFiles, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS,
+    PART_BYTES,
+};
+use crate::jobs::model::ImportFile;
+use crate::jobs::upload::{FileUploads, UPLOAD_GRACE};
 use crate::jobs::model::{Job, JobKind, JobStatus};
 use crate::jobs::store::{JobQueue, JobStore};
 use crate::sequences::model::{Sequence, SequenceStatus};
@@ -61,6 +66,7 @@ pub struct JobRunner {
     queue: Arc<dyn JobQueue>,
     retry_pause: Duration,
     imports: Option<(EnrollmentService, Arc<dyn ImportFiles>)>,
+    uploads: Option<Arc<dyn FileUploads>>,
 }
 
 impl JobRunner {
@@ -81,6 +87,7 @@ impl JobRunner {
             queue,
             retry_pause: Duration::from_millis(50),
             imports: None,
+            uploads: None,
         }
     }
 
@@ -92,6 +99,133 @@ impl JobRunner {
     ) -> Self {
         self.imports = Some((enroller, files));
         self
+    }
+
+    /// Runs imports whose file the client uploaded through a link, read from `uploads`.
+    pub fn with_uploads(mut self, uploads: Arc<dyn FileUploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
+    }
+
+    /// The upload of a job's file completed (`bytes` long, stored as `tag`): its header is
+    /// read and the job queued. Anything else (a header without `phone`, no rows, too large) fails
+    /// the job saying why, and deletes the file. A completion for a job no longer waiting
+    /// (told twice, or a second upload to the same link) changes nothing; for a finished job
+    /// (cancelled, or expired) its file is deleted.
+    pub async fn upload_complete(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+        bytes: u64,
+        tag: &str,
+    ) -> Result<(), DomainError> {
+        let uploads = self
+            .uploads
+            .clone()
+            .ok_or_else(|| DomainError::Unavailable("this runner reads no uploads".into()))?;
+        for _ in 0..crate::common::store::WRITE_RETRIES {
+            let Some(mut job) = self.jobs.get_job(tenant, id).await? else {
+                tracing::warn!(tenant = %tenant, job_id = %id, "an upload for no job; deleting it");
+                uploads.delete(tenant, id).await?;
+                return Ok(());
+            };
+            if job.status.is_finished() {
+                tracing::info!(tenant = %tenant, job_id = %id, status = job.status.as_str(), "an upload for a finished job; deleting it");
+                uploads.delete(tenant, id).await?;
+                return Ok(());
+            }
+            if job.upload_expires_at.is_none() {
+                tracing::info!(tenant = %tenant, job_id = %id, "an upload for a job that no longer waits for one; ignored");
+                return Ok(());
+            }
+            let file = self.read_upload(&*uploads, &job, bytes, tag).await;
+            job.upload_expires_at = None;
+            let queue = match file {
+                Ok(file) => {
+                    job.file = Some(file);
+                    true
+                }
+                // Reading failed: the completion is told again (SQS redelivers its event).
+                Err(DomainError::Port(error)) => return Err(error.into()),
+                Err(error) => {
+                    job.error = Some(match &error {
+                        DomainError::Invalid(errors) => errors
+                            .iter()
+                            .map(|e| e.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        other => other.to_string(),
+                    });
+                    job.finish(JobStatus::Failed, self.clock.now());
+                    false
+                }
+            };
+            if !self.save_and_keep(&mut job).await? {
+                continue; // cancelled meanwhile: read it again
+            }
+            if queue {
+                tracing::info!(tenant = %tenant, job_id = %id, bytes, "upload complete; job queued");
+                self.queue.submit(tenant, id).await?;
+            } else {
+                tracing::info!(tenant = %tenant, job_id = %id, error = job.error.as_deref().unwrap_or_default(), "upload refused");
+                uploads.delete(tenant, id).await?;
+            }
+            return Ok(());
+        }
+        Err(DomainError::Conflict(
+            "the job changed concurrently; try again".into(),
+        ))
+    }
+
+    /// The header of an uploaded file, read from its first part.
+    async fn read_upload(
+        &self,
+        uploads: &dyn FileUploads,
+        job: &Job,
+        bytes: u64,
+        tag: &str,
+    ) -> Result<ImportFile, DomainError> {
+        if bytes > MAX_IMPORT_BYTES {
+            return Err(DomainError::invalid(
+                "body",
+                format!("the file is over {} MiB", MAX_IMPORT_BYTES >> 20),
+            ));
+        }
+        let len = u64::from(PART_BYTES).min(bytes) as u32;
+        let head = uploads
+            .read(&job.tenant, job.id, tag, 0, len)
+            .await?
+            .ok_or_else(|| PortError::new("the uploaded file is not there"))?;
+        let at_end = bytes <= u64::from(PART_BYTES);
+        let (columns, delimiter, body_start) = parse_header(&head, at_end)?
+            .ok_or_else(|| DomainError::invalid("body", "the header line is too long"))?;
+        if bytes <= body_start {
+            return Err(DomainError::invalid("body", "the file has no rows"));
+        }
+        Ok(ImportFile {
+            bytes,
+            part_bytes: PART_BYTES,
+            columns: columns.names,
+            delimiter,
+            body_start,
+            upload_tag: Some(tag.to_string()),
+        })
+    }
+
+    /// A job still waiting for its upload when its check comes: checked again later while an
+    /// upload may still complete, failed once none can.
+    async fn check_awaiting(&self, mut job: Job, expires_at: chrono::DateTime<chrono::Utc>) -> Result<ChunkOutcome, DomainError> {
+        let now = self.clock.now();
+        let deadline = expires_at + UPLOAD_GRACE;
+        if now < deadline {
+            let wait = (deadline - now).to_std().unwrap_or_default();
+            self.queue.submit_after(&job.tenant, job.id, wait).await?;
+            return Ok(ChunkOutcome::Dropped);
+        }
+        job.upload_expires_at = None;
+        job.error = Some("no file was uploaded before the upload link expired".into());
+        job.finish(JobStatus::Failed, now);
+        self.save_final(job).await
     }
 
     /// Runs one chunk and, when the walk goes on, queues the next.
@@ -117,6 +251,9 @@ impl JobRunner {
             // Cancelled before this message came: a file it still holds goes now.
             self.delete_file_of(&job).await;
             return Ok(ChunkOutcome::Finished);
+        }
+        if let Some(expires_at) = job.upload_expires_at {
+            return self.check_awaiting(job, expires_at).await;
         }
         if job.status == JobStatus::Queued {
             // Running from its first chunk on, visibly (and a cancel from now on is seen by
@@ -205,7 +342,16 @@ impl JobRunner {
             return self.save_final(job).await;
         };
         let tenant = job.tenant.clone();
-        let mut reader = FileReader::new(&**files, &tenant, job.id, &file);
+        let source = match (&file.upload_tag, &self.uploads) {
+            (None, _) => FileSource::Parts(&**files),
+            (Some(_), Some(uploads)) => FileSource::Upload(&**uploads),
+            (Some(_), None) => {
+                job.error = Some("this runner does not read uploaded files".into());
+                job.finish(JobStatus::Failed, self.clock.now());
+                return self.save_final(job).await;
+            }
+        };
+        let mut reader = FileReader::new(source, &tenant, job.id, &file);
         let started = Instant::now();
         let mut handled = 0;
         loop {
@@ -369,10 +515,18 @@ impl JobRunner {
 
     /// Deletes a finished import's file, if it has one (deleting it again changes nothing).
     async fn delete_file_of(&self, job: &Job) {
-        let (Some((_, files)), Some(file)) = (&self.imports, &job.file) else {
-            return;
+        let deleted = match (&job.file, &self.imports, &self.uploads) {
+            (Some(file), Some((_, files)), _) if file.upload_tag.is_none() => {
+                files.delete_file(&job.tenant, job.id, file.parts()).await
+            }
+            // An uploaded file, or a job cancelled while it waited for one.
+            (Some(_), _, Some(uploads)) => uploads.delete(&job.tenant, job.id).await,
+            (None, _, Some(uploads)) if job.upload_expires_at.is_some() => {
+                uploads.delete(&job.tenant, job.id).await
+            }
+            _ => return,
         };
-        if let Err(error) = files.delete_file(&job.tenant, job.id, file.parts()).await {
+        if let Err(error) = deleted {
             tracing::warn!(error = %error, job_id = %job.id, "a finished import's file stays behind");
         }
     }

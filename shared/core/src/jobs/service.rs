@@ -104,6 +104,26 @@ impl JobService {
         Ok(job)
     }
 
+    /// Stores a new job that waits for its file to be uploaded, and queues a check for when
+    /// its link expires (the job fails then if no upload has completed).
+    pub async fn submit_awaiting(&self, job: Job) -> Result<Job, DomainError> {
+        let Some(expires_at) = job.upload_expires_at else {
+            return self.submit(job).await;
+        };
+        self.jobs
+            .put_job(&job, Expect::Absent)
+            .await
+            .map_err(write_error)?;
+        let wait = (expires_at - self.clock.now()).to_std().unwrap_or_default();
+        if let Err(error) = self.queue.submit_after(&job.tenant, job.id, wait).await {
+            // The link still works; the job waits only for its upload (on a store a runner
+            // reads at start-up, it is checked again there).
+            tracing::warn!(error = %error, job_id = %job.id, "no expiry check queued for an upload");
+        }
+        tracing::info!(tenant = %job.tenant, job_id = %job.id, sequence_id = %job.sequence_id, kind = ?job.kind, "job awaiting its upload");
+        Ok(job)
+    }
+
     pub async fn job(&self, tenant: &TenantId, id: Ulid) -> Result<Job, DomainError> {
         self.jobs
             .get_job(tenant, id)

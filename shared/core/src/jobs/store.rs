@@ -39,7 +39,19 @@ pub struct JobMessage {
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError>;
+
+    /// Hands the job to be run no sooner than `delay` from now (at most [`MAX_QUEUE_DELAY`];
+    /// a longer one is cut to it).
+    async fn submit_after(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        delay: std::time::Duration,
+    ) -> Result<(), PortError>;
 }
+
+/// The longest delay a job can be queued with (SQS's `DelaySeconds` bound).
+pub const MAX_QUEUE_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// A queue for a process that runs no jobs and starts none (every submit fails).
 pub struct NoJobQueue;
@@ -48,5 +60,14 @@ pub struct NoJobQueue;
 impl JobQueue for NoJobQueue {
     async fn submit(&self, _tenant: &TenantId, _job_id: Ulid) -> Result<(), PortError> {
         Err(PortError::new("this process has no job queue"))
+    }
+
+    async fn submit_after(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        _delay: std::time::Duration,
+    ) -> Result<(), PortError> {
+        self.submit(tenant, job_id).await
     }
 }

@@ -10,7 +10,8 @@ use ritmo_core::enrollments::model::EnrollmentStatus;
 use ritmo_core::enrollments::stats::SequenceStats;
 use ritmo_core::enrollments::views::EnrollmentView;
 use ritmo_core::jobs::model::JobStarted;
-use ritmo_core::jobs::ImportUpload;
+use ritmo_core::jobs::{ImportUpload, JobKind};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -339,20 +340,28 @@ fn import_pattern() -> String {
 
 /// Imports contacts from a CSV file, as a background job.
 ///
-/// The body is read as it arrives and kept in parts until the job has enrolled every row (any
-/// size on `ritmo-local`; in the stack, up to Lambda's 6 MB request payload). Each row is enrolled as
+/// Either the file as the body (`text/csv`): read as it arrives and kept in parts until the
+/// job has enrolled every row (any size on `ritmo-local`; in the stack, up to Lambda's 6 MB
+/// request payload), answered once it is stored. Or `{"upload": true}` (`application/json`):
+/// the answer gives an `upload_url` to `PUT` the file to (a pre-signed S3 URL in the stack;
+/// up to 1,000,000 rows, 512 MiB) before `upload_expires_at`; the job waits `queued`
+/// (`awaiting_upload`) and starts when the upload completes. Each row is enrolled as
 /// `POST /v1/sequences/{id}/enrollments` enrolls a contact; a phone repeated in the file is
 /// enrolled once; rejected rows are listed in the job's `errors.csv` with their row number.
-/// Answers once the file is stored, with the job (`Location: /v1/jobs/{id}`).
+/// Answers `202` with the job (`Location: /v1/jobs/{id}`).
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/imports", operation_id = "importContacts", tag = "enrollments",
     params(Id<ids::Sequence>),
     request_body(
         description = "The contacts, as CSV.",
-        content((CsvImport = "text/csv", example = "phone;name;cupom\n+5511987654321;Ana;X1\n")),
+        content(
+            (CsvImport = "text/csv", example = "phone;name;cupom\n+5511987654321;Ana;X1\n"),
+            (UploadRequest = "application/json"),
+        ),
     ),
     responses(
-        (status = 202, description = "The job that imports them.", body = JobStarted,
+        (status = 202, description = "The job that imports them (with the upload link, when one was asked for).",
+         body = JobStarted,
          headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
         (status = 409, response = Conflict), (status = 503, response = Unavailable),
         BodyErrors, ResourceErrors,
@@ -364,6 +373,9 @@ pub(crate) async fn import(
     Id(id, ..): Id<ids::Sequence>,
     req: Request,
 ) -> ApiResult<axum::response::Response> {
+    if is_json(req.headers().get(CONTENT_TYPE)) {
+        return upload_link(&s, &who.tenant, id, JobKind::ImportContacts, req).await;
+    }
     let upload = s.enrollments.begin_import(&who.tenant, id).await?;
     upload_file(upload, req).await
 }
@@ -373,17 +385,21 @@ pub(crate) async fn import(
 /// The file's `phone` column names the contacts (other columns are ignored); each is removed
 /// as `DELETE /v1/sequences/{id}/enrollments/{phone}` removes one: status `removed`, pending
 /// send cancelled, an ended run unchanged. A phone never enrolled in the sequence, or not a
-/// phone, is listed in the job's `errors.csv` with its row number. Answers once the file is
-/// stored, with the job (`Location: /v1/jobs/{id}`).
+/// phone, is listed in the job's `errors.csv` with its row number. The file is the body
+/// (`text/csv`), or is uploaded to the link `{"upload": true}` answers, as for an import.
+/// Answers `202` with the job (`Location: /v1/jobs/{id}`).
 #[utoipa::path(
     post, path = "/v1/sequences/{id}/removals", operation_id = "removeListedContacts", tag = "enrollments",
     params(Id<ids::Sequence>),
     request_body(
         description = "The contacts to remove, as CSV with a `phone` column.",
-        content((CsvImport = "text/csv", example = "phone\n+5511987654321\n")),
+        content(
+            (CsvImport = "text/csv", example = "phone\n+5511987654321\n"),
+            (UploadRequest = "application/json"),
+        ),
     ),
     responses(
-        (status = 202, description = "The job that removes them.", body = JobStarted,
+        (status = 202, description = "The job that removes them (with the upload link, when one was asked for).", body = JobStarted,
          headers(("Location" = String, description = "The job: `/v1/jobs/{id}`."))),
         (status = 503, response = Unavailable), BodyErrors, ResourceErrors,
     )
@@ -394,8 +410,57 @@ pub(crate) async fn remove_listed(
     Id(id, ..): Id<ids::Sequence>,
     req: Request,
 ) -> ApiResult<axum::response::Response> {
+    if is_json(req.headers().get(CONTENT_TYPE)) {
+        return upload_link(&s, &who.tenant, id, JobKind::RemoveContacts, req).await;
+    }
     let upload = s.enrollments.begin_removal(&who.tenant, id).await?;
     upload_file(upload, req).await
+}
+
+/// Asks for a link to upload the file to, instead of sending it as the body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"upload": true}))]
+pub struct UploadRequest {
+    /// Always `true`: answer with an upload link (the file is then `PUT` to it).
+    #[schema(schema_with = always_true)]
+    upload: bool,
+}
+
+/// `true`, the only value `upload` takes.
+fn always_true() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
+/// `{"upload": true}`: the job, waiting for its file, and the link to upload it to.
+async fn upload_link(
+    s: &EnrollmentsState,
+    tenant: &ritmo_core::common::tenant::TenantId,
+    id: ulid::Ulid,
+    kind: JobKind,
+    req: Request,
+) -> ApiResult<axum::response::Response> {
+    let bytes = body_bytes(req, &()).await?;
+    let request = parse_json::<UploadRequest>(&bytes)?;
+    if !request.upload {
+        return Err(Problem::bad_request(
+            "upload",
+            "must be true (or send the file itself as text/csv)",
+        ));
+    }
+    let started = s.enrollments.begin_upload(tenant, id, kind).await?;
+    let job_id = started.job_id;
+    let mut response =
+        (StatusCode::ACCEPTED, axum::Json(JobStarted::upload(started))).into_response();
+    if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/v1/jobs/{job_id}")) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 /// Streams a `text/csv` body into an upload, then queues its job: `202` with the job.

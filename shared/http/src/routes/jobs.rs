@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<SequencesState> {
 pub(crate) fn accepted(job: &Job) -> Response {
     let mut response = (
         StatusCode::ACCEPTED,
-        axum::Json(JobStarted { job_id: job.id }),
+        axum::Json(JobStarted::of(job.id)),
     )
         .into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
