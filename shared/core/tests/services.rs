@@ -1802,3 +1802,208 @@ async fn a_cancelled_import_stops_and_its_file_is_deleted() {
         );
     }
 }
+
+/// [`world`] whose imports can be uploaded through links, to a directory of its own.
+async fn upload_world() -> (World, Arc<ritmo_core::adapters::DirUploads>) {
+    let dir = std::env::temp_dir().join(format!("ritmo-test-uploads-{}", Ulid::new()));
+    let uploads = Arc::new(ritmo_core::adapters::DirUploads::new(&dir, b"upload key").unwrap());
+    uploads.set_base("http://127.0.0.1:3000");
+    let given = uploads.clone();
+    let w = world_with(move |ports| ports.uploads = Some(given)).await;
+    (w, uploads)
+}
+
+/// Asks for an upload link for an import into the world's sequence.
+async fn start_upload(w: &World) -> ritmo_core::jobs::UploadStarted {
+    w.ports
+        .enrollment_service()
+        .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
+        .await
+        .unwrap()
+}
+
+/// Stores `file` as the upload of `job_id` (as the upload route or S3 does) and tells the
+/// runner it completed.
+async fn complete_upload(
+    w: &World,
+    uploads: &ritmo_core::adapters::DirUploads,
+    job_id: Ulid,
+    file: &[u8],
+) -> Result<(), ritmo_core::DomainError> {
+    let path = uploads.path(&w.tenant, job_id);
+    std::fs::write(&path, file).unwrap();
+    let tag = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    w.ports
+        .job_runner()
+        .upload_complete(&w.tenant, job_id, file.len() as u64, &tag)
+        .await
+}
+
+#[tokio::test]
+async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_body() {
+    let (w, uploads) = upload_world().await;
+    let started = start_upload(&w).await;
+    assert!(
+        started.upload_url.starts_with(&format!(
+            "http://127.0.0.1:3000/v1/uploads/{}?tenant=acme&expires=",
+            started.job_id
+        )),
+        "{}",
+        started.upload_url
+    );
+    assert_eq!(
+        started.upload_expires_at,
+        monday_noon() + TimeDelta::minutes(15)
+    );
+    let waiting = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let view = ritmo_core::jobs::JobView::from(waiting.clone());
+    assert_eq!(
+        (view.status, view.awaiting_upload, view.progress),
+        (JobStatus::Queued, true, None)
+    );
+    // The expiry check comes before the upload: the link still works, nothing changes.
+    w.clock.set(w.clock.now() + TimeDelta::minutes(10)).unwrap();
+    assert_eq!(
+        w.ports
+            .job_runner()
+            .run_chunk(&w.tenant, started.job_id)
+            .await
+            .unwrap(),
+        ChunkOutcome::Dropped
+    );
+    let still = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    assert_eq!(still.version, waiting.version, "nothing written");
+
+    let (file, invalid, distinct) = import_file(12_000);
+    complete_upload(&w, &uploads, started.job_id, file.as_bytes())
+        .await
+        .unwrap();
+    let queued = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let stored = queued.file.clone().unwrap();
+    assert_eq!(
+        (stored.columns.clone(), stored.delimiter, stored.bytes),
+        (
+            vec!["phone".to_string(), "name".into(), "cupom".into()],
+            b';',
+            file.len() as u64
+        )
+    );
+    assert!(!ritmo_core::jobs::JobView::from(queued).awaiting_upload);
+    // Told twice (S3 may deliver its event again): nothing changes.
+    let again = ritmo_core::adapters::DirUploads::tag_of(
+        &std::fs::metadata(uploads.path(&w.tenant, started.job_id)).unwrap(),
+    );
+    w.ports
+        .job_runner()
+        .upload_complete(&w.tenant, started.job_id, file.len() as u64, &again)
+        .await
+        .unwrap();
+    w.jobs.run_until_idle().await;
+    let done = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
+    assert_eq!(
+        (done.total, done.done, done.failed),
+        (12_000, 12_000 - invalid as u64, invalid as u64)
+    );
+    assert_eq!(active_count(&w).await, distinct + 1, "each phone once");
+    assert_eq!(done.errors_csv().lines().count(), invalid + 1);
+    assert!(
+        !uploads.path(&w.tenant, started.job_id).exists(),
+        "the file is deleted once the job is done"
+    );
+}
+
+#[tokio::test]
+async fn an_uploaded_file_without_a_phone_column_fails_its_job_and_is_deleted() {
+    let (w, uploads) = upload_world().await;
+    for (file, says) in [
+        (&b"nome;cupom\nAna;X1\n"[..], "'phone' column"),
+        (&b"phone,name\n"[..], "no rows"),
+    ] {
+        let started = start_upload(&w).await;
+        complete_upload(&w, &uploads, started.job_id, file).await.unwrap();
+        let job = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+        assert_eq!(job.status, JobStatus::Failed);
+        let error = job.error.clone().unwrap();
+        assert!(error.contains(says), "{error}");
+        assert!(!error.contains("invalid request"), "said plainly: {error}");
+        assert!(!uploads.path(&w.tenant, started.job_id).exists());
+    }
+}
+
+#[tokio::test]
+async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_expire() {
+    let (w, uploads) = upload_world().await;
+    let started = start_upload(&w).await;
+    // Expired, but an upload begun before may still be completing.
+    w.clock.set(w.clock.now() + TimeDelta::minutes(20)).unwrap();
+    let runner = w.ports.job_runner();
+    assert_eq!(
+        runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
+        ChunkOutcome::Dropped
+    );
+    w.clock.set(w.clock.now() + TimeDelta::minutes(11)).unwrap();
+    assert_eq!(
+        runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
+        ChunkOutcome::Finished
+    );
+    let job = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("no file was uploaded"));
+    // A file that arrives after all is deleted, and the job stays as it is.
+    complete_upload(&w, &uploads, started.job_id, b"phone\n+5511987654329\n")
+        .await
+        .unwrap();
+    assert!(!uploads.path(&w.tenant, started.job_id).exists());
+    let after = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    assert_eq!(after.status, JobStatus::Failed);
+    assert_eq!(active_count(&w).await, 1, "nobody enrolled");
+}
+
+#[tokio::test]
+async fn an_upload_cancelled_while_awaited_enrolls_no_one() {
+    let (w, uploads) = upload_world().await;
+    let started = start_upload(&w).await;
+    let cancelled = w
+        .ports
+        .job_service()
+        .cancel(&w.tenant, started.job_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (cancelled.status, cancelled.awaiting_upload),
+        (JobStatus::Cancelled, false)
+    );
+    complete_upload(&w, &uploads, started.job_id, b"phone\n+5511987654329\n")
+        .await
+        .unwrap();
+    w.jobs.run_until_idle().await;
+    assert!(!uploads.path(&w.tenant, started.job_id).exists());
+    assert_eq!(active_count(&w).await, 1, "nobody enrolled");
+}
+
+#[tokio::test]
+async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_takes_no_contacts()
+{
+    let w = world().await;
+    let error = w
+        .ports
+        .enrollment_service()
+        .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ritmo_core::DomainError::Unavailable(_)), "{error}");
+    let (w, _uploads) = upload_world().await;
+    w.ports
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    let error = w
+        .ports
+        .enrollment_service()
+        .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ritmo_core::DomainError::Conflict(_)), "{error}");
+}

@@ -1297,9 +1297,14 @@ async fn an_import_that_cannot_start_says_why() {
     let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
     let (_, id, _) = three_step_sequence(&s).await;
     let ok = "phone\n+5511987654321\n".to_string();
-    let json = post_import(&s, &id, "application/json", "{}".into()).await;
-    assert_eq!(json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(json.headers["content-type"], "application/problem+json");
+    let xml = post_import(&s, &id, "application/xml", "<a/>".into()).await;
+    assert_eq!(xml.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(xml.headers["content-type"], "application/problem+json");
+    for (body, field) in [("{}", "body"), (r#"{"upload": false}"#, "upload"), ("[", "body")] {
+        let json = post_import(&s, &id, "application/json", body.into()).await;
+        assert_eq!(json.status, StatusCode::BAD_REQUEST, "{body}: {}", json.body);
+        assert_eq!(json.body["errors"][0]["field"], field, "{body}: {}", json.body);
+    }
     let no_phone = post_import(&s, &id, "text/csv", "nome;cupom\nAna;X\n".into()).await;
     assert_eq!(no_phone.status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -1388,4 +1393,85 @@ async fn a_csv_of_phones_removes_those_contacts_as_a_job() {
         errors,
         "row,phone,reason\n12,+5511970009999,not enrolled in this sequence\n13,abc,phone is not a phone number in international format (+ and country code)\n"
     );
+}
+
+/// `PUT`s `body` to an upload link, as a client does: no bearer token, the link is the
+/// authorization.
+async fn put_upload(s: &TestServer, url: &str, body: String) -> Reply {
+    let response = s.client.put(url).body(body).send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_uploaded_through_its_link_starts_when_the_upload_completes() {
+    let s = TestServer::manual_at("2026-11-23T13:00:00Z").await;
+    let (_, id, _) = three_step_sequence(&s).await;
+    // An expired link is refused.
+    let late = post_import(&s, &id, "application/json", r#"{"upload": true}"#.into()).await;
+    let late_url = late.body["upload_url"].as_str().unwrap().to_string();
+    s.advance(16 * 60).await;
+    let expired = put_upload(&s, &late_url, "phone\n+5511987654321\n".into()).await;
+    assert_eq!(expired.status, StatusCode::FORBIDDEN, "{}", expired.body);
+    assert!(
+        expired.body["detail"].as_str().unwrap().contains("expired"),
+        "{}",
+        expired.body
+    );
+
+    let started = post_import(&s, &id, "application/json", r#"{"upload": true}"#.into()).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let job_id = started.body["job_id"].as_str().unwrap().to_string();
+    assert_eq!(started.headers["location"], format!("/v1/jobs/{job_id}"));
+    assert_eq!(started.body["upload_method"], "PUT");
+    assert_eq!(started.body["upload_expires_at"], "2026-11-23T13:31:00Z");
+    let url = started.body["upload_url"].as_str().unwrap().to_string();
+    let waiting = s.get(&format!("/v1/jobs/{job_id}")).await.ok();
+    assert_eq!(
+        (&waiting["status"], &waiting["awaiting_upload"]),
+        (&json!("queued"), &json!(true)),
+        "{waiting}"
+    );
+
+    // The link is the authorization: altered, it is refused and nothing is stored.
+    let altered = url.replace("signature=", "signature=0");
+    let refused = put_upload(&s, &altered, "phone\n+5511987654321\n".into()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.headers["content-type"], "application/problem+json");
+    let other_tenant = url.replace("tenant=acme", "tenant=outra");
+    assert_ne!(other_tenant, url);
+    let refused = put_upload(&s, &other_tenant, "phone\n+5511987654321\n".into()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    let mut file = String::from("phone;name\r\n");
+    for i in 0..250 {
+        file.push_str(&format!("+55 11 97000-{i:04};Cliente {i}\r\n"));
+    }
+    file.push_str("12345;Sem número\r\n");
+    let put = put_upload(&s, &url, file).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let job = s
+        .finish_job(Reply {
+            status: StatusCode::ACCEPTED,
+            headers: started.headers.clone(),
+            body: json!({"job_id": job_id}),
+        })
+        .await;
+    assert_eq!(
+        (&job["status"], &job["done"], &job["failed"], &job["awaiting_upload"]),
+        (&json!("succeeded"), &json!(250), &json!(1), &json!(false)),
+        "{job}"
+    );
+    let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
+    assert_eq!(stats["enrollments"]["active"], 250, "{stats}");
+    // The link served its upload: a second one is refused.
+    let again = put_upload(&s, &url, "phone\n+5511987654321\n".into()).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+
 }

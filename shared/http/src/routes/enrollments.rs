@@ -474,7 +474,7 @@ async fn upload_file(
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            "send the file as text/csv",
+            "send the file as text/csv, or {\"upload\": true} as application/json for an upload link",
         ));
     }
     let mut body = req.into_body();
