@@ -144,6 +144,56 @@ for queue in ("StepQueue", "NotificationQueue", "JobQueue"):
         )
         check("RedrivePolicy" in resources[queue]["Properties"], f"{queue}: has a dead-letter queue")
 
+# The imports bucket: private, encrypted with its own key, emptied by a lifecycle rule; its
+# uploads' completions reach the job queue; only enrollments-api signs links (PutObject) and
+# only job-worker reads and deletes the files.
+bucket = resources["ImportsBucket"]["Properties"]
+block = bucket.get("PublicAccessBlockConfiguration", {})
+check(
+    all(block.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")),
+    "ImportsBucket: every public access blocked",
+)
+encryption = bucket.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [{}])[0]
+check(
+    encryption.get("ServerSideEncryptionByDefault", {}).get("KMSMasterKeyID") == {"Fn::GetAtt": ["ImportsKey", "Arn"]},
+    "ImportsBucket: encrypted with ImportsKey",
+)
+check(
+    any(r.get("Status") == "Enabled" and r.get("ExpirationInDays") for r in bucket.get("LifecycleConfiguration", {}).get("Rules", [])),
+    "ImportsBucket: a lifecycle rule expires what is left",
+)
+check(
+    bucket.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") is True,
+    "ImportsBucket: sends its events to EventBridge",
+)
+rule = resources["UploadCompletedRule"]["Properties"]
+check(
+    rule["EventPattern"].get("detail-type") == ["Object Created"]
+    and rule["EventPattern"]["detail"]["bucket"]["name"] == [{"Ref": "ImportsBucket"}]
+    and [t["Arn"] for t in rule["Targets"]] == [{"Fn::GetAtt": ["JobQueue", "Arn"]}],
+    "UploadCompletedRule: the bucket's Object Created events go to the job queue",
+)
+
+
+def s3_actions(function):
+    found = set()
+    for statement in statements(function):
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        if mentions(statement.get("Resource"), {"ImportsBucket.Arn", "ImportsBucket"}):
+            found.update(a for a in actions if a.startswith("s3:"))
+    return found
+
+
+for name, function in functions().items():
+    expected = {
+        "EnrollmentsApiFunction": {"s3:PutObject"},
+        "JobWorkerFunction": {"s3:GetObject", "s3:DeleteObject"},
+    }.get(name, set())
+    check(s3_actions(function) == expected, f"{name}: imports bucket access {sorted(s3_actions(function))}, expected {sorted(expected)}")
+    variables = function["Properties"].get("Environment", {}).get("Variables", {})
+    check(("RITMO_IMPORTS_BUCKET" in variables) == bool(expected), f"{name}: RITMO_IMPORTS_BUCKET must be {'set' if expected else 'absent'}")
+
 # The webhook: its own throttle, and it only queues.
 routes = resources["HttpApi"]["Properties"].get("RouteSettings", {})
 check("POST /webhooks/whatsapp" in routes, "HttpApi: POST /webhooks/whatsapp has its own throttle")
