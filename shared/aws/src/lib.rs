@@ -8,11 +8,11 @@ pub mod cursor;
 pub mod deployment;
 pub mod dynamo;
 pub mod local;
+#[cfg(feature = "s3")]
+pub mod s3_uploads;
 pub mod scheduler;
 pub mod secrets;
 pub mod secrets_manager;
-#[cfg(feature = "s3")]
-pub mod s3_uploads;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 #[cfg(feature = "sqs")]

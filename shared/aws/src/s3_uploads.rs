@@ -108,9 +108,9 @@ impl FileUploads for S3Uploads {
                     }
                 }
                 return Err(match status {
-                    Some(412) => PortError::new(
-                        "the uploaded file was replaced after its upload completed",
-                    ),
+                    Some(412) => {
+                        PortError::new("the uploaded file was replaced after its upload completed")
+                    }
                     // Past the end of the object: nothing left to read.
                     Some(416) => return Ok(Some(Vec::new())),
                     _ => PortError::with_source("S3 GetObject (an uploaded file) failed", error),

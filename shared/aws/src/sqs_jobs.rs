@@ -42,7 +42,12 @@ impl JobQueue for SqsJobQueue {
 }
 
 impl SqsJobQueue {
-    async fn send(&self, tenant: &TenantId, job_id: Ulid, delay_seconds: i32) -> Result<(), PortError> {
+    async fn send(
+        &self,
+        tenant: &TenantId,
+        job_id: Ulid,
+        delay_seconds: i32,
+    ) -> Result<(), PortError> {
         let body = serde_json::to_string(&JobMessage {
             tenant: tenant.clone(),
             job_id,

@@ -153,8 +153,13 @@ fn the_object_created_event_names_the_job() {
     assert_eq!(event.detail.object.size, 5_242_880);
     assert_eq!(event.detail.object.etag, "b1946ac92492d2347c6235b4d2611184");
     // A job message is not an upload event; nor is a key the bucket should not hold.
-    assert!(UploadEvent::parse(r#"{"tenant":"acme","job_id":"01JD8X4Z2W6Q4T1N7K3M5P9R2B"}"#).is_none());
+    assert!(
+        UploadEvent::parse(r#"{"tenant":"acme","job_id":"01JD8X4Z2W6Q4T1N7K3M5P9R2B"}"#).is_none()
+    );
     assert_eq!(parse_key("imports/acme/not-a-job.csv"), None);
     assert_eq!(parse_key("other/acme/01JD8X4Z2W6Q4T1N7K3M5P9R2B.csv"), None);
-    assert_eq!(parse_key("imports/bad tenant/01JD8X4Z2W6Q4T1N7K3M5P9R2B.csv"), None);
+    assert_eq!(
+        parse_key("imports/bad tenant/01JD8X4Z2W6Q4T1N7K3M5P9R2B.csv"),
+        None
+    );
 }

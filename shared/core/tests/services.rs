@@ -1855,7 +1855,12 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         started.upload_expires_at,
         monday_noon() + TimeDelta::minutes(15)
     );
-    let waiting = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let waiting = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
     let view = ritmo_core::jobs::JobView::from(waiting.clone());
     assert_eq!(
         (view.status, view.awaiting_upload, view.progress),
@@ -1871,14 +1876,24 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
             .unwrap(),
         ChunkOutcome::Dropped
     );
-    let still = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let still = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
     assert_eq!(still.version, waiting.version, "nothing written");
 
     let (file, invalid, distinct) = import_file(12_000);
     complete_upload(&w, &uploads, started.job_id, file.as_bytes())
         .await
         .unwrap();
-    let queued = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let queued = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
     let stored = queued.file.clone().unwrap();
     assert_eq!(
         (stored.columns.clone(), stored.delimiter, stored.bytes),
@@ -1899,7 +1914,12 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let done = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let done = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
     assert_eq!(
         (done.total, done.done, done.failed),
@@ -1921,8 +1941,15 @@ async fn an_uploaded_file_without_a_phone_column_fails_its_job_and_is_deleted() 
         (&b"phone,name\n"[..], "no rows"),
     ] {
         let started = start_upload(&w).await;
-        complete_upload(&w, &uploads, started.job_id, file).await.unwrap();
-        let job = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+        complete_upload(&w, &uploads, started.job_id, file)
+            .await
+            .unwrap();
+        let job = w
+            .ports
+            .job_service()
+            .job(&w.tenant, started.job_id)
+            .await
+            .unwrap();
         assert_eq!(job.status, JobStatus::Failed);
         let error = job.error.clone().unwrap();
         assert!(error.contains(says), "{error}");
@@ -1947,7 +1974,12 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
         runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
         ChunkOutcome::Finished
     );
-    let job = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let job = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.error.unwrap().contains("no file was uploaded"));
     // A file that arrives after all is deleted, and the job stays as it is.
@@ -1955,7 +1987,12 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
         .await
         .unwrap();
     assert!(!uploads.path(&w.tenant, started.job_id).exists());
-    let after = w.ports.job_service().job(&w.tenant, started.job_id).await.unwrap();
+    let after = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
     assert_eq!(after.status, JobStatus::Failed);
     assert_eq!(active_count(&w).await, 1, "nobody enrolled");
 }
@@ -1983,8 +2020,7 @@ async fn an_upload_cancelled_while_awaited_enrolls_no_one() {
 }
 
 #[tokio::test]
-async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_takes_no_contacts()
-{
+async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_takes_no_contacts() {
     let w = world().await;
     let error = w
         .ports
@@ -1992,7 +2028,10 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
         .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
         .await
         .unwrap_err();
-    assert!(matches!(error, ritmo_core::DomainError::Unavailable(_)), "{error}");
+    assert!(
+        matches!(error, ritmo_core::DomainError::Unavailable(_)),
+        "{error}"
+    );
     let (w, _uploads) = upload_world().await;
     w.ports
         .sequence_service()
@@ -2005,5 +2044,8 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
         .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
         .await
         .unwrap_err();
-    assert!(matches!(error, ritmo_core::DomainError::Conflict(_)), "{error}");
+    assert!(
+        matches!(error, ritmo_core::DomainError::Conflict(_)),
+        "{error}"
+    );
 }

@@ -1300,10 +1300,23 @@ async fn an_import_that_cannot_start_says_why() {
     let xml = post_import(&s, &id, "application/xml", "<a/>".into()).await;
     assert_eq!(xml.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(xml.headers["content-type"], "application/problem+json");
-    for (body, field) in [("{}", "body"), (r#"{"upload": false}"#, "upload"), ("[", "body")] {
+    for (body, field) in [
+        ("{}", "body"),
+        (r#"{"upload": false}"#, "upload"),
+        ("[", "body"),
+    ] {
         let json = post_import(&s, &id, "application/json", body.into()).await;
-        assert_eq!(json.status, StatusCode::BAD_REQUEST, "{body}: {}", json.body);
-        assert_eq!(json.body["errors"][0]["field"], field, "{body}: {}", json.body);
+        assert_eq!(
+            json.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            json.body
+        );
+        assert_eq!(
+            json.body["errors"][0]["field"], field,
+            "{body}: {}",
+            json.body
+        );
     }
     let no_phone = post_import(&s, &id, "text/csv", "nome;cupom\nAna;X\n".into()).await;
     assert_eq!(no_phone.status, StatusCode::BAD_REQUEST);
@@ -1464,7 +1477,12 @@ async fn an_import_uploaded_through_its_link_starts_when_the_upload_completes() 
         })
         .await;
     assert_eq!(
-        (&job["status"], &job["done"], &job["failed"], &job["awaiting_upload"]),
+        (
+            &job["status"],
+            &job["done"],
+            &job["failed"],
+            &job["awaiting_upload"]
+        ),
         (&json!("succeeded"), &json!(250), &json!(1), &json!(false)),
         "{job}"
     );
@@ -1473,5 +1491,4 @@ async fn an_import_uploaded_through_its_link_starts_when_the_upload_completes() 
     // The link served its upload: a second one is refused.
     let again = put_upload(&s, &url, "phone\n+5511987654321\n".into()).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
-
 }

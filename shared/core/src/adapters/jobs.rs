@@ -110,7 +110,10 @@ impl JobQueue for LocalJobQueue {
         let tenant = tenant.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay.min(crate::jobs::store::MAX_QUEUE_DELAY)).await;
-            pending.lock().expect("job queue").push_back((tenant, job_id, 0));
+            pending
+                .lock()
+                .expect("job queue")
+                .push_back((tenant, job_id, 0));
             wake.notify_one();
         });
         Ok(())

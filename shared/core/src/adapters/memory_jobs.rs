@@ -351,13 +351,14 @@ impl crate::jobs::upload::FileUploads for DirUploads {
 
     async fn delete(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {
         let path = self.path(tenant, job_id);
-        blocking("could not delete an uploaded file", move || {
-            match std::fs::remove_file(path) {
+        blocking(
+            "could not delete an uploaded file",
+            move || match std::fs::remove_file(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(e),
-            }
-        })
+            },
+        )
         .await
     }
 }

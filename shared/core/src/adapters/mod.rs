@@ -10,6 +10,8 @@ pub mod scheduler;
 
 pub use jobs::LocalJobQueue;
 pub use memory::MemoryStore;
-pub use memory_jobs::{DirImportFiles, DirUploads, MemoryImportFiles, MemoryJobStore, LOCAL_UPLOAD_PATH};
+pub use memory_jobs::{
+    DirImportFiles, DirUploads, MemoryImportFiles, MemoryJobStore, LOCAL_UPLOAD_PATH,
+};
 pub use memory_links::MemoryLinkStore;
 pub use scheduler::LocalScheduler;

@@ -336,9 +336,7 @@ impl<'a> FileReader<'a> {
                 }
                 _ => return Err(PortError::new("an import file is not where it was kept").into()),
             }
-            .ok_or_else(|| {
-                    PortError::new(format!("part {index} of an import file is missing"))
-                })?;
+            .ok_or_else(|| PortError::new(format!("part {index} of an import file is missing")))?;
             if part.is_empty() {
                 return Err(PortError::new("an import file's part is empty").into());
             }

@@ -24,9 +24,9 @@ use crate::jobs::import::{
     PART_BYTES,
 };
 use crate::jobs::model::ImportFile;
-use crate::jobs::upload::{FileUploads, UPLOAD_GRACE};
 use crate::jobs::model::{Job, JobKind, JobStatus};
 use crate::jobs::store::{JobQueue, JobStore};
+use crate::jobs::upload::{FileUploads, UPLOAD_GRACE};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::store::SequenceStore;
 
@@ -214,7 +214,11 @@ impl JobRunner {
 
     /// A job still waiting for its upload when its check comes: checked again later while an
     /// upload may still complete, failed once none can.
-    async fn check_awaiting(&self, mut job: Job, expires_at: chrono::DateTime<chrono::Utc>) -> Result<ChunkOutcome, DomainError> {
+    async fn check_awaiting(
+        &self,
+        mut job: Job,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ChunkOutcome, DomainError> {
         let now = self.clock.now();
         let deadline = expires_at + UPLOAD_GRACE;
         if now < deadline {

@@ -3,6 +3,7 @@
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use ritmo_core::common::page::Page;
 use ritmo_core::enrollments::csv_rows::CsvColumns;
 use ritmo_core::enrollments::enroll::{ContactInput, EnrollOutcome, MAX_CONTACTS_PER_REQUEST};
@@ -11,7 +12,6 @@ use ritmo_core::enrollments::stats::SequenceStats;
 use ritmo_core::enrollments::views::EnrollmentView;
 use ritmo_core::jobs::model::JobStarted;
 use ritmo_core::jobs::{ImportUpload, JobKind};
-use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -453,8 +453,11 @@ async fn upload_link(
     }
     let started = s.enrollments.begin_upload(tenant, id, kind).await?;
     let job_id = started.job_id;
-    let mut response =
-        (StatusCode::ACCEPTED, axum::Json(JobStarted::upload(started))).into_response();
+    let mut response = (
+        StatusCode::ACCEPTED,
+        axum::Json(JobStarted::upload(started)),
+    )
+        .into_response();
     if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/v1/jobs/{job_id}")) {
         response
             .headers_mut()

@@ -25,11 +25,7 @@ pub fn router() -> OpenApiRouter<SequencesState> {
 /// `202 Accepted` with `{"job_id"}` and `Location: /v1/jobs/{id}`: what a request that started
 /// a job answers.
 pub(crate) fn accepted(job: &Job) -> Response {
-    let mut response = (
-        StatusCode::ACCEPTED,
-        axum::Json(JobStarted::of(job.id)),
-    )
-        .into_response();
+    let mut response = (StatusCode::ACCEPTED, axum::Json(JobStarted::of(job.id))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
         response.headers_mut().insert(LOCATION, location);
     }

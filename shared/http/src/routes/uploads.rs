@@ -105,8 +105,7 @@ async fn upload(
         }
     };
     // The whole file appears at once, as an S3 object does when its PUT completes.
-    std::fs::rename(&partial, &path)
-        .map_err(|_| not_stored())?;
+    std::fs::rename(&partial, &path).map_err(|_| not_stored())?;
     let tag = std::fs::metadata(&path)
         .map(|m| DirUploads::tag_of(&m))
         .unwrap_or(tag);
