@@ -163,3 +163,156 @@ fn the_object_created_event_names_the_job() {
         None
     );
 }
+
+/// The stack's path end to end on the emulator: the link from `{"upload": true}`, the file
+/// `PUT` to it, S3's event read as job-worker reads it, the job on the table reading the
+/// object by ranges (more than one), every row enrolled once, and the object deleted at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_deleted() {
+    use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+    use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
+    use ritmo_core::common::clock::{Clock, SystemClock};
+    use ritmo_core::common::ids::UlidGen;
+    use ritmo_core::jobs::{JobKind, JobStatus};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    let Some(world) = world().await else { return };
+    let endpoint = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT").unwrap();
+    let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        StoreConfig {
+            table: format!("ritmo-uploads-{}", Ulid::new().to_string().to_lowercase()),
+            cursor_key: CursorKey::random(),
+        },
+    ));
+    store.create_table_if_missing().await.unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
+    let scheduler = ritmo_core::adapters::LocalScheduler::new(clock.clone());
+    let mut ports = ritmo_core::Ports::in_memory(
+        clock.clone(),
+        Arc::new(UlidGen::new(clock)),
+        outbox.clone(),
+        scheduler,
+    );
+    ports.channels = store.clone();
+    ports.bots = store.clone();
+    ports.sequences = store.clone();
+    ports.enrollments = store.clone();
+    ports.jobs = store.clone();
+    ports.import_files = store.clone();
+    ports.slots = store.clone();
+    ports.uploads = Some(Arc::new(world.uploads.clone()));
+    let jobs = ports.local_jobs();
+
+    let acme = TenantId::parse("acme").unwrap();
+    let channel = ports
+        .channel_service()
+        .create_channel(
+            &acme,
+            serde_json::from_value(json!({"name": "Loja", "phone_number_id": "1098765432",
+                "waba_id": "2098765432", "access_token": "EAAG-token"}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    outbox.register_template(
+        channel.id,
+        TemplateInfo {
+            name: "boas_vindas".into(),
+            language: "pt_BR".into(),
+            status: "APPROVED".into(),
+            category: TemplateCategory::Utility,
+            body_parameters: 0,
+            body_parameter_names: vec![],
+            header: None,
+            buttons: vec![],
+            unsupported: vec![],
+        },
+    );
+    let sequences = ports.sequence_service();
+    let sequence = sequences
+        .create_sequence(
+            &acme,
+            serde_json::from_value(json!({"name": "Boas-vindas"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    sequences
+        .add_step(
+            &acme,
+            sequence.id,
+            serde_json::from_value(json!({"channel_id": channel.id,
+                "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR"},
+                "delay": {"amount": 1, "unit": "days"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    sequences
+        .activate_sequence(&acme, sequence.id)
+        .await
+        .unwrap();
+
+    let started = ports
+        .enrollment_service()
+        .begin_upload(&acme, sequence.id, JobKind::ImportContacts)
+        .await
+        .unwrap();
+    // 400 rows of about 1 KiB: two ranges of 256 KiB, a row cut between them.
+    let note = "x".repeat(1000);
+    let mut file = String::from("\u{feff}phone;name;nota\r\n");
+    for i in 0..400 {
+        file.push_str(&format!("+55 11 97000-{i:04};Cliente {i};{note}\r\n"));
+    }
+    file.push_str("+55 11 97000-0007;Repetida;x\r\n12345;Sem número;x\r\n");
+    let file: &'static [u8] = Box::leak(file.into_bytes().into_boxed_slice());
+    assert!(file.len() > 300 * 1024);
+    assert!(put(&started.upload_url, file).await.is_success());
+
+    // S3's event, as EventBridge puts it on the job queue.
+    let body = json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Object Created", "source": "aws.s3", "account": "111122223333",
+        "time": "2026-11-23T12:05:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:s3:::{}", world.bucket)],
+        "detail": {"version": "0", "bucket": {"name": world.bucket},
+            "object": {"key": object_key(&acme, started.job_id), "size": file.len(),
+                       "etag": world.etag(&acme, started.job_id).await},
+            "request-id": "N4N7GDK58NMKJ12R", "requester": "111122223333", "reason": "PutObject"}
+    })
+    .to_string();
+    let done = UploadEvent::completed(&body).expect("an upload's completion");
+    let runner = ports.job_runner();
+    runner
+        .upload_complete(&done.tenant, done.job_id, done.bytes, &done.tag)
+        .await
+        .unwrap();
+    jobs.run_until_idle().await;
+
+    let job = ports
+        .job_service()
+        .job(&acme, started.job_id)
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
+    assert_eq!((job.total, job.done, job.failed), (402, 401, 1));
+    assert_eq!(job.file.as_ref().unwrap().parts(), 2);
+    let stats = ports
+        .stats_service()
+        .sequence_stats(&acme, sequence.id)
+        .await
+        .unwrap();
+    assert_eq!(stats.enrollments["active"], 400, "each phone once");
+    assert_eq!(
+        world
+            .uploads
+            .read(&acme, started.job_id, &done.tag, 0, 7)
+            .await
+            .unwrap(),
+        None,
+        "the object is deleted once the job is done"
+    );
+}
