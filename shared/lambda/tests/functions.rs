@@ -718,3 +718,76 @@ async fn the_job_worker_runs_a_chunk_per_message_and_names_a_body_that_is_not_a_
     assert!(failed(&ritmo_lambda::jobs::handle(&runner, again).await).is_empty());
     assert_eq!(ports.job_service().job(&acme, job.id).await.unwrap(), ran);
 }
+
+/// Reads the test's upload messages: `{"uploaded": job_id, "bytes", "tag"}` of tenant `acme`
+/// (the stack's reader, of S3's events, is `ritmo_aws::s3_uploads::UploadEvent::completed`).
+fn test_upload(body: &str) -> Option<ritmo_core::jobs::UploadCompleted> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(ritmo_core::jobs::UploadCompleted {
+        tenant: TenantId::parse("acme").unwrap(),
+        job_id: value["uploaded"].as_str()?.parse().ok()?,
+        bytes: value["bytes"].as_u64()?,
+        tag: value["tag"].as_str()?.to_string(),
+    })
+}
+
+#[tokio::test]
+async fn the_job_worker_starts_a_job_whose_upload_completed_and_names_one_it_could_not_read() {
+    let dir = std::env::temp_dir().join(format!("ritmo-lambda-uploads-{}", ulid::Ulid::new()));
+    let uploads = std::sync::Arc::new(ritmo_core::adapters::DirUploads::new(&dir, b"k").unwrap());
+    uploads.set_base("http://127.0.0.1:3000");
+    let mut ports = ritmo();
+    ports.uploads = Some(uploads.clone());
+    let queue = ports.local_jobs();
+    let acme = TenantId::parse("acme").unwrap();
+    let sequence = ports
+        .sequence_service()
+        .create_sequence(
+            &acme,
+            serde_json::from_value(serde_json::json!({"name": "Promo"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let enrollments = ports.enrollment_service();
+    let begin = || {
+        enrollments.begin_upload(
+            &acme,
+            sequence.id,
+            ritmo_core::jobs::JobKind::RemoveContacts,
+        )
+    };
+    let (uploaded, missing) = (begin().await.unwrap(), begin().await.unwrap());
+    let path = uploads.path(&acme, uploaded.job_id);
+    std::fs::write(&path, "phone\n+5511987654321\n").unwrap();
+    let tag = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    let batch = step_batch(&[
+        serde_json::json!({"uploaded": uploaded.job_id, "bytes": 21, "tag": tag}),
+        // Its file is not there (yet): SQS is to deliver the event again.
+        serde_json::json!({"uploaded": missing.job_id, "bytes": 21, "tag": "0-0"}),
+    ]);
+    let runner = ports.job_runner();
+    let response = ritmo_lambda::jobs::handle_with_uploads(&runner, batch, test_upload).await;
+    assert_eq!(failed(&response), ["message-1"]);
+    queue.run_until_idle().await;
+    let job = ports
+        .job_service()
+        .job(&acme, uploaded.job_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.status, job.failed),
+        (ritmo_core::jobs::JobStatus::Succeeded, 1),
+        "the listed phone was never enrolled: {:?}",
+        job.failures
+    );
+    let waiting = ports
+        .job_service()
+        .job(&acme, missing.job_id)
+        .await
+        .unwrap();
+    assert_eq!(waiting.status, ritmo_core::jobs::JobStatus::Queued);
+    assert!(
+        waiting.upload_expires_at.is_some(),
+        "still waiting for its file"
+    );
+}
