@@ -27,17 +27,17 @@ impl SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {
-        self.send(tenant, job_id, 0).await
+        self.send(tenant, job_id, 0, false).await
     }
 
-    async fn submit_after(
+    async fn submit_upload_check(
         &self,
         tenant: &TenantId,
         job_id: Ulid,
         delay: std::time::Duration,
     ) -> Result<(), PortError> {
         let seconds = delay.min(MAX_QUEUE_DELAY).as_secs_f64().ceil() as i32;
-        self.send(tenant, job_id, seconds).await
+        self.send(tenant, job_id, seconds, true).await
     }
 }
 
@@ -47,10 +47,12 @@ impl SqsJobQueue {
         tenant: &TenantId,
         job_id: Ulid,
         delay_seconds: i32,
+        upload_check: bool,
     ) -> Result<(), PortError> {
         let body = serde_json::to_string(&JobMessage {
             tenant: tenant.clone(),
             job_id,
+            upload_check,
         })
         .map_err(|e| PortError::with_source("could not write a job message", e))?;
         self.client

@@ -1871,7 +1871,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
     assert_eq!(
         w.ports
             .job_runner()
-            .run_chunk(&w.tenant, started.job_id)
+            .check_upload(&w.tenant, started.job_id)
             .await
             .unwrap(),
         ChunkOutcome::Dropped
@@ -1903,7 +1903,23 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
             file.len() as u64
         )
     );
-    assert!(!ritmo_core::jobs::JobView::from(queued).awaiting_upload);
+    assert!(!ritmo_core::jobs::JobView::from(queued.clone()).awaiting_upload);
+    // The expiry check queued with the link comes later: it runs no chunk of its own.
+    assert_eq!(
+        w.ports
+            .job_runner()
+            .check_upload(&w.tenant, started.job_id)
+            .await
+            .unwrap(),
+        ChunkOutcome::Dropped
+    );
+    let unchanged = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
+    assert_eq!(unchanged.version, queued.version, "nothing run or written");
     // Told twice (S3 may deliver its event again): nothing changes.
     let again = ritmo_core::adapters::DirUploads::tag_of(
         &std::fs::metadata(uploads.path(&w.tenant, started.job_id)).unwrap(),

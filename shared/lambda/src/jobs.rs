@@ -49,6 +49,15 @@ pub async fn handle_with_uploads(
                 }
             }
             Err(error) => Some(format!("the message is not a job message: {error}")),
+            Ok(message) if message.upload_check => {
+                match runner.check_upload(&message.tenant, message.job_id).await {
+                    Ok(outcome) => {
+                        tracing::info!(message_id = %message_id, tenant = %message.tenant, job_id = %message.job_id, outcome = ?outcome, "upload check run");
+                        None
+                    }
+                    Err(error) => Some(error.to_string()),
+                }
+            }
             Ok(message) => match runner.step(&message.tenant, message.job_id).await {
                 Ok(outcome) => {
                     tracing::info!(message_id = %message_id, tenant = %message.tenant, job_id = %message.job_id, outcome = ?outcome, "job chunk run");

@@ -790,4 +790,27 @@ async fn the_job_worker_starts_a_job_whose_upload_completed_and_names_one_it_cou
         waiting.upload_expires_at.is_some(),
         "still waiting for its file"
     );
+    // Its expiry check, early (the link is still valid): it waits on; and for the job whose
+    // file came, the check runs nothing.
+    let checks = step_batch(&[
+        serde_json::json!({"tenant": "acme", "job_id": missing.job_id, "upload_check": true}),
+        serde_json::json!({"tenant": "acme", "job_id": uploaded.job_id, "upload_check": true}),
+    ]);
+    let response = ritmo_lambda::jobs::handle_with_uploads(&runner, checks, test_upload).await;
+    assert!(failed(&response).is_empty());
+    let still = ports
+        .job_service()
+        .job(&acme, missing.job_id)
+        .await
+        .unwrap();
+    assert_eq!(still, waiting, "still waiting, unchanged");
+    assert_eq!(
+        ports
+            .job_service()
+            .job(&acme, uploaded.job_id)
+            .await
+            .unwrap(),
+        job,
+        "nothing run again"
+    );
 }

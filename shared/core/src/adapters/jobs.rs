@@ -100,21 +100,21 @@ impl JobQueue for LocalJobQueue {
         Ok(())
     }
 
-    async fn submit_after(
+    async fn submit_upload_check(
         &self,
         tenant: &TenantId,
         job_id: Ulid,
         delay: std::time::Duration,
     ) -> Result<(), PortError> {
-        let (pending, wake) = (self.pending.clone(), self.wake.clone());
+        let Some(runner) = self.runner.get().cloned() else {
+            return Err(PortError::new("job queued with no runner set"));
+        };
         let tenant = tenant.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay.min(crate::jobs::store::MAX_QUEUE_DELAY)).await;
-            pending
-                .lock()
-                .expect("job queue")
-                .push_back((tenant, job_id, 0));
-            wake.notify_one();
+            if let Err(error) = runner.check_upload(&tenant, job_id).await {
+                tracing::warn!(error = %error, tenant = %tenant, job_id = %job_id, "upload check failed; the job is checked again at the next start-up");
+            }
         });
         Ok(())
     }

@@ -212,6 +212,25 @@ impl JobRunner {
         })
     }
 
+    /// The check of a job waiting for its upload (queued when its link was given): checked again
+    /// later while an upload may still complete, failed once none can; nothing once its file
+    /// has come (its chunks run from their own messages) or it is finished.
+    pub async fn check_upload(
+        &self,
+        tenant: &TenantId,
+        id: Ulid,
+    ) -> Result<ChunkOutcome, DomainError> {
+        let Some(job) = self.jobs.get_job(tenant, id).await? else {
+            return Ok(ChunkOutcome::Dropped);
+        };
+        match job.upload_expires_at {
+            Some(expires_at) if !job.status.is_finished() => {
+                self.check_awaiting(job, expires_at).await
+            }
+            _ => Ok(ChunkOutcome::Dropped),
+        }
+    }
+
     /// A job still waiting for its upload when its check comes: checked again later while an
     /// upload may still complete, failed once none can.
     async fn check_awaiting(
@@ -223,7 +242,9 @@ impl JobRunner {
         let deadline = expires_at + UPLOAD_GRACE;
         if now < deadline {
             let wait = (deadline - now).to_std().unwrap_or_default();
-            self.queue.submit_after(&job.tenant, job.id, wait).await?;
+            self.queue
+                .submit_upload_check(&job.tenant, job.id, wait)
+                .await?;
             return Ok(ChunkOutcome::Dropped);
         }
         job.upload_expires_at = None;

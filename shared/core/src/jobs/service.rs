@@ -115,7 +115,11 @@ impl JobService {
             .await
             .map_err(write_error)?;
         let wait = (expires_at - self.clock.now()).to_std().unwrap_or_default();
-        if let Err(error) = self.queue.submit_after(&job.tenant, job.id, wait).await {
+        if let Err(error) = self
+            .queue
+            .submit_upload_check(&job.tenant, job.id, wait)
+            .await
+        {
             // The link still works; the job waits only for its upload (on a store a runner
             // reads at start-up, it is checked again there).
             tracing::warn!(error = %error, job_id = %job.id, "no expiry check queued for an upload");

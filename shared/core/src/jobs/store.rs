@@ -33,6 +33,10 @@ pub trait JobStore: Send + Sync {
 pub struct JobMessage {
     pub tenant: TenantId,
     pub job_id: Ulid,
+    /// Not a chunk: the check of a job waiting for its upload ([`JobQueue::submit_upload_check`]),
+    /// which changes nothing once the file has come.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upload_check: bool,
 }
 
 /// Hands a job (its next chunk) to be run, by some instance, at least once.
@@ -40,9 +44,9 @@ pub struct JobMessage {
 pub trait JobQueue: Send + Sync {
     async fn submit(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError>;
 
-    /// Hands the job to be run no sooner than `delay` from now (at most [`MAX_QUEUE_DELAY`];
-    /// a longer one is cut to it).
-    async fn submit_after(
+    /// Hands the check of a job waiting for its upload (`JobRunner::check_upload`) to be run
+    /// no sooner than `delay` from now (at most [`MAX_QUEUE_DELAY`]; a longer one is cut to it).
+    async fn submit_upload_check(
         &self,
         tenant: &TenantId,
         job_id: Ulid,
@@ -62,7 +66,7 @@ impl JobQueue for NoJobQueue {
         Err(PortError::new("this process has no job queue"))
     }
 
-    async fn submit_after(
+    async fn submit_upload_check(
         &self,
         tenant: &TenantId,
         job_id: Ulid,
