@@ -27,10 +27,11 @@ ALLOWED = [
     "response will be omitted from generated client",
     "WARNING parsing POST /v1/sequences/{id}/enrollments within enrollments.",
     "Unsupported content type text/csv",
-    # The file operations take only a text/csv body, which the generator cannot build: the
-    # generated client leaves them out (a file is posted as it is, with any HTTP client).
-    "WARNING parsing POST /v1/sequences/{id}/imports within enrollments. Endpoint will not be generated.",
-    "WARNING parsing POST /v1/sequences/{id}/removals within enrollments. Endpoint will not be generated.",
+    # The file operations take a text/csv body, which the generator cannot build, or
+    # `{"upload": true}`: the generated client asks for the upload link (the file is then PUT
+    # to it with any HTTP client).
+    "WARNING parsing POST /v1/sequences/{id}/imports within enrollments.",
+    "WARNING parsing POST /v1/sequences/{id}/removals within enrollments.",
 ]
 
 with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:

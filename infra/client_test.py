@@ -10,6 +10,7 @@ and checks the answers. Prints one line per check and `N passed, M failed`; exit
 
 import json
 import sys
+import time
 import urllib.request
 
 client_dir, base, token = sys.argv[1:4]
@@ -17,7 +18,9 @@ sys.path.insert(0, client_dir)
 
 from ritmo_client import AuthenticatedClient  # noqa: E402
 from ritmo_client.api.channels import create_channel  # noqa: E402
+from ritmo_client.api.enrollments import import_contacts  # noqa: E402
 from ritmo_client.api.health import health  # noqa: E402
+from ritmo_client.api.jobs import get_job  # noqa: E402
 from ritmo_client.api.sequences import activate_sequence, add_step, create_sequence  # noqa: E402
 from ritmo_client.models import (  # noqa: E402
     ChannelInput,
@@ -29,6 +32,7 @@ from ritmo_client.models import (  # noqa: E402
     StepWindowDays,
     TemplateActionInput,
     TemplateActionInputType,
+    UploadRequest,
 )
 from ritmo_client.types import Unset  # noqa: E402
 
@@ -128,6 +132,33 @@ check(
 
 answer = activate_sequence.sync_detailed(sequence.id, client=api)
 check("POST /v1/sequences/{id}/activate answers 200", answer.status_code == 200, answer.content[:300])
+
+# An import through an upload link: the client asks for the link, PUTs the file to it with
+# no token (the link is the authorization), and follows the job.
+answer = import_contacts.sync_detailed(sequence.id, client=api, body=UploadRequest(upload=True))
+check("POST /v1/sequences/{id}/imports {upload: true} answers 202", answer.status_code == 202, answer.content[:300])
+started = answer.parsed
+upload_url = getattr(started, "upload_url", None)
+check("the answer gives an upload link", isinstance(upload_url, str) and upload_url.startswith("http"), answer.content[:300])
+job = get_job.sync(started.job_id, client=api)
+check("the job waits for its file", job.awaiting_upload and job.status.value == "queued", job)
+request = urllib.request.Request(
+    upload_url,
+    data="phone;name\n+5511987650001;Ana\n+5511987650002;Bia\n".encode(),
+    method="PUT",
+)
+with urllib.request.urlopen(request) as response:
+    check("PUT to the upload link answers 200", response.status == 200, response.status)
+for _ in range(500):
+    job = get_job.sync(started.job_id, client=api)
+    if job.status.value not in ("queued", "running"):
+        break
+    time.sleep(0.02)
+check(
+    "the uploaded import succeeds with both rows",
+    job.status.value == "succeeded" and job.done == 2 and job.failed == 0,
+    job,
+)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
