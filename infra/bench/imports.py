@@ -2,8 +2,10 @@
 """Load script: import a CSV of ROWS rows (1% not a phone, 1% a phone repeated) into a running
 ritmo-local through POST /v1/sequences/{id}/imports, follow the job's progress and check its
 final counts. Prints the upload time, rows/s and the job's counts. Standard library only.
+With `upload` the file goes through an upload link instead (`{"upload": true}`, then a PUT of
+the file to the link), as a client with a file larger than a request takes does.
 
-usage: imports.py BASE_URL TOKEN [ROWS]
+usage: imports.py BASE_URL TOKEN [ROWS] [body|upload]
 """
 import json
 import sys
@@ -12,6 +14,9 @@ import urllib.request
 
 base, token = sys.argv[1], sys.argv[2]
 rows = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
+mode = sys.argv[4] if len(sys.argv) > 4 else "body"
+if mode not in ("body", "upload"):
+    sys.exit(f"mode must be body or upload, not {mode!r}")
 
 
 def call(method, path, body=None, content_type="application/json", auth=True):
@@ -54,7 +59,14 @@ for i in range(rows):
 body = ("\r\n".join(lines) + "\r\n").encode()
 
 start = time.perf_counter()
-job_id = call("POST", f"/v1/sequences/{sequence['id']}/imports", body, "text/csv")["job_id"]
+if mode == "body":
+    job_id = call("POST", f"/v1/sequences/{sequence['id']}/imports", body, "text/csv")["job_id"]
+else:
+    link = call("POST", f"/v1/sequences/{sequence['id']}/imports", {"upload": True})
+    job_id = link["job_id"]
+    put = urllib.request.Request(link["upload_url"], data=body, method=link["upload_method"])
+    with urllib.request.urlopen(put, timeout=600) as response:
+        response.read()
 uploaded = time.perf_counter() - start
 last = -1.0
 while True:
@@ -68,7 +80,7 @@ while True:
 seconds = time.perf_counter() - start
 stats = call("GET", f"/v1/sequences/{sequence['id']}/stats")
 active = stats["enrollments"]["active"]
-print(f"import of {rows} rows ({len(body) / 1e6:.1f} MB): uploaded in {uploaded:.2f} s, "
+print(f"import of {rows} rows ({len(body) / 1e6:.1f} MB, {mode}): uploaded in {uploaded:.2f} s, "
       f"job {job['status']} after {seconds:.1f} s: {rows / seconds:,.0f} rows/s")
 print(f"  total {job['total']}, done {job['done']}, failed {job['failed']}, enrolled {active}")
 expected = (rows, rows - invalid, invalid, distinct)

@@ -2,7 +2,8 @@
 # Benchmark (not a test): import a CSV of ROWS rows into a release build of ritmo-local and
 # report rows/s. `infra/bench/imports.sh [ROWS]` uses the memory store (default 100,000 rows);
 # `infra/bench/imports.sh ROWS --dynamodb` stores on the emulator (started here; it serves about
-# 16 enrollments/s, so 10,000 rows take minutes).
+# 16 enrollments/s, so 10,000 rows take minutes). `RITMO_BENCH_UPLOAD=1` sends the file through an
+# upload link instead of as the request body.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows="${1:-100000}"
@@ -25,4 +26,4 @@ trap 'kill "$pid" $moto_pid 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 1 200); do grep -q '^export RITMO_TOKEN=' "$out" && break; sleep 0.05; done
 base="$(sed -n 's/^Ritmo local server listening on \(http[^ ]*\)$/\1/p' "$out")"
 token="$(sed -n 's/^export RITMO_TOKEN=//p' "$out")"
-python3 infra/bench/imports.py "$base" "$token" "$rows"
+python3 infra/bench/imports.py "$base" "$token" "$rows" "$([[ -n "${RITMO_BENCH_UPLOAD:-}" ]] && echo upload || echo body)"
