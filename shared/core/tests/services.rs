@@ -2065,3 +2065,34 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_saying_so() {
+    let w = world().await;
+    let runner = w.ports.job_runner().with_max_rows(100);
+    for (rows, status) in [(100, JobStatus::Succeeded), (101, JobStatus::Failed)] {
+        let mut file = String::from("phone;name\r\n");
+        for i in 0..rows {
+            file.push_str(&format!("+5511971{i:06};C{i}\r\n"));
+        }
+        file.push_str("\r\n");
+        let job = start_import(&w, &file).await;
+        assert_eq!(
+            runner.run_chunk(&w.tenant, job.id).await.unwrap(),
+            ChunkOutcome::Finished
+        );
+        let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+        assert_eq!(
+            (done.status, done.total, done.done),
+            (status, 100, 100),
+            "{rows} rows: {:?}",
+            done.error
+        );
+        if rows > 100 {
+            assert!(
+                done.error.unwrap().contains("more than 100 rows"),
+                "it says why"
+            );
+        }
+    }
+}
