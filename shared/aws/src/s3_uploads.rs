@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::jobs::{FileUploads, UploadCompleted};
+use ritmo_core::jobs::{FileUploads, UploadCompleted, UploadRead};
 use ritmo_core::PortError;
 use serde::Deserialize;
 use ulid::Ulid;
@@ -84,9 +84,9 @@ impl FileUploads for S3Uploads {
         tag: &str,
         start: u64,
         len: u32,
-    ) -> Result<Option<Vec<u8>>, PortError> {
+    ) -> Result<UploadRead, PortError> {
         if len == 0 {
-            return Ok(Some(Vec::new()));
+            return Ok(UploadRead::Bytes(Vec::new()));
         }
         let end = start + u64::from(len) - 1;
         let out = self
@@ -104,17 +104,19 @@ impl FileUploads for S3Uploads {
                 let status = error.raw_response().map(|r| r.status().as_u16());
                 if let Some(service) = error.as_service_error() {
                     if service.is_no_such_key() {
-                        return Ok(None);
+                        return Ok(UploadRead::Missing);
                     }
                 }
-                return Err(match status {
-                    Some(412) => {
-                        PortError::new("the uploaded file was replaced after its upload completed")
-                    }
+                return match status {
+                    // Not the object whose ETag the completion named.
+                    Some(412) => Ok(UploadRead::Replaced),
                     // Past the end of the object: nothing left to read.
-                    Some(416) => return Ok(Some(Vec::new())),
-                    _ => PortError::with_source("S3 GetObject (an uploaded file) failed", error),
-                });
+                    Some(416) => Ok(UploadRead::Bytes(Vec::new())),
+                    _ => Err(PortError::with_source(
+                        "S3 GetObject (an uploaded file) failed",
+                        error,
+                    )),
+                };
             }
         };
         let bytes = out
@@ -122,7 +124,7 @@ impl FileUploads for S3Uploads {
             .collect()
             .await
             .map_err(|e| PortError::with_source("could not read an uploaded file", e))?;
-        Ok(Some(bytes.into_bytes().to_vec()))
+        Ok(UploadRead::Bytes(bytes.into_bytes().to_vec()))
     }
 
     async fn delete(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {

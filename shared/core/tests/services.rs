@@ -2014,6 +2014,121 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
     assert_eq!(active_count(&w).await, 1, "nobody enrolled");
 }
 
+/// S3 cannot refuse a second `PUT` to a pre-signed link: a file replaced under a running
+/// import is never read (reads are conditioned on the tag its completion named), and the job
+/// fails saying so, once, instead of its chunks being retried until they are dead-lettered.
+#[tokio::test]
+async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason() {
+    let (w, uploads) = upload_world().await;
+    let started = start_upload(&w).await;
+    let (file, _, _) = import_file(20_000);
+    complete_upload(&w, &uploads, started.job_id, file.as_bytes())
+        .await
+        .unwrap();
+    let runner = w.ports.job_runner();
+    assert_eq!(
+        runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
+        ChunkOutcome::More
+    );
+    let running = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
+    assert!(running.total > 0 && running.total < 20_000, "{running:?}");
+    let enrolled = active_count(&w).await;
+
+    // Another PUT to the same link: same bytes, a new object (a new tag).
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let path = uploads.path(&w.tenant, started.job_id);
+    std::fs::write(&path, file.as_bytes()).unwrap();
+    let second = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    assert_ne!(
+        second,
+        running.file.as_ref().unwrap().upload_tag.clone().unwrap()
+    );
+    assert_eq!(
+        runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
+        ChunkOutcome::Finished,
+        "the chunk ends the job rather than failing to be retried"
+    );
+    let failed = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("replaced by another upload"),
+        "{:?}",
+        failed.error
+    );
+    assert_eq!(failed.total, running.total, "nothing of the new file read");
+    assert_eq!(active_count(&w).await, enrolled);
+    assert!(!path.exists(), "the file is deleted with the failed job");
+    // The second upload's own completion changes nothing.
+    runner
+        .upload_complete(&w.tenant, started.job_id, file.len() as u64, &second)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.ports
+            .job_service()
+            .job(&w.tenant, started.job_id)
+            .await
+            .unwrap()
+            .version,
+        failed.version
+    );
+}
+
+/// Two `PUT`s before the first completion is handled: the first completion names a file no
+/// longer there and is ignored (not retried); the second's completion starts the job.
+#[tokio::test]
+async fn a_completion_for_a_file_already_replaced_is_ignored_and_the_later_one_runs() {
+    let (w, uploads) = upload_world().await;
+    let started = start_upload(&w).await;
+    let path = uploads.path(&w.tenant, started.job_id);
+    std::fs::write(&path, b"phone\n+5511987654329\n").unwrap();
+    let first = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let file = b"phone;name\n+5511987654329;Ana\n+5511987654330;Bia\n";
+    std::fs::write(&path, file).unwrap();
+    let runner = w.ports.job_runner();
+    runner
+        .upload_complete(&w.tenant, started.job_id, 22, &first)
+        .await
+        .unwrap();
+    let waiting = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
+    assert!(
+        waiting.upload_expires_at.is_some(),
+        "still waiting: {waiting:?}"
+    );
+    complete_upload(&w, &uploads, started.job_id, file)
+        .await
+        .unwrap();
+    w.jobs.run_until_idle().await;
+    let done = w
+        .ports
+        .job_service()
+        .job(&w.tenant, started.job_id)
+        .await
+        .unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
+    assert_eq!((done.total, done.done), (2, 2));
+}
+
 #[tokio::test]
 async fn an_upload_cancelled_while_awaited_enrolls_no_one() {
     let (w, uploads) = upload_world().await;

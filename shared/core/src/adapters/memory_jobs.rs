@@ -321,32 +321,29 @@ impl crate::jobs::upload::FileUploads for DirUploads {
         tag: &str,
         start: u64,
         len: u32,
-    ) -> Result<Option<Vec<u8>>, PortError> {
+    ) -> Result<crate::jobs::UploadRead, PortError> {
+        use crate::jobs::UploadRead;
         use std::io::{Read, Seek};
         let path = self.path(tenant, job_id);
         let tag = tag.to_string();
         let read = blocking("could not read an uploaded file", move || {
             let mut file = match std::fs::File::open(path) {
                 Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(UploadRead::Missing)
+                }
                 Err(e) => return Err(e),
             };
             if Self::tag_of(&file.metadata()?) != tag {
-                return Ok(Some(Err(())));
+                return Ok(UploadRead::Replaced);
             }
             file.seek(std::io::SeekFrom::Start(start))?;
             let mut bytes = Vec::with_capacity(len as usize);
             file.take(u64::from(len)).read_to_end(&mut bytes)?;
-            Ok(Some(Ok(bytes)))
+            Ok(UploadRead::Bytes(bytes))
         })
         .await?;
-        match read {
-            None => Ok(None),
-            Some(Ok(bytes)) => Ok(Some(bytes)),
-            Some(Err(())) => Err(PortError::new(
-                "the uploaded file was replaced after its upload completed",
-            )),
-        }
+        Ok(read)
     }
 
     async fn delete(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError> {

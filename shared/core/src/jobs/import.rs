@@ -323,6 +323,8 @@ impl<'a> FileReader<'a> {
                 }
             }
             let index = (end / part_bytes) as u32;
+            // A file gone or replaced under the job cannot be read on a later try either:
+            // the job fails with the reason (a `Conflict`), rather than its chunk being retried.
             let part = match (self.files, &self.file.upload_tag) {
                 (FileSource::Upload(uploads), Some(tag)) => {
                     let start = u64::from(index) * part_bytes;
@@ -330,13 +332,17 @@ impl<'a> FileReader<'a> {
                     uploads
                         .read(self.tenant, self.job_id, tag, start, len)
                         .await?
+                        .bytes()
+                        .map_err(|reason| DomainError::Conflict(reason.into()))?
                 }
-                (FileSource::Parts(files), None) => {
-                    files.get_part(self.tenant, self.job_id, index).await?
-                }
+                (FileSource::Parts(files), None) => files
+                    .get_part(self.tenant, self.job_id, index)
+                    .await?
+                    .ok_or_else(|| {
+                        DomainError::Conflict(format!("part {index} of the import file is missing"))
+                    })?,
                 _ => return Err(PortError::new("an import file is not where it was kept").into()),
-            }
-            .ok_or_else(|| PortError::new(format!("part {index} of an import file is missing")))?;
+            };
             if part.is_empty() {
                 return Err(PortError::new("an import file's part is empty").into());
             }

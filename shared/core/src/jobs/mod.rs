@@ -13,4 +13,4 @@ pub use model::{ImportFile, Job, JobFailure, JobKind, JobStatus, JobView};
 pub use runner::{ChunkOutcome, JobRunner};
 pub use service::JobService;
 pub use store::{JobQueue, JobStore};
-pub use upload::{FileUploads, UploadCompleted, UploadStarted};
+pub use upload::{FileUploads, UploadCompleted, UploadRead, UploadStarted};

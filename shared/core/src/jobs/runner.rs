@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ulid::Ulid;
 
 use crate::common::clock::Clock;
-use crate::common::error::{DomainError, PortError};
+use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
 use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError};
@@ -26,7 +26,7 @@ use crate::jobs::import::{
 use crate::jobs::model::ImportFile;
 use crate::jobs::model::{Job, JobKind, JobStatus};
 use crate::jobs::store::{JobQueue, JobStore};
-use crate::jobs::upload::{FileUploads, UPLOAD_GRACE};
+use crate::jobs::upload::{FileUploads, UploadRead, UPLOAD_GRACE};
 use crate::sequences::model::{Sequence, SequenceStatus};
 use crate::sequences::store::SequenceStore;
 
@@ -148,7 +148,14 @@ impl JobRunner {
                 tracing::info!(tenant = %tenant, job_id = %id, "an upload for a job that no longer waits for one; ignored");
                 return Ok(());
             }
-            let file = self.read_upload(&*uploads, &job, bytes, tag).await;
+            let file = match self.read_upload(&*uploads, &job, bytes, tag).await {
+                Ok(Some(file)) => Ok(file),
+                Ok(None) => {
+                    tracing::info!(tenant = %tenant, job_id = %id, "an upload whose file was replaced or is gone; ignored");
+                    return Ok(());
+                }
+                Err(error) => Err(error),
+            };
             job.upload_expires_at = None;
             let queue = match file {
                 Ok(file) => {
@@ -187,14 +194,16 @@ impl JobRunner {
         ))
     }
 
-    /// The header of an uploaded file, read from its first part.
+    /// The header of an uploaded file, read from its first part; `None` if the file the
+    /// completion named is no longer there (replaced by a later upload, whose completion
+    /// follows, or gone).
     async fn read_upload(
         &self,
         uploads: &dyn FileUploads,
         job: &Job,
         bytes: u64,
         tag: &str,
-    ) -> Result<ImportFile, DomainError> {
+    ) -> Result<Option<ImportFile>, DomainError> {
         if bytes > MAX_IMPORT_BYTES {
             return Err(DomainError::invalid(
                 "body",
@@ -202,24 +211,24 @@ impl JobRunner {
             ));
         }
         let len = u64::from(PART_BYTES).min(bytes) as u32;
-        let head = uploads
-            .read(&job.tenant, job.id, tag, 0, len)
-            .await?
-            .ok_or_else(|| PortError::new("the uploaded file is not there"))?;
+        let head = match uploads.read(&job.tenant, job.id, tag, 0, len).await? {
+            UploadRead::Bytes(head) => head,
+            UploadRead::Missing | UploadRead::Replaced => return Ok(None),
+        };
         let at_end = bytes <= u64::from(PART_BYTES);
         let (columns, delimiter, body_start) = parse_header(&head, at_end)?
             .ok_or_else(|| DomainError::invalid("body", "the header line is too long"))?;
         if bytes <= body_start {
             return Err(DomainError::invalid("body", "the file has no rows"));
         }
-        Ok(ImportFile {
+        Ok(Some(ImportFile {
             bytes,
             part_bytes: PART_BYTES,
             columns: columns.names,
             delimiter,
             body_start,
             upload_tag: Some(tag.to_string()),
-        })
+        }))
     }
 
     /// The check of a job waiting for its upload (queued when its link was given): checked again
@@ -396,14 +405,29 @@ impl JobRunner {
                 .and_then(|c| c.parse::<u64>().ok())
                 .unwrap_or(file.body_start);
             let room = self.max_rows.saturating_sub(job.total);
-            let (rows, next) = if room == 0 {
+            let read = if room == 0 {
                 // As many rows as it takes: done, unless another row follows (blank lines and
                 // a last line end are not rows).
-                let (more, next) = reader.rows(offset, 1).await?;
-                (Vec::new(), if more.is_empty() { next } else { offset })
+                reader
+                    .rows(offset, 1)
+                    .await
+                    .map(|(more, next)| (Vec::new(), if more.is_empty() { next } else { offset }))
             } else {
                 let max = MAX_CONTACTS_PER_REQUEST.min(room as usize);
-                reader.rows(offset, max).await?
+                reader.rows(offset, max).await
+            };
+            let (rows, next) = match read {
+                Ok(read) => read,
+                Err(DomainError::Port(error)) => return Err(DomainError::Port(error)),
+                Err(error) => {
+                    // The file can no longer be read (gone, or replaced under its link).
+                    job.error = Some(match error {
+                        DomainError::Conflict(reason) => reason,
+                        other => other.to_string(),
+                    });
+                    job.finish(JobStatus::Failed, self.clock.now());
+                    return self.finish_import(job).await;
+                }
             };
             if rows.is_empty() {
                 if next < file.bytes {

@@ -32,8 +32,8 @@ pub trait FileUploads: Send + Sync {
     ) -> Result<String, PortError>;
 
     /// Up to `len` bytes of the job's file from byte `start` (fewer at its end; empty past
-    /// it), if the stored file is still the one whose `tag` the completion saw (`None` if
-    /// there is no file). A file replaced under the same link is an error, never read.
+    /// it), if the stored file is still the one whose `tag` the completion saw. A file
+    /// replaced under the same link is never read.
     async fn read(
         &self,
         tenant: &TenantId,
@@ -41,10 +41,35 @@ pub trait FileUploads: Send + Sync {
         tag: &str,
         start: u64,
         len: u32,
-    ) -> Result<Option<Vec<u8>>, PortError>;
+    ) -> Result<UploadRead, PortError>;
 
     /// Deletes the job's file (nothing if there is none).
     async fn delete(&self, tenant: &TenantId, job_id: Ulid) -> Result<(), PortError>;
+}
+
+/// What reading an uploaded file gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadRead {
+    /// The bytes asked for (fewer at the file's end, none past it).
+    Bytes(Vec<u8>),
+    /// There is no file for the job (never uploaded, or deleted).
+    Missing,
+    /// The stored file is not the one the completion named: another `PUT` to the same link
+    /// replaced it.
+    Replaced,
+}
+
+impl UploadRead {
+    /// The bytes, or why there are none, as the job's error.
+    pub fn bytes(self) -> Result<Vec<u8>, &'static str> {
+        match self {
+            UploadRead::Bytes(bytes) => Ok(bytes),
+            UploadRead::Missing => Err("the uploaded file is no longer there"),
+            UploadRead::Replaced => Err(
+                "the uploaded file was replaced by another upload to the same link while it was being imported; import it again with a new link",
+            ),
+        }
+    }
 }
 
 /// A job waiting for its file, and the link to upload it to.
