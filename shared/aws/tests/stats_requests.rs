@@ -1,7 +1,13 @@
 //! What a sequence's statistics cost on DynamoDB, counted at the SDK as every attempt goes out
 //! (SPEC §4, `GET /v1/sequences/{id}/stats`): the same requests for 100 enrollments as for
-//! 300 (the sequence's `GetItem` and one `BatchGetItem` of its counter shards), with the same
-//! answer as a recount of every enrollment.
+//! 100,000 (the sequence's `GetItem` and one `BatchGetItem` of its counter shards). At 100 the
+//! answer is the same as a recount of every enrollment; at 100,000 (a recount would page through
+//! the whole audience on the emulator, minutes) it is the numbers the audience was built with.
+//!
+//! The first 100 enrollments are written as the services write them. The emulator serves one
+//! request at a time, so the other 99,900 are copies of their stored items (keys, phone and id
+//! changed), 25 to a `BatchWriteItem`, and their counter changes go with the last one's write,
+//! summed: the table holds 100,000 enrollment items, and the counters count them.
 //!
 //! Needs `RITMO_TEST_DYNAMODB_ENDPOINT` (set by `infra/test.sh`); skipped with a message
 //! otherwise, and failing instead under `CI`.
@@ -10,6 +16,7 @@ mod common;
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeDelta, TimeZone, Utc};
 use common::{counted_client, total, Requests};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
@@ -117,8 +124,30 @@ async fn enroll(
     }
 }
 
+/// Every string in `value` with `from` replaced by `to`, through maps and lists.
+fn replaced(value: &AttributeValue, from: &[(String, String)]) -> AttributeValue {
+    match value {
+        AttributeValue::S(text) => AttributeValue::S(
+            from.iter()
+                .fold(text.clone(), |text, (old, new)| text.replace(old, new)),
+        ),
+        AttributeValue::M(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), replaced(v, from)))
+                .collect(),
+        ),
+        AttributeValue::L(list) => {
+            AttributeValue::L(list.iter().map(|v| replaced(v, from)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+const AUDIENCE: usize = 100_000;
+const WRITTEN: usize = 100;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stats_cost_the_same_requests_for_100_and_300_enrollments() {
+async fn stats_cost_the_same_requests_for_100_and_100_000_enrollments() {
     let Ok(endpoint) = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -128,10 +157,11 @@ async fn stats_cost_the_same_requests_for_100_and_300_enrollments() {
         return;
     };
     let requests = Requests::default();
+    let table = format!("ritmo-stats-{}", Ulid::new().to_string().to_lowercase());
     let store = Arc::new(DynamoStore::new(
         counted_client(&endpoint, &requests).await,
         StoreConfig {
-            table: format!("ritmo-stats-{}", Ulid::new().to_string().to_lowercase()),
+            table: table.clone(),
             cursor_key: CursorKey::random(),
         },
     ));
@@ -141,36 +171,164 @@ async fn stats_cost_the_same_requests_for_100_and_300_enrollments() {
 
     let sequence = sequence(&store, &acme).await;
     let step_id = Ulid::new();
-    let mut costs = Vec::new();
-    let mut enrolled = 0;
-    for audience in [100, 300] {
-        enroll(&store, &sequence, step_id, enrolled..audience).await;
-        enrolled = audience;
-        requests.take();
-        let counted = stats.sequence_stats(&acme, sequence.id).await.unwrap();
-        let cost = requests.take();
-        let recounted = stats.recounted_stats(&acme, sequence.id).await.unwrap();
-        let recount_cost = requests.take();
-        println!(
-            "{audience} enrollments: stats {cost:?}, a recount of the enrollments {recount_cost:?}"
+    let check = |counted: &ritmo_core::enrollments::stats::SequenceStats, audience: usize| {
+        assert_eq!(
+            counted.enrollments["active"],
+            audience as u64 * 4 / 5,
+            "{audience}"
         );
-        assert_eq!(counted, recounted, "{audience} enrollments");
-        assert_eq!(counted.enrollments["active"], audience as u64 * 4 / 5);
         assert_eq!(counted.exit_reasons["replied"], audience as u64 / 5);
         assert_eq!(counted.steps[0].sent, audience as u64);
+        assert_eq!(counted.steps[0].delivered, audience as u64);
         assert_eq!(
             counted.steps[0].billable[&TemplateCategory::Marketing],
             audience as u64
         );
-        assert!(
-            total(&cost) <= 2,
-            "{} requests for the stats of {audience} enrollments: {cost:?}",
-            total(&cost)
-        );
-        costs.push(cost);
+    };
+
+    enroll(&store, &sequence, step_id, 0..WRITTEN).await;
+    requests.take();
+    let counted = stats.sequence_stats(&acme, sequence.id).await.unwrap();
+    let cost = requests.take();
+    let recounted = stats.recounted_stats(&acme, sequence.id).await.unwrap();
+    let recount_cost = requests.take();
+    println!("{WRITTEN} enrollments: stats {cost:?}, a recount {recount_cost:?}");
+    assert_eq!(counted, recounted, "{WRITTEN} enrollments");
+    check(&counted, WRITTEN);
+    assert!(
+        total(&cost) <= 2,
+        "{} requests for the stats of {WRITTEN} enrollments: {cost:?}",
+        total(&cost)
+    );
+
+    // The stored items of an active enrollment and of one that exited on a reply, as
+    // templates for the rest of the audience (every fifth exited, as `enroll` writes them).
+    let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
+    let raw = aws_sdk_dynamodb::Client::new(&sdk);
+    let pk = format!("T#{acme}#SEQ#{}", sequence.id);
+    let mut templates = Vec::new();
+    for i in [0usize, 1] {
+        let phone = format!("+55119{:08}", 10_000_000 + i);
+        let item = raw
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(format!("E#{phone}")))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a stored enrollment");
+        let enrollment = store
+            .get_enrollment(&acme, sequence.id, &phone)
+            .await
+            .unwrap()
+            .unwrap();
+        templates.push((item, phone, enrollment));
     }
+    let mut counters = Counts::default();
+    let mut batch = Vec::with_capacity(25);
+    let mut pending = tokio::task::JoinSet::new();
+    let flush = |batch: Vec<aws_sdk_dynamodb::types::WriteRequest>| {
+        let raw = raw.clone();
+        let table = table.clone();
+        async move {
+            let mut left = std::collections::HashMap::from([(table, batch)]);
+            while !left.is_empty() {
+                let out = raw
+                    .batch_write_item()
+                    .set_request_items(Some(left))
+                    .send()
+                    .await
+                    .unwrap();
+                left = out.unprocessed_items.unwrap_or_default();
+                left.retain(|_, requests| !requests.is_empty());
+            }
+        }
+    };
+    for i in WRITTEN..AUDIENCE - 1 {
+        let (item, phone, enrollment) = &templates[usize::from(i % 5 != 0)];
+        let id = Ulid::new().to_string();
+        let changes = [
+            (phone.clone(), format!("+55119{:08}", 10_000_000 + i)),
+            (enrollment.id.to_string(), id),
+        ];
+        let item = item
+            .iter()
+            .map(|(k, v)| (k.clone(), replaced(v, &changes)))
+            .collect();
+        counters.merge(&Counts::delta(None, enrollment));
+        batch.push(
+            aws_sdk_dynamodb::types::WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        );
+        if batch.len() == 25 {
+            pending.spawn(flush(std::mem::take(&mut batch)));
+            while pending.len() >= 4 {
+                pending.join_next().await.unwrap().unwrap();
+            }
+        }
+    }
+    if !batch.is_empty() {
+        pending.spawn(flush(batch));
+    }
+    while let Some(done) = pending.join_next().await {
+        done.unwrap();
+    }
+    // The last enrollment, written by the store with every copy's counter change.
+    let (_, _, active) = &templates[1];
+    let mut last = active.clone();
+    last.id = Ulid::new();
+    last.contact.phone = format!("+55119{:08}", 10_000_000 + AUDIENCE - 1);
+    counters.merge(&Counts::delta(None, &last));
+    store
+        .write_enrollment(
+            &last,
+            Expect::Absent,
+            &IndexWrites {
+                counters,
+                ..IndexWrites::default()
+            },
+        )
+        .await
+        .unwrap();
+    let items = raw
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .and_then(|t| t.item_count)
+        .unwrap_or_default();
+    assert!(
+        items >= AUDIENCE as i64,
+        "the table holds the audience: {items} items"
+    );
+
+    requests.take();
+    let counted = stats.sequence_stats(&acme, sequence.id).await.unwrap();
+    let large = requests.take();
+    println!("{AUDIENCE} enrollments: stats {large:?}");
+    check(&counted, AUDIENCE);
     assert_eq!(
-        costs[0], costs[1],
-        "the stats of 100 and of 300 enrollments cost different requests"
+        cost, large,
+        "the stats of {WRITTEN} and of {AUDIENCE} enrollments cost different requests"
+    );
+    let copy = store
+        .get_enrollment(&acme, sequence.id, "+5511910050005")
+        .await
+        .unwrap()
+        .expect("a copied enrollment reads as one");
+    assert_eq!(copy.status, EnrollmentStatus::Exited);
+    assert_eq!(
+        copy.history[0].message_id,
+        Some(format!("wamid.{}", copy.id))
     );
 }
