@@ -1025,6 +1025,121 @@ async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     );
 }
 
+/// How many of the world's sequence's active enrollments hold their step (due while paused).
+async fn held_count(w: &World) -> (usize, usize) {
+    let mut page = PageRequest::first(200);
+    let (mut active, mut held) = (0, 0);
+    loop {
+        let batch = w
+            .ports
+            .enrollments
+            .list_enrollments(
+                &w.tenant,
+                w.sequence_id,
+                Some(EnrollmentStatus::Active),
+                &page,
+            )
+            .await
+            .unwrap();
+        active += batch.items.len();
+        held += batch
+            .items
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.state,
+                    ritmo_core::enrollments::model::StepState::Held { .. }
+                )
+            })
+            .count();
+        match batch.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return (active, held),
+        }
+    }
+}
+
+/// The acceptance size, 100,000 active enrollments: resume and archive change the sequence at
+/// once and leave every enrollment to their jobs (the request walks none of them); the jobs end
+/// with no step left held (resume) and no enrollment left active (archive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs() {
+    let w = world().await;
+    enroll_many(&w, 99_999).await;
+    let sequences = w.ports.sequence_service();
+    sequences
+        .pause_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    // Every first step comes due while paused (spread at the number's rate): each is held.
+    w.advance(24).await;
+    assert!(w.sent().is_empty());
+    assert_eq!(held_count(&w).await, (100_000, 100_000));
+
+    let job = sequences
+        .resume_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.kind, job.status),
+        (JobKind::ResumeSequence, JobStatus::Queued)
+    );
+    let sequence = sequences.sequence(&w.tenant, w.sequence_id).await.unwrap();
+    assert_eq!(sequence.status, SequenceStatus::Active, "active at once");
+    assert_eq!(
+        held_count(&w).await,
+        (100_000, 100_000),
+        "the request planned no step itself"
+    );
+    w.jobs.run_until_idle().await;
+    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(
+        (job.status, job.done, job.failed),
+        (JobStatus::Succeeded, 100_000, 0)
+    );
+    assert_eq!(held_count(&w).await, (100_000, 0), "no step left held");
+    assert_eq!(
+        w.scheduler.pending().len(),
+        100_000,
+        "each step planned again"
+    );
+
+    let job = sequences
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.kind, job.status),
+        (JobKind::ArchiveSequence, JobStatus::Queued)
+    );
+    let sequence = sequences.sequence(&w.tenant, w.sequence_id).await.unwrap();
+    assert_eq!(
+        sequence.status,
+        SequenceStatus::Archived,
+        "archived at once"
+    );
+    assert_eq!(
+        active_count(&w).await,
+        100_000,
+        "the request ended no enrollment itself"
+    );
+    w.jobs.run_until_idle().await;
+    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    assert_eq!(
+        (job.status, job.total, job.done, job.failed),
+        (JobStatus::Succeeded, 100_000, 100_000, 0)
+    );
+    assert_eq!(active_count(&w).await, 0, "no enrollment left active");
+    assert!(w.scheduler.pending().is_empty(), "every schedule deleted");
+    let stats = w
+        .ports
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(stats.exit_reasons["sequence_archived"], 100_000);
+}
+
 #[tokio::test]
 async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_nothing() {
     let w = world().await;
