@@ -7,23 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows="${1:-100000}"
-cargo build --release -p ritmo-local -j "${CARGO_BUILD_JOBS:-2}" --quiet
-out="$(mktemp)"
-flags=(--port 0)
-moto_pid=""
+source infra/bench/local.sh
+flags=()
 if [[ "${2:-}" == "--dynamodb" ]]; then
   [[ -x .venv/bin/python ]] || { python3 -m venv .venv && .venv/bin/pip install --quiet 'moto[server]'; }
   port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   .venv/bin/python infra/moto_server.py "$port" >/dev/null 2>&1 &
-  moto_pid=$!
+  stop_pids+=($!)
   for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$port" >/dev/null && break; sleep 0.1; done
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
   flags+=(--dynamodb-endpoint "http://127.0.0.1:$port" --dynamodb-table "bench-imports-$$")
 fi
-RITMO_LOG=warn ./target/release/ritmo-local "${flags[@]}" >"$out" 2>/dev/null &
-pid=$!
-trap 'kill "$pid" $moto_pid 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 200); do grep -q '^export RITMO_TOKEN=' "$out" && break; sleep 0.05; done
-base="$(sed -n 's/^Ritmo local server listening on \(http[^ ]*\)$/\1/p' "$out")"
-token="$(sed -n 's/^export RITMO_TOKEN=//p' "$out")"
+start_local "${flags[@]}"
 python3 infra/bench/imports.py "$base" "$token" "$rows" "$([[ -n "${RITMO_BENCH_UPLOAD:-}" ]] && echo upload || echo body)"
