@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ulid::Ulid;
 
 use crate::common::clock::Clock;
-use crate::common::error::DomainError;
+use crate::common::error::{DomainError, PortError};
 use crate::common::page::PageRequest;
 use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError};
@@ -151,7 +151,7 @@ impl JobRunner {
             let file = match self.read_upload(&*uploads, &job, bytes, tag).await {
                 Ok(Some(file)) => Ok(file),
                 Ok(None) => {
-                    tracing::info!(tenant = %tenant, job_id = %id, "an upload whose file was replaced or is gone; ignored");
+                    tracing::info!(tenant = %tenant, job_id = %id, "an upload whose file was replaced since; ignored (the later upload's completion follows)");
                     return Ok(());
                 }
                 Err(error) => Err(error),
@@ -195,8 +195,7 @@ impl JobRunner {
     }
 
     /// The header of an uploaded file, read from its first part; `None` if the file the
-    /// completion named is no longer there (replaced by a later upload, whose completion
-    /// follows, or gone).
+    /// completion named was replaced by a later upload (whose own completion follows).
     async fn read_upload(
         &self,
         uploads: &dyn FileUploads,
@@ -213,7 +212,11 @@ impl JobRunner {
         let len = u64::from(PART_BYTES).min(bytes) as u32;
         let head = match uploads.read(&job.tenant, job.id, tag, 0, len).await? {
             UploadRead::Bytes(head) => head,
-            UploadRead::Missing | UploadRead::Replaced => return Ok(None),
+            UploadRead::Replaced => return Ok(None),
+            // Not there when its completion is handled: the completion is told again.
+            UploadRead::Missing => {
+                return Err(PortError::new("the uploaded file is not there").into())
+            }
         };
         let at_end = bytes <= u64::from(PART_BYTES);
         let (columns, delimiter, body_start) = parse_header(&head, at_end)?
