@@ -99,7 +99,7 @@ cargo test --workspace -j "$jobs"
 step "end-to-end scenarios again, with ritmo-local --dynamodb-endpoint on the emulator"
 RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test e2e -- sequences:: webhooks:: whatsapp:: links:: webhook_volume::
 
-step "four runtimes on one emulator table share a number's rate (tests/tests/fleet.rs)"
+step "four runtimes on one emulator table share a number's rate: 400 contacts due at one window opening, 10/s (tests/tests/fleet.rs)"
 fleet_out="$(mktemp)"
 tmp_files+=("$fleet_out")
 RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test fleet -- --nocapture | tee "$fleet_out"

@@ -1,15 +1,15 @@
 //! Many senders, one number: four independent `ritmo-local` runtimes (each with its own
 //! scheduler, slots client and caches) share one DynamoDB table, as Lambda instances share the
-//! production table. Four campaigns on one number, enrolled while paused and resumed together,
-//! one per runtime: all their sends come due at the same instant, through a stand-in Graph API
-//! that answers 130429 above the rate.
+//! production table. Four campaigns on one number, one per runtime, whose step may only be sent
+//! from a window that opens a little later, as a campaign's contacts wait for 09:00: every
+//! runtime enrolls its contacts while the window is closed, so that all their sends come due at
+//! the same opening minute, through a stand-in Graph API that answers 130429 above the rate.
 //!
-//! Sized to the emulator, not to production: moto serves requests one at a time (tens to a few
-//! hundred a second on two cores) and a send costs about a dozen of them, so 48 contacts at
-//! 2 messages/s here stand for 400 at 10/s: every runtime still contends for the same slots.
 //! Each contact gets the step exactly once, no sliding second holds more sends to the number than
-//! its rate, nearly none is throttled, the backlog drains at the number's rate, every enrollment
-//! completes, and a second number's ten contacts due meanwhile are not held up behind it.
+//! its rate, nearly none is throttled, the backlog drains at the number's rate from the opening,
+//! every enrollment completes, and a second number's ten contacts due at the opening are not held
+//! up behind it. 400 contacts on a number at 10 messages/s, as the test command runs it; any other
+//! size with `RITMO_FLEET_CONTACTS` (a multiple of four) and `RITMO_FLEET_RATE`.
 //!
 //! Runs on the DynamoDB store at `RITMO_E2E_DYNAMODB_ENDPOINT` (set by `infra/test.sh`). Its own
 //! binary: it counts arrivals per second.
@@ -17,14 +17,15 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use ritmo_e2e::graph::Graph;
 use ritmo_e2e::TestServer;
 use serde_json::{json, Value};
 
 const BUSY: &str = "1098765432";
 const QUIET: &str = "1098765433";
-/// Contacts on the busy number and its rate: 48 at 2/s unless `RITMO_FLEET_CONTACTS` and
-/// `RITMO_FLEET_RATE` say otherwise (400 at 10/s is the production-shaped run, see the README).
+/// Contacts on the busy number and its rate: 400 at 10/s unless `RITMO_FLEET_CONTACTS` and
+/// `RITMO_FLEET_RATE` say otherwise.
 fn size() -> (usize, usize) {
     let read = |name: &str, default: usize| {
         std::env::var(name)
@@ -36,26 +37,57 @@ fn size() -> (usize, usize) {
             .unwrap_or(default)
     };
     (
-        read("RITMO_FLEET_CONTACTS", 48),
-        read("RITMO_FLEET_RATE", 2),
+        read("RITMO_FLEET_CONTACTS", 400),
+        read("RITMO_FLEET_RATE", 10),
     )
 }
 
-/// An active sequence of one template step, due at once, on `channel_id`.
-async fn one_step_sequence(s: &TestServer, name: &str, channel_id: &Value) -> String {
+/// A window that opens at the whole minute `opening` (in a zone where that minute is neither
+/// late in the evening nor past midnight) and stays open the rest of that local day.
+fn window_from(opening: DateTime<Utc>) -> Value {
+    let zone = if opening.hour() < 20 {
+        "UTC"
+    } else {
+        "Asia/Tokyo"
+    };
+    let local = if zone == "UTC" {
+        opening.naive_utc()
+    } else {
+        opening.naive_utc() + chrono::Duration::hours(9)
+    };
+    let day = local.weekday().to_string().to_lowercase();
+    let from = local.format("%H:%M").to_string();
+    json!({"time_zone": zone, "days": {day: [[from, "24:00"]]}})
+}
+
+/// An active sequence of one template step on `channel_id`, due at once, inside `window` if
+/// one is given.
+async fn one_step_sequence(
+    s: &TestServer,
+    name: &str,
+    channel_id: &Value,
+    window: Option<Value>,
+) -> String {
     let sequence = s.post("/v1/sequences", json!({"name": name})).await.ok();
     let id = sequence["id"].as_str().unwrap().to_string();
-    s.post(
-        &format!("/v1/sequences/{id}/steps"),
-        json!({"channel_id": channel_id, "action": {"type": "template", "name": "aviso", "language": "pt_BR"},
-               "delay": {"amount": 0, "unit": "minutes"}}),
-    )
-    .await
-    .ok();
+    let mut step = json!({"channel_id": channel_id,
+        "action": {"type": "template", "name": "aviso", "language": "pt_BR"},
+        "delay": {"amount": 0, "unit": "minutes"}});
+    if let Some(window) = window {
+        step["window"] = window;
+    }
+    s.post(&format!("/v1/sequences/{id}/steps"), step)
+        .await
+        .ok();
     s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
         .await
         .ok();
     id
+}
+
+/// How long `instant` is from now on the wall clock (zero when it has passed).
+fn until(instant: DateTime<Utc>) -> Duration {
+    (instant - Utc::now()).to_std().unwrap_or_default()
 }
 
 fn phones(prefix: u64, range: std::ops::Range<usize>) -> Vec<Value> {
@@ -73,6 +105,10 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         return;
     };
     let (contacts, rate) = size();
+    assert!(
+        contacts % 4 == 0,
+        "RITMO_FLEET_CONTACTS ({contacts}) is not a multiple of the four runtimes"
+    );
     if let Ok(filter) = std::env::var("RITMO_FLEET_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
     }
@@ -93,22 +129,6 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         )
         .await
         .ok();
-    let per_runtime = contacts / runtimes.len();
-    let mut campaigns = Vec::new();
-    for (i, s) in runtimes.iter().enumerate() {
-        let id = one_step_sequence(s, &format!("Campanha {i}"), &channel["id"]).await;
-        s.post(&format!("/v1/sequences/{id}/pause"), json!({}))
-            .await
-            .ok();
-        let contacts = phones(10_000_000, i * per_runtime..(i + 1) * per_runtime);
-        s.post(
-            &format!("/v1/sequences/{id}/enrollments"),
-            json!({"contacts": contacts}),
-        )
-        .await
-        .ok();
-        campaigns.push(id);
-    }
     let quiet_channel = runtimes[0]
         .post(
             "/v1/channels",
@@ -117,20 +137,52 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
         )
         .await
         .ok();
-    let quiet = one_step_sequence(&runtimes[1], "Suporte", &quiet_channel["id"]).await;
+    let quiet = one_step_sequence(&runtimes[1], "Suporte", &quiet_channel["id"], None).await;
 
-    // Every campaign resumed at once, each by its own runtime: every step due now.
-    let resume = |i: usize| {
+    // The window opens at the first whole minute that leaves time to enroll everyone before.
+    let lead = chrono::Duration::seconds(20 + contacts as i64 / 20);
+    let earliest = Utc::now() + lead;
+    let opening = (earliest + chrono::Duration::seconds(59))
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap();
+    let per_runtime = contacts / runtimes.len();
+    let enroll = |i: usize| {
         let s = &runtimes[i];
-        let path = format!("/v1/sequences/{}/resume", campaigns[i]);
+        let channel = &channel["id"];
         async move {
-            let started = s.post(&path, json!({})).await;
-            s.finish_job(started).await
+            let id = one_step_sequence(
+                s,
+                &format!("Campanha {i}"),
+                channel,
+                Some(window_from(opening)),
+            )
+            .await;
+            let contacts = phones(10_000_000, i * per_runtime..(i + 1) * per_runtime);
+            s.post(
+                &format!("/v1/sequences/{id}/enrollments"),
+                json!({"contacts": contacts}),
+            )
+            .await
+            .ok();
+            id
         }
     };
+    let (a, b, c, d) = tokio::join!(enroll(0), enroll(1), enroll(2), enroll(3));
+    let campaigns = [a, b, c, d];
+    let enrolled_before = until(opening);
+    assert!(
+        enrolled_before > Duration::ZERO,
+        "enrolling {contacts} contacts took past the window's opening at {opening}"
+    );
+    assert!(
+        graph.sent().is_empty(),
+        "nothing is sent before the window opens"
+    );
+
+    // Every campaign's step comes due at the opening; the other number's contacts too.
+    tokio::time::sleep(until(opening)).await;
     let start = Instant::now();
-    tokio::join!(resume(0), resume(1), resume(2), resume(3));
-    let resumed = start.elapsed();
     let quiet_due = Instant::now();
     runtimes[1]
         .post(
@@ -167,7 +219,9 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
                 e.1 += 1
             }
         }
-        println!("resumed in {resumed:?}; sends per second (accepted, throttled): {per_second:?}");
+        println!(
+            "enrolled {enrolled_before:?} before the opening; sends per second from it (accepted, throttled): {per_second:?}"
+        );
     }
 
     let sent = graph.sent();
@@ -214,13 +268,23 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
     for (runtime, id) in runtimes.iter().zip(&campaigns) {
         let stats = runtime.get(&format!("/v1/sequences/{id}/stats")).await.ok();
         assert_eq!(stats["steps"][0]["sent"], per_runtime, "{stats}");
-        let completed = runtime
-            .get(&format!(
-                "/v1/sequences/{id}/enrollments?status=completed&limit=200"
-            ))
-            .await
-            .ok();
-        assert_eq!(completed["items"].as_array().unwrap().len(), per_runtime);
+        let mut completed = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+            let page = runtime
+                .get(&format!(
+                    "/v1/sequences/{id}/enrollments?status=completed&limit=200{after}"
+                ))
+                .await
+                .ok();
+            completed += page["items"].as_array().unwrap().len();
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(completed, per_runtime, "every enrollment completed");
     }
     println!(
         "fleet: {contacts} sends at {rate}/s over 4 runtimes drained in {drained:?} (ideal {ideal:?}); \
