@@ -5,6 +5,7 @@
 //! (an emulator, or DynamoDB Local).
 
 mod dev;
+mod serve;
 
 use ritmo_core::delivery::reconcile::ReconcileSettings;
 use std::net::SocketAddr;
@@ -87,6 +88,11 @@ pub struct Cli {
     /// Seconds a claimed step may wait for its outcome before it is recorded as `unknown`.
     #[arg(long, env = "RITMO_CLAIM_TIMEOUT", default_value_t = 900)]
     pub claim_timeout: u32,
+    /// Event loops that serve HTTP connections, each a single-threaded runtime on its own
+    /// thread that keeps a connection for its life (default: one per core; 0: the main runtime
+    /// serves them).
+    #[arg(long, env = "RITMO_HTTP_THREADS")]
+    pub http_threads: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -305,11 +311,10 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         Role::Admin,
         chrono::Duration::days(30),
     );
-    let server = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(error = %error, "server stopped");
-        }
+    let loops = cli.http_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    let server = serve::serve(listener, app, loops);
     tracing::info!(%addr, manual_clock = cli.manual_clock, "ritmo-local listening");
     Ok(Running {
         addr,

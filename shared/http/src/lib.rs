@@ -189,7 +189,7 @@ pub fn redirect_routes(state: RedirectState) -> Router {
     routes::redirect::router()
         .split_for_parts()
         .0
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// The local server's upload route, where its upload links point (`PUT /v1/uploads/{job_id}`,

@@ -3,6 +3,8 @@
 //! The patterns are the `isbot` crate's maintained list, compiled once into a single regular
 //! expression on first use, plus the preview fetchers that list spells too narrowly.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// Preview fetchers missing from (or matched too narrowly by) the maintained list, as lower-case
@@ -22,16 +24,60 @@ pub fn warm_up() {
 
 /// Whether the `User-Agent` belongs to a crawler, preview fetcher or other bot. A request without
 /// a user agent is treated as a person: every preview fetcher names itself.
+///
+/// A verdict is remembered per thread for the last [`VERDICTS_KEPT`] user agents: clicks come
+/// from a few browser versions, and matching one against the whole list costs more than the
+/// rest of the click.
 pub fn is_bot(user_agent: Option<&str>) -> bool {
     match user_agent {
-        Some(ua) if !ua.trim().is_empty() => BOTS.is_bot(ua),
+        Some(ua) if !ua.trim().is_empty() => VERDICTS.with(|verdicts| {
+            if let Some(verdict) = verdicts.borrow().get(ua) {
+                return *verdict;
+            }
+            let verdict = BOTS.is_bot(ua);
+            let mut verdicts = verdicts.borrow_mut();
+            if verdicts.len() >= VERDICTS_KEPT {
+                verdicts.clear();
+            }
+            // A long user agent is matched every time rather than kept.
+            if ua.len() <= 512 {
+                verdicts.insert(ua.into(), verdict);
+            }
+            verdict
+        }),
         _ => false,
     }
+}
+
+/// User agents whose verdict a thread remembers.
+pub const VERDICTS_KEPT: usize = 1024;
+
+thread_local! {
+    static VERDICTS: RefCell<HashMap<Box<str>, bool>> = RefCell::new(HashMap::new());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_verdict_is_the_lists_verdict() {
+        let person = "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36";
+        let crawler = "facebookexternalhit/1.1";
+        for _ in 0..3 {
+            assert!(!is_bot(Some(person)));
+            assert!(is_bot(Some(crawler)));
+        }
+        // More user agents than are kept: the memory starts again, the verdicts stay right.
+        for i in 0..VERDICTS_KEPT + 10 {
+            assert!(!is_bot(Some(&format!("{person} build/{i}"))));
+            assert!(is_bot(Some(&format!("Googlebot/{i}.1"))));
+        }
+        assert!(!is_bot(Some(person)));
+        assert!(is_bot(Some(crawler)));
+        let long = format!("{crawler} {}", "x".repeat(600));
+        assert!(is_bot(Some(&long)) && is_bot(Some(&long)));
+    }
 
     #[test]
     fn preview_fetchers_and_crawlers_are_bots() {

@@ -3,6 +3,8 @@
 //! Every answer is `Cache-Control: private, no-store`: the same URL gives each click a different
 //! attendant, so no shared cache may keep any of them.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +16,8 @@ use utoipa_axum::routes;
 use crate::pages::{closed_page, no_store, not_found_page, page, preview_page, unavailable};
 use crate::RedirectState;
 
-pub fn router() -> OpenApiRouter<RedirectState> {
+/// The state is shared behind one `Arc`: a request clones one pointer, not each part.
+pub fn router() -> OpenApiRouter<Arc<RedirectState>> {
     OpenApiRouter::new().routes(routes!(redirect))
 }
 
@@ -43,7 +46,7 @@ pub fn router() -> OpenApiRouter<RedirectState> {
     )
 )]
 pub(crate) async fn redirect(
-    State(s): State<RedirectState>,
+    State(s): State<Arc<RedirectState>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
