@@ -146,6 +146,16 @@ pub mod keys {
         format!("E#{phone}")
     }
 
+    /// Where one phone's history entries are, under its sequence's enrollments partition.
+    pub fn history_of(phone: &str) -> String {
+        format!("H#{phone}#")
+    }
+
+    /// One history entry: by phone, then run, then step (ULIDs sort by time).
+    pub fn history_entry(phone: &str, enrollment_id: Ulid, step_id: Ulid) -> String {
+        format!("H#{phone}#{enrollment_id}#{step_id}")
+    }
+
     /// One shard of a sequence's statistics counters: a partition of its own, so that the
     /// shards' writes spread.
     pub fn sequence_counters(tenant: &TenantId, sequence_id: Ulid, shard: u32) -> String {

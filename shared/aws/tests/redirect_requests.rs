@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use common::{total, writes, Requests};
+use common::{item_size, total, writes, Requests};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
@@ -22,27 +20,6 @@ use ritmo_core::links::redirect::{ClickOutcome, ClickRequest, LinkCache, Redirec
 use ritmo_core::links::StickyKey;
 use serde_json::json;
 use ulid::Ulid;
-
-/// DynamoDB's item size: attribute names and values in bytes (numbers at their upper bound).
-fn item_size(item: &BTreeMap<&String, &AttributeValue>) -> usize {
-    fn value_size(value: &AttributeValue) -> usize {
-        match value {
-            AttributeValue::S(s) => s.len(),
-            AttributeValue::N(_) => 21,
-            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-            AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-            AttributeValue::M(map) => {
-                3 + map
-                    .iter()
-                    .map(|(k, v)| 1 + k.len() + value_size(v))
-                    .sum::<usize>()
-            }
-            _ => 400,
-        }
-    }
-    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_click_costs_at_most_two_small_requests_an_unknown_slug_writes_nothing_a_bot_one() {
@@ -144,8 +121,7 @@ async fn a_click_costs_at_most_two_small_requests_an_unknown_slug_writes_nothing
             .unwrap_or_default();
         if sk == "C" || sk.starts_with("D#") {
             written += 1;
-            let sorted: BTreeMap<_, _> = item.iter().collect();
-            let size = item_size(&sorted);
+            let size = item_size(item);
             assert!(size < 1024, "{sk}: {size} bytes");
         }
     }

@@ -10,16 +10,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{counted_client, total, Requests};
+use common::{counted_client, send_world, total, Requests, SendWorld};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
-use ritmo_core::adapters::LocalScheduler;
-use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
-use ritmo_core::common::clock::{Clock, SystemClock};
-use ritmo_core::common::ids::UlidGen;
-use ritmo_core::common::tenant::TenantId;
+use ritmo_core::channels::model::TemplateCategory;
 use ritmo_core::delivery::ports::StepRunner;
-use ritmo_core::Ports;
-use ritmo_whatsapp::outbox::Outbox;
 use serde_json::json;
 use ulid::Ulid;
 
@@ -42,46 +36,13 @@ async fn a_send_costs_at_most_four_requests() {
         },
     ));
     store.create_table_if_missing().await.unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let outbox = Arc::new(Outbox::new(clock.clone()));
-    let scheduler = LocalScheduler::new(clock.clone());
-    let mut ports = Ports::in_memory(
-        clock.clone(),
-        Arc::new(UlidGen::new(clock)),
-        outbox.clone(),
-        scheduler.clone(),
-    );
-    ports.channels = store.clone();
-    ports.bots = store.clone();
-    ports.sequences = store.clone();
-    ports.enrollments = store.clone();
-    ports.slots = store.clone();
-
-    let acme = TenantId::parse("acme").unwrap();
-    let channel = ports
-        .channel_service()
-        .create_channel(
-            &acme,
-            serde_json::from_value(json!({"name": "Loja", "phone_number_id": "1098765432",
-                "waba_id": "2098765432", "access_token": "EAAG-token", "messages_per_second": 80}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    outbox.register_template(
-        channel.id,
-        TemplateInfo {
-            name: "boas_vindas".into(),
-            language: "pt_BR".into(),
-            status: "APPROVED".into(),
-            category: TemplateCategory::Utility,
-            body_parameters: 1,
-            body_parameter_names: vec![],
-            header: None,
-            buttons: vec![],
-            unsupported: vec![],
-        },
-    );
+    let SendWorld {
+        ports,
+        outbox,
+        scheduler,
+        acme,
+        channel_id,
+    } = send_world(&store, "boas_vindas", TemplateCategory::Utility, 1).await;
     let sequences = ports.sequence_service();
     let sequence = sequences
         .create_sequence(
@@ -98,7 +59,7 @@ async fn a_send_costs_at_most_four_requests() {
             .add_step(
                 &acme,
                 sequence.id,
-                serde_json::from_value(json!({"channel_id": channel.id,
+                serde_json::from_value(json!({"channel_id": channel_id,
                     "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR",
                                "parameters": ["{{contact.name|cliente}}"]},
                     "delay": delay}))

@@ -21,6 +21,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use common::{counted_client, total, Requests};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
 use ritmo_core::channels::model::TemplateCategory;
+use ritmo_core::common::page::PageRequest;
 use ritmo_core::common::store::Expect;
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::enrollments::counters::Counts;
@@ -89,6 +90,8 @@ async fn enroll(
             retries: 0,
             last_step_id: Some(step_id),
             last_sent_at: Some(at + TimeDelta::hours(1)),
+            steps_done: vec![step_id],
+            last_message_step_id: Some(step_id),
             history: vec![],
             wa_id: None,
             version: 1,
@@ -108,6 +111,7 @@ async fn enroll(
         writes.spawn(async move {
             let index = IndexWrites {
                 counters: Counts::delta(None, &e),
+                history: e.history.clone(),
                 ..IndexWrites::default()
             };
             store
@@ -219,12 +223,36 @@ async fn stats_cost_the_same_requests_for_100_and_100_000_enrollments() {
             .unwrap()
             .item
             .expect("a stored enrollment");
-        let enrollment = store
+        let mut enrollment = store
             .get_enrollment(&acme, sequence.id, &phone)
             .await
             .unwrap()
             .unwrap();
-        templates.push((item, phone, enrollment));
+        // Its history entry, in an item of its own.
+        let entry = store
+            .list_history(&acme, sequence.id, Some(&phone), &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .remove(0);
+        let entry_item = raw
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key(
+                "sk",
+                AttributeValue::S(format!(
+                    "H#{phone}#{}#{}",
+                    entry.enrollment_id, entry.entry.step_id
+                )),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a stored history entry");
+        enrollment.history.push(entry.entry);
+        templates.push(([item, entry_item], phone, enrollment));
     }
     let mut counters = Counts::default();
     let mut batch = Vec::with_capacity(25);
@@ -253,22 +281,24 @@ async fn stats_cost_the_same_requests_for_100_and_100_000_enrollments() {
             (phone.clone(), format!("+55119{:08}", 10_000_000 + i)),
             (enrollment.id.to_string(), id),
         ];
-        let item = item
-            .iter()
-            .map(|(k, v)| (k.clone(), replaced(v, &changes)))
-            .collect();
         counters.merge(&Counts::delta(None, enrollment));
-        batch.push(
-            aws_sdk_dynamodb::types::WriteRequest::builder()
-                .put_request(
-                    aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        );
-        if batch.len() == 25 {
+        for item in item {
+            let item = item
+                .iter()
+                .map(|(k, v)| (k.clone(), replaced(v, &changes)))
+                .collect();
+            batch.push(
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            );
+        }
+        if batch.len() >= 24 {
             pending.spawn(flush(std::mem::take(&mut batch)));
             while pending.len() >= 4 {
                 pending.join_next().await.unwrap().unwrap();
@@ -293,6 +323,7 @@ async fn stats_cost_the_same_requests_for_100_and_100_000_enrollments() {
             Expect::Absent,
             &IndexWrites {
                 counters,
+                history: last.history.clone(),
                 ..IndexWrites::default()
             },
         )
@@ -327,8 +358,24 @@ async fn stats_cost_the_same_requests_for_100_and_100_000_enrollments() {
         .unwrap()
         .expect("a copied enrollment reads as one");
     assert_eq!(copy.status, EnrollmentStatus::Exited);
+    let entries = store
+        .list_history(
+            &acme,
+            sequence.id,
+            Some("+5511910050005"),
+            &PageRequest::first(10),
+        )
+        .await
+        .unwrap()
+        .items;
     assert_eq!(
-        copy.history[0].message_id,
+        entries.len(),
+        1,
+        "a copied enrollment has its history entry"
+    );
+    assert_eq!(entries[0].enrollment_id, copy.id);
+    assert_eq!(
+        entries[0].entry.message_id,
         Some(format!("wamid.{}", copy.id))
     );
 }

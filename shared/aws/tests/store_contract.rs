@@ -191,6 +191,7 @@ contract!(
         sequence_writes_are_conditional_on_the_version,
         sequences_round_trip_with_steps_and_windows,
         enrolling_again_is_allowed_only_once_the_run_ended,
+        history_entries_are_items_of_their_own_listed_by_phone_and_run,
         enrollment_writes_are_conditional_on_the_version,
         the_overdue_index_holds_active_runs_by_what_they_wait_on_and_since_when,
         a_step_is_claimed_once_under_fifty_concurrent_claims,
@@ -364,6 +365,8 @@ fn enrollment(t: &TenantId, sequence_id: Ulid, phone: &str) -> Enrollment {
         retries: 0,
         last_step_id: None,
         last_sent_at: None,
+        steps_done: vec![],
+        last_message_step_id: None,
         history: vec![],
         wa_id: None,
         version: 1,
@@ -554,17 +557,14 @@ mod suite {
         ));
         let mut ended = first.clone();
         ended.end(EnrollmentStatus::Completed, None);
-        ended
-            .history
-            .push(HistoryEntry::new(Ulid::new(), at(5), Outcome::Sent));
+        ended.steps_done.push(Ulid::new());
         ended.version = 2;
         store
             .put_enrollment(&ended, Expect::Version(1))
             .await
             .unwrap();
         // Absent means "none active": a completed run may be replaced by a new one.
-        let mut restart = again.clone();
-        restart.history = ended.history.clone();
+        let restart = again.clone();
         store
             .put_enrollment(&restart, Expect::Absent)
             .await
@@ -576,6 +576,162 @@ mod suite {
                 .unwrap(),
             Some(restart)
         );
+    }
+
+    pub async fn history_entries_are_items_of_their_own_listed_by_phone_and_run(
+        store: Arc<dyn Store>,
+    ) {
+        let acme = tenant("acme");
+        let sequence_id = Ulid::new();
+        // Two runs of one contact, one run of another, each with one entry written with it.
+        let mut written = Vec::new();
+        for (n, minute) in [(5usize, 0i64), (5, 100), (4, 50)] {
+            let mut e = enrollment(&acme, sequence_id, &phone(n));
+            e.id = Ulid::from_parts(1_700_000_000_000 + minute as u64, 1);
+            let step_id = e.next_step_id.unwrap();
+            let expect = match store
+                .get_enrollment(&acme, sequence_id, &phone(n))
+                .await
+                .unwrap()
+            {
+                Some(mut stored) => {
+                    stored.end(EnrollmentStatus::Completed, None);
+                    stored.version += 1;
+                    store
+                        .put_enrollment(&stored, Expect::Version(stored.version - 1))
+                        .await
+                        .unwrap();
+                    e.version = stored.version + 1;
+                    Expect::Absent
+                }
+                None => Expect::Absent,
+            };
+            store.put_enrollment(&e, expect).await.unwrap();
+            let mut entry = HistoryEntry::new(step_id, at(minute + 1), Outcome::Sent);
+            entry.message_id = Some(format!("wamid.{n}.{minute}"));
+            let mut next = e.clone();
+            next.record(entry.clone());
+            next.version += 1;
+            let index = IndexWrites {
+                history: next.history.clone(),
+                ..IndexWrites::default()
+            };
+            store
+                .write_enrollment(&next, Expect::Version(e.version), &index)
+                .await
+                .unwrap();
+            written.push((phone(n), e.id, entry));
+        }
+        // The enrollment keeps what it plans from, not the entries.
+        let stored = store
+            .get_enrollment(&acme, sequence_id, &phone(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.history.is_empty());
+        assert_eq!(stored.steps_done.len(), 1);
+        assert_eq!(
+            stored.last_message_step_id,
+            stored.steps_done.first().copied()
+        );
+        // Each entry is found by its run and step, and nowhere else.
+        for (p, run, entry) in &written {
+            assert_eq!(
+                store
+                    .history_entry(&acme, sequence_id, p, *run, entry.step_id)
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(entry)
+            );
+            assert_eq!(
+                store
+                    .history_entry(&tenant("other"), sequence_id, p, *run, entry.step_id)
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(
+                store
+                    .history_entry(&acme, sequence_id, p, Ulid::new(), entry.step_id)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+        // A changed entry replaces its item.
+        let (p, run, entry) = &written[1];
+        let mut stored = store
+            .get_enrollment(&acme, sequence_id, p)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.id, *run);
+        let mut read = entry.clone();
+        read.status = Some(MessageStatus::Read);
+        read.read = true;
+        stored.history.push(read.clone());
+        stored.version += 1;
+        store
+            .write_enrollment(
+                &stored,
+                Expect::Version(stored.version - 1),
+                &IndexWrites {
+                    history: vec![read.clone()],
+                    ..IndexWrites::default()
+                },
+            )
+            .await
+            .unwrap();
+        // One phone's entries, by run; every phone's, by phone then run; pages of one.
+        let one_phone = store
+            .list_history(&acme, sequence_id, Some(&phone(5)), &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(one_phone.next_cursor, None);
+        let listed: Vec<_> = one_phone
+            .items
+            .iter()
+            .map(|r| (r.phone.clone(), r.enrollment_id, r.entry.clone()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![written[0].clone(), (p.clone(), *run, read.clone())]
+        );
+        let mut page = PageRequest::first(1);
+        let mut all = Vec::new();
+        loop {
+            let batch = store
+                .list_history(&acme, sequence_id, None, &page)
+                .await
+                .unwrap();
+            assert!(batch.items.len() <= 1);
+            all.extend(batch.items.into_iter().map(|r| (r.phone, r.enrollment_id)));
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(
+            all,
+            vec![
+                (phone(4), written[2].1),
+                (phone(5), written[0].1),
+                (phone(5), written[1].1)
+            ]
+        );
+        // Enrollments still list as enrollments only.
+        let enrollments = store
+            .list_enrollments(&acme, sequence_id, None, &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(enrollments.items.len(), 2);
+        assert!(store
+            .list_history(&tenant("other"), sequence_id, None, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
     }
 
     pub async fn enrollment_writes_are_conditional_on_the_version(store: Arc<dyn Store>) {
@@ -1149,7 +1305,7 @@ mod suite {
         let mut entry = HistoryEntry::new(step_id, at(60), Outcome::Sent);
         entry.message_id = Some(message_id.into());
         entry.status = Some(MessageStatus::Sent);
-        next.history.push(entry);
+        next.record(entry);
         next.version += 1;
         let index = IndexWrites {
             messages: vec![SentMessage {
@@ -1158,6 +1314,7 @@ mod suite {
             }],
             contacts: vec![],
             counters: Counts::delta(Some(e), &next),
+            history: next.history.clone(),
         };
         (next, index)
     }
@@ -1205,12 +1362,22 @@ mod suite {
             })
         );
         assert!(record.held.is_empty());
+        // The enrollment as written, its history entry in an item of its own.
+        let mut bare = next.clone();
+        let entry = bare.history.pop().unwrap();
         assert_eq!(
             store
                 .get_enrollment(&acme, e.sequence_id, &phone(30))
                 .await
                 .unwrap(),
-            Some(next.clone())
+            Some(bare)
+        );
+        assert_eq!(
+            store
+                .history_entry(&acme, e.sequence_id, &phone(30), e.id, entry.step_id)
+                .await
+                .unwrap(),
+            Some(entry)
         );
         // Another tenant's message ids are its own.
         assert_eq!(

@@ -785,10 +785,15 @@ impl EnrollmentStore for Unindexed {
         &self,
         enrollment: &Enrollment,
         expect: Expect,
-        _: &IndexWrites,
+        index: &IndexWrites,
     ) -> Result<(), WriteError> {
+        // History has its own items: those are written either way.
+        let history_only = IndexWrites {
+            history: index.history.clone(),
+            ..IndexWrites::default()
+        };
         self.0
-            .write_enrollment(enrollment, expect, &IndexWrites::default())
+            .write_enrollment(enrollment, expect, &history_only)
             .await
     }
 
@@ -798,6 +803,29 @@ impl EnrollmentStore for Unindexed {
         message_id: &str,
     ) -> Result<Option<MessageRecord>, PortError> {
         self.0.message(tenant, message_id).await
+    }
+
+    async fn history_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        enrollment_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
+        self.0
+            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
+            .await
+    }
+
+    async fn list_history(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
+        self.0.list_history(tenant, sequence_id, phone, page).await
     }
 
     async fn hold_status(
@@ -890,6 +918,29 @@ impl EnrollmentStore for Refusing {
         message_id: &str,
     ) -> Result<Option<MessageRecord>, PortError> {
         self.0.message(tenant, message_id).await
+    }
+
+    async fn history_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        enrollment_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
+        self.0
+            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
+            .await
+    }
+
+    async fn list_history(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
+        self.0.list_history(tenant, sequence_id, phone, page).await
     }
 
     async fn hold_status(

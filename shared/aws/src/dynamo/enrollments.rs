@@ -4,8 +4,8 @@
 //! reconciler reads.
 
 use ritmo_core::enrollments::counters::Counts;
-use ritmo_core::enrollments::model::Pending;
-use ritmo_core::enrollments::store::OverdueRun;
+use ritmo_core::enrollments::model::{HistoryEntry, Pending};
+use ritmo_core::enrollments::store::{OverdueRun, RunEntry};
 
 use super::*;
 
@@ -32,6 +32,47 @@ fn enrollment_item(enrollment: &Enrollment) -> Result<Item, PortError> {
         attributes.push((GSI2SK, keys::due_sort(since)));
     }
     to_item(enrollment, "enrollment", attributes)
+}
+
+/// One history entry's item: the entry with the phone and run it belongs to, in the sequence's
+/// enrollments partition, so that the enrollment item stays the same size however many runs
+/// and steps the contact has had.
+#[derive(Serialize, serde::Deserialize)]
+pub(super) struct HistoryItem {
+    phone: String,
+    enrollment_id: Ulid,
+    entry: HistoryEntry,
+}
+
+/// The items of the history entries `entries` of `enrollment`'s run.
+pub(super) fn history_items(
+    enrollment: &Enrollment,
+    entries: &[HistoryEntry],
+) -> Result<Vec<Item>, PortError> {
+    let pk = keys::enrollments(&enrollment.tenant, enrollment.sequence_id);
+    entries
+        .iter()
+        .map(|entry| {
+            let sk = keys::history_entry(enrollment.phone(), enrollment.id, entry.step_id);
+            let item = HistoryItem {
+                phone: enrollment.phone().to_string(),
+                enrollment_id: enrollment.id,
+                entry: entry.clone(),
+            };
+            to_item(&item, "history", vec![(PK, pk.clone()), (SK, sk)])
+        })
+        .collect()
+}
+
+/// The enrollment as its item holds it: without the history entries it carries.
+fn bare(enrollment: &Enrollment) -> std::borrow::Cow<'_, Enrollment> {
+    if enrollment.history.is_empty() {
+        std::borrow::Cow::Borrowed(enrollment)
+    } else {
+        let mut bare = enrollment.clone();
+        bare.history.clear();
+        std::borrow::Cow::Owned(bare)
+    }
 }
 
 /// The run an overdue-index entry (table keys and index keys) names.
@@ -69,13 +110,14 @@ impl EnrollmentStore for DynamoStore {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<(), WriteError> {
-        let item = enrollment_item(enrollment)?;
+        let enrollment = bare(enrollment);
+        let item = enrollment_item(&enrollment)?;
         if index.is_empty() {
             return self
-                .put_expecting(enrollment, item, expect, Absent::NoActiveItem)
+                .put_expecting(&*enrollment, item, expect, Absent::NoActiveItem)
                 .await;
         }
-        self.write_indexed(enrollment, item, expect, index, false)
+        self.write_indexed(&enrollment, item, expect, index, false)
             .await
             .map(|_| ())
     }
@@ -88,9 +130,48 @@ impl EnrollmentStore for DynamoStore {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<bool, WriteError> {
-        let item = enrollment_item(enrollment)?;
-        self.write_indexed(enrollment, item, expect, index, true)
+        let enrollment = bare(enrollment);
+        let item = enrollment_item(&enrollment)?;
+        self.write_indexed(&enrollment, item, expect, index, true)
             .await
+    }
+
+    async fn history_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        enrollment_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<Option<HistoryEntry>, PortError> {
+        let item: Option<HistoryItem> = self
+            .get(
+                keys::enrollments(tenant, sequence_id),
+                keys::history_entry(phone, enrollment_id, step_id),
+            )
+            .await?;
+        Ok(item.map(|item| item.entry))
+    }
+
+    /// One `Query` per page of the sequence's history items (one phone's: its key prefix).
+    async fn list_history(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<RunEntry>, PortError> {
+        let listing = Listing {
+            pk: keys::enrollments(tenant, sequence_id),
+            prefix: phone.map_or_else(|| "H#".to_string(), keys::history_of),
+            on_gsi1: false,
+        };
+        let items: Page<HistoryItem> = self.list(listing, page).await?;
+        Ok(items.map(|item| RunEntry {
+            phone: item.phone,
+            enrollment_id: item.enrollment_id,
+            entry: item.entry,
+        }))
     }
 
     async fn message(

@@ -181,6 +181,14 @@ impl DynamoStore {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
+        for item in super::enrollments::history_items(enrollment, &index.history)? {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
         if !index.counters.is_empty() {
             writes.push(self.counters_update(enrollment, &index.counters)?);
         }

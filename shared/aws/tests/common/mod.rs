@@ -67,3 +67,96 @@ pub async fn counted_client(endpoint: &str, requests: &Requests) -> aws_sdk_dyna
             .build(),
     )
 }
+
+/// DynamoDB's item size: attribute names and values in bytes (numbers at their upper bound).
+pub fn item_size(
+    item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    fn value_size(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(_) => 21,
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value_size(v))
+                    .sum::<usize>()
+            }
+            _ => 400,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// The in-memory ports with `store` as every store a send touches (channels, bots, sequences,
+/// enrollments, send slots), on the system clock, sending to an outbox and scheduling in
+/// process; and `acme`'s channel on them (`1098765432`, 80 messages/s) with `template`, an
+/// approved template of `category` taking `body_parameters` parameters, registered.
+pub async fn send_world(
+    store: &Arc<ritmo_aws::DynamoStore>,
+    template: &str,
+    category: ritmo_core::channels::model::TemplateCategory,
+    body_parameters: u32,
+) -> SendWorld {
+    use ritmo_core::common::clock::{Clock, SystemClock};
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
+    let scheduler = ritmo_core::adapters::LocalScheduler::new(clock.clone());
+    let mut ports = ritmo_core::Ports::in_memory(
+        clock.clone(),
+        Arc::new(ritmo_core::common::ids::UlidGen::new(clock)),
+        outbox.clone(),
+        scheduler.clone(),
+    );
+    ports.channels = store.clone();
+    ports.bots = store.clone();
+    ports.sequences = store.clone();
+    ports.enrollments = store.clone();
+    ports.slots = store.clone();
+    let acme = ritmo_core::common::tenant::TenantId::parse("acme").unwrap();
+    let channel = ports
+        .channel_service()
+        .create_channel(
+            &acme,
+            serde_json::from_value(serde_json::json!({"name": "Loja",
+                "phone_number_id": "1098765432", "waba_id": "2098765432",
+                "access_token": "EAAG-token", "messages_per_second": 80}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    outbox.register_template(
+        channel.id,
+        ritmo_core::channels::model::TemplateInfo {
+            name: template.into(),
+            language: "pt_BR".into(),
+            status: "APPROVED".into(),
+            category,
+            body_parameters,
+            body_parameter_names: vec![],
+            header: None,
+            buttons: vec![],
+            unsupported: vec![],
+        },
+    );
+    SendWorld {
+        ports,
+        outbox,
+        scheduler,
+        acme,
+        channel_id: channel.id,
+    }
+}
+
+/// What [`send_world`] sets up.
+pub struct SendWorld {
+    pub ports: ritmo_core::Ports,
+    pub outbox: Arc<ritmo_whatsapp::outbox::Outbox>,
+    pub scheduler: Arc<ritmo_core::adapters::LocalScheduler>,
+    pub acme: ritmo_core::common::tenant::TenantId,
+    pub channel_id: ulid::Ulid,
+}

@@ -15,10 +15,10 @@ use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::delivery::inbound::StatusUpdate;
 use crate::enrollments::counters::Counts;
-use crate::enrollments::model::{Enrollment, EnrollmentStatus, Pending, StepState};
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, HistoryEntry, Pending, StepState};
 use crate::enrollments::store::{
-    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, OverdueRun, SendRef,
-    StepClaim,
+    ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, OverdueRun, RunEntry,
+    SendRef, StepClaim,
 };
 use crate::sequences::model::Sequence;
 use crate::sequences::store::SequenceStore;
@@ -31,6 +31,8 @@ struct Tables {
     bots: BTreeMap<(TenantId, Ulid), Bot>,
     sequences: BTreeMap<(TenantId, Ulid), Sequence>,
     enrollments: BTreeMap<EnrollmentKey, Enrollment>,
+    /// History entries by enrollment key, run and step.
+    history: BTreeMap<(EnrollmentKey, Ulid, Ulid), HistoryEntry>,
     /// Message id → its send and held statuses.
     messages: BTreeMap<(TenantId, String), MessageRecord>,
     /// (contact key, sequence) → the phone the run is stored under.
@@ -258,7 +260,14 @@ impl EnrollmentStore for MemoryStore {
         if !ok {
             return Err(WriteError::Conflict);
         }
-        tables.store_enrollment(key, enrollment.clone());
+        for entry in &index.history {
+            tables
+                .history
+                .insert((key.clone(), enrollment.id, entry.step_id), entry.clone());
+        }
+        let mut stored = enrollment.clone();
+        stored.history.clear();
+        tables.store_enrollment(key, stored);
         let tenant = &enrollment.tenant;
         if !index.counters.is_empty() {
             tables
@@ -286,6 +295,51 @@ impl EnrollmentStore for MemoryStore {
             );
         }
         Ok(())
+    }
+
+    async fn history_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        enrollment_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<Option<HistoryEntry>, PortError> {
+        let key = (
+            enrollment_key(tenant, sequence_id, phone),
+            enrollment_id,
+            step_id,
+        );
+        Ok(self.read().history.get(&key).cloned())
+    }
+
+    async fn list_history(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<RunEntry>, PortError> {
+        let tables = self.read();
+        let from = (
+            enrollment_key(tenant, sequence_id, phone.unwrap_or("")),
+            Ulid::nil(),
+            Ulid::nil(),
+        );
+        let items = tables
+            .history
+            .range(from..)
+            .take_while(|(((t, s, p), _, _), _)| {
+                t == tenant && *s == sequence_id && phone.is_none_or(|wanted| p == wanted)
+            })
+            .map(|(((_, _, phone), run, _), entry)| RunEntry {
+                phone: phone.clone(),
+                enrollment_id: *run,
+                entry: entry.clone(),
+            });
+        Ok(paginate(items, page, |run| {
+            format!("{}#{}#{}", run.phone, run.enrollment_id, run.entry.step_id)
+        }))
     }
 
     async fn message(

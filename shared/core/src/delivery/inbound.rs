@@ -21,8 +21,8 @@ use crate::delivery::ports::{Scheduler, SendError};
 use crate::delivery::statuses::{StatusOutcome, Statuses};
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, MessageStatus, Outcome};
 use crate::enrollments::store::EnrollmentStore;
-use crate::enrollments::transitions::Change;
 use crate::enrollments::transitions::EnrollmentTransitions;
+use crate::enrollments::transitions::{Change, EntryPick};
 use crate::sequences::model::{Action, Sequence, SequenceStatus, TemplateNotice};
 use crate::sequences::store::SequenceStore;
 use crate::sequences::transitions::SequenceTransitions;
@@ -328,35 +328,38 @@ impl InboundWebhooks {
             let mut cancel = None;
             let result = self
                 .transitions
-                .mutate(&channel.tenant, sequence.id, enrollment.phone(), |e| {
-                    cancel = None;
-                    if e.id != enrollment.id {
-                        return Change::Keep;
-                    }
-                    let run_start = e.enrolled_at;
-                    let last_sent = e
-                        .history
-                        .iter_mut()
-                        .rev()
-                        .find(|h| h.at >= run_start && h.outcome == Outcome::Sent);
-                    let mut changed = false;
-                    if let Some(entry) = last_sent {
-                        if !entry.replied {
-                            entry.replied = true;
+                .mutate_entry(
+                    &channel.tenant,
+                    sequence.id,
+                    enrollment.phone(),
+                    EntryPick::LastMessage,
+                    |e| {
+                        cancel = None;
+                        if e.id != enrollment.id {
+                            return Change::Keep;
+                        }
+                        let last_sent = e.history.iter_mut().find(|h| h.outcome == Outcome::Sent);
+                        let mut changed = false;
+                        if let Some(entry) = last_sent {
+                            if !entry.replied {
+                                entry.replied = true;
+                                changed = true;
+                            }
+                        }
+                        if sequence.exit_on_reply && e.is_active() {
+                            cancel = e.end_with_schedule(
+                                EnrollmentStatus::Exited,
+                                Some(ExitReason::Replied),
+                            );
                             changed = true;
                         }
-                    }
-                    if sequence.exit_on_reply && e.is_active() {
-                        cancel = e
-                            .end_with_schedule(EnrollmentStatus::Exited, Some(ExitReason::Replied));
-                        changed = true;
-                    }
-                    if changed {
-                        Change::Write
-                    } else {
-                        Change::Keep
-                    }
-                })
+                        if changed {
+                            Change::Write
+                        } else {
+                            Change::Keep
+                        }
+                    },
+                )
                 .await?;
             if let Some((_, true)) = result {
                 replies += 1;

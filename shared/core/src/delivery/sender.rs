@@ -30,7 +30,7 @@ use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::store::{ClaimOutcome, OverdueRun, StepClaim};
 use crate::enrollments::transitions::EnrollmentTransitions;
 use crate::enrollments::transitions::{
-    first_allowed, plan_next, run_steps, schedule_in_slot, schedule_next, Change, Plan,
+    first_allowed, plan_next, schedule_in_slot, schedule_next, Change, Plan,
 };
 use crate::sequences::model::{Action, Sequence, SequenceStatus, Step};
 use crate::sequences::plan::due_at;
@@ -585,7 +585,7 @@ impl Sender {
                     }
                     _ => return Change::Keep,
                 }
-                e.history.push(entry);
+                e.record(entry);
                 return Change::Write;
             }
             let change = match &attempt {
@@ -595,19 +595,19 @@ impl Sender {
                     learn_wa_id(e, wa_id.as_deref());
                     entry.message_id = message_id.clone();
                     entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
-                    e.history.push(entry);
+                    e.record(entry);
                     fired = Fired::Sent;
                     advance(sequence, e, step, now, job.attempt)
                 }
                 Attempt::NotSendable(reason) => {
                     entry.outcome = Outcome::Failed;
-                    e.history.push(entry.with_error(None, reason.clone()));
+                    e.record(entry.with_error(None, reason.clone()));
                     fired = Fired::Failed;
                     advance(sequence, e, step, now, job.attempt)
                 }
                 Attempt::Failed(SendError::Unknown { detail }) => {
                     entry.outcome = Outcome::Unknown;
-                    e.history.push(entry.with_error(None, detail.clone()));
+                    e.record(entry.with_error(None, detail.clone()));
                     fired = Fired::Unknown;
                     advance(sequence, e, step, now, job.attempt)
                 }
@@ -639,7 +639,7 @@ impl Sender {
                         }
                         None => {
                             entry.outcome = Outcome::Failed;
-                            e.history.push(entry.with_error(Some(*code), error_text(Some(*code), detail)));
+                            e.record(entry.with_error(Some(*code), error_text(Some(*code), detail)));
                             fired = Fired::Failed;
                             advance(sequence, e, step, now, job.attempt)
                         }
@@ -657,7 +657,7 @@ impl Sender {
                         }
                         None => {
                             entry.outcome = Outcome::Failed;
-                            e.history.push(entry.with_error(*code, error_text(*code, detail)));
+                            e.record(entry.with_error(*code, error_text(*code, detail)));
                             fired = Fired::Failed;
                             advance(sequence, e, step, now, job.attempt)
                         }
@@ -665,7 +665,7 @@ impl Sender {
                 }
                 Attempt::Failed(SendError::Contact { code, detail }) => {
                     entry.outcome = Outcome::Failed;
-                    e.history.push(entry.with_error(Some(*code), error_text(Some(*code), detail)));
+                    e.record(entry.with_error(Some(*code), error_text(Some(*code), detail)));
                     if e.is_active() {
                         e.end(EnrollmentStatus::Exited, Some(ExitReason::for_meta_code(*code)));
                     }
@@ -796,8 +796,8 @@ impl Sender {
                         expired = true;
                         let mut entry = HistoryEntry::new(step_id, now, Outcome::Unknown);
                         entry = entry.with_error(None, detail.clone());
-                        e.history.push(entry);
-                        let done = run_steps(e);
+                        e.record(entry);
+                        let done = e.steps_done.clone();
                         let next = sequence
                             .step_after(e.last_step_id, &done)
                             .filter(|s| !done.contains(&s.id));
@@ -895,9 +895,8 @@ impl Sender {
                     return Change::Keep;
                 }
                 skipped = true;
-                e.history
-                    .push(HistoryEntry::new(job.step_id, now, Outcome::Skipped));
-                let done = run_steps(e);
+                e.record(HistoryEntry::new(job.step_id, now, Outcome::Skipped));
+                let done = e.steps_done.clone();
                 let next = sequence
                     .step_after(e.last_step_id, &done)
                     .filter(|s| !done.contains(&s.id));

@@ -12,7 +12,7 @@ use crate::delivery::inbound::StatusUpdate;
 use crate::delivery::ports::{parse_callback, Scheduler, SendError};
 use crate::enrollments::model::{EnrollmentStatus, ExitReason, HistoryEntry, MessageStatus};
 use crate::enrollments::store::{EnrollmentStore, SendRef};
-use crate::enrollments::transitions::{Change, EnrollmentTransitions};
+use crate::enrollments::transitions::{Change, EnrollmentTransitions, EntryPick};
 use crate::sequences::transitions::SequenceTransitions;
 
 /// What became of one status.
@@ -126,10 +126,13 @@ impl Statuses {
                     continue;
                 };
                 let recorded = e.id == enrollment_id
-                    && e.history.iter().any(|h| {
-                        h.step_id == step_id
-                            && h.message_id.as_deref() == Some(status.message_id.as_str())
-                    });
+                    && self
+                        .enrollments
+                        .history_entry(tenant, sequence_id, phone.as_str(), enrollment_id, step_id)
+                        .await?
+                        .is_some_and(|h| {
+                            h.message_id.as_deref() == Some(status.message_id.as_str())
+                        });
                 if recorded {
                     let send = SendRef {
                         sequence_id,
@@ -199,47 +202,54 @@ impl Statuses {
         let mut found = false;
         let mut consequence = Consequence::None;
         self.transitions
-            .mutate(tenant, send.sequence_id, &send.phone, |e| {
-                consequence = Consequence::None;
-                if e.id != send.enrollment_id {
-                    return Change::Keep;
-                }
-                let Some(index) = e.history.iter().position(|h| {
-                    h.step_id == send.step_id
-                        && h.message_id.as_deref() == Some(status.message_id.as_str())
-                }) else {
-                    return Change::Keep;
-                };
-                found = true;
-                let was_failed = e.history[index].status == Some(MessageStatus::Failed);
-                let changed = apply_to_entry(&mut e.history[index], status);
-                // A failure reported later ends or pauses like a failed send.
-                if status.status == MessageStatus::Failed && !was_failed {
-                    if let Some(failure) = &status.failure {
-                        match &failure.class {
-                            SendError::Contact { .. } if e.is_active() => {
-                                consequence = Consequence::Ended(e.end_with_schedule(
-                                    EnrollmentStatus::Exited,
-                                    Some(ExitReason::for_meta_code(failure.code)),
-                                ));
+            .mutate_entry(
+                tenant,
+                send.sequence_id,
+                &send.phone,
+                EntryPick::Step(send.step_id),
+                |e| {
+                    consequence = Consequence::None;
+                    if e.id != send.enrollment_id {
+                        return Change::Keep;
+                    }
+                    let Some(index) = e.history.iter().position(|h| {
+                        h.step_id == send.step_id
+                            && h.message_id.as_deref() == Some(status.message_id.as_str())
+                    }) else {
+                        return Change::Keep;
+                    };
+                    found = true;
+                    let was_failed = e.history[index].status == Some(MessageStatus::Failed);
+                    let changed = apply_to_entry(&mut e.history[index], status);
+                    // A failure reported later ends or pauses like a failed send.
+                    if status.status == MessageStatus::Failed && !was_failed {
+                        if let Some(failure) = &status.failure {
+                            match &failure.class {
+                                SendError::Contact { .. } if e.is_active() => {
+                                    consequence = Consequence::Ended(e.end_with_schedule(
+                                        EnrollmentStatus::Exited,
+                                        Some(ExitReason::for_meta_code(failure.code)),
+                                    ));
+                                }
+                                error
+                                @ (SendError::Template { .. } | SendError::Account { .. }) => {
+                                    consequence = Consequence::Pause(format!(
+                                        "{}: {}",
+                                        error.code().unwrap_or_default(),
+                                        failure.detail
+                                    ));
+                                }
+                                _ => {}
                             }
-                            error @ (SendError::Template { .. } | SendError::Account { .. }) => {
-                                consequence = Consequence::Pause(format!(
-                                    "{}: {}",
-                                    error.code().unwrap_or_default(),
-                                    failure.detail
-                                ));
-                            }
-                            _ => {}
                         }
                     }
-                }
-                if changed {
-                    Change::Write
-                } else {
-                    Change::Keep
-                }
-            })
+                    if changed {
+                        Change::Write
+                    } else {
+                        Change::Keep
+                    }
+                },
+            )
             .await?;
         match consequence {
             Consequence::Ended(Some(name)) => self.scheduler.cancel(&name).await?,

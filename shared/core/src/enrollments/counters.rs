@@ -249,6 +249,8 @@ mod tests {
             retries: 0,
             last_step_id: None,
             last_sent_at: None,
+            steps_done: Vec::new(),
+            last_message_step_id: None,
             history: Vec::new(),
             wa_id: None,
             version: 1,

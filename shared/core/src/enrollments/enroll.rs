@@ -419,10 +419,9 @@ impl EnrollmentService {
                 last_step_id: None,
                 last_sent_at: None,
                 wa_id: existing.as_ref().and_then(|e| e.wa_id.clone()),
-                history: existing
-                    .as_ref()
-                    .map(|e| e.history.clone())
-                    .unwrap_or_default(),
+                steps_done: Vec::new(),
+                last_message_step_id: None,
+                history: Vec::new(),
                 version: expect_version(expect) + 1,
                 updated_at: now,
             };
@@ -509,10 +508,38 @@ impl EnrollmentService {
     ) -> Result<Enrollment, DomainError> {
         load_sequence(&*self.sequences, tenant, sequence_id).await?;
         let phone = Phone::parse(raw_phone).map_err(|_| DomainError::NotFound("enrollment"))?;
-        self.enrollments
+        let enrollment = self
+            .enrollments
             .get_enrollment(tenant, sequence_id, phone.as_str())
             .await?
-            .ok_or(DomainError::NotFound("enrollment"))
+            .ok_or(DomainError::NotFound("enrollment"))?;
+        self.with_history(enrollment).await
+    }
+
+    /// The enrollment with its whole history, every run's, oldest first: read from the
+    /// history's own items, one page at a time.
+    async fn with_history(&self, mut enrollment: Enrollment) -> Result<Enrollment, DomainError> {
+        let mut page = PageRequest::first(200);
+        let mut history = Vec::new();
+        loop {
+            let batch = self
+                .enrollments
+                .list_history(
+                    &enrollment.tenant,
+                    enrollment.sequence_id,
+                    Some(enrollment.phone()),
+                    &page,
+                )
+                .await?;
+            history.extend(batch.items.into_iter().map(|run| run.entry));
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        history.sort_by_key(|h| h.at);
+        enrollment.history = history;
+        Ok(enrollment)
     }
 
     pub async fn list_enrollments(
@@ -550,7 +577,7 @@ impl EnrollmentService {
             )
             .await?
             .unwrap_or(enrollment);
-        Ok(EnrollmentView::of(ended, true))
+        Ok(EnrollmentView::of(self.with_history(ended).await?, true))
     }
 
     /// Removes every enrollment of `status` as a background job (each as

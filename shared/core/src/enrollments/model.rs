@@ -223,6 +223,19 @@ pub struct Enrollment {
     /// The last step sent (or given up on), and when: the next step's delay counts from it.
     pub last_step_id: Option<Ulid>,
     pub last_sent_at: Option<DateTime<Utc>>,
+    /// This run's steps so far (sent, failed, skipped or unknown), in order: what the next step
+    /// is planned from. Bounded by the sequence's steps; a new run starts empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps_done: Vec<Ulid>,
+    /// The last step of this run whose message was sent: a reply counts for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_step_id: Option<Ulid>,
+    /// The history entries a read or a change loaded, or a change records. History is stored
+    /// one item per entry ([`crate::enrollments::store::EnrollmentStore::list_history`]), never
+    /// on the enrollment, so the enrollment stays small however often the contact is enrolled
+    /// again. Read from a store an enrollment holds none; a change loads the entry it updates,
+    /// and reading one enrollment for display loads them all.
+    #[serde(skip)]
     pub history: Vec<HistoryEntry>,
     /// The WhatsApp id (digits) Meta reported for this contact in a send response, when it
     /// differs from the phone (`551187654321` for `+5511987654321`).
@@ -279,6 +292,18 @@ impl Enrollment {
 
     pub fn is_active(&self) -> bool {
         self.status == EnrollmentStatus::Active
+    }
+
+    /// Records a step's outcome in this run: its history entry, the run's steps done and, for a
+    /// message sent, the step a reply counts for.
+    pub fn record(&mut self, entry: HistoryEntry) {
+        if !self.steps_done.contains(&entry.step_id) {
+            self.steps_done.push(entry.step_id);
+        }
+        if entry.outcome == Outcome::Sent {
+            self.last_message_step_id = Some(entry.step_id);
+        }
+        self.history.push(entry);
     }
 
     /// Ends the run: nothing further is sent.

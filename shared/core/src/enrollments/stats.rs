@@ -13,7 +13,7 @@ use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
 use crate::common::tenant::TenantId;
 use crate::enrollments::counters::{Counter, Counts, StepCounter};
-use crate::enrollments::model::{Enrollment, MessageStatus, Outcome};
+use crate::enrollments::model::{Enrollment, HistoryEntry, MessageStatus, Outcome};
 use crate::enrollments::pricing::RateCard;
 use crate::enrollments::store::EnrollmentStore;
 use crate::sequences::model::Sequence;
@@ -107,8 +107,8 @@ impl StatsService {
         Ok(from_counters(&sequence, &counts, self.rate_card.as_deref()))
     }
 
-    /// The statistics counted again from every enrollment of the sequence (one read per page of
-    /// enrollments): what the counters must always equal.
+    /// The statistics counted again from every enrollment of the sequence and every history
+    /// entry (one read per page of each): what the counters must always equal.
     pub async fn recounted_stats(
         &self,
         tenant: &TenantId,
@@ -128,6 +128,20 @@ impl StatsService {
                 .await?;
             for e in &batch.items {
                 recount.add(e);
+            }
+            match batch.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        let mut page = PageRequest::first(200);
+        loop {
+            let batch = self
+                .enrollments
+                .list_history(&sequence.tenant, sequence.id, None, &page)
+                .await?;
+            for run in &batch.items {
+                recount.add_entry(&run.entry, &run.phone);
             }
             match batch.next_cursor {
                 Some(cursor) => page.cursor = Some(cursor),
@@ -220,6 +234,13 @@ impl<'a> Recount<'a> {
             *stats.exit_reasons.entry(reason.as_str()).or_default() += 1;
         }
         for h in &e.history {
+            self.add_entry(h, &e.contact.phone);
+        }
+    }
+
+    /// One history entry of a run of `phone`.
+    pub fn add_entry(&mut self, h: &HistoryEntry, phone: &str) {
+        {
             let s = self.steps.entry(h.step_id).or_insert_with(|| StepStats {
                 step_id: h.step_id,
                 ..Default::default()
@@ -246,7 +267,7 @@ impl<'a> Recount<'a> {
                 let category = h.category.unwrap_or(TemplateCategory::Marketing);
                 *s.billable.entry(category).or_default() += 1;
                 if let Some(card) = self.rate_card {
-                    s.cost_micros += card.price_micros(category, &e.contact.phone).unwrap_or(0);
+                    s.cost_micros += card.price_micros(category, phone).unwrap_or(0);
                 }
             }
         }

@@ -10,7 +10,7 @@ use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
 use crate::delivery::inbound::StatusUpdate;
 use crate::enrollments::counters::Counts;
-use crate::enrollments::model::{Enrollment, EnrollmentStatus, Pending};
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, HistoryEntry, Pending};
 
 /// A message id an enrollment write records for the first time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +31,26 @@ pub struct IndexWrites {
     /// What the write adds to the sequence's counters ([`Counts::delta`] of the stored
     /// enrollment and this one): added exactly when the enrollment write happens.
     pub counters: Counts,
+    /// History entries of this run the write records or changes, each stored as its own item
+    /// keyed by run and step (see [`EnrollmentStore::history_entry`]).
+    pub history: Vec<HistoryEntry>,
 }
 
 impl IndexWrites {
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.contacts.is_empty() && self.counters.is_empty()
+        self.messages.is_empty()
+            && self.contacts.is_empty()
+            && self.counters.is_empty()
+            && self.history.is_empty()
     }
+}
+
+/// One history entry as the store lists it: the phone and run it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEntry {
+    pub phone: String,
+    pub enrollment_id: Ulid,
+    pub entry: HistoryEntry,
 }
 
 /// Where a recorded send is: the enrollment run (by its key) and the step.
@@ -138,6 +152,24 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         }
         Ok(false)
     }
+    /// The history entry of one step in one run (None: the step has none in that run).
+    async fn history_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        enrollment_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<Option<HistoryEntry>, PortError>;
+    /// History entries of a sequence, every run's, ordered by phone then run (then step);
+    /// only one phone's when `phone` is given.
+    async fn list_history(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<RunEntry>, PortError>;
     /// The tenant's message id: its recorded send and its held statuses (None: neither).
     async fn message(
         &self,

@@ -38,6 +38,15 @@ pub struct EnrollmentTransitions {
     planner: Planner,
 }
 
+/// Which history entry of the run a change loads (see [`EnrollmentTransitions::mutate_entry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPick {
+    /// The entry of this step.
+    Step(Ulid),
+    /// The entry of the run's last message sent, if any.
+    LastMessage,
+}
+
 /// Where a step is planned: its number and its allowed hours.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -185,7 +194,24 @@ impl EnrollmentTransitions {
         change: impl FnMut(&mut Enrollment) -> Change,
     ) -> Result<Option<(Enrollment, bool)>, DomainError> {
         Ok(self
-            .mutate_known(tenant, sequence_id, phone, None, change)
+            .mutate_known(tenant, sequence_id, phone, None, None, change)
+            .await?
+            .0)
+    }
+
+    /// [`Self::mutate`] with the history entry `entry` picks loaded into the enrollment's
+    /// `history` before the change sees it (read after the enrollment, so the write's version
+    /// condition covers it): the change updates it, and the write stores it with its counts.
+    pub async fn mutate_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        entry: EntryPick,
+        change: impl FnMut(&mut Enrollment) -> Change,
+    ) -> Result<Option<(Enrollment, bool)>, DomainError> {
+        Ok(self
+            .mutate_known(tenant, sequence_id, phone, None, Some(entry), change)
             .await?
             .0)
     }
@@ -203,7 +229,7 @@ impl EnrollmentTransitions {
             known.sequence_id,
             known.contact.phone.clone(),
         );
-        self.mutate_known(&tenant, sequence_id, &phone, Some(known), change)
+        self.mutate_known(&tenant, sequence_id, &phone, Some(known), None, change)
             .await
     }
 
@@ -213,6 +239,7 @@ impl EnrollmentTransitions {
         sequence_id: Ulid,
         phone: &str,
         mut known: Option<Enrollment>,
+        entry: Option<EntryPick>,
         mut change: impl FnMut(&mut Enrollment) -> Change,
     ) -> Result<(Option<(Enrollment, bool)>, bool), DomainError> {
         for _ in 0..WRITE_RETRIES {
@@ -227,6 +254,18 @@ impl EnrollmentTransitions {
             let Some(mut enrollment) = read else {
                 return Ok((None, false));
             };
+            let step = match entry {
+                Some(EntryPick::Step(step_id)) => Some(step_id),
+                Some(EntryPick::LastMessage) => enrollment.last_message_step_id,
+                None => None,
+            };
+            if let Some(step_id) = step {
+                let loaded = self
+                    .enrollments
+                    .history_entry(tenant, sequence_id, phone, enrollment.id, step_id)
+                    .await?;
+                enrollment.history.extend(loaded);
+            }
             let expect = Expect::Version(enrollment.version);
             let stored = enrollment.clone();
             let known: Vec<Option<String>> = enrollment
@@ -270,6 +309,12 @@ impl EnrollmentTransitions {
                 } else {
                     Vec::new()
                 },
+                history: enrollment
+                    .history
+                    .iter()
+                    .filter(|h| !stored.history.contains(h))
+                    .cloned()
+                    .collect(),
             };
             let written = if index.messages.is_empty() {
                 self.enrollments
@@ -345,7 +390,7 @@ impl EnrollmentTransitions {
             let next = e
                 .next_step_id
                 .and_then(|id| sequence.step(id))
-                .or_else(|| sequence.step_after(e.last_step_id, &run_steps(e)));
+                .or_else(|| sequence.step_after(e.last_step_id, &e.steps_done));
             let Some(step) = next else {
                 e.end(EnrollmentStatus::Completed, None);
                 return Change::Write;
@@ -380,15 +425,6 @@ pub fn expect_version(expect: Expect) -> u64 {
         Expect::Absent => 0,
         Expect::Version(v) => v,
     }
-}
-
-/// The steps this run has had (sent, failed or skipped).
-pub fn run_steps(e: &Enrollment) -> Vec<Ulid> {
-    e.history
-        .iter()
-        .filter(|h| h.at >= e.enrolled_at)
-        .map(|h| h.step_id)
-        .collect()
 }
 
 pub fn step_schedule(
