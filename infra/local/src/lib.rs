@@ -23,7 +23,7 @@ use ritmo_core::delivery::ports::{Messenger, StepRunner};
 use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::links::{PublicBase, StickyKey};
 use ritmo_core::Ports;
-use ritmo_http::{Auth, RedirectState, WebhookSettings, WebhookState};
+use ritmo_http::{Auth, DirectRedirect, RedirectState, WebhookSettings, WebhookState};
 use ritmo_whatsapp::outbox::Outbox;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
@@ -276,6 +276,13 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         outbox,
         manual: manual.clone(),
     };
+    // The sticky-cookie key is derived from the token secret, so it is stable across restarts
+    // exactly when the token secret is.
+    let direct = DirectRedirect::new(RedirectState::of(
+        &ports,
+        StickyKey::derive(jwt_secret.as_bytes()),
+        public.clone(),
+    ));
     let routes = ritmo_http::admin_routes(&auth, &ports, public.clone())
         .merge(ritmo_http::health())
         .merge(ritmo_http::webhook_routes(WebhookState::of(
@@ -295,13 +302,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         ))
         .merge(ritmo_http::openapi::router())
         .merge(dev::router(dev))
-        // The sticky-cookie key is derived from the token secret, so it is stable across restarts
-        // exactly when the token secret is.
-        .merge(ritmo_http::redirect_routes(RedirectState::of(
-            &ports,
-            StickyKey::derive(jwt_secret.as_bytes()),
-            public,
-        )));
+        .merge(direct.routes());
     ritmo_core::links::bots::warm_up();
     let app = ritmo_http::finish(routes);
 
@@ -314,7 +315,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     let loops = cli.http_threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let server = serve::serve(listener, app, loops);
+    let server = serve::serve(listener, app, Some(direct), loops);
     tracing::info!(%addr, manual_clock = cli.manual_clock, "ritmo-local listening");
     Ok(Running {
         addr,

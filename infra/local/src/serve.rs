@@ -5,8 +5,11 @@
 //! the loops evenly loaded (a kernel's `SO_REUSEPORT` hash would not with a few keep-alive
 //! connections). The scheduler, the job runner and the reconciler stay on the main runtime.
 //!
+//! A click (`GET /{slug}`) is answered by the redirect's handler directly, ahead of the router
+//! ([`DirectRedirect`]): the same answer with no route lookup, extension map or header copy.
+//!
 //! HTTP/1.1 only and with no header timeout, as `axum::serve` with the `http1` feature; with no
-//! event loops the main runtime serves, through `axum::serve`.
+//! event loops the main runtime serves, through `axum::serve` (and the router, clicks included).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -16,14 +19,21 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use ritmo_http::DirectRedirect;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// Serves `app` on `listener` until the returned task is aborted or dropped with its runtime;
-/// `loops` event loops, or the calling runtime itself when `loops` is 0.
-pub fn serve(listener: TcpListener, app: Router, loops: usize) -> tokio::task::JoinHandle<()> {
+/// `loops` event loops, or the calling runtime itself when `loops` is 0. `direct`, when given,
+/// must be the redirect `app` routes `/{slug}` to.
+pub fn serve(
+    listener: TcpListener,
+    app: Router,
+    direct: Option<DirectRedirect>,
+    loops: usize,
+) -> tokio::task::JoinHandle<()> {
     if loops == 0 {
         return tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
@@ -56,10 +66,10 @@ pub fn serve(listener: TcpListener, app: Router, loops: usize) -> tokio::task::J
                     continue;
                 }
             };
-            let app = app.clone();
+            let (app, direct) = (app.clone(), direct.clone());
             handles[next % handles.len()].spawn(async move {
                 match TcpStream::from_std(stream) {
-                    Ok(stream) => connection(stream, app).await,
+                    Ok(stream) => connection(stream, app, direct).await,
                     Err(error) => tracing::warn!(error = %error, "connection dropped"),
                 }
             });
@@ -84,11 +94,18 @@ fn event_loop(i: usize, mut stopped: watch::Receiver<()>) -> Handle {
     handle
 }
 
-async fn connection(stream: TcpStream, app: Router) {
+async fn connection(stream: TcpStream, app: Router, direct: Option<DirectRedirect>) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let app = app.clone();
+        let direct = direct
+            .as_ref()
+            .filter(|_| DirectRedirect::takes(request.method(), request.uri().path()))
+            .cloned();
         async move {
+            if let Some(direct) = direct {
+                return Ok::<_, Infallible>(direct.answer(&request).await);
+            }
             let response = app.oneshot(request.map(Body::new)).await;
             Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
         }
@@ -144,7 +161,7 @@ mod tests {
         );
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, 2);
+        let server = serve(listener, app, None, 2);
         let mut connections = Vec::new();
         for _ in 0..4 {
             let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -183,7 +200,7 @@ mod tests {
         );
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, 0);
+        let server = serve(listener, app, None, 0);
         let mut stream = TcpStream::connect(addr).await.unwrap();
         assert!(!ask(&mut stream).await.starts_with("ritmo-http-"));
         server.abort();

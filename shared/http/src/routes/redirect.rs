@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ritmo_core::links::sticky::STICKY_COOKIE;
 use ritmo_core::links::{ClickOutcome, ClickRequest, StickyUpdate};
@@ -45,20 +45,33 @@ pub fn router() -> OpenApiRouter<Arc<RedirectState>> {
         (status = 503, description = "Temporarily unavailable.", content_type = "text/html", body = String),
     )
 )]
-pub(crate) async fn redirect(
-    State(s): State<Arc<RedirectState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+pub(crate) async fn redirect(State(s): State<Arc<RedirectState>>, request: Request) -> Response {
+    follow(
+        &s,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+    )
+    .await
+}
+
+/// The answer to `method path` (`/{slug}`) with `headers`: what the route answers, callable
+/// without a router (see [`crate::DirectRedirect`]). Borrows the request's parts: a click copies
+/// none of its headers.
+pub(crate) async fn follow(
+    s: &RedirectState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
 ) -> Response {
-    let slug = uri.path().trim_start_matches('/');
+    let slug = path.trim_start_matches('/');
     let request = ClickRequest {
         slug,
         head: method == Method::HEAD,
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
-        sticky_cookie: cookie(&headers, STICKY_COOKIE),
+        sticky_cookie: cookie(headers, STICKY_COOKIE),
     };
     match s.redirect.resolve_click(request).await {
         Ok(ClickOutcome::Redirect { location, sticky }) => {
