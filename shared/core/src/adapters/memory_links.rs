@@ -26,7 +26,9 @@ struct Entry {
     counter: AtomicU64,
 }
 
-type Clicks = HashMap<(TenantId, Ulid), BTreeMap<NaiveDate, DayClicks>>;
+/// Each link's clicks by day, keyed by the link's id alone (ids are unique across tenants; the
+/// tenant beside them is checked on read), so that counting a click copies no key.
+type Clicks = HashMap<Ulid, (TenantId, BTreeMap<NaiveDate, DayClicks>)>;
 
 #[derive(Default)]
 pub struct MemoryLinkStore {
@@ -152,7 +154,7 @@ impl LinkStore for MemoryLinkStore {
         self.clicks
             .lock()
             .expect("click store lock")
-            .remove(&(tenant.clone(), link.id));
+            .remove(&link.id);
         Ok(())
     }
 
@@ -194,8 +196,9 @@ impl LinkStore for MemoryLinkStore {
             .clicks
             .lock()
             .expect("click store lock")
-            .get(&(tenant.clone(), link_id))
-            .map(|days| {
+            .get(&link_id)
+            .filter(|(owner, _)| owner == tenant)
+            .map(|(_, days)| {
                 days.range(from..=to)
                     .map(|(d, c)| (*d, c.clone()))
                     .collect()
@@ -224,8 +227,9 @@ impl LinkRouting for MemoryLinkStore {
         self.clicks
             .lock()
             .expect("click store lock")
-            .entry((click.tenant.clone(), click.link_id))
-            .or_default()
+            .entry(click.link_id)
+            .or_insert_with(|| (click.tenant.clone(), BTreeMap::new()))
+            .1
             .entry(click.day)
             .or_default()
             .add(&click.kind);

@@ -386,7 +386,12 @@ impl DayClicks {
             ClickKind::Human { member } => {
                 self.human += 1;
                 if let Some(member) = member {
-                    *self.members.entry(member.clone()).or_default() += 1;
+                    match self.members.get_mut(member) {
+                        Some(clicks) => *clicks += 1,
+                        None => {
+                            self.members.insert(member.clone(), 1);
+                        }
+                    }
                 }
             }
             ClickKind::Bot => self.bot += 1,
