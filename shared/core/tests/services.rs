@@ -1017,9 +1017,10 @@ async fn enroll_many(w: &World, count: usize) {
     }
 }
 
-async fn active_count(w: &World) -> usize {
+/// Every active enrollment of the world's sequence, paged through the store.
+async fn active_enrollments(w: &World) -> Vec<ritmo_core::enrollments::model::Enrollment> {
     let mut page = PageRequest::first(200);
-    let mut count = 0;
+    let mut all = Vec::new();
     loop {
         let batch = w
             .ports
@@ -1032,12 +1033,16 @@ async fn active_count(w: &World) -> usize {
             )
             .await
             .unwrap();
-        count += batch.items.len();
+        all.extend(batch.items);
         match batch.next_cursor {
             Some(c) => page.cursor = Some(c),
-            None => return count,
+            None => return all,
         }
     }
+}
+
+async fn active_count(w: &World) -> usize {
+    active_enrollments(w).await.len()
 }
 
 #[tokio::test]
@@ -1078,36 +1083,17 @@ async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
 
 /// How many of the world's sequence's active enrollments hold their step (due while paused).
 async fn held_count(w: &World) -> (usize, usize) {
-    let mut page = PageRequest::first(200);
-    let (mut active, mut held) = (0, 0);
-    loop {
-        let batch = w
-            .ports
-            .enrollments
-            .list_enrollments(
-                &w.tenant,
-                w.sequence_id,
-                Some(EnrollmentStatus::Active),
-                &page,
+    let active = active_enrollments(w).await;
+    let held = active
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.state,
+                ritmo_core::enrollments::model::StepState::Held { .. }
             )
-            .await
-            .unwrap();
-        active += batch.items.len();
-        held += batch
-            .items
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.state,
-                    ritmo_core::enrollments::model::StepState::Held { .. }
-                )
-            })
-            .count();
-        match batch.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => return (active, held),
-        }
-    }
+        })
+        .count();
+    (active.len(), held)
 }
 
 /// The acceptance size, 100,000 active enrollments: resume and archive change the sequence at
