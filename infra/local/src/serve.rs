@@ -97,17 +97,22 @@ fn event_loop(i: usize, mut stopped: watch::Receiver<()>) -> Handle {
 async fn connection(stream: TcpStream, app: Router, direct: Option<DirectRedirect>) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let app = app.clone();
-        let direct = direct
-            .as_ref()
-            .filter(|_| DirectRedirect::takes(request.method(), request.uri().path()))
-            .cloned();
-        async move {
-            if let Some(direct) = direct {
-                return Ok::<_, Infallible>(direct.answer(&request).await);
+        // A click clones only the redirect's state; anything else only the router.
+        let route = match &direct {
+            Some(direct) if DirectRedirect::takes(request.method(), request.uri().path()) => {
+                Err(direct.clone())
             }
-            let response = app.oneshot(request.map(Body::new)).await;
-            Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+            _ => Ok(app.clone()),
+        };
+        async move {
+            let response = match route {
+                Err(direct) => direct.answer(&request).await,
+                Ok(app) => app
+                    .oneshot(request.map(Body::new))
+                    .await
+                    .unwrap_or_else(|never| match never {}),
+            };
+            Ok::<_, Infallible>(response)
         }
     });
     let served = http1::Builder::new()
