@@ -2,8 +2,10 @@
 # The one test command: formatting, lints, every test of the workspace (the AWS adapters against
 # a local AWS emulator it starts and stops itself), the end-to-end scenarios once more on the
 # DynamoDB store, the SAM template checks, a smoke run of the local server binary, and
-# schemathesis fuzzing the running server against its OpenAPI document. It installs what it needs
-# itself (a Python venv in .venv with moto, cfn-lint, the SAM CLI and schemathesis).
+# schemathesis fuzzing the running server against its OpenAPI document, the admin console driven
+# through every flow in a headless Chromium. It installs what it needs
+# itself (a Python venv in .venv with moto, cfn-lint, the SAM CLI, schemathesis and selenium;
+# Chromium and its driver from Debian; axe-core from the npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -237,6 +239,31 @@ for pass in all fresh pinned; do
 done
 python3 infra/schemathesis_cases.py docs/openapi.json 100 "$report_dir"/{all,fresh,pinned}.ndjson -- "${excluded[@]}"
 echo "schemathesis: no failures, in $((SECONDS - fuzz_start)) s"
+
+step "console: every flow in a headless Chromium (Debian's chromium and chromium-driver, selenium), checked with axe-core"
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+selenium_version="4.51.0"
+if [ "$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("selenium"))' 2>/dev/null)" != "$selenium_version" ]; then
+  .venv/bin/pip install --quiet "selenium==$selenium_version"
+fi
+# axe-core from the npm registry, checked against the integrity the registry publishes for it.
+axe_version="4.10.3"
+axe_integrity="sha512-Xm7bpRXnDSX2YE2YFfBk2FnF0ep6tmG7xPh8iHee8MIcrgq762Nkce856dYtJYLkuIoYZvGfTs/PbZhideTcEg=="
+axe_dir=".venv/axe-core-$axe_version"
+if [ ! -f "$axe_dir/axe.min.js" ]; then
+  mkdir -p "$axe_dir"
+  curl -fsSL -o "$axe_dir/axe.tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$axe_version.tgz"
+  [ "sha512-$(openssl dgst -sha512 -binary "$axe_dir/axe.tgz" | base64 -w0)" = "$axe_integrity" ] \
+    || { echo "axe-core $axe_version does not match its published integrity"; exit 1; }
+  tar -xzf "$axe_dir/axe.tgz" -C "$axe_dir" --strip-components=1 package/axe.min.js
+fi
+console_out="${CARGO_TARGET_DIR:-target}/console-screenshots"
+rm -rf "$console_out"
+.venv/bin/python infra/console_test.py "$bin" "$axe_dir/axe.min.js" "$console_out"
 
 step "sam build: the eight functions as arm64 release bootstraps (cargo-lambda, zig)"
 if [ -z "$sam_pid" ]; then

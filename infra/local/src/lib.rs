@@ -301,6 +301,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
             },
         ))
         .merge(ritmo_http::openapi::router())
+        .merge(ritmo_http::console::routes())
         .merge(dev::router(dev))
         .merge(direct.routes());
     ritmo_core::links::bots::warm_up();

@@ -31,6 +31,12 @@ async fn main() -> std::process::ExitCode {
     }
     println!("Admin token (tenant in --tenant, valid 30 days):");
     println!("export RITMO_TOKEN={}", running.admin_token);
+    // The token rides in the fragment, which the browser never sends: the console keeps it
+    // for the tab and drops it from the address bar.
+    println!(
+        "Console (signed in): {base}/console#token={}",
+        running.admin_token
+    );
     tokio::select! {
         _ = running.server => {}
         _ = tokio::signal::ctrl_c() => {}

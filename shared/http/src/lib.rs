@@ -2,6 +2,7 @@
 //! and the local server, bearer auth, and `application/problem+json` errors.
 
 pub mod auth;
+pub mod console;
 pub mod extract;
 pub mod openapi;
 mod pages;
@@ -194,7 +195,7 @@ pub fn redirect_routes(state: RedirectState) -> Router {
 
 /// Top-level paths of static routes, which take precedence over `/{slug}` in the local server's
 /// router: a request for one of them is never a click.
-pub const TOP_LEVEL_ROUTES: [&str; 2] = ["/health", "/openapi.json"];
+pub const TOP_LEVEL_ROUTES: [&str; 3] = ["/health", "/openapi.json", console::CONSOLE_PATH];
 
 /// The public redirect answered ahead of a router: a server that serves the redirect among
 /// other routes asks [`Self::takes`] first and, for a click, calls [`Self::answer`] directly,

@@ -16,7 +16,7 @@ use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
 
 /// Slugs the public redirect can never serve: they are (or may become) other routes.
-pub const RESERVED_SLUGS: &[&str] = &["v1", "webhooks", "health", "_dev"];
+pub const RESERVED_SLUGS: &[&str] = &["v1", "webhooks", "health", "_dev", "console"];
 
 /// Most members one rotator may list.
 pub const MAX_MEMBERS: usize = 50;
