@@ -22,9 +22,13 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.error
 import urllib.request
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -159,9 +163,56 @@ def xpath_string(text):
     return "concat('" + "', \"'\", '".join(text.split("'")) + "')"
 
 
-def start_server(binary, log):
+class Provider(BaseHTTPRequestHandler):
+    """A stand-in OpenID Connect provider for the console's sign-in: an authorization endpoint
+    that signs the user in at once, and a token endpoint that gives an ID token only for the
+    code it issued, to the client it issued it to, with the verifier whose S256 challenge it got."""
+
+    codes = {}
+    exchanges = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        assert url.path == "/authorize", url.path
+        assert q["response_type"] == "code" and q["client_id"] == "ritmo-console", q
+        assert q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43, q
+        code = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        Provider.codes[code] = (q["code_challenge"], q["redirect_uri"])
+        self.send_response(302)
+        self.send_header("Location", f"{q['redirect_uri']}?{urllib.parse.urlencode({'code': code, 'state': q['state']})}")
+        self.end_headers()
+
+    def do_POST(self):
+        form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+        challenge, redirect_uri = Provider.codes.pop(form.get("code"), (None, None))
+        verifier_hash = base64.urlsafe_b64encode(hashlib.sha256(form.get("code_verifier", "").encode()).digest()).rstrip(b"=").decode()
+        good = (challenge == verifier_hash and form.get("grant_type") == "authorization_code"
+                and form.get("client_id") == "ritmo-console" and form.get("redirect_uri") == redirect_uri)
+        Provider.exchanges.append(good)
+        body = json.dumps({"id_token": token("loja", "admin"), "token_type": "Bearer"} if good else {"error": "invalid_grant"}).encode()
+        self.send_response(200 if good else 400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin", "*"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def start_provider():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Provider)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def start_server(binary, log, provider):
     process = subprocess.Popen(
-        [binary, "--port", "0", "--manual-clock", "--jwt-secret", SECRET, "--tenant", "loja", "--allow-private-bots"],
+        [binary, "--port", "0", "--manual-clock", "--jwt-secret", SECRET, "--tenant", "loja", "--allow-private-bots",
+         "--console-authorize-url", f"{provider}/authorize", "--console-token-url", f"{provider}/token",
+         "--console-client-id", "ritmo-console"],
         stdout=subprocess.PIPE, stderr=log, text=True,
     )
     base, console_url = None, None
@@ -183,7 +234,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     axe = open(axe_path, encoding="utf-8").read()
     log = open(os.path.join(out, "server.log"), "w")
-    server, base, console_url = start_server(binary, log)
+    server, base, console_url = start_server(binary, log, start_provider())
     admin = {"Authorization": f"Bearer {token('loja', 'admin')}"}
     options = Options()
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -467,19 +518,26 @@ def run(c, base, console_url, admin):
     c.heading("Não encontrado")
     c.check("nao-encontrado")
 
-    # Sign out, sign in with a pasted token.
+    # Sign out; sign in with a pasted token, then through the provider (code + PKCE).
     c.press("Sair")
     c.heading("Entrar no Ritmo")
+    c.check("entrar")
+    d.find_element(By.XPATH, "//summary[normalize-space()='Entrar com um token de acesso']").click()
     c.fill("Token de acesso", "não é um token")
-    c.press("Entrar")
+    c.press("Entrar com um token de acesso")
     assert c.error_next_to("Token de acesso")
     c.fill("Token de acesso", token("loja", "admin"))
-    c.press("Entrar")
+    c.press("Entrar com um token de acesso")
     c.heading("Sequências")
     c.see("Boas-vindas")
     c.press("Sair")
     c.heading("Entrar no Ritmo")
-    c.check("entrar")
+    c.press("Entrar")
+    c.heading("Sequências")
+    c.see("Boas-vindas")
+    assert Provider.exchanges == [True], Provider.exchanges
+    assert "code=" not in d.current_url and d.current_url.endswith("/console#/sequencias"), d.current_url
+    c.wait(lambda d: "loja · administrador" in d.find_element(By.ID, "nav").text)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,23 @@ pub struct Cli {
     /// development). Off by default, as in production.
     #[arg(long, env = "RITMO_ALLOW_PRIVATE_BOTS")]
     pub allow_private_bots: bool,
+    /// The console signs users in with this OpenID Connect provider's authorization endpoint
+    /// (authorization code with PKCE) instead of a pasted token; with the token endpoint and
+    /// the client id. The provider's tokens must be HS256 with the `--jwt-secret`.
+    #[arg(long, env = "RITMO_CONSOLE_AUTHORIZE_URL", requires_all = ["console_token_url", "console_client_id"])]
+    pub console_authorize_url: Option<String>,
+    #[arg(
+        long,
+        env = "RITMO_CONSOLE_TOKEN_URL",
+        requires = "console_authorize_url"
+    )]
+    pub console_token_url: Option<String>,
+    #[arg(
+        long,
+        env = "RITMO_CONSOLE_CLIENT_ID",
+        requires = "console_authorize_url"
+    )]
+    pub console_client_id: Option<String>,
     /// Seconds between passes of the reconciler over overdue steps (0: none; with
     /// `--manual-clock`, passes run through `POST /_dev/reconcile` only).
     #[arg(long, env = "RITMO_RECONCILE_EVERY", default_value_t = 60)]
@@ -301,7 +318,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
             },
         ))
         .merge(ritmo_http::openapi::router())
-        .merge(ritmo_http::console::routes())
+        .merge(ritmo_http::console::routes(console_config(&cli)))
         .merge(dev::router(dev))
         .merge(direct.routes());
     ritmo_core::links::bots::warm_up();
@@ -325,6 +342,29 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         manual_clock: cli.manual_clock,
         server,
     })
+}
+
+fn console_config(cli: &Cli) -> ritmo_http::console::ConsoleConfig {
+    let oidc = match (
+        &cli.console_authorize_url,
+        &cli.console_token_url,
+        &cli.console_client_id,
+    ) {
+        (Some(authorize_url), Some(token_url), Some(client_id)) => {
+            Some(ritmo_http::console::OidcClient {
+                authorize_url: authorize_url.clone(),
+                token_url: token_url.clone(),
+                client_id: client_id.clone(),
+                logout_url: None,
+                scope: "openid".into(),
+            })
+        }
+        _ => None,
+    };
+    ritmo_http::console::ConsoleConfig {
+        oidc,
+        ..ritmo_http::console::ConsoleConfig::local()
+    }
 }
 
 /// The DynamoDB store on `endpoint`, its table created when missing. Its cursor key is derived from the token secret, so a

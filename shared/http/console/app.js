@@ -7,7 +7,8 @@ const MESSAGES = {
     loading: "Carregando…", skip: "Pular para o conteúdo",
     nav_sequences: "Sequências", nav_channels: "Canais", nav_bots: "Bots", nav_links: "Links",
     sign_out: "Sair", viewer: "somente leitura", admin: "administrador", language: "English",
-    sign_in: "Entrar", sign_in_title: "Entrar no Ritmo",
+    sign_in: "Entrar", sign_in_title: "Entrar no Ritmo", sign_in_token: "Entrar com um token de acesso",
+    sign_in_failed: "Não foi possível entrar: tente de novo.",
     sign_in_hint: "Cole o token de acesso (o servidor local o imprime ao iniciar, junto com um endereço que já entra).",
     token: "Token de acesso", token_invalid: "Este token não é válido: confira se colou o token inteiro.",
     token_expired: "Sua sessão expirou: entre de novo.",
@@ -89,7 +90,8 @@ const MESSAGES = {
     loading: "Loading…", skip: "Skip to content",
     nav_sequences: "Sequences", nav_channels: "Channels", nav_bots: "Bots", nav_links: "Links",
     sign_out: "Sign out", viewer: "read-only", admin: "administrator", language: "Português",
-    sign_in: "Sign in", sign_in_title: "Sign in to Ritmo",
+    sign_in: "Sign in", sign_in_title: "Sign in to Ritmo", sign_in_token: "Sign in with an access token",
+    sign_in_failed: "Signing in did not work: try again.",
     sign_in_hint: "Paste your access token (the local server prints one when it starts, with an address that signs you in).",
     token: "Access token", token_invalid: "This token is not valid: check that you pasted all of it.",
     token_expired: "Your session expired: sign in again.",
@@ -231,6 +233,18 @@ const enc = encodeURIComponent;
 
 const session = { token: null, claims: null };
 
+// How to sign in and which claims carry the tenant and the role: from the server.
+let config = { oidc: null, tenant_claim: "tenant", role_claim: "role" };
+
+async function loadConfig() {
+  try {
+    const response = await fetch("/console/config.json");
+    if (response.ok) config = { ...config, ...(await response.json()) };
+  } catch {
+    // The defaults: a pasted token.
+  }
+}
+
 function decodeClaims(token) {
   const part = token.split(".")[1];
   if (!part) return null;
@@ -252,11 +266,15 @@ function signIn(token) {
   return true;
 }
 
-function signOut(reason) {
+function signOut(reason, everywhere) {
   session.token = null;
   session.claims = null;
   sessionStorage.removeItem("ritmo.token");
   signOut.reason = reason;
+  if (everywhere && config.oidc?.logout_url) {
+    location.assign(`${config.oidc.logout_url}?${new URLSearchParams({ client_id: config.oidc.client_id, logout_uri: redirectUri() })}`);
+    return;
+  }
   go("#/entrar");
 }
 
@@ -271,7 +289,47 @@ function restoreSession() {
   if (stored) signIn(stored);
 }
 
-const canEdit = () => session.claims?.role === "admin";
+const canEdit = () => session.claims?.[config.role_claim] === "admin";
+
+// OpenID Connect, authorization code with PKCE: no client secret, the verifier stays in this tab.
+const base64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const redirectUri = () => `${location.origin}/console`;
+
+async function startProviderSignIn() {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem("ritmo.pkce", JSON.stringify({ verifier, state }));
+  const query = new URLSearchParams({
+    response_type: "code", client_id: config.oidc.client_id, redirect_uri: redirectUri(), scope: config.oidc.scope,
+    state, code_challenge: challenge, code_challenge_method: "S256",
+  });
+  location.assign(`${config.oidc.authorize_url}?${query}`);
+}
+
+// Back from the provider with `?code=&state=` (or `?error=`): the code is exchanged once.
+async function finishProviderSignIn() {
+  const params = new URLSearchParams(location.search);
+  if (!config.oidc || (!params.has("code") && !params.has("error"))) return;
+  history.replaceState(null, "", `${location.pathname}#/sequencias`);
+  const saved = JSON.parse(sessionStorage.getItem("ritmo.pkce") || "null");
+  sessionStorage.removeItem("ritmo.pkce");
+  if (params.has("error")) { signOut.reason = `${t("sign_in_failed")} (${params.get("error_description") || params.get("error")})`; return; }
+  if (!saved || saved.state !== params.get("state")) { signOut.reason = t("sign_in_failed"); return; }
+  let tokens = null;
+  try {
+    const response = await fetch(config.oidc.token_url, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "authorization_code", client_id: config.oidc.client_id, code: params.get("code"), redirect_uri: redirectUri(), code_verifier: saved.verifier }),
+    });
+    if (response.ok) tokens = await response.json();
+  } catch {
+    tokens = null;
+  }
+  // The ID token: it carries the tenant and role attributes the API's authorizer reads.
+  if (!tokens?.id_token || !signIn(tokens.id_token)) signOut.reason = t("sign_in_failed");
+}
 
 // ---------------------------------------------------------------------------------------------
 // API: problem+json errors become ApiError, shown next to the fields they name.
@@ -496,22 +554,24 @@ function drawNav() {
   if (!session.token) { nav.replaceChildren(langButton); return; }
   nav.replaceChildren(
     link("#/sequencias", t("nav_sequences")), link("#/canais", t("nav_channels")), link("#/bots", t("nav_bots")), link("#/links", t("nav_links")),
-    h("span", { class: "who" }, `${session.claims.tenant ?? ""} · ${canEdit() ? t("admin") : t("viewer")}`),
+    h("span", { class: "who" }, `${session.claims[config.tenant_claim] ?? ""} · ${canEdit() ? t("admin") : t("viewer")}`),
     langButton,
-    h("button", { type: "button", onclick: () => signOut() }, t("sign_out")));
+    h("button", { type: "button", onclick: () => signOut(null, true) }, t("sign_out")));
 }
 
 function signInPage() {
   const token = h("textarea", { rows: 4, autocomplete: "off", spellcheck: "false" });
   const form = onSubmit(h("form", {}, field("token", t("token"), token, t("sign_in_hint")),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("sign_in")))), async () => {
+    h("div", { class: "actions" }, h("button", { type: "submit", class: config.oidc ? null : "primary" }, config.oidc ? t("sign_in_token") : t("sign_in")))), async () => {
     if (!signIn(token.value)) throw new ApiError(400, { detail: t("token_invalid"), errors: [{ field: "token", message: t("token_invalid") }] });
     await api("GET", "/v1/sequences?limit=1");
     go("#/sequencias");
   });
   const reason = signOut.reason;
   signOut.reason = null;
-  show(t("sign_in"), h("h1", {}, t("sign_in_title")), reason ? h("p", { class: "notice" }, reason) : null, form);
+  show(t("sign_in"), h("h1", {}, t("sign_in_title")), reason ? h("p", { class: "notice", role: "alert" }, reason) : null,
+    config.oidc ? [h("div", { class: "actions" }, actionButton(t("sign_in"), startProviderSignIn, { class: "primary" })),
+      h("details", {}, h("summary", {}, t("sign_in_token")), form)] : form);
 }
 
 function notFoundPage() {
@@ -1054,6 +1114,8 @@ async function render() {
   }
 }
 
+await loadConfig();
+await finishProviderSignIn();
 restoreSession();
 window.addEventListener("hashchange", render);
 render();

@@ -3,10 +3,13 @@
 //! install. The script calls the same `/v1` API with the signed-in user's bearer token; the
 //! page itself holds no data and needs no authentication.
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use serde::Serialize;
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/app.js");
@@ -15,42 +18,123 @@ const STYLES: &str = include_str!("../console/app.css");
 /// Where the console is served.
 pub const CONSOLE_PATH: &str = "/console";
 
-/// Only this origin's script and styles, no inline script, no framing; the API is called on the
-/// same origin, the QR codes are shown from `blob:` URLs.
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
-                      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// How the console signs a user in, given to it at `/console/config.json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ConsoleConfig {
+    /// The OpenID Connect provider the API's JWT authorizer trusts (authorization code with
+    /// PKCE); without one, the user pastes a token (or opens the address the local server prints).
+    pub oidc: Option<OidcClient>,
+    /// The claims that carry the tenant and the role, as the API reads them.
+    pub tenant_claim: String,
+    pub role_claim: String,
+}
 
-/// `GET /console`, `/console/app.js` and `/console/app.css`.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// A public OIDC client: no secret, PKCE (`S256`) instead.
+#[derive(Clone, Debug, Serialize)]
+pub struct OidcClient {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    /// Where the provider ends the session, if it has such an endpoint (Cognito's `/logout`).
+    pub logout_url: Option<String>,
+    pub scope: String,
+}
+
+impl ConsoleConfig {
+    /// Token sign-in, with the API's default claim names.
+    pub fn local() -> Self {
+        Self {
+            oidc: None,
+            tenant_claim: "tenant".into(),
+            role_claim: "role".into(),
+        }
+    }
+}
+
+/// Only this origin's script and styles, no inline script, no framing; the API is called on the
+/// same origin (and the OIDC token endpoint, when there is one), the QR codes are shown from
+/// `blob:` URLs.
+fn policy(config: &ConsoleConfig) -> HeaderValue {
+    let token_origin = config
+        .oidc
+        .as_ref()
+        .and_then(|o| origin_of(&o.token_url))
+        .map(|o| format!(" {o}"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+         connect-src 'self'{token_origin}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+             connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        )
+    })
+}
+
+/// `https://host[:port]` of an absolute `https` (or loopback `http`) URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    let clean = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    clean.then(|| format!("{scheme}://{host}"))
+}
+
+/// `GET /console`, `/console/app.js`, `/console/app.css` and `/console/config.json`.
+pub fn routes<S: Clone + Send + Sync + 'static>(config: ConsoleConfig) -> Router<S> {
+    let policy = policy(&config);
+    let json: Arc<str> = serde_json::to_string(&config)
+        .unwrap_or_else(|_| "{}".into())
+        .into();
+    let page = {
+        let policy = policy.clone();
+        move || {
+            let policy = policy.clone();
+            async move { asset("text/html; charset=utf-8", INDEX.into(), policy) }
+        }
+    };
+    let serve = |content_type: &'static str, body: &'static str| {
+        let policy = policy.clone();
+        move || {
+            let policy = policy.clone();
+            async move { asset(content_type, body.into(), policy) }
+        }
+    };
+    let config_route = {
+        let policy = policy.clone();
+        move || {
+            let (policy, json) = (policy.clone(), json.clone());
+            async move { asset("application/json", json.to_string(), policy) }
+        }
+    };
     Router::new()
-        .route(
-            CONSOLE_PATH,
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
-            "/console/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
-        )
+        .route(CONSOLE_PATH, get(page.clone()))
+        .route("/console/", get(page))
         .route(
             "/console/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+            get(serve("text/javascript; charset=utf-8", SCRIPT)),
         )
         .route(
             "/console/app.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLES) }),
+            get(serve("text/css; charset=utf-8", STYLES)),
         )
+        .route("/console/config.json", get(config_route))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+fn asset(content_type: &'static str, body: String, policy: HeaderValue) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // Revalidated on every load, so a new version shows at once after a deploy.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(POLICY),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -71,11 +155,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_console_is_served_with_its_assets_and_a_strict_policy() {
-        let app: Router = routes();
+        let app: Router = routes(ConsoleConfig::local());
         for (path, kind, marker) in [
             ("/console", "text/html", "<html lang=\"pt-BR\""),
             ("/console/app.js", "text/javascript", "const MESSAGES"),
             ("/console/app.css", "text/css", "body"),
+            ("/console/config.json", "application/json", "\"oidc\":null"),
         ] {
             let response = app
                 .clone()
@@ -98,5 +183,48 @@ mod tests {
                 .unwrap();
             assert!(String::from_utf8_lossy(&body).contains(marker), "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_policy_lets_the_page_reach_the_token_endpoint_and_nothing_else() {
+        let config = ConsoleConfig {
+            oidc: Some(OidcClient {
+                authorize_url: "https://ritmo.auth.us-east-1.amazoncognito.com/oauth2/authorize"
+                    .into(),
+                token_url: "https://ritmo.auth.us-east-1.amazoncognito.com/oauth2/token".into(),
+                client_id: "abc".into(),
+                logout_url: None,
+                scope: "openid email".into(),
+            }),
+            ..ConsoleConfig::local()
+        };
+        let app: Router = routes(config);
+        let response = app
+            .oneshot(
+                Request::get("/console/config.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            policy.contains("connect-src 'self' https://ritmo.auth.us-east-1.amazoncognito.com;"),
+            "{policy}"
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(config["oidc"]["client_id"], "abc");
+        assert_eq!(
+            origin_of("https://a.example/x?y"),
+            Some("https://a.example".into())
+        );
+        assert_eq!(origin_of("javascript:alert(1)"), None);
+        assert_eq!(origin_of("https://a b/"), None);
     }
 }

@@ -2,11 +2,17 @@
 //! the handler tests build the same routers from the same functions.
 
 use axum::Router;
+use ritmo_http::console::ConsoleConfig;
 use ritmo_http::{Auth, EnrollmentsState, LinksState, RedirectState, SequencesState, WebhookState};
 
-/// `sequences-api`: channels, bots, sequences, steps, activation.
-pub fn sequences_api(state: SequencesState, auth: Auth) -> Router {
-    ritmo_http::finish(ritmo_http::sequences_routes(&auth, state).merge(ritmo_http::health()))
+/// `sequences-api`: channels, bots, sequences, steps, activation; and the admin console's page
+/// (`/console`, no authorizer: it holds no data and calls this API with the user's token).
+pub fn sequences_api(state: SequencesState, auth: Auth, console: ConsoleConfig) -> Router {
+    ritmo_http::finish(
+        ritmo_http::sequences_routes(&auth, state)
+            .merge(ritmo_http::health())
+            .merge(ritmo_http::console::routes(console)),
+    )
 }
 
 /// `enrollments-api`: contacts, history, stats.

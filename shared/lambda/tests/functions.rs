@@ -84,7 +84,11 @@ fn json(body: &str) -> serde_json::Value {
 #[tokio::test]
 async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
     let ritmo = ritmo();
-    let app = apps::sequences_api(SequencesState::of(&ritmo), Auth::authorizer_context());
+    let app = apps::sequences_api(
+        SequencesState::of(&ritmo),
+        Auth::authorizer_context(),
+        ritmo_http::console::ConsoleConfig::local(),
+    );
     let (status, body) = call(app, "apigw-v2-admin-create-sequence.json").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let body = json(&body);
@@ -102,7 +106,11 @@ async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
 
 #[tokio::test]
 async fn sequences_api_does_not_serve_enrollment_routes() {
-    let app = apps::sequences_api(SequencesState::of(&ritmo()), Auth::authorizer_context());
+    let app = apps::sequences_api(
+        SequencesState::of(&ritmo()),
+        Auth::authorizer_context(),
+        ritmo_http::console::ConsoleConfig::local(),
+    );
     let (status, body) = call(app, "apigw-v2-viewer-list-enrollments.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(json(&body)["detail"], "no such route");
