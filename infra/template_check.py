@@ -275,6 +275,28 @@ with open(openapi_path) as document:
                 f"{method.upper()} {path}: routed to {reached}, served by {SERVED_BY[tag]}",
             )
 
+# The console is served by the sequences-api function, with no authorizer on its routes alone:
+# its page holds no data, and every /v1 route keeps the JWT authorizer.
+for path in ("/console", "/console/app.js", "/console/config.json"):
+    check(route_for("GET", path) == "SequencesApiFunction", f"GET {path}: routed to {route_for('GET', path)}")
+for name, function in functions().items():
+    for event in function["Properties"].get("Events", {}).values():
+        if event.get("Type") != "HttpApi":
+            continue
+        path = event["Properties"]["Path"]
+        open_route = event["Properties"].get("Auth", {}).get("Authorizer") == "NONE"
+        if path.startswith("/v1"):
+            check(not open_route, f"{path} ({name}) has no authorizer")
+        if path.startswith("/console"):
+            check(open_route, f"{path} ({name}) is behind the JWT authorizer, which would refuse the page itself")
+client = resources.get("ConsoleUserPoolClient", {}).get("Properties", {})
+check(client.get("GenerateSecret") is False and client.get("AllowedOAuthFlows") == ["code"],
+      "the console's app client is a public authorization-code client")
+check(not any(a.startswith("custom:") for a in client.get("WriteAttributes", [])),
+      "the console's app client cannot write custom:tenant or custom:role")
+check(resources.get("ConsoleUserPool", {}).get("Properties", {}).get("AdminCreateUserConfig", {}).get("AllowAdminCreateUserOnly") is True,
+      "only administrators create console users")
+
 if problems:
     print("template.yaml breaks these promises:")
     for p in problems:

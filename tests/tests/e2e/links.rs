@@ -641,11 +641,18 @@ async fn invalid_links_are_refused_naming_the_field() {
         assert_eq!(error_fields(&reply), [field], "{body}");
     }
     // A reserved slug is taken for good: a conflict, like a slug another link holds.
-    for slug in ["health", "webhooks", "v1"] {
+    for slug in ["health", "webhooks", "v1", "console"] {
         let body = json!({"slug": slug, "type": "whatsapp", "phone": phone(1)});
         let reply = server.post("/v1/links", body).await;
         assert_eq!(reply.status, 409, "{slug}: {}", reply.body);
     }
+    // `/console` is the console's page, never a click.
+    let console = server.get("/console").await;
+    assert_eq!(console.status, 200);
+    assert!(console.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
 
     // A rotator cannot contain a rotator.
     rotator(&server, "loja", json!([{"link": "ana"}]), json!({})).await;

@@ -39,7 +39,7 @@ pub enum LinkType {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkInput {
-    /// `[a-z0-9][a-z0-9-]{1,62}`, unique across tenants; `v1`, `webhooks`, `health` and `_dev`
+    /// `[a-z0-9][a-z0-9-]{1,62}`, unique across tenants; `v1`, `webhooks`, `health`, `console` and `_dev`
     /// are reserved. Required on `POST`; on `PUT` it may be left out, or must be the link's own.
     pub slug: Option<String>,
     /// Required on `POST`; on `PUT` it may be left out, or must be the link's own.

@@ -463,7 +463,7 @@ mod tests {
         ] {
             assert_eq!(Slug::parse(bad), Err(SlugError::Syntax), "{bad}");
         }
-        for reserved in ["v1", "webhooks", "health"] {
+        for reserved in ["v1", "webhooks", "health", "console"] {
             assert_eq!(Slug::parse(reserved), Err(SlugError::Reserved));
         }
         assert_eq!(Slug::parse("_dev"), Err(SlugError::Syntax));

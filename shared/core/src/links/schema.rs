@@ -53,7 +53,7 @@ fn variant(kind: &str, new: bool) -> Value {
         json!({"type": if new { json!("string") } else { json!(["string", "null"]) },
                "pattern": SLUG_PATTERN, "example": if kind == "whatsapp" { "ana" } else { "mystore" },
                "description": if new {
-                   "Unique across tenants; `v1`, `webhooks` and `health` are reserved (a reserved or taken slug is a 409)."
+                   "Unique across tenants; `v1`, `webhooks`, `health` and `console` are reserved (a reserved or taken slug is a 409)."
                } else {
                    "May be left out; if given, the link's own (another is a 409)."
                }}),
