@@ -377,6 +377,17 @@ def run(c, base, console_url, admin):
     c.press("Retomar")
     c.wait(lambda d: "Pausada" not in c.main_text())
 
+    # Another sequence, archived.
+    c.press("Sequências")
+    c.press("Nova")
+    c.fill("Nome", "Promoção de Natal")
+    c.press("Continuar")
+    c.heading("Promoção de Natal")
+    c.press("Arquivar", confirm=True)
+    c.see("Arquivada")
+    c.absent("Adicionar etapa")
+    c.open(f"#/sequencias/{sequence_id}")
+
     # Contatos: one by hand (a wrong number first), a pasted list, a CSV with its error file.
     c.press("Contatos")
     c.heading("Contatos")
@@ -408,23 +419,34 @@ def run(c, base, console_url, admin):
     c.see("+5511987654325")
     c.not_see("+5511987654321")
 
-    # A day later, step 1 goes out: the timeline and the funnel show it.
+    # A day later, step 1 goes out (Meta refuses Caio's number): the timelines and the funnel show it.
+    status, _, body = http("POST", f"{base}/_dev/outbox/failures", {"code": 131026, "times": 1, "to": "+5511987654323"})
+    assert status < 300, body
     status, _, body = http("POST", f"{base}/_dev/clock", {"advance_seconds": 86400 + 300})
     assert status == 200, body
     deadline = time.time() + 20
-    while len(outbox := json.loads(http("GET", f"{base}/_dev/outbox")[2])) < 4 and time.time() < deadline:
+    while len(outbox := json.loads(http("GET", f"{base}/_dev/outbox")[2])) < 3 and time.time() < deadline:
         time.sleep(0.2)
-    assert sorted(m["to"] for m in outbox) == [f"551198765432{i}" for i in range(1, 5)], outbox
+    assert sorted(m["to"] for m in outbox) == [f"551198765432{i}" for i in (1, 2, 4)], outbox
     c.open(f"#/sequencias/{sequence_id}/contatos")
     c.press("+5511987654321")
     c.heading("Ana (+5511987654321)")
     c.see("Etapa 1")
     c.see("enviado")
     c.check("contato-linha-do-tempo")
+    c.open(f"#/sequencias/{sequence_id}/contatos/{urllib.parse.quote('+5511987654323')}")
+    c.heading("Caio (+5511987654323)")
+    c.see("falhou")
+    c.see("número sem WhatsApp")
+    reason = d.find_element(By.CSS_SELECTOR, ".history-entry .field-error").text
+    assert "131026" in reason or "undeliverable" in reason.lower(), reason
     c.open(f"#/sequencias/{sequence_id}/acompanhamento")
     c.heading("Acompanhamento")
     sent = d.find_element(By.XPATH, "//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='Enviadas']]/span[@class='value']")
-    assert sent.text == "4", sent.text
+    assert sent.text == "3", sent.text
+    failed = d.find_element(By.XPATH, "//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='Falhas']]/span[@class='value']")
+    assert failed.text == "1", failed.text
+    c.see("número sem WhatsApp")
     c.check("acompanhamento")
 
     # Links: one per attendant (a bad slug first), then the Sequencial.
