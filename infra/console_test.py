@@ -41,6 +41,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 SECRET = "console-test-secret-0123456789abcdef"
+APP_SECRET = "console-test-meta-app-secret"
+WABA_ID = "2098765432"
+PHONE_NUMBER_ID = "1098765432"
 HUMAN_UA = "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36"
 BOT_UA = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
 
@@ -53,6 +56,23 @@ def token(tenant, role):
     signing = f"{part({'typ': 'JWT', 'alg': 'HS256'})}.{part({'exp': int(time.time()) + 3600, 'role': role, 'sub': f'{tenant}-{role}', 'tenant': tenant})}"
     signature = hmac.new(SECRET.encode(), signing.encode(), hashlib.sha256).digest()
     return f"{signing}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def meta_webhook(base, payload):
+    """A notification as Meta delivers it: signed with the app secret (X-Hub-Signature-256)."""
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(f"{base}/webhooks/whatsapp", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200, response.status
+
+
+def statuses(*items):
+    return {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "551140000000", "phone_number_id": PHONE_NUMBER_ID},
+        "statuses": list(items)}}]}]}
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -211,6 +231,7 @@ def start_provider():
 def start_server(binary, log, provider):
     process = subprocess.Popen(
         [binary, "--port", "0", "--manual-clock", "--jwt-secret", SECRET, "--tenant", "loja", "--allow-private-bots",
+         "--whatsapp-app-secret", APP_SECRET,
          "--console-authorize-url", f"{provider}/authorize", "--console-token-url", f"{provider}/token",
          "--console-client-id", "ritmo-console"],
         stdout=subprocess.PIPE, stderr=log, text=True,
@@ -276,8 +297,8 @@ def run(c, base, console_url, admin):
     c.press("Novo canal")
     c.fill("Nome", "Loja Centro")
     c.fill("Número exibido", "+55 11 4000-0000")
-    c.fill("ID do número (Meta)", "1098765432")
-    c.fill("ID da conta WhatsApp Business", "2098765432")
+    c.fill("ID do número (Meta)", PHONE_NUMBER_ID)
+    c.fill("ID da conta WhatsApp Business", WABA_ID)
     c.fill("Token de acesso da Meta", "EAAG-console-test-token")
     c.check("canal-novo")
     c.press("Salvar")
@@ -428,11 +449,21 @@ def run(c, base, console_url, admin):
     while len(outbox := json.loads(http("GET", f"{base}/_dev/outbox")[2])) < 3 and time.time() < deadline:
         time.sleep(0.2)
     assert sorted(m["to"] for m in outbox) == [f"551198765432{i}" for i in (1, 2, 4)], outbox
+    # Meta reports Ana's message delivered, then read.
+    ana = json.loads(http("GET", f"{base}/v1/sequences/{sequence_id}/enrollments/%2B5511987654321", headers=admin)[2])
+    message_id = ana["history"][0]["message_id"]
+    sent_to_ana = next(m for m in outbox if m["to"] == "5511987654321")
+    for status, at in (("delivered", "1796735160"), ("read", "1796735220")):
+        meta_webhook(base, statuses({"id": message_id, "status": status, "timestamp": at, "recipient_id": "5511987654321",
+                                     "biz_opaque_callback_data": sent_to_ana["request"].get("biz_opaque_callback_data"),
+                                     "conversation": {"id": "a1b2c3", "origin": {"type": "marketing"}},
+                                     "pricing": {"billable": True, "pricing_model": "PMP", "category": "marketing", "type": "regular"}}))
     c.open(f"#/sequencias/{sequence_id}/contatos")
     c.press("+5511987654321")
     c.heading("Ana (+5511987654321)")
     c.see("Etapa 1")
     c.see("enviado")
+    c.see("lido")
     c.check("contato-linha-do-tempo")
     c.open(f"#/sequencias/{sequence_id}/contatos/{urllib.parse.quote('+5511987654323')}")
     c.heading("Caio (+5511987654323)")
@@ -444,10 +475,29 @@ def run(c, base, console_url, admin):
     c.heading("Acompanhamento")
     sent = d.find_element(By.XPATH, "//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='Enviadas']]/span[@class='value']")
     assert sent.text == "3", sent.text
+    for label, expected in (("Entregues", "1"), ("Lidas", "1")):
+        value = d.find_element(By.XPATH, f"//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='{label}']]/span[@class='value']")
+        assert value.text == expected, (label, value.text)
+    # The bars are drawn to scale: read is a third of sent.
+    widths = d.execute_script(
+        "return [...document.querySelectorAll('.step-stats .bar')].map(b => [b.children[0].textContent, b.querySelector('.fill').getBoundingClientRect().width / b.querySelector('.track').getBoundingClientRect().width])")
+    widths = dict(widths)
+    assert widths["Enviadas"] > 0.95 and 0.25 < widths["Lidas"] < 0.42 and widths["Respondidas"] == 0, widths
     failed = d.find_element(By.XPATH, "//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='Falhas']]/span[@class='value']")
     assert failed.text == "1", failed.text
     c.see("número sem WhatsApp")
     c.check("acompanhamento")
+
+    # Meta pauses the template: Ritmo pauses the sequence and the page says why.
+    meta_webhook(base, {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "time": 1796735280, "changes": [{
+        "field": "message_template_status_update",
+        "value": {"event": "PAUSED", "message_template_id": 594425479261596, "message_template_name": "boas_vindas",
+                  "message_template_language": "pt_BR", "reason": None}}]}]})
+    c.open(f"#/sequencias/{sequence_id}")
+    c.see("Pausada")
+    c.see("O Ritmo pausou esta sequência: template boas_vindas (pt_BR) is PAUSED")
+    c.wait(lambda d: d.find_elements(By.XPATH, "//main//button[normalize-space()='Retomar']"))
+    c.check("sequencia-pausada-pelo-ritmo")
 
     # Links: one per attendant (a bad slug first), then the Sequencial.
     for slug, phone in [("ana", "+55 11 98765-4301"), ("bia", "+55 11 98765-4302")]:
@@ -495,7 +545,22 @@ def run(c, base, console_url, admin):
     for member in ("ana", "bia"):
         value = d.find_element(By.XPATH, f"//div[contains(@class,'member-clicks')]//div[@class='bar'][span[1][normalize-space()='{member}']]/span[@class='value']")
         assert value.text == "2", (member, value.text)
+    rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in d.find_elements(By.CSS_SELECTOR, "table.day-clicks tbody tr")]
+    assert [r[1:] for r in rows] == [["4", "1"]], rows
+    assert d.execute_script("return [...document.querySelectorAll('.daycol .col.human')].filter(c => c.getBoundingClientRect().height > 50).length") == 1
     c.check("link-estatisticas")
+
+    # Editar: bia gets two turns in three from now on.
+    c.press("Editar")
+    c.heading("Editar loja")
+    weight = d.find_elements(By.CSS_SELECTOR, ".member .member-weight")[1]
+    weight.clear()
+    weight.send_keys("2")
+    c.press("Finalizar")
+    c.heading("loja")
+    c.see("bia · Peso 2")
+    turns = [http("GET", url, headers={"User-Agent": HUMAN_UA})[1]["location"].split("?")[0].rsplit("/", 1)[1] for _ in range(3)]
+    assert sorted(turns) == ["5511987654301", "5511987654302", "5511987654302"], turns
 
     # English on request, pt-BR again.
     c.press("English")
@@ -513,7 +578,7 @@ def run(c, base, console_url, admin):
     c.absent("Nova")
     c.open(f"#/sequencias/{sequence_id}")
     c.see("Etapa 1")
-    for control in ("Pausar", "Arquivar", "Adicionar etapa", "Editar", "Excluir (Etapa 1)"):
+    for control in ("Pausar", "Retomar", "Arquivar", "Adicionar etapa", "Editar", "Excluir (Etapa 1)"):
         c.absent(control)
     c.open(f"#/sequencias/{sequence_id}/contatos")
     c.see("+5511987654321")
@@ -521,7 +586,7 @@ def run(c, base, console_url, admin):
     c.absent("Remover +5511987654321")
     assert not d.find_elements(By.CSS_SELECTOR, "form")
     c.open("#/links/loja")
-    c.see("Pessoas: 4")
+    c.see("Pessoas: 7")
     c.absent("Editar")
     c.absent("Excluir")
     c.open("#/links")

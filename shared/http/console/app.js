@@ -636,7 +636,7 @@ async function sequencePage(id) {
   show(seq.name,
     h("h1", {}, seq.name, " ", badge(seq.status, t(`status_${seq.status}`))),
     seq.status === "paused" && seq.status_reason ? h("p", { class: "notice", role: "status" }, t("paused_by_ritmo", seq.status_reason)) : null,
-    (seq.template_notices || []).map((n) => h("p", { class: "notice" }, `${t("template_notice")}: ${n.detail ?? n.message ?? JSON.stringify(n)}`)),
+    (seq.template_notices || []).map((n) => h("p", { class: "notice" }, `${t("template_notice")}: ${n.name} (${n.language}) ${n.event}${n.reason && n.reason !== "NONE" ? ` — ${n.reason}` : ""} · ${formatTime(n.at)}`)),
     h("p", { class: "muted" }, `${t("time_zone")}: ${seq.time_zone}`),
     lifecycle.length ? h("div", { class: "actions" }, lifecycle) : null,
     sequenceTabs(id, "steps"),
@@ -886,10 +886,15 @@ async function contactPage(id, phone) {
 // Acompanhamento ------------------------------------------------------------------------------
 
 function bars(rows, max) {
-  return h("div", { class: "chart" }, rows.map(([label, value, kind]) => h("div", { class: "bar" },
-    h("span", {}, label),
-    h("div", { class: "track", role: "img", "aria-label": `${label}: ${value}` }, h("div", { class: `fill ${kind || ""}`, style: `width: ${max ? Math.round((100 * value) / max) : 0}%` })),
-    h("span", { class: "value" }, String(value)))));
+  return h("div", { class: "chart" }, rows.map(([label, value, kind]) => {
+    const fill = h("div", { class: `fill ${kind || ""}` });
+    // Through the CSSOM: the policy refuses style attributes.
+    fill.style.width = `${max ? Math.round((100 * value) / max) : 0}%`;
+    return h("div", { class: "bar" },
+      h("span", {}, label),
+      h("div", { class: "track", role: "img", "aria-label": `${label}: ${value}` }, fill),
+      h("span", { class: "value" }, String(value)));
+  }));
 }
 
 async function statsPage(id) {
@@ -974,7 +979,7 @@ function newBotPage() {
 async function linksPage() {
   const items = await everything("/v1/links?limit=100");
   show(t("links"), h("h1", {}, t("links")),
-    canEdit() ? h("div", { class: "actions" }, h("a", { class: "button primary", href: "#/links/novo" }, t("new_link")), h("a", { class: "button primary", href: "#/links/sequencial" }, t("new_rotator"))) : null,
+    canEdit() ? h("div", { class: "actions" }, h("a", { class: "button primary", href: "#/links/+whatsapp" }, t("new_link")), h("a", { class: "button primary", href: "#/links/+sequencial" }, t("new_rotator"))) : null,
     items.length ? h("ul", { class: "cards" }, items.map((l) => h("li", { class: "card" },
       h("div", {}, h("a", { class: "title", href: `#/links/${l.slug}` }, l.slug), h("div", { class: "muted" }, l.type === "rotator" ? `${t("link_type_rotator")} · ${l.members.length}` : `${t("link_type_whatsapp")} · ${l.phone}`)),
       h("code", { class: "url" }, l.url)))) : h("p", { class: "muted" }, t("none_yet")));
@@ -1045,6 +1050,26 @@ async function linkEditor(type, slug) {
   show(title, h("p", {}, h("a", { href: "#/links" }, t("links"))), h("h1", {}, title), form);
 }
 
+// One column per day (people and bots side by side), then the days with clicks as a table.
+function dayChart(days, max) {
+  const busy = days.filter((d) => d.human || d.bot);
+  const columns = h("div", { class: "days", role: "img", "aria-label": `${t("clicks_by_day")}: ${busy.map((d) => `${d.date} ${d.human}/${d.bot}`).join(", ") || 0}` },
+    days.map((d) => {
+      const human = h("div", { class: "col human" });
+      const bot = h("div", { class: "col bot" });
+      human.style.height = `${Math.round((100 * d.human) / max)}%`;
+      bot.style.height = `${Math.round((100 * d.bot) / max)}%`;
+      return h("div", { class: "daycol", title: `${d.date}: ${d.human} / ${d.bot}` }, human, bot);
+    }));
+  return [
+    columns,
+    days.length ? h("p", { class: "legend axis" }, h("span", {}, days[0].date), h("span", {}, days[days.length - 1].date)) : null,
+    busy.length ? h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": t("clicks_by_day") }, h("table", { class: "day-clicks" },
+      h("thead", {}, h("tr", {}, [t("date"), t("human"), t("bots_label")].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, busy.map((d) => h("tr", {}, h("td", {}, d.date), h("td", {}, String(d.human)), h("td", {}, String(d.bot))))))) : h("p", { class: "muted" }, t("none_yet")),
+  ];
+}
+
 async function linkPage(slug) {
   const [link, stats, qr] = await Promise.all([api("GET", `/v1/links/${enc(slug)}`), api("GET", `/v1/links/${enc(slug)}/stats`), api("GET", `/v1/links/${enc(slug)}/qr.svg`)]);
   const qrUrl = URL.createObjectURL(qr);
@@ -1068,7 +1093,7 @@ async function linkPage(slug) {
     link.type === "rotator" ? [h("h3", {}, t("clicks_by_member")), h("div", { class: "member-clicks" }, bars(stats.members.map((m) => [m.link, m.clicks]), maxMember))] : null,
     h("h3", {}, t("clicks_by_day")),
     h("p", { class: "legend" }, h("span", {}, h("span", { class: "sw" }), t("human")), h("span", {}, h("span", { class: "sw bot" }), t("bots_label"))),
-    stats.by_day.length ? stats.by_day.map((d) => h("div", { class: "day-clicks" }, h("strong", {}, d.date), bars([[t("human"), d.human], [t("bots_label"), d.bot, "bot"]], maxDay))) : h("p", { class: "muted" }, t("none_yet")));
+    dayChart(stats.by_day, maxDay));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1090,8 +1115,9 @@ const ROUTES = [
   [/^#\/bots$/, botsPage],
   [/^#\/bots\/novo$/, newBotPage],
   [/^#\/links$/, linksPage],
-  [/^#\/links\/novo$/, () => linkEditor("whatsapp")],
-  [/^#\/links\/sequencial$/, () => linkEditor("rotator")],
+  // `+` is in no slug: a link may be called "novo".
+  [/^#\/links\/\+whatsapp$/, () => linkEditor("whatsapp")],
+  [/^#\/links\/\+sequencial$/, () => linkEditor("rotator")],
   [/^#\/links\/([^/?]+)\/editar$/, (slug) => linkEditor(null, slug)],
   [/^#\/links\/([^/?]+)$/, linkPage],
 ];
