@@ -530,6 +530,17 @@ def run(c, base, console_url, admin):
     url = d.find_element(By.CSS_SELECTOR, ".link-url").text
     assert url.endswith("/loja"), url
     assert d.execute_script("return document.querySelector('.qr img').naturalWidth") > 0
+    # Copiar link puts the public address on the clipboard; the QR download is the SVG itself.
+    d.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    c.press("Copiar link")
+    c.wait(lambda d: d.find_element(By.ID, "toast").text == "Link copiado.")
+    copied = d.execute_async_script("const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done(String(e)));")
+    assert copied == url, copied
+    download = d.find_element(By.XPATH, "//a[normalize-space()='Baixar QR code']")
+    assert download.get_attribute("download") == "loja.svg"
+    # The same object the page shows as the QR image (which rendered, above).
+    href = download.get_attribute("href")
+    assert href.startswith("blob:") and href == d.find_element(By.CSS_SELECTOR, ".qr img").get_attribute("src"), href
 
     # Customers click it: strict turns; a link preview is counted as a bot.
     turns = []
