@@ -148,6 +148,10 @@ class Console:
         hits = [e for e in self.d.find_elements(By.XPATH, f"//main//button[normalize-space()={xpath_string(text)} or @aria-label={xpath_string(text)}] | //main//a[normalize-space()={xpath_string(text)} or @aria-label={xpath_string(text)}]")]
         assert not hits, f"{text!r} should not be offered to a viewer"
 
+    def bar(self, within, label):
+        """The number beside bar `label` of a chart inside the element of class `within`."""
+        return self.d.find_element(By.XPATH, f"//*[contains(@class,'{within}')]//div[@class='bar'][span[1][normalize-space()={xpath_string(label)}]]/span[@class='value']").text
+
     def error_next_to(self, label):
         element = self.by_label(label)
         slot = self.d.find_element(By.ID, f"{element.get_attribute('id')}-error")
@@ -473,18 +477,13 @@ def run(c, base, console_url, admin):
     assert "131026" in reason or "undeliverable" in reason.lower(), reason
     c.open(f"#/sequencias/{sequence_id}/acompanhamento")
     c.heading("Acompanhamento")
-    sent = d.find_element(By.XPATH, "//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='Enviadas']]/span[@class='value']")
-    assert sent.text == "3", sent.text
-    for label, expected in (("Entregues", "1"), ("Lidas", "1")):
-        value = d.find_element(By.XPATH, f"//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='{label}']]/span[@class='value']")
-        assert value.text == expected, (label, value.text)
+    for label, expected in (("Enviadas", "3"), ("Entregues", "1"), ("Lidas", "1"), ("Falhas", "1")):
+        assert c.bar("step-stats", label) == expected, (label, c.bar("step-stats", label))
     # The bars are drawn to scale: read is a third of sent.
     widths = d.execute_script(
         "return [...document.querySelectorAll('.step-stats .bar')].map(b => [b.children[0].textContent, b.querySelector('.fill').getBoundingClientRect().width / b.querySelector('.track').getBoundingClientRect().width])")
     widths = dict(widths)
     assert widths["Enviadas"] > 0.95 and 0.25 < widths["Lidas"] < 0.42 and widths["Respondidas"] == 0, widths
-    failed = d.find_element(By.XPATH, "//section[contains(@class,'step-stats')]//div[@class='bar'][span[1][normalize-space()='Falhas']]/span[@class='value']")
-    assert failed.text == "1", failed.text
     c.see("número sem WhatsApp")
     c.check("acompanhamento")
 
@@ -554,8 +553,7 @@ def run(c, base, console_url, admin):
     d.refresh()
     c.see("Pessoas: 4 · Robôs e prévias: 1")
     for member in ("ana", "bia"):
-        value = d.find_element(By.XPATH, f"//div[contains(@class,'member-clicks')]//div[@class='bar'][span[1][normalize-space()='{member}']]/span[@class='value']")
-        assert value.text == "2", (member, value.text)
+        assert c.bar("member-clicks", member) == "2", (member, c.bar("member-clicks", member))
     rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in d.find_elements(By.CSS_SELECTOR, "table.day-clicks tbody tr")]
     assert [r[1:] for r in rows] == [["4", "1"]], rows
     assert d.execute_script("return [...document.querySelectorAll('.daycol .col.human')].filter(c => c.getBoundingClientRect().height > 50).length") == 1

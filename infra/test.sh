@@ -257,7 +257,7 @@ axe_dir=".venv/axe-core-$axe_version"
 if [ ! -f "$axe_dir/axe.min.js" ]; then
   mkdir -p "$axe_dir"
   curl -fsSL -o "$axe_dir/axe.tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$axe_version.tgz"
-  [ "sha512-$(openssl dgst -sha512 -binary "$axe_dir/axe.tgz" | base64 -w0)" = "$axe_integrity" ] \
+  [ "$(.venv/bin/python -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$axe_dir/axe.tgz")" = "$axe_integrity" ] \
     || { echo "axe-core $axe_version does not match its published integrity"; exit 1; }
   tar -xzf "$axe_dir/axe.tgz" -C "$axe_dir" --strip-components=1 package/axe.min.js
 fi

@@ -3,12 +3,11 @@
 //! install. The script calls the same `/v1` API with the signed-in user's bearer token; the
 //! page itself holds no data and needs no authentication.
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 use serde::Serialize;
 
 const INDEX: &str = include_str!("../console/index.html");
@@ -90,45 +89,42 @@ fn origin_of(url: &str) -> Option<String> {
 /// `GET /console`, `/console/app.js`, `/console/app.css` and `/console/config.json`.
 pub fn routes<S: Clone + Send + Sync + 'static>(config: ConsoleConfig) -> Router<S> {
     let policy = policy(&config);
-    let json: Arc<str> = serde_json::to_string(&config)
-        .unwrap_or_else(|_| "{}".into())
-        .into();
-    let page = {
+    let settings = serde_json::to_vec(&config).unwrap_or_else(|_| b"{}".to_vec());
+    let serve = |content_type: &'static str, body: Bytes| {
         let policy = policy.clone();
-        move || {
-            let policy = policy.clone();
-            async move { asset("text/html; charset=utf-8", INDEX.into(), policy) }
-        }
+        get(move || {
+            let (body, policy) = (body.clone(), policy.clone());
+            async move { asset(content_type, body, policy) }
+        })
     };
-    let serve = |content_type: &'static str, body: &'static str| {
-        let policy = policy.clone();
-        move || {
-            let policy = policy.clone();
-            async move { asset(content_type, body.into(), policy) }
-        }
-    };
-    let config_route = {
-        let policy = policy.clone();
-        move || {
-            let (policy, json) = (policy.clone(), json.clone());
-            async move { asset("application/json", json.to_string(), policy) }
-        }
-    };
+    let page = Bytes::from_static(INDEX.as_bytes());
     Router::new()
-        .route(CONSOLE_PATH, get(page.clone()))
-        .route("/console/", get(page))
+        .route(
+            CONSOLE_PATH,
+            serve("text/html; charset=utf-8", page.clone()),
+        )
+        .route("/console/", serve("text/html; charset=utf-8", page))
         .route(
             "/console/app.js",
-            get(serve("text/javascript; charset=utf-8", SCRIPT)),
+            serve(
+                "text/javascript; charset=utf-8",
+                Bytes::from_static(SCRIPT.as_bytes()),
+            ),
         )
         .route(
             "/console/app.css",
-            get(serve("text/css; charset=utf-8", STYLES)),
+            serve(
+                "text/css; charset=utf-8",
+                Bytes::from_static(STYLES.as_bytes()),
+            ),
         )
-        .route("/console/config.json", get(config_route))
+        .route(
+            "/console/config.json",
+            serve("application/json", Bytes::from(settings)),
+        )
 }
 
-fn asset(content_type: &'static str, body: String, policy: HeaderValue) -> Response {
+fn asset(content_type: &'static str, body: Bytes, policy: HeaderValue) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
