@@ -110,6 +110,10 @@ pub struct Cli {
     /// serves them).
     #[arg(long, env = "RITMO_HTTP_THREADS")]
     pub http_threads: Option<usize>,
+    /// Leave the event loops free to run on any CPU, taking connections in turn (by default
+    /// each loop is pinned to a CPU of its own and serves the connections that CPU receives).
+    #[arg(long, env = "RITMO_HTTP_UNPINNED")]
+    pub http_unpinned: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,7 +337,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     let loops = cli.http_threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let server = serve::serve(listener, app, Some(direct), loops);
+    let server = serve::serve(listener, app, Some(direct), loops, !cli.http_unpinned);
     tracing::info!(%addr, manual_clock = cli.manual_clock, "ritmo-local listening");
     Ok(Running {
         addr,

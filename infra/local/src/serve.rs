@@ -1,9 +1,18 @@
 //! How `ritmo-local` serves HTTP: connections are accepted on the main runtime and handed out
-//! in turn to a few event loops, each a single-threaded runtime on its own thread, that serve a
+//! to a few event loops, each a single-threaded runtime on its own thread, that serve a
 //! connection for its whole life. A request is then read, routed and answered on one thread,
-//! with no wake-up of another worker and no task moving between threads; the round-robin keeps
-//! the loops evenly loaded (a kernel's `SO_REUSEPORT` hash would not with a few keep-alive
-//! connections). The scheduler, the job runner and the reconciler stay on the main runtime.
+//! with no wake-up of another worker and no task moving between threads. The scheduler, the job
+//! runner and the reconciler stay on the main runtime.
+//!
+//! With one loop per core (the default), each loop is pinned to its own CPU and a connection
+//! goes to the loop on the CPU that receives its packets (`SO_INCOMING_CPU`, for loopback the
+//! client thread's CPU): the client's wake-ups, the kernel's TCP work and the loop then share one
+//! CPU and its caches, with no cross-CPU wake-up per request. The choice is made once, at accept:
+//! a client thread's connections arrive in a burst from its CPU and stay together, while a loop
+//! already serving [`SLACK`] connections more than the least loaded one gives new ones to that
+//! one, which bounds the imbalance when many connections come from one CPU. Unpinned
+//! (`--http-unpinned`, one loop, or more loops than CPUs) the connections go to the loops in turn
+//! (a kernel's `SO_REUSEPORT` hash would not keep a few keep-alive connections even).
 //!
 //! A click (`GET /{slug}`) is answered by the redirect's handler directly, ahead of the router
 //! ([`DirectRedirect`]): the same answer with no route lookup, extension map or header copy.
@@ -11,7 +20,10 @@
 //! HTTP/1.1 only and with no header timeout, as `axum::serve` with the `http1` feature; with no
 //! event loops the main runtime serves, through `axum::serve` (and the router, clicks included).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -26,13 +38,15 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// Serves `app` on `listener` until the returned task is aborted or dropped with its runtime;
-/// `loops` event loops, or the calling runtime itself when `loops` is 0. `direct`, when given,
-/// must be the redirect `app` routes `/{slug}` to.
+/// `loops` event loops, pinned one per CPU when `pin` and there are CPUs enough, or the calling
+/// runtime itself when `loops` is 0. `direct`, when given, must be the redirect `app` routes
+/// `/{slug}` to.
 pub fn serve(
     listener: TcpListener,
     app: Router,
     direct: Option<DirectRedirect>,
     loops: usize,
+    pin: bool,
 ) -> tokio::task::JoinHandle<()> {
     if loops == 0 {
         return tokio::spawn(async move {
@@ -41,13 +55,35 @@ pub fn serve(
             }
         });
     }
+    // One loop on a CPU of its own, when each loop can have one; a single loop stays free to
+    // run anywhere.
+    let cpus = if pin && loops > 1 {
+        affinity::allowed_cpus()
+    } else {
+        Vec::new()
+    };
+    let cpus: Vec<Option<usize>> = if cpus.len() >= loops {
+        cpus[..loops].iter().copied().map(Some).collect()
+    } else {
+        vec![None; loops]
+    };
     // The loops run until this sender is dropped: when the accepting task ends, is aborted,
     // or goes with its runtime (a test's).
     let (stop, stopped) = watch::channel(());
-    let handles: Vec<Handle> = (0..loops).map(|i| event_loop(i, stopped.clone())).collect();
+    let mut placement = Placement {
+        handles: (0..loops)
+            .map(|i| event_loop(i, cpus[i], stopped.clone()))
+            .collect(),
+        by_cpu: cpus
+            .iter()
+            .enumerate()
+            .filter_map(|(i, cpu)| Some(((*cpu)?, i)))
+            .collect(),
+        live: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+        turn: 0,
+    };
     tokio::spawn(async move {
         let _stop = stop;
-        let mut next = 0usize;
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -66,20 +102,88 @@ pub fn serve(
                     continue;
                 }
             };
+            let i = placement.pick(&stream);
+            let served = Served::start(placement.live.clone(), i);
             let (app, direct) = (app.clone(), direct.clone());
-            handles[next % handles.len()].spawn(async move {
+            placement.handles[i].spawn(async move {
+                let _served = served;
                 match TcpStream::from_std(stream) {
                     Ok(stream) => connection(stream, app, direct).await,
                     Err(error) => tracing::warn!(error = %error, "connection dropped"),
                 }
             });
-            next = next.wrapping_add(1);
         }
     })
 }
 
-/// Starts event loop `i` on its own thread; it ends when `stopped`'s sender is dropped.
-fn event_loop(i: usize, mut stopped: watch::Receiver<()>) -> Handle {
+/// Which event loop serves each new connection.
+struct Placement {
+    handles: Vec<Handle>,
+    /// The loop pinned to each CPU, by CPU number; empty when the loops are not pinned.
+    by_cpu: HashMap<usize, usize>,
+    /// The connections each loop serves now.
+    live: Arc<[AtomicUsize]>,
+    /// The next loop in turn, for unpinned loops.
+    turn: usize,
+}
+
+impl Placement {
+    fn pick(&mut self, stream: &std::net::TcpStream) -> usize {
+        if self.by_cpu.is_empty() {
+            let i = self.turn % self.handles.len();
+            self.turn = self.turn.wrapping_add(1);
+            return i;
+        }
+        let on_cpu = affinity::incoming_cpu(stream).and_then(|cpu| self.by_cpu.get(&cpu).copied());
+        let live: Vec<usize> = self
+            .live
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
+        choose(on_cpu, &live)
+    }
+}
+
+/// How many connections a loop may serve above the least loaded one and still be given a
+/// connection that arrives on its CPU. Large enough that each thread of a load tool keeps its
+/// burst of connections on its CPU's loop (with `SLACK` 1, bursts of 16 that arrived one CPU
+/// after the other were split across the loops and lost their locality).
+const SLACK: usize = 64;
+
+/// The pinned loop for a new connection, given the connections each serves (`live`): the loop
+/// on the CPU that receives its packets (`on_cpu`), unless that one serves more than [`SLACK`]
+/// connections above the least loaded, or there is none; then the least loaded (the first of
+/// them).
+fn choose(on_cpu: Option<usize>, live: &[usize]) -> usize {
+    let least = (0..live.len()).min_by_key(|&i| live[i]).unwrap_or(0);
+    match on_cpu {
+        Some(i) if live[i] <= live[least] + SLACK => i,
+        _ => least,
+    }
+}
+
+/// One connection counted on loop `i` for as long as it is served.
+struct Served {
+    live: Arc<[AtomicUsize]>,
+    i: usize,
+}
+
+impl Served {
+    fn start(live: Arc<[AtomicUsize]>, i: usize) -> Self {
+        live[i].fetch_add(1, Ordering::Relaxed);
+        Self { live, i }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.live[self.i].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts event loop `i`, on `cpu` alone when given, on its own thread; it ends when
+/// `stopped`'s sender is dropped.
+fn event_loop(i: usize, cpu: Option<usize>, mut stopped: watch::Receiver<()>) -> Handle {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,10 +192,90 @@ fn event_loop(i: usize, mut stopped: watch::Receiver<()>) -> Handle {
     std::thread::Builder::new()
         .name(format!("ritmo-http-{i}"))
         .spawn(move || {
+            if let Some(cpu) = cpu {
+                if let Err(error) = affinity::pin_current_thread(cpu) {
+                    tracing::warn!(cpu, error = %error, "event loop not pinned");
+                }
+            }
             runtime.block_on(async move { while stopped.changed().await.is_ok() {} });
         })
         .expect("an HTTP event loop's thread");
     handle
+}
+
+/// The few scheduler and socket calls the placement needs, on Linux; elsewhere the loops are
+/// never pinned and take connections in turn.
+#[cfg(target_os = "linux")]
+mod affinity {
+    use std::io;
+    use std::mem::{size_of, zeroed};
+    use std::os::fd::AsRawFd;
+
+    /// The CPUs this process may run on, in increasing order (none when they cannot be read).
+    pub fn allowed_cpus() -> Vec<usize> {
+        // SAFETY: `cpu_set_t` is a plain bit set, valid zeroed; the call writes at most its size.
+        let mut set: libc::cpu_set_t = unsafe { zeroed() };
+        let read = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+        if read != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: `cpu` is below `CPU_SETSIZE`, within the set.
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect()
+    }
+
+    /// Keeps the calling thread on `cpu`.
+    pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: as in `allowed_cpus`; `cpu` is below `CPU_SETSIZE`, and thread 0 is the caller.
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            set
+        };
+        match unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// The CPU that processed the connection's latest incoming packet (`SO_INCOMING_CPU`).
+    pub fn incoming_cpu(stream: &std::net::TcpStream) -> Option<usize> {
+        let mut cpu: libc::c_int = -1;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the descriptor is the open socket `stream` owns; `cpu` and `len` are a valid
+        // buffer for an `int` option and its length.
+        let read = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_INCOMING_CPU,
+                (&mut cpu as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (read == 0)
+            .then_some(cpu)
+            .and_then(|cpu| usize::try_from(cpu).ok())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod affinity {
+    pub fn allowed_cpus() -> Vec<usize> {
+        Vec::new()
+    }
+
+    pub fn pin_current_thread(_cpu: usize) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    pub fn incoming_cpu(_stream: &std::net::TcpStream) -> Option<usize> {
+        None
+    }
 }
 
 async fn connection(stream: TcpStream, app: Router, direct: Option<DirectRedirect>) {
@@ -166,7 +350,7 @@ mod tests {
         );
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, None, 2);
+        let server = serve(listener, app, None, 2, false);
         let mut connections = Vec::new();
         for _ in 0..4 {
             let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -197,6 +381,100 @@ mod tests {
         assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
     }
 
+    #[test]
+    fn a_connection_goes_to_its_cpus_loop_unless_that_one_is_too_far_ahead() {
+        assert_eq!(choose(Some(1), &[0, 0]), 1);
+        assert_eq!(choose(Some(1), &[0, 16]), 1, "a burst stays together");
+        assert_eq!(choose(Some(1), &[3, 3 + SLACK]), 1);
+        assert_eq!(choose(Some(1), &[3, 4 + SLACK]), 0, "past the slack");
+        assert_eq!(choose(Some(0), &[1 + SLACK, 1, 1]), 0);
+        assert_eq!(
+            choose(Some(0), &[3 + SLACK, 2, 1]),
+            2,
+            "to the least loaded"
+        );
+        // Received on a CPU with no loop: the least loaded, the first of them.
+        assert_eq!(choose(None, &[2, 1, 1]), 1);
+        // Many connections from one CPU: past the slack, every loop takes one in turn.
+        let mut live = [0usize; 3];
+        for _ in 0..(SLACK + 31) {
+            live[choose(Some(0), &live)] += 1;
+        }
+        assert_eq!(live, [SLACK + 11, 10, 10]);
+    }
+
+    /// Pinned loops: a connection opened from a thread kept on a CPU is served by the loop on
+    /// that CPU, on that CPU, for its whole life.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn pinned_loops_serve_each_connection_on_the_cpu_that_receives_it() {
+        let cpus = affinity::allowed_cpus();
+        if cpus.len() < 2 {
+            eprintln!("one CPU: nothing to pin");
+            return;
+        }
+        let app = Router::new().route(
+            "/",
+            get(|| async {
+                // SAFETY: no arguments; reads the calling thread's CPU.
+                let cpu = unsafe { libc::sched_getcpu() };
+                format!("{} {cpu}", std::thread::current().name().unwrap_or("?"))
+            }),
+        );
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = serve(listener, app, None, 2, true);
+        for (i, &cpu) in cpus[..2].iter().enumerate().rev() {
+            // A client on `cpu` alone, as a load tool's thread would be.
+            let answers = tokio::task::spawn_blocking(move || {
+                affinity::pin_current_thread(cpu).unwrap();
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                (0..3)
+                    .map(|_| ask_blocking(&mut stream))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap();
+            for answer in answers {
+                assert_eq!(
+                    answer,
+                    format!("ritmo-http-{i} {cpu}"),
+                    "client on CPU {cpu}"
+                );
+            }
+        }
+        server.abort();
+    }
+
+    /// [`ask`] on a blocking socket.
+    #[cfg(target_os = "linux")]
+    fn ask_blocking(stream: &mut std::net::TcpStream) -> String {
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: ritmo\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the connection closed");
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if body.len() >= length {
+                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                    return body.to_string();
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn without_event_loops_the_calling_runtime_serves() {
         let app = Router::new().route(
@@ -205,7 +483,7 @@ mod tests {
         );
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, None, 0);
+        let server = serve(listener, app, None, 0, true);
         let mut stream = TcpStream::connect(addr).await.unwrap();
         assert!(!ask(&mut stream).await.starts_with("ritmo-http-"));
         server.abort();
