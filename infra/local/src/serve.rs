@@ -326,20 +326,26 @@ mod tests {
             let n = stream.read(&mut buf).await.unwrap();
             assert!(n > 0, "the connection closed");
             answer.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&answer);
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                if body.len() >= length {
-                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                    return body.to_string();
-                }
+            if let Some(body) = complete_body(&answer) {
+                return body;
             }
         }
+    }
+
+    /// The body of a whole `200` answer read so far, or `None` while it is incomplete.
+    fn complete_body(answer: &[u8]) -> Option<String> {
+        let text = String::from_utf8_lossy(answer);
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        (body.len() >= length).then(|| {
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            body.to_string()
+        })
     }
 
     #[tokio::test]
@@ -459,18 +465,8 @@ mod tests {
             let n = stream.read(&mut buf).unwrap();
             assert!(n > 0, "the connection closed");
             answer.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&answer);
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length: "))
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                if body.len() >= length {
-                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                    return body.to_string();
-                }
+            if let Some(body) = complete_body(&answer) {
+                return body;
             }
         }
     }
