@@ -20,7 +20,6 @@
 //! HTTP/1.1 only and with no header timeout, as `axum::serve` with the `http1` feature; with no
 //! event loops the main runtime serves, through `axum::serve` (and the router, clicks included).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -62,23 +61,19 @@ pub fn serve(
     } else {
         Vec::new()
     };
-    let cpus: Vec<Option<usize>> = if cpus.len() >= loops {
-        cpus[..loops].iter().copied().map(Some).collect()
+    let cpus: Vec<usize> = if cpus.len() >= loops {
+        cpus[..loops].to_vec()
     } else {
-        vec![None; loops]
+        Vec::new()
     };
     // The loops run until this sender is dropped: when the accepting task ends, is aborted,
     // or goes with its runtime (a test's).
     let (stop, stopped) = watch::channel(());
     let mut placement = Placement {
         handles: (0..loops)
-            .map(|i| event_loop(i, cpus[i], stopped.clone()))
+            .map(|i| event_loop(i, cpus.get(i).copied(), stopped.clone()))
             .collect(),
-        by_cpu: cpus
-            .iter()
-            .enumerate()
-            .filter_map(|(i, cpu)| Some(((*cpu)?, i)))
-            .collect(),
+        cpus,
         live: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
         turn: 0,
     };
@@ -119,8 +114,8 @@ pub fn serve(
 /// Which event loop serves each new connection.
 struct Placement {
     handles: Vec<Handle>,
-    /// The loop pinned to each CPU, by CPU number; empty when the loops are not pinned.
-    by_cpu: HashMap<usize, usize>,
+    /// The CPU each loop is pinned to, in loop order; empty when the loops are not pinned.
+    cpus: Vec<usize>,
     /// The connections each loop serves now.
     live: Arc<[AtomicUsize]>,
     /// The next loop in turn, for unpinned loops.
@@ -129,12 +124,13 @@ struct Placement {
 
 impl Placement {
     fn pick(&mut self, stream: &std::net::TcpStream) -> usize {
-        if self.by_cpu.is_empty() {
+        if self.cpus.is_empty() {
             let i = self.turn % self.handles.len();
             self.turn = self.turn.wrapping_add(1);
             return i;
         }
-        let on_cpu = affinity::incoming_cpu(stream).and_then(|cpu| self.by_cpu.get(&cpu).copied());
+        let on_cpu = affinity::incoming_cpu(stream)
+            .and_then(|cpu| self.cpus.iter().position(|&pinned| pinned == cpu));
         let live: Vec<usize> = self
             .live
             .iter()
