@@ -1,19 +1,17 @@
 //! `redirect`: the public redirect `GET|HEAD /{slug}`, served through its function URL behind
-//! CloudFront. Wiring only.
+//! CloudFront. Wiring only: config → adapters → app → run.
 
-use ritmo_aws::RedirectConfig;
+use ritmo_aws::deployment as aws;
 use ritmo_core::links::{PublicBase, StickyKey};
-use ritmo_http::RedirectState;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     ritmo_lambda::init_tracing();
-    ritmo_aws::deployment::resolve_secrets().await?;
-    let config = RedirectConfig::from_env()?;
+    let sdk = aws::load().await?;
+    let config = ritmo_aws::RedirectConfig::from_env()?;
     let sticky_key = StickyKey::new(config.sticky_key.expose().as_bytes());
-    let state = RedirectState {
-        redirect: ritmo_aws::redirect_from_env(sticky_key).await?,
-        public: PublicBase::new(config.public_base_url.as_deref().unwrap_or("")),
-    };
+    let public = PublicBase::new(config.public_base_url.as_deref().unwrap_or(""));
+    let base = ritmo_app::Base::system(ritmo_app::Stores::of(aws::dynamo_store(&sdk)?));
+    let state = ritmo_app::redirect(&base, sticky_key, public);
     ritmo_lambda::serve(ritmo_lambda::apps::redirect(state)).await
 }

@@ -6,6 +6,7 @@
 
 mod dev;
 mod serve;
+mod uploads;
 
 use ritmo_core::delivery::reconcile::ReconcileSettings;
 use std::net::SocketAddr;
@@ -13,17 +14,20 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rand::RngCore;
+use ritmo_app::local::{Local, LocalAdapters};
+use ritmo_app::{Base, Stores};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
-use ritmo_core::adapters::LocalScheduler;
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
+use ritmo_core::common::net::HostResolver;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::tenant::Role;
+use ritmo_core::delivery::ports::NoMetrics;
 use ritmo_core::delivery::ports::{Messenger, StepRunner};
 use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::links::{PublicBase, StickyKey};
-use ritmo_core::Ports;
-use ritmo_http::{Auth, DirectRedirect, RedirectState, WebhookSettings, WebhookState};
+use ritmo_http::{Auth, DirectRedirect, WebhookSettings};
+use ritmo_memory::{DirImportFiles, DirUploads, LocalScheduler};
 use ritmo_whatsapp::outbox::Outbox;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
@@ -182,50 +186,27 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
                 (outbox.clone(), Some(outbox))
             }
         };
-    let mut ports = Ports::in_memory(clock.clone(), ids, messenger, scheduler.clone());
-    ports.allow_private_bots = cli.allow_private_bots;
-    if let Some(path) = &cli.rate_card {
-        let problem = |problem: String| StartError::RateCard {
-            path: path.display().to_string(),
-            problem,
-        };
-        let raw = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
-        let card = RateCard::from_json(&raw).map_err(|errors| {
-            problem(
-                errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
-        ports.rate_card = Some(Arc::new(card));
-    }
+    let rate_card = match &cli.rate_card {
+        Some(path) => Some(Arc::new(read_rate_card(path)?)),
+        None => None,
+    };
     // Import files wait in a directory (an upload of any size never sits whole in memory);
     // on DynamoDB, in the table, so that another process finishes the job.
     let imports_dir = std::env::temp_dir().join(format!("ritmo-imports-{}", std::process::id()));
-    ports.import_files = Arc::new(
-        ritmo_core::adapters::DirImportFiles::new(&imports_dir)
-            .map_err(|e| StartError::Imports(e.to_string()))?,
-    );
-    if let Some(endpoint) = &cli.dynamodb_endpoint {
-        let store = dynamodb_store(
-            endpoint,
-            &cli.dynamodb_table,
-            &jwt_secret,
-            cli.secrets_key_id.as_deref(),
-        )
-        .await?;
-        ports.channels = store.clone();
-        ports.bots = store.clone();
-        ports.sequences = store.clone();
-        ports.enrollments = store.clone();
-        ports.jobs = store.clone();
-        ports.import_files = store.clone();
-        ports.links = store.clone();
-        ports.routing = store.clone();
-        ports.slots = store;
-    }
+    let stores = match &cli.dynamodb_endpoint {
+        Some(endpoint) => Stores::of(
+            dynamodb_store(
+                endpoint,
+                &cli.dynamodb_table,
+                &jwt_secret,
+                cli.secrets_key_id.as_deref(),
+            )
+            .await?,
+        ),
+        None => Stores::memory(clock.clone()).with_import_files(Arc::new(
+            DirImportFiles::new(&imports_dir).map_err(|e| StartError::Imports(e.to_string()))?,
+        )),
+    };
     // Files uploaded through links (`{"upload": true}`) wait in a directory too, named after
     // the table on DynamoDB, so that a restarted process still finds the file of a job it
     // resumes. The links are signed with a key derived from the token secret.
@@ -234,26 +215,34 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         None => std::env::temp_dir().join(format!("ritmo-uploads-{}", std::process::id())),
     };
     let uploads = Arc::new(
-        ritmo_core::adapters::DirUploads::new(
+        DirUploads::new(
             &uploads_dir,
             format!("ritmo-local upload key\n{jwt_secret}").as_bytes(),
         )
         .map_err(|e| StartError::Imports(e.to_string()))?,
     );
-    ports.uploads = Some(uploads.clone());
+    let ritmo = Local::new(LocalAdapters {
+        base: Base::new(clock.clone(), ids, stores),
+        messenger,
+        scheduler: scheduler.clone(),
+        uploads: Some(uploads.clone()),
+        rate_card,
+        metrics: Arc::new(NoMetrics),
+        bot_addresses: (!cli.allow_private_bots)
+            .then(|| Arc::new(ritmo_whatsapp::dns::SystemResolver) as Arc<dyn HostResolver>),
+    });
     // Jobs run in this process (the manual clock too: their walk is not timed by it); those a
     // previous process left unfinished in the store are picked up again.
-    let jobs = ports.local_jobs();
+    let jobs = ritmo.job_queue();
     jobs.start();
-    match jobs.resume_unfinished(&*ports.jobs).await {
+    match jobs.resume_unfinished(&*ritmo.base().stores.jobs).await {
         Ok(0) => {}
         Ok(resumed) => tracing::info!(resumed, "unfinished jobs queued again"),
         Err(error) => tracing::error!(error = %error, "could not read unfinished jobs"),
     }
-    let runner: Arc<dyn StepRunner> = Arc::new(ports.sender());
-    scheduler.set_runner(runner.clone());
+    let runner: Arc<dyn StepRunner> = Arc::new(ritmo.sender().clone());
     scheduler.start(manual.is_none());
-    let reconciler = ports.reconciler(ReconcileSettings {
+    let reconciler = ritmo.reconciler(ReconcileSettings {
         grace: chrono::TimeDelta::seconds(cli.reconcile_grace.into()),
         claim_timeout: chrono::TimeDelta::seconds(cli.claim_timeout.into()),
         ..ReconcileSettings::default()
@@ -299,32 +288,30 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     // The sticky-cookie key is derived from the token secret, so it is stable across restarts
     // exactly when the token secret is.
-    let direct = DirectRedirect::new(RedirectState::of(
-        &ports,
-        StickyKey::derive(jwt_secret.as_bytes()),
-        public.clone(),
-    ));
-    let routes = ritmo_http::admin_routes(&auth, &ports, public.clone())
-        .merge(ritmo_http::health())
-        .merge(ritmo_http::webhook_routes(WebhookState::of(
-            &ports,
-            WebhookSettings {
-                app_secret: cli.whatsapp_app_secret.clone().map(Secret::new),
-                verify_token: cli.whatsapp_verify_token.clone().map(Secret::new),
-            },
-        )))
-        .merge(ritmo_http::local_upload_routes(
-            ritmo_http::routes::uploads::LocalUploadState {
-                uploads,
-                jobs: ports.job_service(),
-                runner: ports.job_runner(),
-                clock: clock.clone(),
-            },
-        ))
-        .merge(ritmo_http::openapi::router())
-        .merge(ritmo_http::console::routes(console_config(&cli)))
-        .merge(dev::router(dev))
-        .merge(direct.routes());
+    let direct = DirectRedirect::new(
+        ritmo.redirect(StickyKey::derive(jwt_secret.as_bytes()), public.clone()),
+    );
+    let routes = ritmo_http::admin_routes(
+        &auth,
+        ritmo.sequences_api(),
+        ritmo.enrollments_api(),
+        ritmo.links_api(public.clone()),
+    )
+    .merge(ritmo_http::health())
+    .merge(ritmo_http::webhook_routes(ritmo.webhook(WebhookSettings {
+        app_secret: cli.whatsapp_app_secret.clone().map(Secret::new),
+        verify_token: cli.whatsapp_verify_token.clone().map(Secret::new),
+    })))
+    .merge(uploads::router(uploads::LocalUploadState {
+        uploads,
+        jobs: ritmo.job_service(),
+        runner: ritmo.job_runner(),
+        clock: clock.clone(),
+    }))
+    .merge(ritmo_http::openapi::router())
+    .merge(ritmo_http::console::routes(console_config(&cli)))
+    .merge(dev::router(dev))
+    .merge(direct.routes());
     ritmo_core::links::bots::warm_up();
     let app = ritmo_http::finish(routes);
 
@@ -407,6 +394,24 @@ async fn dynamodb_store(
         })?;
     tracing::info!(endpoint, table, created, "using the DynamoDB store");
     Ok(Arc::new(store))
+}
+
+/// The rate card of `--rate-card`.
+fn read_rate_card(path: &std::path::Path) -> Result<RateCard, StartError> {
+    let problem = |problem: String| StartError::RateCard {
+        path: path.display().to_string(),
+        problem,
+    };
+    let raw = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+    RateCard::from_json(&raw).map_err(|errors| {
+        problem(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
 }
 
 fn random_secret() -> String {

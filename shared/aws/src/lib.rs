@@ -1,6 +1,6 @@
 //! Ritmo's AWS adapters: the DynamoDB store ([`DynamoStore`]), EventBridge Scheduler
 //! ([`EventBridgeScheduler`]), the typed configuration of the Lambda functions ([`config`]),
-//! and the production wiring they share (`deployment`).
+//! and each adapter built from that configuration (`deployment`).
 //! All AWS knowledge lives here; the domain in `ritmo-core` knows none of it.
 
 pub mod config;
@@ -23,9 +23,6 @@ pub use config::{
     WebhookConfig,
 };
 pub use cursor::CursorKey;
-pub use deployment::{
-    enrollments_from_env, inbound_from_env, job_runner_from_env, link_admin_from_env,
-    ports_from_env, redirect_from_env, DeploymentError, MessagingConfig,
-};
+pub use deployment::DeploymentError;
 pub use dynamo::DynamoStore;
 pub use scheduler::EventBridgeScheduler;

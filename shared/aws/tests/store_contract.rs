@@ -274,10 +274,7 @@ async fn import_files_in_memory() {
 #[tokio::test]
 async fn import_files_in_a_directory() {
     let dir = std::env::temp_dir().join(format!("ritmo-contract-imports-{}", std::process::id()));
-    import_files_round_trip(Arc::new(
-        ritmo_core::adapters::DirImportFiles::new(&dir).unwrap(),
-    ))
-    .await;
+    import_files_round_trip(Arc::new(ritmo_memory::DirImportFiles::new(&dir).unwrap())).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -10,7 +10,5 @@ pub mod enrollments;
 pub mod jobs;
 pub mod links;
 pub mod sequences;
-pub mod services;
 
 pub use common::error::{DomainError, FieldError, PortError};
-pub use services::Ports;

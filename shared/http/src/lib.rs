@@ -23,9 +23,7 @@ use ritmo_core::jobs::JobService;
 use ritmo_core::links::admin::LinkAdmin;
 use ritmo_core::links::redirect::Redirect;
 use ritmo_core::links::PublicBase;
-use ritmo_core::links::StickyKey;
 use ritmo_core::sequences::service::SequenceService;
-use ritmo_core::Ports;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -75,53 +73,6 @@ pub struct WebhookState {
     pub settings: WebhookSettings,
     /// Where verified notifications go to be applied apart; `None` applies them in the request.
     pub queue: Option<Arc<dyn NotificationQueue>>,
-}
-
-impl SequencesState {
-    pub fn of(ports: &Ports) -> Self {
-        Self {
-            channels: ports.channel_service(),
-            sequences: ports.sequence_service(),
-            jobs: ports.job_service(),
-        }
-    }
-}
-
-impl EnrollmentsState {
-    pub fn of(ports: &Ports) -> Self {
-        Self {
-            enrollments: ports.enrollment_service(),
-            stats: ports.stats_service(),
-        }
-    }
-}
-
-impl LinksState {
-    pub fn of(ports: &Ports, public: PublicBase) -> Self {
-        Self {
-            admin: ports.link_admin(),
-            public,
-        }
-    }
-}
-
-impl RedirectState {
-    pub fn of(ports: &Ports, sticky_key: StickyKey, public: PublicBase) -> Self {
-        Self {
-            redirect: ports.redirect(sticky_key),
-            public,
-        }
-    }
-}
-
-impl WebhookState {
-    pub fn of(ports: &Ports, settings: WebhookSettings) -> Self {
-        Self {
-            inbound: ports.inbound(),
-            settings,
-            queue: None,
-        }
-    }
 }
 
 /// Lists answer `{"items": [...], "next_cursor": null|string}` with opaque cursors.
@@ -243,17 +194,17 @@ impl DirectRedirect {
     }
 }
 
-/// The local server's upload route, where its upload links point (`PUT /v1/uploads/{job_id}`,
-/// authorized by the link's signature).
-pub fn local_upload_routes(state: routes::uploads::LocalUploadState) -> Router {
-    routes::uploads::router(state)
-}
-
-/// Every admin route (`/v1/...`) on one set of ports, as the local server serves them.
-pub fn admin_routes(auth: &Auth, ports: &Ports, public: PublicBase) -> Router {
-    sequences_routes(auth, SequencesState::of(ports))
-        .merge(enrollments_routes(auth, EnrollmentsState::of(ports)))
-        .merge(links_routes(auth, LinksState::of(ports, public)))
+/// Every admin route (`/v1/...`) of the three admin functions in one router, as the local
+/// server serves them.
+pub fn admin_routes(
+    auth: &Auth,
+    sequences: SequencesState,
+    enrollments: EnrollmentsState,
+    links: LinksState,
+) -> Router {
+    sequences_routes(auth, sequences)
+        .merge(enrollments_routes(auth, enrollments))
+        .merge(links_routes(auth, links))
 }
 
 /// `GET /health`.

@@ -2,7 +2,7 @@
 //! the handler tests build the same routers from the same functions.
 
 use axum::Router;
-use ritmo_http::console::ConsoleConfig;
+use ritmo_http::console::{ConsoleConfig, OidcClient};
 use ritmo_http::{Auth, EnrollmentsState, LinksState, RedirectState, SequencesState, WebhookState};
 
 /// `sequences-api`: channels, bots, sequences, steps, activation; and the admin console's page
@@ -36,4 +36,36 @@ pub fn links_api(state: LinksState, auth: Auth) -> Router {
 pub fn redirect(state: RedirectState) -> Router {
     ritmo_core::links::bots::warm_up();
     ritmo_http::finish(ritmo_http::health().merge(ritmo_http::redirect_routes(state)))
+}
+
+/// The admin functions' auth: the claims API Gateway's JWT authorizer verified, under the
+/// configured claim names.
+pub fn authorizer(tenant_claim: &str, role_claim: &str) -> Auth {
+    Auth::authorizer_context().with_claim_names(tenant_claim, role_claim)
+}
+
+/// The console's sign-in: the stack's Cognito app client when it creates one
+/// (`RITMO_CONSOLE_AUTHORIZE_URL`, `RITMO_CONSOLE_TOKEN_URL`, `RITMO_CONSOLE_CLIENT_ID`,
+/// `RITMO_CONSOLE_LOGOUT_URL`; empty when it does not: a pasted token then).
+pub fn console_from_env(tenant_claim: &str, role_claim: &str) -> ConsoleConfig {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let oidc = match (
+        var("RITMO_CONSOLE_AUTHORIZE_URL"),
+        var("RITMO_CONSOLE_TOKEN_URL"),
+        var("RITMO_CONSOLE_CLIENT_ID"),
+    ) {
+        (Some(authorize_url), Some(token_url), Some(client_id)) => Some(OidcClient {
+            authorize_url,
+            token_url,
+            client_id,
+            logout_url: var("RITMO_CONSOLE_LOGOUT_URL"),
+            scope: "openid email".into(),
+        }),
+        _ => None,
+    };
+    ConsoleConfig {
+        oidc,
+        tenant_claim: tenant_claim.to_string(),
+        role_claim: role_claim.to_string(),
+    }
 }

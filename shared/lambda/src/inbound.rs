@@ -48,3 +48,13 @@ pub async fn handle(inbound: &InboundWebhooks, event: LambdaEvent<SqsEvent>) -> 
     }
     response
 }
+
+/// Runs the webhook worker's Lambda handler on `inbound`.
+pub async fn run(inbound: InboundWebhooks) -> Result<(), lambda_runtime::Error> {
+    let inbound = std::sync::Arc::new(inbound);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        let inbound = inbound.clone();
+        async move { Ok::<_, lambda_runtime::Error>(handle(&inbound, event).await) }
+    }))
+    .await
+}

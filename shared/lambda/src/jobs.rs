@@ -73,3 +73,15 @@ pub async fn handle_with_uploads(
     }
     response
 }
+
+/// Runs the job worker's Lambda handler on `runner`, reading upload completions with `uploads`.
+pub async fn run(runner: JobRunner, uploads: UploadReader) -> Result<(), lambda_runtime::Error> {
+    let runner = std::sync::Arc::new(runner);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        let runner = runner.clone();
+        async move {
+            Ok::<_, lambda_runtime::Error>(handle_with_uploads(&runner, event, uploads).await)
+        }
+    }))
+    .await
+}

@@ -376,3 +376,17 @@ pub async fn dispatch(
         }
     }
 }
+
+/// Runs the sender's Lambda handler: step jobs to `sender`, reconcile passes to `reconciler`.
+pub async fn run(
+    sender: ritmo_core::delivery::sender::Sender,
+    reconciler: ritmo_core::delivery::reconcile::Reconciler,
+) -> Result<(), lambda_runtime::Error> {
+    let sender: Arc<dyn StepRunner> = Arc::new(sender);
+    let reconciler = Arc::new(reconciler);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        let (sender, reconciler) = (sender.clone(), reconciler.clone());
+        async move { dispatch(sender, &reconciler, event).await }
+    }))
+    .await
+}

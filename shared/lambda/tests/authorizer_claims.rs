@@ -4,28 +4,29 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use ritmo_core::adapters::LocalScheduler;
+use ritmo_app::local::{Local, LocalAdapters};
 use ritmo_core::common::clock::SystemClock;
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::links::PublicBase;
-use ritmo_core::Ports;
 use ritmo_http::Auth;
+use ritmo_memory::LocalScheduler;
 use ritmo_whatsapp::outbox::Outbox;
 use tower::ServiceExt;
 
 fn app(auth: Auth) -> axum::Router {
     let clock = Arc::new(SystemClock);
     let ids = Arc::new(UlidGen::new(clock.clone()));
-    let ports = Ports::in_memory(
+    let ritmo = Local::new(LocalAdapters::in_memory(
         clock.clone(),
         ids,
         Arc::new(Outbox::new(clock.clone())),
         LocalScheduler::new(clock),
-    );
+    ));
     ritmo_lambda::with_authorizer_claims(ritmo_http::finish(ritmo_http::admin_routes(
         &auth,
-        &ports,
-        PublicBase::new("https://go.example.com"),
+        ritmo.sequences_api(),
+        ritmo.enrollments_api(),
+        ritmo.links_api(PublicBase::new("https://go.example.com")),
     )))
 }
 

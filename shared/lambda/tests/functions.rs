@@ -9,7 +9,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use lambda_runtime::{Context, LambdaEvent};
-use ritmo_core::adapters::LocalScheduler;
+use ritmo_app::local::{Local, LocalAdapters};
 use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
@@ -21,11 +21,12 @@ use ritmo_core::delivery::ports::{NotificationQueue, StepRunner};
 use ritmo_core::links::{LinkInput, PublicBase, StickyKey};
 use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::store::SequenceStore;
-use ritmo_core::{PortError, Ports};
+use ritmo_core::PortError;
 use ritmo_http::routes::webhook::WebhookSettings;
-use ritmo_http::{Auth, EnrollmentsState, LinksState, RedirectState, SequencesState, WebhookState};
+use ritmo_http::{Auth, RedirectState};
 use ritmo_lambda::apps;
 use ritmo_lambda::sender;
+use ritmo_memory::LocalScheduler;
 use ritmo_whatsapp::outbox::Outbox;
 use tower::ServiceExt;
 use ulid::Ulid;
@@ -35,14 +36,19 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-fn ritmo() -> Ports {
+/// Every adapter in memory on the system clock, the outbox as the messenger.
+fn adapters() -> LocalAdapters {
     let clock = Arc::new(SystemClock);
-    Ports::in_memory(
+    LocalAdapters::in_memory(
         clock.clone(),
         Arc::new(UlidGen::new(clock.clone())),
         Arc::new(Outbox::new(clock.clone())),
         LocalScheduler::new(clock),
     )
+}
+
+fn ritmo() -> Local {
+    Local::new(adapters())
 }
 
 /// Runs an API Gateway v2 (or function URL) event through a function's router as
@@ -85,7 +91,7 @@ fn json(body: &str) -> serde_json::Value {
 async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
     let ritmo = ritmo();
     let app = apps::sequences_api(
-        SequencesState::of(&ritmo),
+        ritmo.sequences_api(),
         Auth::authorizer_context(),
         ritmo_http::console::ConsoleConfig::local(),
     );
@@ -97,6 +103,8 @@ async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
     let id = Ulid::from_string(body["id"].as_str().unwrap()).unwrap();
     let acme = TenantId::parse("acme").unwrap();
     assert!(ritmo
+        .base()
+        .stores
         .sequences
         .get_sequence(&acme, id)
         .await
@@ -107,7 +115,7 @@ async fn sequences_api_creates_a_sequence_for_the_authorizers_tenant() {
 #[tokio::test]
 async fn sequences_api_does_not_serve_enrollment_routes() {
     let app = apps::sequences_api(
-        SequencesState::of(&ritmo()),
+        ritmo().sequences_api(),
         Auth::authorizer_context(),
         ritmo_http::console::ConsoleConfig::local(),
     );
@@ -118,7 +126,7 @@ async fn sequences_api_does_not_serve_enrollment_routes() {
 
 #[tokio::test]
 async fn enrollments_api_answers_a_viewer_with_a_404_for_an_unknown_sequence() {
-    let app = apps::enrollments_api(EnrollmentsState::of(&ritmo()), Auth::authorizer_context());
+    let app = apps::enrollments_api(ritmo().enrollments_api(), Auth::authorizer_context());
     let (status, body) = call(app, "apigw-v2-viewer-list-enrollments.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let body = json(&body);
@@ -128,7 +136,7 @@ async fn enrollments_api_answers_a_viewer_with_a_404_for_an_unknown_sequence() {
 
 #[tokio::test]
 async fn enrollments_api_does_not_serve_sequence_routes() {
-    let app = apps::enrollments_api(EnrollmentsState::of(&ritmo()), Auth::authorizer_context());
+    let app = apps::enrollments_api(ritmo().enrollments_api(), Auth::authorizer_context());
     let (status, _) = call(app, "apigw-v2-admin-create-sequence.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -143,20 +151,14 @@ fn webhook_settings(verify_token: &str) -> WebhookSettings {
 #[tokio::test]
 async fn webhook_echoes_the_challenge_only_for_the_configured_token() {
     let (status, body) = call(
-        apps::webhook(WebhookState::of(
-            &ritmo(),
-            webhook_settings("meta-verify-token"),
-        )),
+        apps::webhook(ritmo().webhook(webhook_settings("meta-verify-token"))),
         "apigw-v2-webhook-verify.json",
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "1158201444");
     let (status, _) = call(
-        apps::webhook(WebhookState::of(
-            &ritmo(),
-            webhook_settings("another-token"),
-        )),
+        apps::webhook(ritmo().webhook(webhook_settings("another-token"))),
         "apigw-v2-webhook-verify.json",
     )
     .await;
@@ -166,10 +168,7 @@ async fn webhook_echoes_the_challenge_only_for_the_configured_token() {
 #[tokio::test]
 async fn webhook_refuses_an_unsigned_delivery() {
     let (status, body) = call(
-        apps::webhook(WebhookState::of(
-            &ritmo(),
-            webhook_settings("meta-verify-token"),
-        )),
+        apps::webhook(ritmo().webhook(webhook_settings("meta-verify-token"))),
         "apigw-v2-webhook-delivery.json",
     )
     .await;
@@ -181,12 +180,12 @@ fn public() -> PublicBase {
     PublicBase::new("https://go.example.com")
 }
 
-fn redirect_state(ports: &Ports) -> RedirectState {
-    RedirectState::of(ports, StickyKey::new(&[7u8; 32]), public())
+fn redirect_state(ritmo: &Local) -> RedirectState {
+    ritmo.redirect(StickyKey::new(&[7u8; 32]), public())
 }
 
 /// `ana` and `bia`, acme's attendants, and `mystore` rotating over them in turn.
-async fn seed_links(ritmo: &Ports, rotator: bool) {
+async fn seed_links(ritmo: &Local, rotator: bool) {
     let acme = TenantId::parse("acme").unwrap();
     let mut links = vec![
         serde_json::json!({"slug": "ana", "type": "whatsapp", "phone": "+5511987654321", "text": "Olá!"}),
@@ -206,7 +205,7 @@ async fn seed_links(ritmo: &Ports, rotator: bool) {
 async fn links_api_creates_a_rotator_for_the_authorizers_tenant_with_its_public_url() {
     let ritmo = ritmo();
     seed_links(&ritmo, false).await;
-    let app = apps::links_api(LinksState::of(&ritmo, public()), Auth::authorizer_context());
+    let app = apps::links_api(ritmo.links_api(public()), Auth::authorizer_context());
     let (status, body) = call(app, "apigw-v2-admin-create-link.json").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let body = json(&body);
@@ -219,10 +218,7 @@ async fn links_api_creates_a_rotator_for_the_authorizers_tenant_with_its_public_
 
 #[tokio::test]
 async fn links_api_does_not_serve_other_routes() {
-    let app = apps::links_api(
-        LinksState::of(&ritmo(), public()),
-        Auth::authorizer_context(),
-    );
+    let app = apps::links_api(ritmo().links_api(public()), Auth::authorizer_context());
     let (status, _) = call(app.clone(), "apigw-v2-admin-create-sequence.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = call(app, "function-url-redirect-browser.json").await;
@@ -326,13 +322,13 @@ fn failed(response: &SqsBatchResponse) -> Vec<&str> {
         .collect()
 }
 
-fn runner(ports: &Ports) -> Arc<dyn StepRunner> {
-    Arc::new(ports.sender())
+fn runner(ritmo: &Local) -> Arc<dyn StepRunner> {
+    Arc::new(ritmo.sender().clone())
 }
 
 /// A sequence of one template step, active, with `+5511987654321` enrolled: returns the ports,
 /// the outbox and the step job its schedule carries (the body of the step-queue message).
-async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
+async fn enrolled_contact() -> (Local, Arc<Outbox>, serde_json::Value, Ulid) {
     let clock = Arc::new(ManualClock::new(
         chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
             .unwrap()
@@ -341,12 +337,12 @@ async fn enrolled_contact() -> (Ports, Arc<Outbox>, serde_json::Value, Ulid) {
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let outbox = Arc::new(Outbox::new(dyn_clock.clone()));
     let scheduler = LocalScheduler::new(dyn_clock.clone());
-    let ports = Ports::in_memory(
+    let ports = Local::new(LocalAdapters::in_memory(
         dyn_clock.clone(),
         Arc::new(UlidGen::new(dyn_clock)),
         outbox.clone(),
         scheduler.clone(),
-    );
+    ));
     let acme = TenantId::parse("acme").unwrap();
     let channel = ports
         .channel_service()
@@ -491,8 +487,9 @@ impl SequenceStore for Unreachable {
 
 #[tokio::test]
 async fn sender_reports_the_record_whose_port_failed_so_sqs_delivers_it_again() {
-    let mut ports = ritmo();
-    ports.sequences = Arc::new(Unreachable);
+    let mut adapters = adapters();
+    adapters.base.stores.sequences = Arc::new(Unreachable);
+    let ports = Local::new(adapters);
     let response = sender::handle(runner(&ports), step_batch(&[])).await;
     assert_eq!(failed(&response), ["5f1c2a9e-7b3d-4c1e-9a6f-0d2b8e4c6a10"]);
     assert_eq!(
@@ -588,7 +585,7 @@ fn statuses_notification(statuses: usize) -> String {
 #[tokio::test]
 async fn webhook_queues_a_signed_delivery_in_parts_and_answers_at_once() {
     let queue = Arc::new(QueueRecorder::default());
-    let mut state = WebhookState::of(&ritmo(), webhook_settings("meta-verify-token"));
+    let mut state = ritmo().webhook(webhook_settings("meta-verify-token"));
     state.queue = Some(queue.clone());
     let body = statuses_notification(1_000);
     assert!(body.len() > 300_000, "{}", body.len());
@@ -615,7 +612,7 @@ async fn webhook_queues_a_signed_delivery_in_parts_and_answers_at_once() {
         refuse: true,
         ..Default::default()
     });
-    let mut state = WebhookState::of(&ritmo(), webhook_settings("meta-verify-token"));
+    let mut state = ritmo().webhook(webhook_settings("meta-verify-token"));
     state.queue = Some(refusing);
     let (status, headers, body) = respond_to(
         apps::webhook(state),
@@ -624,7 +621,7 @@ async fn webhook_queues_a_signed_delivery_in_parts_and_answers_at_once() {
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers["content-type"], "application/problem+json");
-    let mut state = WebhookState::of(&ritmo(), webhook_settings("meta-verify-token"));
+    let mut state = ritmo().webhook(webhook_settings("meta-verify-token"));
     state.queue = Some(queue.clone());
     let before = queue.queued.lock().unwrap().len();
     let (status, _) = call(apps::webhook(state), "apigw-v2-webhook-delivery.json").await;
@@ -742,11 +739,12 @@ fn test_upload(body: &str) -> Option<ritmo_core::jobs::UploadCompleted> {
 #[tokio::test]
 async fn the_job_worker_starts_a_job_whose_upload_completed_and_names_one_it_could_not_read() {
     let dir = std::env::temp_dir().join(format!("ritmo-lambda-uploads-{}", ulid::Ulid::new()));
-    let uploads = std::sync::Arc::new(ritmo_core::adapters::DirUploads::new(&dir, b"k").unwrap());
+    let uploads = std::sync::Arc::new(ritmo_memory::DirUploads::new(&dir, b"k").unwrap());
     uploads.set_base("http://127.0.0.1:3000");
-    let mut ports = ritmo();
-    ports.uploads = Some(uploads.clone());
-    let queue = ports.local_jobs();
+    let mut adapters = adapters();
+    adapters.uploads = Some(uploads.clone());
+    let ports = Local::new(adapters);
+    let queue = ports.job_queue().clone();
     let acme = TenantId::parse("acme").unwrap();
     let sequence = ports
         .sequence_service()
@@ -767,7 +765,7 @@ async fn the_job_worker_starts_a_job_whose_upload_completed_and_names_one_it_cou
     let (uploaded, missing) = (begin().await.unwrap(), begin().await.unwrap());
     let path = uploads.path(&acme, uploaded.job_id);
     std::fs::write(&path, "phone\n+5511987654321\n").unwrap();
-    let tag = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    let tag = ritmo_memory::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
     let batch = step_batch(&[
         serde_json::json!({"uploaded": uploaded.job_id, "bytes": 21, "tag": tag}),
         // Its file is not there (yet): SQS is to deliver the event again.

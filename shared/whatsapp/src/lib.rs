@@ -4,6 +4,7 @@
 //! `Unknown` and is never resent.
 
 pub mod body;
+pub mod dns;
 pub mod errors;
 pub mod outbox;
 pub mod webhook;
@@ -11,11 +12,12 @@ pub mod webhook;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dns::SystemResolver;
 use hmac::{Hmac, Mac};
 use ritmo_core::channels::model::{
     Bot, Channel, TemplateButton, TemplateCategory, TemplateHeader, TemplateInfo,
 };
-use ritmo_core::common::net::{forbidden_address, url_host, HostResolver, SystemResolver};
+use ritmo_core::common::net::{forbidden_address, url_host, HostResolver};
 use ritmo_core::delivery::ports::{
     ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
 };
@@ -37,6 +39,41 @@ pub struct WhatsAppConfig {
     /// Lets bot starts reach private and loopback addresses (a bot stand-in on this machine in
     /// tests). Off in production: bots are posted to on the public internet only.
     pub allow_private_bots: bool,
+}
+
+/// A Graph API setting of the environment that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {var} is invalid: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: &'static str,
+}
+
+impl WhatsAppConfig {
+    /// The Graph API the client talks to: `RITMO_GRAPH_BASE_URL` (default
+    /// [`DEFAULT_GRAPH_BASE`]) and `RITMO_GRAPH_VERSION` (default [`DEFAULT_GRAPH_VERSION`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::from_env`], reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let mut config = Self::default();
+        if let Some(base) = set("RITMO_GRAPH_BASE_URL") {
+            if !base.starts_with("https://") && !base.starts_with("http://") {
+                return Err(ConfigError {
+                    var: "RITMO_GRAPH_BASE_URL",
+                    reason: "must be an http(s) URL",
+                });
+            }
+            config.base_url = base.trim_end_matches('/').to_string();
+        }
+        if let Some(version) = set("RITMO_GRAPH_VERSION") {
+            config.version = version;
+        }
+        Ok(config)
+    }
 }
 
 impl Default for WhatsAppConfig {

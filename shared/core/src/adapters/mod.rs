@@ -1,17 +1,12 @@
-//! Adapters for running on one machine with no AWS and no network: the in-memory stores, the
-//! in-process scheduler and the in-process job queue. (The outbox messenger, which records
-//! Cloud API bodies, is in `ritmo-whatsapp`.)
+//! The in-memory stores, beside the ports they implement: the local server's default and the
+//! tests'. (Adapters that do I/O — the in-process scheduler and job queue, files in a directory —
+//! are in `ritmo-memory`; the outbox messenger, which records Cloud API bodies, in
+//! `ritmo-whatsapp`.)
 
-pub mod jobs;
 pub mod memory;
 pub mod memory_jobs;
 pub mod memory_links;
-pub mod scheduler;
 
-pub use jobs::LocalJobQueue;
 pub use memory::MemoryStore;
-pub use memory_jobs::{
-    DirImportFiles, DirUploads, MemoryImportFiles, MemoryJobStore, LOCAL_UPLOAD_PATH,
-};
+pub use memory_jobs::{MemoryImportFiles, MemoryJobStore};
 pub use memory_links::MemoryLinkStore;
-pub use scheduler::LocalScheduler;

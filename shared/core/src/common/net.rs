@@ -76,23 +76,11 @@ pub fn url_host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-/// Resolves host names (the system resolver in production, a fixed table in tests).
+/// Resolves host names (the system resolver, `ritmo_whatsapp::dns::SystemResolver`, in
+/// production; a fixed table in tests).
 #[async_trait]
 pub trait HostResolver: Send + Sync {
     async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, PortError>;
-}
-
-/// The operating system's resolver.
-pub struct SystemResolver;
-
-#[async_trait]
-impl HostResolver for SystemResolver {
-    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, PortError> {
-        let addrs = tokio::net::lookup_host((host, 443))
-            .await
-            .map_err(|e| PortError::with_source("the host name did not resolve", e))?;
-        Ok(addrs.map(|a| a.ip()).collect())
-    }
 }
 
 /// How long the save-time check waits for a name to resolve.

@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::delivery::pacing::SendSlots;
-
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
@@ -157,29 +155,19 @@ pub struct InboundWebhooks {
 }
 
 impl InboundWebhooks {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         clock: Arc<dyn Clock>,
         channels: Arc<dyn ChannelStore>,
         sequences: Arc<dyn SequenceStore>,
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
-        slots: Arc<dyn SendSlots>,
+        transitions: EnrollmentTransitions,
+        state: SequenceTransitions,
+        statuses: Statuses,
     ) -> Self {
-        let transitions = EnrollmentTransitions::new(
-            clock.clone(),
-            enrollments.clone(),
-            scheduler.clone(),
-            channels.clone(),
-            slots,
-        );
-        let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
-            statuses: Statuses::new(
-                enrollments.clone(),
-                scheduler.clone(),
-                transitions.clone(),
-                state.clone(),
-            ),
+            statuses,
             transitions,
             state,
             clock,

@@ -21,7 +21,7 @@ use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAI
 use crate::delivery::ports::{
     callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
 };
-use crate::delivery::ports::{Messenger, NoMetrics, Scheduler, SendMetrics, StepMetric};
+use crate::delivery::ports::{Messenger, Scheduler, SendMetrics, StepMetric};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
     Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, Pending, StepState,
@@ -198,27 +198,18 @@ impl Sender {
         messenger: Arc<dyn Messenger>,
         scheduler: Arc<dyn Scheduler>,
         slots: Arc<dyn SendSlots>,
+        transitions: EnrollmentTransitions,
+        state: SequenceTransitions,
+        statuses: Statuses,
+        metrics: Arc<dyn SendMetrics>,
     ) -> Self {
-        let transitions = EnrollmentTransitions::new(
-            clock.clone(),
-            enrollments.clone(),
-            scheduler.clone(),
-            channels.clone(),
-            slots.clone(),
-        );
-        let state = SequenceTransitions::new(clock.clone(), sequences.clone());
         Self {
-            metrics: Arc::new(NoMetrics),
+            metrics,
             snapshots: Snapshots {
                 sequences: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
                 channels: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
             },
-            statuses: Statuses::new(
-                enrollments.clone(),
-                scheduler.clone(),
-                transitions.clone(),
-                state.clone(),
-            ),
+            statuses,
             transitions,
             state,
             clock,
@@ -230,12 +221,6 @@ impl Sender {
             scheduler,
             slots,
         }
-    }
-
-    /// Reports each delivery's outcome to `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<dyn SendMetrics>) -> Self {
-        self.metrics = metrics;
-        self
     }
 
     fn report(&self, step: &Step, fired: &Fired, planned: Option<DateTime<Utc>>) {

@@ -9,7 +9,6 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::channels::store::ChannelStore;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::ids::IdGen;
@@ -17,7 +16,6 @@ use crate::common::page::{Page, PageRequest};
 use crate::common::phone::Phone;
 use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
-use crate::delivery::pacing::SendSlots;
 use crate::delivery::ports::Scheduler;
 use crate::enrollments::counters::Counts;
 use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReason, StepState};
@@ -209,17 +207,9 @@ impl EnrollmentService {
         sequences: Arc<dyn SequenceStore>,
         enrollments: Arc<dyn EnrollmentStore>,
         scheduler: Arc<dyn Scheduler>,
-        channels: Arc<dyn ChannelStore>,
-        slots: Arc<dyn SendSlots>,
+        transitions: EnrollmentTransitions,
         jobs: JobService,
     ) -> Self {
-        let transitions = EnrollmentTransitions::new(
-            clock.clone(),
-            enrollments.clone(),
-            scheduler.clone(),
-            channels,
-            slots,
-        );
         Self {
             clock,
             ids,

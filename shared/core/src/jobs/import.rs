@@ -422,9 +422,29 @@ impl<'a> FileReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::{LocalJobQueue, MemoryImportFiles, MemoryJobStore};
+    use crate::adapters::{MemoryImportFiles, MemoryJobStore};
     use crate::common::clock::{Clock, ManualClock};
     use crate::common::ids::SequentialIds;
+    use crate::jobs::store::JobQueue;
+
+    /// A queue that takes every job and runs none: these tests read the files only.
+    struct Accepting;
+
+    #[async_trait::async_trait]
+    impl JobQueue for Accepting {
+        async fn submit(&self, _tenant: &TenantId, _job_id: Ulid) -> Result<(), PortError> {
+            Ok(())
+        }
+
+        async fn submit_upload_check(
+            &self,
+            _tenant: &TenantId,
+            _job_id: Ulid,
+            _delay: std::time::Duration,
+        ) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
 
     fn service() -> JobService {
         let clock: Arc<dyn Clock> =
@@ -433,7 +453,7 @@ mod tests {
             clock,
             Arc::new(SequentialIds::default()),
             Arc::new(MemoryJobStore::new()),
-            LocalJobQueue::new(),
+            Arc::new(Accepting),
         )
     }
 

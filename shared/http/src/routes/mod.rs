@@ -6,7 +6,6 @@ pub mod jobs;
 pub mod links;
 pub mod redirect;
 pub mod sequences;
-pub mod uploads;
 pub mod webhook;
 
 use axum::http::StatusCode;

@@ -92,7 +92,7 @@ pub fn item_size(
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 
-/// The in-memory ports with `store` as every store a send touches (channels, bots, sequences,
+/// Ritmo in one process with `store` as every store a send touches (channels, bots, sequences,
 /// enrollments, send slots), on the system clock, sending to an outbox and scheduling in
 /// process; and `acme`'s channel on them (`1098765432`, 80 messages/s) with `template`, an
 /// approved template of `category` taking `body_parameters` parameters, registered.
@@ -105,18 +105,20 @@ pub async fn send_world(
     use ritmo_core::common::clock::{Clock, SystemClock};
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
-    let scheduler = ritmo_core::adapters::LocalScheduler::new(clock.clone());
-    let mut ports = ritmo_core::Ports::in_memory(
+    let scheduler = ritmo_memory::LocalScheduler::new(clock.clone());
+    let mut adapters = ritmo_app::local::LocalAdapters::in_memory(
         clock.clone(),
         Arc::new(ritmo_core::common::ids::UlidGen::new(clock)),
         outbox.clone(),
         scheduler.clone(),
     );
-    ports.channels = store.clone();
-    ports.bots = store.clone();
-    ports.sequences = store.clone();
-    ports.enrollments = store.clone();
-    ports.slots = store.clone();
+    let stores = &mut adapters.base.stores;
+    stores.channels = store.clone();
+    stores.bots = store.clone();
+    stores.sequences = store.clone();
+    stores.enrollments = store.clone();
+    stores.slots = store.clone();
+    let ports = ritmo_app::local::Local::new(adapters);
     let acme = ritmo_core::common::tenant::TenantId::parse("acme").unwrap();
     let channel = ports
         .channel_service()
@@ -154,9 +156,9 @@ pub async fn send_world(
 
 /// What [`send_world`] sets up.
 pub struct SendWorld {
-    pub ports: ritmo_core::Ports,
+    pub ports: ritmo_app::local::Local,
     pub outbox: Arc<ritmo_whatsapp::outbox::Outbox>,
-    pub scheduler: Arc<ritmo_core::adapters::LocalScheduler>,
+    pub scheduler: Arc<ritmo_memory::LocalScheduler>,
     pub acme: ritmo_core::common::tenant::TenantId,
     pub channel_id: ulid::Ulid,
 }

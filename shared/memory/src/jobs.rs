@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use ulid::Ulid;
 
-use crate::common::error::PortError;
-use crate::common::tenant::TenantId;
-use crate::jobs::runner::JobRunner;
-use crate::jobs::store::{JobQueue, JobStore};
+use ritmo_core::common::error::PortError;
+use ritmo_core::common::tenant::TenantId;
+use ritmo_core::jobs::runner::JobRunner;
+use ritmo_core::jobs::store::{JobQueue, JobStore};
 
 /// Times a chunk that failed (the store not answering) is tried again before it is left for
 /// the next start-up.
@@ -111,7 +111,7 @@ impl JobQueue for LocalJobQueue {
         };
         let tenant = tenant.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(delay.min(crate::jobs::store::MAX_QUEUE_DELAY)).await;
+            tokio::time::sleep(delay.min(ritmo_core::jobs::store::MAX_QUEUE_DELAY)).await;
             if let Err(error) = runner.check_upload(&tenant, job_id).await {
                 tracing::warn!(error = %error, tenant = %tenant, job_id = %job_id, "upload check failed; the job is checked again at the next start-up");
             }

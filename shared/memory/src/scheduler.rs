@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use crate::common::clock::{Clock, ClockBackwards, ManualClock};
-use crate::common::error::PortError;
-use crate::delivery::ports::{Schedule, Scheduler, StepJob, StepRunner};
+use ritmo_core::common::clock::{Clock, ClockBackwards, ManualClock};
+use ritmo_core::common::error::PortError;
+use ritmo_core::delivery::ports::{Schedule, Scheduler, StepJob, StepRunner};
 
 /// How often a schedule whose run failed (an infrastructure error) is tried again, and after
 /// how long: EventBridge Scheduler retries too.
@@ -247,8 +247,8 @@ impl Scheduler for LocalScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tenant::TenantId;
     use chrono::TimeZone;
+    use ritmo_core::common::tenant::TenantId;
     use ulid::Ulid;
 
     struct Recorder {

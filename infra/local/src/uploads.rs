@@ -11,16 +11,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http_body_util::BodyExt;
-use ritmo_core::adapters::{DirUploads, LOCAL_UPLOAD_PATH};
 use ritmo_core::common::clock::Clock;
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::jobs::import::MAX_IMPORT_BYTES;
 use ritmo_core::jobs::{JobRunner, JobService};
+use ritmo_memory::{DirUploads, LOCAL_UPLOAD_PATH};
 use serde::Deserialize;
 use ulid::Ulid;
 
-use crate::extract::Path;
-use crate::problem::{ApiResult, Problem};
+use ritmo_http::extract::Path;
+use ritmo_http::problem::{ApiResult, Problem};
 
 /// What the upload route needs: where files go, the jobs they belong to, and the runner their
 /// completion is told to.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use ritmo_core::adapters::{LocalJobQueue, LocalScheduler};
+use ritmo_app::local::{Local, LocalAdapters};
 use ritmo_core::channels::model::{Bot, Channel, ParameterNames, TemplateCategory, TemplateInfo};
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
@@ -27,7 +27,8 @@ use ritmo_core::jobs::{ChunkOutcome, JobKind, JobStatus};
 use ritmo_core::sequences::model::Sequence;
 use ritmo_core::sequences::model::SequenceStatus;
 use ritmo_core::sequences::store::SequenceStore;
-use ritmo_core::{PortError, Ports};
+use ritmo_core::PortError;
+use ritmo_memory::{LocalJobQueue, LocalScheduler};
 use ulid::Ulid;
 
 /// A messenger that records every template it is asked to send and fails the next sends with
@@ -79,7 +80,7 @@ impl Messenger for Recorder {
 }
 
 struct World {
-    ports: Ports,
+    ritmo: Local,
     clock: ManualClock,
     scheduler: Arc<LocalScheduler>,
     messenger: Arc<Recorder>,
@@ -101,23 +102,23 @@ async fn world() -> World {
     world_with(|_| {}).await
 }
 
-/// [`world`] with some ports replaced before anything is stored.
-async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
+/// [`world`] with some adapters replaced before anything is built or stored.
+async fn world_with(adapt: impl FnOnce(&mut LocalAdapters)) -> World {
     let clock = ManualClock::new(monday_noon());
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let scheduler = LocalScheduler::new(shared.clone());
     let messenger = Arc::new(Recorder::default());
-    let mut ports = Ports::in_memory(
+    let mut adapters = LocalAdapters::in_memory(
         shared.clone(),
         Arc::new(UlidGen::new(shared)),
         messenger.clone(),
         scheduler.clone(),
     );
-    adapt(&mut ports);
-    let jobs = ports.local_jobs();
-    scheduler.set_runner(Arc::new(ports.sender()));
+    adapt(&mut adapters);
+    let ritmo = Local::new(adapters);
+    let jobs = ritmo.job_queue().clone();
     let tenant = TenantId::parse("acme").unwrap();
-    let channel = ports
+    let channel = ritmo
         .channel_service()
         .create_channel(
             &tenant,
@@ -127,7 +128,7 @@ async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
         )
         .await
         .unwrap();
-    let sequences = ports.sequence_service();
+    let sequences = ritmo.sequence_service();
     let sequence = sequences
         .create_sequence(
             &tenant,
@@ -154,7 +155,7 @@ async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
         .activate_sequence(&tenant, sequence.id)
         .await
         .unwrap();
-    let results = ports
+    let results = ritmo
         .enrollment_service()
         .enroll(
             &tenant,
@@ -168,7 +169,7 @@ async fn world_with(adapt: impl FnOnce(&mut Ports)) -> World {
         Some(monday_noon() + TimeDelta::hours(1))
     );
     World {
-        ports,
+        ritmo,
         clock,
         scheduler,
         messenger,
@@ -190,7 +191,7 @@ impl World {
 
     async fn status(&self) -> (EnrollmentStatus, Option<ExitReason>) {
         let e = self
-            .ports
+            .ritmo
             .enrollment_service()
             .enrollment(&self.tenant, self.sequence_id, ANA)
             .await
@@ -229,7 +230,7 @@ async fn a_repeated_delivery_of_the_same_job_sends_nothing_more() {
     let w = world().await;
     let job = w.scheduler.pending()[0].input.clone();
     w.clock.set(w.scheduler.pending()[0].fire_at).unwrap();
-    let sender = w.ports.sender();
+    let sender = w.ritmo.sender();
     sender.run(job.clone()).await.unwrap();
     sender.run(job.clone()).await.unwrap();
     sender.run(job).await.unwrap();
@@ -239,7 +240,7 @@ async fn a_repeated_delivery_of_the_same_job_sends_nothing_more() {
 #[tokio::test]
 async fn removed_contact_gets_no_further_step() {
     let w = world().await;
-    w.ports
+    w.ritmo
         .enrollment_service()
         .remove_contact(&w.tenant, w.sequence_id, "+55 11 98765-4321")
         .await
@@ -304,7 +305,7 @@ async fn a_template_error_pauses_the_sequence_and_keeps_the_enrollment() {
     });
     w.advance(1).await;
     let sequence = w
-        .ports
+        .ritmo
         .sequence_service()
         .sequence(&w.tenant, w.sequence_id)
         .await
@@ -312,7 +313,7 @@ async fn a_template_error_pauses_the_sequence_and_keeps_the_enrollment() {
     assert_eq!(sequence.status, SequenceStatus::Paused);
     assert!(sequence.status_reason.unwrap().contains("132001"));
     assert_eq!(w.status().await.0, EnrollmentStatus::Active);
-    w.ports
+    w.ritmo
         .sequence_service()
         .resume_sequence(&w.tenant, w.sequence_id)
         .await
@@ -327,7 +328,7 @@ async fn a_reply_ends_the_run_in_a_sequence_that_exits_on_reply() {
     let w = world().await;
     w.advance(1).await;
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![InboundEvent::Message {
             phone_number_id: "1098765432".into(),
@@ -361,7 +362,7 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
             failure: None,
         },
     };
-    let inbound = w.ports.inbound();
+    let inbound = w.ritmo.inbound();
     inbound
         .apply(vec![
             status(MessageStatus::Read),
@@ -372,14 +373,14 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
         .await
         .unwrap();
     let e = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, ANA)
         .await
         .unwrap();
     assert_eq!(e.history[0].status, Some(MessageStatus::Read));
     let stats = w
-        .ports
+        .ritmo
         .stats_service()
         .sequence_stats(&w.tenant, w.sequence_id)
         .await
@@ -398,7 +399,7 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
 async fn an_event_for_a_number_no_tenant_has_is_ignored() {
     let w = world().await;
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![
             InboundEvent::Message {
@@ -434,7 +435,7 @@ async fn a_brazilian_contact_under_its_eight_digit_whatsapp_id_is_found_by_statu
     let w = world().await;
     w.advance(1).await;
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![status_of(
             "wamid.1",
@@ -445,7 +446,7 @@ async fn a_brazilian_contact_under_its_eight_digit_whatsapp_id_is_found_by_statu
         .unwrap();
     assert_eq!(report.statuses, 1);
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![InboundEvent::Message {
             phone_number_id: "1098765432".into(),
@@ -459,7 +460,7 @@ async fn a_brazilian_contact_under_its_eight_digit_whatsapp_id_is_found_by_statu
         (EnrollmentStatus::Exited, Some(ExitReason::Replied))
     );
     let stats = w
-        .ports
+        .ritmo
         .stats_service()
         .sequence_stats(&w.tenant, w.sequence_id)
         .await
@@ -474,14 +475,14 @@ async fn the_whatsapp_id_of_the_send_response_is_recorded_and_finds_the_contact(
     *w.messenger.wa_id.lock().unwrap() = Some("5511900001111".into());
     w.advance(1).await;
     let e = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, ANA)
         .await
         .unwrap();
     assert_eq!(e.history.len(), 1);
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![InboundEvent::Message {
             phone_number_id: "1098765432".into(),
@@ -516,7 +517,7 @@ async fn a_failed_status_without_callback_data_finds_its_send_by_message_id() {
             }),
         },
     };
-    let report = w.ports.inbound().apply(vec![failed]).await.unwrap();
+    let report = w.ritmo.inbound().apply(vec![failed]).await.unwrap();
     assert_eq!(report.statuses, 1);
     assert_eq!(
         w.status().await,
@@ -539,18 +540,18 @@ async fn a_status_that_arrives_before_its_send_is_recorded_is_applied_with_the_s
         ritmo_core::delivery::ports::callback_data(job.sequence_id, job.enrollment_id, job.step_id)
     };
     let early = status_of("wamid.1", MessageStatus::Delivered, Some(callback_of_first));
-    let report = w.ports.inbound().apply(vec![early.clone()]).await.unwrap();
+    let report = w.ritmo.inbound().apply(vec![early.clone()]).await.unwrap();
     assert_eq!((report.statuses, report.held), (0, 1));
     w.advance(1).await;
     let stats = w
-        .ports
+        .ritmo
         .stats_service()
         .sequence_stats(&w.tenant, w.sequence_id)
         .await
         .unwrap();
     assert_eq!((stats.steps[0].sent, stats.steps[0].delivered), (1, 1));
     // The same status again, now that the send is known, changes nothing more.
-    let report = w.ports.inbound().apply(vec![early]).await.unwrap();
+    let report = w.ritmo.inbound().apply(vec![early]).await.unwrap();
     assert_eq!(report.statuses, 1);
 }
 
@@ -559,7 +560,7 @@ async fn a_status_of_a_message_ritmo_did_not_send_is_ignored_and_not_kept() {
     let w = world().await;
     w.advance(1).await;
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![status_of(
             "wamid.attendant",
@@ -584,13 +585,13 @@ fn template_event(event: &str) -> InboundEvent {
 #[tokio::test]
 async fn a_flagged_template_is_a_notice_and_a_later_approval_is_shown_after_a_pause() {
     let w = world().await;
-    let inbound = w.ports.inbound();
+    let inbound = w.ritmo.inbound();
     inbound
         .apply(vec![template_event("FLAGGED")])
         .await
         .unwrap();
     let sequence = w
-        .ports
+        .ritmo
         .sequence_service()
         .sequence(&w.tenant, w.sequence_id)
         .await
@@ -603,7 +604,7 @@ async fn a_flagged_template_is_a_notice_and_a_later_approval_is_shown_after_a_pa
         .await
         .unwrap();
     let sequence = w
-        .ports
+        .ritmo
         .sequence_service()
         .sequence(&w.tenant, w.sequence_id)
         .await
@@ -621,7 +622,7 @@ async fn a_flagged_template_is_a_notice_and_a_later_approval_is_shown_after_a_pa
 async fn a_category_update_changes_the_category_opt_outs_use() {
     let w = world().await;
     w.advance(1).await;
-    let inbound = w.ports.inbound();
+    let inbound = w.ritmo.inbound();
     let report = inbound
         .apply(vec![InboundEvent::TemplateCategory {
             waba_id: "2098765432".into(),
@@ -671,13 +672,13 @@ async fn a_service_priced_status_is_not_billed_as_the_templates_category() {
             failure: None,
         },
     };
-    w.ports
+    w.ritmo
         .inbound()
         .apply(vec![priced(PricingCategory::Service)])
         .await
         .unwrap();
     let stats = w
-        .ports
+        .ritmo
         .stats_service()
         .sequence_stats(&w.tenant, w.sequence_id)
         .await
@@ -687,13 +688,13 @@ async fn a_service_priced_status_is_not_billed_as_the_templates_category() {
         "{:?}",
         stats.steps[0].billable
     );
-    w.ports
+    w.ritmo
         .inbound()
         .apply(vec![priced(PricingCategory::Utility)])
         .await
         .unwrap();
     let stats = w
-        .ports
+        .ritmo
         .stats_service()
         .sequence_stats(&w.tenant, w.sequence_id)
         .await
@@ -735,9 +736,9 @@ impl SequenceStore for CountingSequences {
 async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequences() {
     let listed = Arc::new(AtomicUsize::new(0));
     let counter = listed.clone();
-    let w = world_with(move |ports| {
-        ports.sequences = Arc::new(CountingSequences {
-            inner: ports.sequences.clone(),
+    let w = world_with(move |a| {
+        a.base.stores.sequences = Arc::new(CountingSequences {
+            inner: a.base.stores.sequences.clone(),
             listed: counter,
         });
     })
@@ -745,7 +746,7 @@ async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequen
     w.advance(1).await;
     let before = listed.load(Ordering::Relaxed);
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![
             InboundEvent::Message {
@@ -1003,7 +1004,7 @@ impl EnrollmentStore for Refusing {
 
 /// Enrolls `count` more contacts (`+55119000xxxxx`) in the world's sequence.
 async fn enroll_many(w: &World, count: usize) {
-    let service = w.ports.enrollment_service();
+    let service = w.ritmo.enrollment_service();
     let phones: Vec<String> = (0..count).map(|i| format!("+55119000{i:05}")).collect();
     for chunk in phones.chunks(1000) {
         let contacts = chunk
@@ -1023,7 +1024,9 @@ async fn active_enrollments(w: &World) -> Vec<ritmo_core::enrollments::model::En
     let mut all = Vec::new();
     loop {
         let batch = w
-            .ports
+            .ritmo
+            .base()
+            .stores
             .enrollments
             .list_enrollments(
                 &w.tenant,
@@ -1050,7 +1053,7 @@ async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     let w = world().await;
     enroll_many(&w, 1_199).await;
     let job = w
-        .ports
+        .ritmo
         .sequence_service()
         .archive_sequence(&w.tenant, w.sequence_id)
         .await
@@ -1058,7 +1061,7 @@ async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     assert_eq!(job.status, JobStatus::Queued);
     // The sequence is archived at once; the enrollments wait for the job.
     let sequence = w
-        .ports
+        .ritmo
         .sequence_service()
         .sequence(&w.tenant, w.sequence_id)
         .await
@@ -1066,7 +1069,7 @@ async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     assert_eq!(sequence.status, SequenceStatus::Archived);
     assert_eq!(active_count(&w).await, 1_200);
     w.jobs.run_until_idle().await;
-    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!((job.total, job.done, job.failed), (1_200, 1_200, 0));
     assert!(job.finished_at.is_some());
@@ -1103,7 +1106,7 @@ async fn held_count(w: &World) -> (usize, usize) {
 async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs() {
     let w = world().await;
     enroll_many(&w, 99_999).await;
-    let sequences = w.ports.sequence_service();
+    let sequences = w.ritmo.sequence_service();
     sequences
         .pause_sequence(&w.tenant, w.sequence_id)
         .await
@@ -1129,7 +1132,7 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
         "the request planned no step itself"
     );
     w.jobs.run_until_idle().await;
-    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(
         (job.status, job.done, job.failed),
         (JobStatus::Succeeded, 100_000, 0)
@@ -1161,7 +1164,7 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
         "the request ended no enrollment itself"
     );
     w.jobs.run_until_idle().await;
-    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(
         (job.status, job.total, job.done, job.failed),
         (JobStatus::Succeeded, 100_000, 100_000, 0)
@@ -1169,7 +1172,7 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
     assert_eq!(active_count(&w).await, 0, "no enrollment left active");
     assert!(w.scheduler.pending().is_empty(), "every schedule deleted");
     let stats = w
-        .ports
+        .ritmo
         .stats_service()
         .sequence_stats(&w.tenant, w.sequence_id)
         .await
@@ -1182,18 +1185,18 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
     let w = world().await;
     enroll_many(&w, 1_199).await;
     let job = w
-        .ports
+        .ritmo
         .sequence_service()
         .archive_sequence(&w.tenant, w.sequence_id)
         .await
         .unwrap();
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     // One chunk: 500 enrollments (in pages of 200, so 600), then the cursor is stored.
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
-    let after_one = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let after_one = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(
         (after_one.status, after_one.done),
         (JobStatus::Running, 600)
@@ -1202,14 +1205,14 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
     assert_eq!(active_count(&w).await, 600);
     // A new runner (another process) goes on from the cursor.
     while w
-        .ports
+        .ritmo
         .job_runner()
         .run_chunk(&w.tenant, job.id)
         .await
         .unwrap()
         == ChunkOutcome::More
     {}
-    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(
         (done.status, done.total, done.done),
         (JobStatus::Succeeded, 1_200, 1_200)
@@ -1219,7 +1222,7 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::Finished
     );
-    let again = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let again = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(again, done);
     assert_eq!(active_count(&w).await, 0);
 }
@@ -1229,18 +1232,18 @@ async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_ca
     let w = world().await;
     enroll_many(&w, 999).await;
     let job = w
-        .ports
+        .ritmo
         .sequence_service()
         .archive_sequence(&w.tenant, w.sequence_id)
         .await
         .unwrap();
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
     let cancelled = w
-        .ports
+        .ritmo
         .job_service()
         .cancel(&w.tenant, job.id)
         .await
@@ -1252,26 +1255,29 @@ async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_ca
     );
     assert_eq!(active_count(&w).await, 400, "the walk stopped where it was");
     assert!(matches!(
-        w.ports.job_service().cancel(&w.tenant, job.id).await,
+        w.ritmo.job_service().cancel(&w.tenant, job.id).await,
         Err(ritmo_core::DomainError::Conflict(_))
     ));
 }
 
 #[tokio::test]
 async fn an_enrollment_that_keeps_failing_is_counted_and_listed_and_the_job_goes_on() {
-    let w = world_with(|ports| {
-        ports.enrollments = Arc::new(Refusing(ports.enrollments.clone(), "+5511900000007".into()))
+    let w = world_with(|a| {
+        a.base.stores.enrollments = Arc::new(Refusing(
+            a.base.stores.enrollments.clone(),
+            "+5511900000007".into(),
+        ))
     })
     .await;
     enroll_many(&w, 20).await;
     let job = w
-        .ports
+        .ritmo
         .enrollment_service()
         .remove_enrollments(&w.tenant, w.sequence_id, EnrollmentStatus::Active)
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!((job.total, job.done, job.failed), (21, 20, 1));
     assert_eq!(
@@ -1286,7 +1292,7 @@ async fn an_enrollment_that_keeps_failing_is_counted_and_listed_and_the_job_goes
 async fn a_resume_job_plans_every_held_step_again() {
     let w = world().await;
     enroll_many(&w, 29).await;
-    let sequences = w.ports.sequence_service();
+    let sequences = w.ritmo.sequence_service();
     sequences
         .pause_sequence(&w.tenant, w.sequence_id)
         .await
@@ -1300,7 +1306,7 @@ async fn a_resume_job_plans_every_held_step_again() {
         .unwrap();
     assert_eq!(job.kind, JobKind::ResumeSequence);
     w.jobs.run_until_idle().await;
-    let job = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!((job.status, job.done), (JobStatus::Succeeded, 30));
     w.advance(1).await;
     assert_eq!(
@@ -1312,13 +1318,15 @@ async fn a_resume_job_plans_every_held_step_again() {
 
 #[tokio::test]
 async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_callback() {
-    let w = world_with(|ports| ports.enrollments = Arc::new(Unindexed(ports.enrollments.clone())))
-        .await;
+    let w = world_with(|a| {
+        a.base.stores.enrollments = Arc::new(Unindexed(a.base.stores.enrollments.clone()))
+    })
+    .await;
     w.advance(1).await;
     let callback = w.sent()[0].callback_data.clone();
     // Addressed to the 8-digit WhatsApp id: the phone is found with the ninth digit.
     let report = w
-        .ports
+        .ritmo
         .inbound()
         .apply(vec![status_of(
             "wamid.1",
@@ -1329,7 +1337,7 @@ async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_ca
         .unwrap();
     assert_eq!((report.statuses, report.held), (1, 0));
     let e = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, ANA)
         .await
@@ -1372,7 +1380,7 @@ async fn a_lost_schedule_is_fired_again_after_the_grace_period_and_the_step_goes
     let w = world().await;
     let lost = w.scheduler.pending().remove(0);
     w.scheduler.cancel(&lost.name).await.unwrap();
-    let reconciler = w.ports.reconciler(reconcile_settings());
+    let reconciler = w.ritmo.reconciler(reconcile_settings());
     // Due at 13:00; at 13:09 it is not yet taken as lost.
     w.clock.set(lost.fire_at + TimeDelta::minutes(9)).unwrap();
     assert_eq!(reconciler.run().await.unwrap().refired, 0);
@@ -1381,11 +1389,11 @@ async fn a_lost_schedule_is_fired_again_after_the_grace_period_and_the_step_goes
     assert_eq!(done.refired, 1);
     assert_eq!(reconciler.run().await.unwrap().refired, 0, "once");
     // The lost job, delivered late after all, is stale: a new generation was planned.
-    w.ports.sender().run(lost.input.clone()).await.unwrap();
+    w.ritmo.sender().run(lost.input.clone()).await.unwrap();
     assert!(w.sent().is_empty());
     w.advance(0).await;
     assert_eq!(w.sent().len(), 1);
-    w.ports.sender().run(lost.input).await.unwrap();
+    w.ritmo.sender().run(lost.input).await.unwrap();
     w.advance(25).await;
     assert_eq!(w.sent().len(), 2, "the run went on to its second step");
     assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
@@ -1397,14 +1405,19 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     let job = w.scheduler.pending().remove(0);
     w.clock.set(job.fire_at).unwrap();
     // A sender whose send never comes back, killed while it waits.
-    let mut hanging = w.ports.clone();
-    hanging.messenger = Arc::new(Hanging);
-    let dying = hanging.sender();
+    let dying = ritmo_app::services::sender(
+        w.ritmo.base(),
+        Arc::new(Hanging),
+        w.scheduler.clone(),
+        Arc::new(ritmo_core::delivery::ports::NoMetrics),
+    );
     let input = job.input.clone();
     let task = tokio::spawn(async move { dying.run(input).await });
     let claimed = loop {
         let e = w
-            .ports
+            .ritmo
+            .base()
+            .stores
             .enrollments
             .get_enrollment(&w.tenant, w.sequence_id, ANA)
             .await
@@ -1421,10 +1434,10 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     // The job delivered again finds the step claimed: nothing is sent.
-    w.ports.sender().run(job.input.clone()).await.unwrap();
+    w.ritmo.sender().run(job.input.clone()).await.unwrap();
     assert!(w.sent().is_empty());
 
-    let reconciler = w.ports.reconciler(reconcile_settings());
+    let reconciler = w.ritmo.reconciler(reconcile_settings());
     w.clock.set(job.fire_at + TimeDelta::minutes(14)).unwrap();
     assert_eq!(
         reconciler.run().await.unwrap().unknown,
@@ -1435,7 +1448,7 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     assert_eq!(reconciler.run().await.unwrap().unknown, 1);
     assert_eq!(reconciler.run().await.unwrap().unknown, 0, "once");
     let e = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, ANA)
         .await
@@ -1473,7 +1486,7 @@ impl ritmo_core::delivery::ports::SendMetrics for Metrics {
 async fn the_sender_reports_each_outcome_per_number_and_how_late_a_send_went_out() {
     let metrics = Arc::new(Metrics::default());
     let reported = metrics.clone();
-    let w = world_with(move |ports| ports.metrics = reported).await;
+    let w = world_with(move |a| a.metrics = reported).await;
     w.messenger.fail.lock().unwrap().push(SendError::Throttled {
         code: Some(130429),
         detail: "rate".into(),
@@ -1521,7 +1534,7 @@ async fn a_contact_at_metas_marketing_limit_is_tried_a_day_later_three_times_the
     w.advance(24).await;
     assert_eq!(w.sent().len(), 1, "the second step went out");
     let e = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, ANA)
         .await
@@ -1548,7 +1561,7 @@ async fn a_spam_rate_limit_is_the_numbers_it_waits_minutes_and_ends_no_one() {
     w.advance(1).await;
     assert_eq!(w.sent().len(), 1);
     let e = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, ANA)
         .await
@@ -1559,8 +1572,8 @@ async fn a_spam_rate_limit_is_the_numbers_it_waits_minutes_and_ends_no_one() {
 #[tokio::test]
 async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
     let w = world().await;
-    let sequences = w.ports.sequence_service();
-    let sender = w.ports.sender();
+    let sequences = w.ritmo.sequence_service();
+    let sender = w.ritmo.sender();
     sequences
         .pause_sequence(&w.tenant, w.sequence_id)
         .await
@@ -1570,7 +1583,9 @@ async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
     w.clock.set(first.fire_at).unwrap();
     sender.run(first.input.clone()).await.unwrap();
     let e = w
-        .ports
+        .ritmo
+        .base()
+        .stores
         .enrollments
         .get_enrollment(&w.tenant, w.sequence_id, ANA)
         .await
@@ -1624,9 +1639,9 @@ async fn counters_equal_a_recount_of_the_enrollments_after_a_long_mixed_scenario
         r#"{"currency": "USD", "rates": {"MARKETING": {"55": 0.0625, "default": 0.05}, "UTILITY": {"1": 0.01}}}"#,
     )
     .unwrap();
-    let w = world_with(|ports| ports.rate_card = Some(Arc::new(card))).await;
-    let enrollments = w.ports.enrollment_service();
-    let stats = w.ports.stats_service();
+    let w = world_with(|a| a.rate_card = Some(Arc::new(card))).await;
+    let enrollments = w.ritmo.enrollment_service();
+    let stats = w.ritmo.stats_service();
     let check = |when: &'static str| {
         let stats = stats.clone();
         let (tenant, sequence_id) = (w.tenant.clone(), w.sequence_id);
@@ -1693,14 +1708,14 @@ async fn counters_equal_a_recount_of_the_enrollments_after_a_long_mixed_scenario
         MessageStatus::Failed,
         None,
     ));
-    let inbound = w.ports.inbound();
+    let inbound = w.ritmo.inbound();
     inbound.apply(statuses.clone()).await.unwrap();
     check("the statuses").await;
     inbound.apply(statuses).await.unwrap();
     check("the same statuses again").await;
     // A redelivered step job sends and counts nothing more.
-    w.ports.sender().run(first_job.clone()).await.unwrap();
-    w.ports.sender().run(first_job).await.unwrap();
+    w.ritmo.sender().run(first_job.clone()).await.unwrap();
+    w.ritmo.sender().run(first_job).await.unwrap();
     assert_eq!(w.sent().len(), 8);
     check("a redelivered step").await;
     // Two contacts reply (the second reply of one changes nothing), one is removed.
@@ -1794,7 +1809,7 @@ fn import_file(rows: usize) -> (String, usize, usize) {
 /// Uploads `file` into the world's sequence, 64 KiB at a time as a request body arrives.
 async fn start_import(w: &World, file: &str) -> ritmo_core::jobs::Job {
     let mut upload = w
-        .ports
+        .ritmo
         .enrollment_service()
         .begin_import(&w.tenant, w.sequence_id)
         .await
@@ -1815,13 +1830,13 @@ async fn an_import_enrolls_each_phone_once_and_lists_each_invalid_row() {
         (job.kind, job.status),
         (JobKind::ImportContacts, JobStatus::Queued)
     );
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
     let running = ritmo_core::jobs::JobView::from(
-        w.ports.job_service().job(&w.tenant, job.id).await.unwrap(),
+        w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap(),
     );
     let progress = running.progress.unwrap();
     assert!(
@@ -1829,7 +1844,7 @@ async fn an_import_enrolls_each_phone_once_and_lists_each_invalid_row() {
         "progress is visible while it runs: {running:?}"
     );
     w.jobs.run_until_idle().await;
-    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
     assert_eq!(
         (done.total, done.done, done.failed),
@@ -1850,7 +1865,7 @@ async fn an_import_enrolls_each_phone_once_and_lists_each_invalid_row() {
         lines[1]
     );
     let bia = w
-        .ports
+        .ritmo
         .enrollment_service()
         .enrollment(&w.tenant, w.sequence_id, "+5511970000007")
         .await
@@ -1865,22 +1880,24 @@ async fn an_import_whose_chunk_is_lost_after_enrolling_ends_with_the_same_counts
     let w = world().await;
     let (file, invalid, distinct) = import_file(12_000);
     let job = start_import(&w, &file).await;
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     runner.run_chunk(&w.tenant, job.id).await.unwrap();
-    let before = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let before = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     runner.run_chunk(&w.tenant, job.id).await.unwrap();
     // The process died after the second chunk enrolled its rows but before it stored its
     // cursor: the job is back where the first chunk left it.
-    let current = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let current = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     let mut rewound = before.clone();
     rewound.version = current.version + 1;
-    w.ports
+    w.ritmo
+        .base()
+        .stores
         .jobs
         .put_job(&rewound, Expect::Version(current.version))
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(
         (done.status, done.total, done.done, done.failed),
         (
@@ -1902,13 +1919,13 @@ async fn an_import_into_a_sequence_archived_meanwhile_fails_and_says_why() {
     let w = world().await;
     let (file, _, _) = import_file(3_000);
     let job = start_import(&w, &file).await;
-    w.ports
+    w.ritmo
         .sequence_service()
         .archive_sequence(&w.tenant, w.sequence_id)
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(done.status, JobStatus::Failed);
     assert!(
         done.error.as_deref().unwrap().contains("archived"),
@@ -1922,18 +1939,24 @@ async fn a_cancelled_import_stops_and_its_file_is_deleted() {
     let w = world().await;
     let (file, _, _) = import_file(12_000);
     let job = start_import(&w, &file).await;
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
-    let part = |i| w.ports.import_files.get_part(&w.tenant, job.id, i);
+    let part = |i| {
+        w.ritmo
+            .base()
+            .stores
+            .import_files
+            .get_part(&w.tenant, job.id, i)
+    };
     assert!(
         part(0).await.unwrap().is_some(),
         "the file is kept while it runs"
     );
     let cancelled = w
-        .ports
+        .ritmo
         .job_service()
         .cancel(&w.tenant, job.id)
         .await
@@ -1957,18 +1980,18 @@ async fn a_cancelled_import_stops_and_its_file_is_deleted() {
 }
 
 /// [`world`] whose imports can be uploaded through links, to a directory of its own.
-async fn upload_world() -> (World, Arc<ritmo_core::adapters::DirUploads>) {
+async fn upload_world() -> (World, Arc<ritmo_memory::DirUploads>) {
     let dir = std::env::temp_dir().join(format!("ritmo-test-uploads-{}", Ulid::new()));
-    let uploads = Arc::new(ritmo_core::adapters::DirUploads::new(&dir, b"upload key").unwrap());
+    let uploads = Arc::new(ritmo_memory::DirUploads::new(&dir, b"upload key").unwrap());
     uploads.set_base("http://127.0.0.1:3000");
     let given = uploads.clone();
-    let w = world_with(move |ports| ports.uploads = Some(given)).await;
+    let w = world_with(move |a| a.uploads = Some(given)).await;
     (w, uploads)
 }
 
 /// Asks for an upload link for an import into the world's sequence.
 async fn start_upload(w: &World) -> ritmo_core::jobs::UploadStarted {
-    w.ports
+    w.ritmo
         .enrollment_service()
         .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
         .await
@@ -1979,14 +2002,14 @@ async fn start_upload(w: &World) -> ritmo_core::jobs::UploadStarted {
 /// runner it completed.
 async fn complete_upload(
     w: &World,
-    uploads: &ritmo_core::adapters::DirUploads,
+    uploads: &ritmo_memory::DirUploads,
     job_id: Ulid,
     file: &[u8],
 ) -> Result<(), ritmo_core::DomainError> {
     let path = uploads.path(&w.tenant, job_id);
     std::fs::write(&path, file).unwrap();
-    let tag = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
-    w.ports
+    let tag = ritmo_memory::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    w.ritmo
         .job_runner()
         .upload_complete(&w.tenant, job_id, file.len() as u64, &tag)
         .await
@@ -2009,7 +2032,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         monday_noon() + TimeDelta::minutes(15)
     );
     let waiting = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2022,7 +2045,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
     // The expiry check comes before the upload: the link still works, nothing changes.
     w.clock.set(w.clock.now() + TimeDelta::minutes(10)).unwrap();
     assert_eq!(
-        w.ports
+        w.ritmo
             .job_runner()
             .check_upload(&w.tenant, started.job_id)
             .await
@@ -2030,7 +2053,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         ChunkOutcome::Dropped
     );
     let still = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2042,7 +2065,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         .await
         .unwrap();
     let queued = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2059,7 +2082,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
     assert!(!ritmo_core::jobs::JobView::from(queued.clone()).awaiting_upload);
     // The expiry check queued with the link comes later: it runs no chunk of its own.
     assert_eq!(
-        w.ports
+        w.ritmo
             .job_runner()
             .check_upload(&w.tenant, started.job_id)
             .await
@@ -2067,24 +2090,24 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         ChunkOutcome::Dropped
     );
     let unchanged = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
         .unwrap();
     assert_eq!(unchanged.version, queued.version, "nothing run or written");
     // Told twice (S3 may deliver its event again): nothing changes.
-    let again = ritmo_core::adapters::DirUploads::tag_of(
+    let again = ritmo_memory::DirUploads::tag_of(
         &std::fs::metadata(uploads.path(&w.tenant, started.job_id)).unwrap(),
     );
-    w.ports
+    w.ritmo
         .job_runner()
         .upload_complete(&w.tenant, started.job_id, file.len() as u64, &again)
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
     let done = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2114,7 +2137,7 @@ async fn an_uploaded_file_without_a_phone_column_fails_its_job_and_is_deleted() 
             .await
             .unwrap();
         let job = w
-            .ports
+            .ritmo
             .job_service()
             .job(&w.tenant, started.job_id)
             .await
@@ -2133,7 +2156,7 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
     let started = start_upload(&w).await;
     // Expired, but an upload begun before may still be completing.
     w.clock.set(w.clock.now() + TimeDelta::minutes(20)).unwrap();
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
         ChunkOutcome::Dropped
@@ -2144,7 +2167,7 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
         ChunkOutcome::Finished
     );
     let job = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2157,7 +2180,7 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
         .unwrap();
     assert!(!uploads.path(&w.tenant, started.job_id).exists());
     let after = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2177,13 +2200,13 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
     complete_upload(&w, &uploads, started.job_id, file.as_bytes())
         .await
         .unwrap();
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
         ChunkOutcome::More
     );
     let running = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2195,7 +2218,7 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
     std::thread::sleep(std::time::Duration::from_millis(5));
     let path = uploads.path(&w.tenant, started.job_id);
     std::fs::write(&path, file.as_bytes()).unwrap();
-    let second = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    let second = ritmo_memory::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
     assert_ne!(
         second,
         running.file.as_ref().unwrap().upload_tag.clone().unwrap()
@@ -2206,7 +2229,7 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
         "the chunk ends the job rather than failing to be retried"
     );
     let failed = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2230,7 +2253,7 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
         .await
         .unwrap();
     assert_eq!(
-        w.ports
+        w.ritmo
             .job_service()
             .job(&w.tenant, started.job_id)
             .await
@@ -2248,17 +2271,17 @@ async fn a_completion_for_a_file_already_replaced_is_ignored_and_the_later_one_r
     let started = start_upload(&w).await;
     let path = uploads.path(&w.tenant, started.job_id);
     std::fs::write(&path, b"phone\n+5511987654329\n").unwrap();
-    let first = ritmo_core::adapters::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
+    let first = ritmo_memory::DirUploads::tag_of(&std::fs::metadata(&path).unwrap());
     std::thread::sleep(std::time::Duration::from_millis(5));
     let file = b"phone;name\n+5511987654329;Ana\n+5511987654330;Bia\n";
     std::fs::write(&path, file).unwrap();
-    let runner = w.ports.job_runner();
+    let runner = w.ritmo.job_runner();
     runner
         .upload_complete(&w.tenant, started.job_id, 22, &first)
         .await
         .unwrap();
     let waiting = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2272,7 +2295,7 @@ async fn a_completion_for_a_file_already_replaced_is_ignored_and_the_later_one_r
         .unwrap();
     w.jobs.run_until_idle().await;
     let done = w
-        .ports
+        .ritmo
         .job_service()
         .job(&w.tenant, started.job_id)
         .await
@@ -2286,7 +2309,7 @@ async fn an_upload_cancelled_while_awaited_enrolls_no_one() {
     let (w, uploads) = upload_world().await;
     let started = start_upload(&w).await;
     let cancelled = w
-        .ports
+        .ritmo
         .job_service()
         .cancel(&w.tenant, started.job_id)
         .await
@@ -2307,7 +2330,7 @@ async fn an_upload_cancelled_while_awaited_enrolls_no_one() {
 async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_takes_no_contacts() {
     let w = world().await;
     let error = w
-        .ports
+        .ritmo
         .enrollment_service()
         .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
         .await
@@ -2317,13 +2340,13 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
         "{error}"
     );
     let (w, _uploads) = upload_world().await;
-    w.ports
+    w.ritmo
         .sequence_service()
         .archive_sequence(&w.tenant, w.sequence_id)
         .await
         .unwrap();
     let error = w
-        .ports
+        .ritmo
         .enrollment_service()
         .begin_upload(&w.tenant, w.sequence_id, JobKind::ImportContacts)
         .await
@@ -2337,7 +2360,7 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
 #[tokio::test]
 async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_saying_so() {
     let w = world().await;
-    let runner = w.ports.job_runner().with_max_rows(100);
+    let runner = w.ritmo.job_runner().with_max_rows(100);
     for (rows, status) in [(100, JobStatus::Succeeded), (101, JobStatus::Failed)] {
         let mut file = String::from("phone;name\r\n");
         for i in 0..rows {
@@ -2349,7 +2372,7 @@ async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_sayi
             runner.run_chunk(&w.tenant, job.id).await.unwrap(),
             ChunkOutcome::Finished
         );
-        let done = w.ports.job_service().job(&w.tenant, job.id).await.unwrap();
+        let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
         assert_eq!(
             (done.status, done.total, done.done),
             (status, 100, 100),

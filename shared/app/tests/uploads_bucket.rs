@@ -193,22 +193,24 @@ async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_dele
     store.create_table_if_missing().await.unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
-    let scheduler = ritmo_core::adapters::LocalScheduler::new(clock.clone());
-    let mut ports = ritmo_core::Ports::in_memory(
+    let scheduler = ritmo_memory::LocalScheduler::new(clock.clone());
+    let mut adapters = ritmo_app::local::LocalAdapters::in_memory(
         clock.clone(),
         Arc::new(UlidGen::new(clock)),
         outbox.clone(),
         scheduler,
     );
-    ports.channels = store.clone();
-    ports.bots = store.clone();
-    ports.sequences = store.clone();
-    ports.enrollments = store.clone();
-    ports.jobs = store.clone();
-    ports.import_files = store.clone();
-    ports.slots = store.clone();
-    ports.uploads = Some(Arc::new(world.uploads.clone()));
-    let jobs = ports.local_jobs();
+    let stores = &mut adapters.base.stores;
+    stores.channels = store.clone();
+    stores.bots = store.clone();
+    stores.sequences = store.clone();
+    stores.enrollments = store.clone();
+    stores.jobs = store.clone();
+    stores.import_files = store.clone();
+    stores.slots = store.clone();
+    adapters.uploads = Some(Arc::new(world.uploads.clone()));
+    let ports = ritmo_app::local::Local::new(adapters);
+    let jobs = ports.job_queue().clone();
 
     let acme = TenantId::parse("acme").unwrap();
     let channel = ports
