@@ -5,6 +5,7 @@
 //! (an emulator, or DynamoDB Local).
 
 mod dev;
+mod direct;
 mod serve;
 
 use ritmo_core::delivery::reconcile::ReconcileSettings;
@@ -23,7 +24,7 @@ use ritmo_core::delivery::ports::{Messenger, StepRunner};
 use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::links::{PublicBase, StickyKey};
 use ritmo_core::Ports;
-use ritmo_http::{Auth, DirectRedirect, RedirectState, WebhookSettings, WebhookState};
+use ritmo_http::{Auth, RedirectState, WebhookSettings, WebhookState};
 use ritmo_whatsapp::outbox::Outbox;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
 
@@ -299,11 +300,12 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     // The sticky-cookie key is derived from the token secret, so it is stable across restarts
     // exactly when the token secret is.
-    let direct = DirectRedirect::new(RedirectState::of(
+    let redirect = RedirectState::of(
         &ports,
         StickyKey::derive(jwt_secret.as_bytes()),
         public.clone(),
-    ));
+    );
+    let direct = direct::DirectRedirect::new(redirect.clone());
     let routes = ritmo_http::admin_routes(&auth, &ports, public.clone())
         .merge(ritmo_http::health())
         .merge(ritmo_http::webhook_routes(WebhookState::of(
@@ -324,7 +326,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         .merge(ritmo_http::openapi::router())
         .merge(ritmo_http::console::routes(console_config(&cli)))
         .merge(dev::router(dev))
-        .merge(direct.routes());
+        .merge(ritmo_http::redirect_routes(redirect));
     ritmo_core::links::bots::warm_up();
     let app = ritmo_http::finish(routes);
 

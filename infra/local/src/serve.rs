@@ -30,11 +30,12 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use ritmo_http::DirectRedirect;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+use crate::direct::DirectRedirect;
 
 /// Serves `app` on `listener` until the returned task is aborted or dropped with its runtime;
 /// `loops` event loops, pinned one per CPU when `pin` and there are CPUs enough, or the calling
