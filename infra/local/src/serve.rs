@@ -326,6 +326,28 @@ mod tests {
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// A listener on a free port of 127.0.0.1, and its address.
+    async fn listen() -> (TcpListener, std::net::SocketAddr) {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        (listener, addr)
+    }
+
+    /// A router whose `GET /` answers the name of the thread that serves it.
+    fn thread_names() -> Router {
+        Router::new().route(
+            "/",
+            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
+        )
+    }
+
+    /// Asserts that the server closes `stream` within 5 s.
+    async fn assert_closed(stream: &mut TcpStream) {
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    }
+
     /// Sends one keep-alive `GET /` and returns the body (the serving thread's name).
     async fn ask(stream: &mut TcpStream) -> String {
         stream
@@ -362,12 +384,8 @@ mod tests {
 
     #[tokio::test]
     async fn connections_go_to_the_event_loops_in_turn_and_stay_on_theirs() {
-        let app = Router::new().route(
-            "/",
-            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
-        );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listen().await;
+        let app = thread_names();
         let server = serve_per_cpu(listener, app, None, 2, false);
         let mut connections = Vec::new();
         for _ in 0..4 {
@@ -394,9 +412,7 @@ mod tests {
         // Stopping the server ends the loops and with them their connections.
         server.abort();
         let (stream, _) = &mut connections[0];
-        let mut buf = [0u8; 16];
-        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
-        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+        assert_closed(stream).await;
     }
 
     #[test]
@@ -439,8 +455,7 @@ mod tests {
                 format!("{} {cpu}", std::thread::current().name().unwrap_or("?"))
             }),
         );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listen().await;
         let server = serve_per_cpu(listener, app, None, 2, true);
         for (i, &cpu) in cpus[..2].iter().enumerate().rev() {
             // A client on `cpu` alone, as a load tool's thread would be.
@@ -485,12 +500,8 @@ mod tests {
 
     #[tokio::test]
     async fn by_default_the_calling_runtime_serves_until_the_task_stops() {
-        let app = Router::new().route(
-            "/",
-            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
-        );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listen().await;
+        let app = thread_names();
         let server = serve(listener, app);
         let mut stream = TcpStream::connect(addr).await.unwrap();
         for _ in 0..2 {
@@ -499,19 +510,13 @@ mod tests {
 
         // Stopping the server closes its idle keep-alive connections.
         server.abort();
-        let mut buf = [0u8; 16];
-        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
-        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+        assert_closed(&mut stream).await;
     }
 
     #[tokio::test]
     async fn without_event_loops_the_calling_runtime_serves() {
-        let app = Router::new().route(
-            "/",
-            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
-        );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listen().await;
+        let app = thread_names();
         let server = serve_per_cpu(listener, app, None, 0, true);
         let mut stream = TcpStream::connect(addr).await.unwrap();
         assert!(!ask(&mut stream).await.starts_with("ritmo-http-"));
