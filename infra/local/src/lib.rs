@@ -5,6 +5,7 @@
 //! (an emulator, or DynamoDB Local).
 
 mod dev;
+mod direct;
 mod serve;
 mod uploads;
 
@@ -26,7 +27,7 @@ use ritmo_core::delivery::ports::NoMetrics;
 use ritmo_core::delivery::ports::{Messenger, StepRunner};
 use ritmo_core::enrollments::pricing::RateCard;
 use ritmo_core::links::{PublicBase, StickyKey};
-use ritmo_http::{Auth, DirectRedirect, WebhookSettings};
+use ritmo_http::{Auth, WebhookSettings};
 use ritmo_memory::{DirImportFiles, DirUploads, LocalScheduler};
 use ritmo_whatsapp::outbox::Outbox;
 use ritmo_whatsapp::{WhatsApp, WhatsAppConfig};
@@ -109,13 +110,18 @@ pub struct Cli {
     /// Seconds a claimed step may wait for its outcome before it is recorded as `unknown`.
     #[arg(long, env = "RITMO_CLAIM_TIMEOUT", default_value_t = 900)]
     pub claim_timeout: u32,
-    /// Event loops that serve HTTP connections, each a single-threaded runtime on its own
-    /// thread that keeps a connection for its life (default: one per core; 0: the main runtime
-    /// serves them).
+    /// Serve HTTP on event loops, each a single-threaded runtime on its own thread that keeps a
+    /// connection for its life, pinned one per CPU, with clicks (`GET /{slug}`) answered ahead of
+    /// the router (by default the main runtime serves the router, clicks included).
+    #[arg(long, env = "RITMO_HTTP_PER_CPU")]
+    pub http_per_cpu: bool,
+    /// With `--http-per-cpu`: how many event loops (default: one per core; 0: the main runtime
+    /// serves HTTP, as without `--http-per-cpu`). Ignored without `--http-per-cpu`.
     #[arg(long, env = "RITMO_HTTP_THREADS")]
     pub http_threads: Option<usize>,
-    /// Leave the event loops free to run on any CPU, taking connections in turn (by default
-    /// each loop is pinned to a CPU of its own and serves the connections that CPU receives).
+    /// With `--http-per-cpu`: leave the event loops free to run on any CPU, taking connections
+    /// in turn (by default each loop is pinned to a CPU of its own and serves the connections
+    /// that CPU receives). Ignored without `--http-per-cpu`.
     #[arg(long, env = "RITMO_HTTP_UNPINNED")]
     pub http_unpinned: bool,
 }
@@ -288,9 +294,10 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     };
     // The sticky-cookie key is derived from the token secret, so it is stable across restarts
     // exactly when the token secret is.
-    let direct = DirectRedirect::new(
-        ritmo.redirect(StickyKey::derive(jwt_secret.as_bytes()), public.clone()),
-    );
+    let redirect = ritmo.redirect(StickyKey::derive(jwt_secret.as_bytes()), public.clone());
+    let direct = cli
+        .http_per_cpu
+        .then(|| direct::DirectRedirect::new(redirect.clone()));
     let routes = ritmo_http::admin_routes(
         &auth,
         ritmo.sequences_api(),
@@ -311,7 +318,7 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
     .merge(ritmo_http::openapi::router())
     .merge(ritmo_http::console::routes(console_config(&cli)))
     .merge(dev::router(dev))
-    .merge(direct.routes());
+    .merge(ritmo_http::redirect_routes(redirect));
     ritmo_core::links::bots::warm_up();
     let app = ritmo_http::finish(routes);
 
@@ -321,10 +328,20 @@ pub async fn start(cli: Cli) -> Result<Running, StartError> {
         Role::Admin,
         chrono::Duration::days(30),
     );
-    let loops = cli.http_threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    let server = serve::serve(listener, app, Some(direct), loops, !cli.http_unpinned);
+    let server = match direct {
+        Some(direct) => {
+            let loops = cli.http_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            serve::serve_per_cpu(listener, app, Some(direct), loops, !cli.http_unpinned)
+        }
+        None => {
+            if cli.http_threads.is_some() || cli.http_unpinned {
+                tracing::warn!("--http-threads and --http-unpinned apply only with --http-per-cpu");
+            }
+            serve::serve(listener, app)
+        }
+    };
     tracing::info!(%addr, manual_clock = cli.manual_clock, "ritmo-local listening");
     Ok(Running {
         addr,

@@ -1,24 +1,28 @@
-//! How `ritmo-local` serves HTTP: connections are accepted on the main runtime and handed out
-//! to a few event loops, each a single-threaded runtime on its own thread, that serve a
-//! connection for its whole life. A request is then read, routed and answered on one thread,
-//! with no wake-up of another worker and no task moving between threads. The scheduler, the job
-//! runner and the reconciler stay on the main runtime.
+//! How `ritmo-local` serves HTTP. By default ([`serve`]) the main runtime serves the router
+//! through `axum::serve`, clicks (`GET /{slug}`) included, next to the scheduler, the job runner
+//! and the reconciler.
 //!
-//! With one loop per core (the default), each loop is pinned to its own CPU and a connection
-//! goes to the loop on the CPU that receives its packets (`SO_INCOMING_CPU`, for loopback the
-//! client thread's CPU): the client's wake-ups, the kernel's TCP work and the loop then share one
-//! CPU and its caches, with no cross-CPU wake-up per request. The choice is made once, at accept:
-//! a client thread's connections arrive in a burst from its CPU and stay together, while a loop
-//! already serving [`SLACK`] connections more than the least loaded one gives new ones to that
-//! one, which bounds the imbalance when many connections come from one CPU. Unpinned
-//! (`--http-unpinned`, one loop, or more loops than CPUs) the connections go to the loops in turn
-//! (a kernel's `SO_REUSEPORT` hash would not keep a few keep-alive connections even).
+//! With `--http-per-cpu` ([`serve_per_cpu`]) connections are accepted on the main runtime and
+//! handed out to a few event loops, each a single-threaded runtime on its own thread, that serve
+//! a connection for its whole life. A request is then read, routed and answered on one thread,
+//! with no wake-up of another worker and no task moving between threads.
 //!
-//! A click (`GET /{slug}`) is answered by the redirect's handler directly, ahead of the router
-//! ([`DirectRedirect`]): the same answer with no route lookup, extension map or header copy.
+//! With one loop per core (that mode's default), each loop is pinned to its own CPU and a
+//! connection goes to the loop on the CPU that receives its packets (`SO_INCOMING_CPU`, for
+//! loopback the client thread's CPU): the client's wake-ups, the kernel's TCP work and the loop
+//! then share one CPU and its caches, with no cross-CPU wake-up per request. The choice is made
+//! once, at accept: a client thread's connections arrive in a burst from its CPU and stay
+//! together, while a loop already serving [`SLACK`] connections more than the least loaded one
+//! gives new ones to that one, which bounds the imbalance when many connections come from one
+//! CPU. Unpinned (`--http-unpinned`, one loop, or more loops than CPUs) the connections go to
+//! the loops in turn (a kernel's `SO_REUSEPORT` hash would not keep a few keep-alive connections
+//! even).
 //!
-//! HTTP/1.1 only and with no header timeout, as `axum::serve` with the `http1` feature; with no
-//! event loops the main runtime serves, through `axum::serve` (and the router, clicks included).
+//! On the event loops a click is answered by the redirect's handler directly, ahead of the
+//! router ([`DirectRedirect`]): the same answer with no route lookup, extension map or header
+//! copy.
+//!
+//! HTTP/1.1 only and with no header timeout, as `axum::serve` with the `http1` feature.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,21 +30,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::serve::ListenerExt;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use ritmo_http::DirectRedirect;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+use crate::direct::DirectRedirect;
+
+/// Serves `app` on `listener` from the calling runtime until the returned task is aborted or
+/// dropped with its runtime; then the connections close once their request in flight, if any, is
+/// answered.
+pub fn serve(listener: TcpListener, app: Router) -> tokio::task::JoinHandle<()> {
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(error = %error, "server stopped");
+        }
+    })
+}
+
 /// Serves `app` on `listener` until the returned task is aborted or dropped with its runtime;
 /// `loops` event loops, pinned one per CPU when `pin` and there are CPUs enough, or the calling
-/// runtime itself when `loops` is 0. `direct`, when given, must be the redirect `app` routes
-/// `/{slug}` to.
-pub fn serve(
+/// runtime itself, as [`serve`], when `loops` is 0. `direct`, when given, must answer as the
+/// `/{slug}` route of `app`.
+pub fn serve_per_cpu(
     listener: TcpListener,
     app: Router,
     direct: Option<DirectRedirect>,
@@ -48,11 +68,7 @@ pub fn serve(
     pin: bool,
 ) -> tokio::task::JoinHandle<()> {
     if loops == 0 {
-        return tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(error = %error, "server stopped");
-            }
-        });
+        return serve(listener, app);
     }
     // One loop on a CPU of its own, when each loop can have one; a single loop stays free to
     // run anywhere.
@@ -310,6 +326,28 @@ mod tests {
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// A listener on a free port of 127.0.0.1, and its address.
+    async fn listen() -> (TcpListener, std::net::SocketAddr) {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        (listener, addr)
+    }
+
+    /// A router whose `GET /` answers the name of the thread that serves it.
+    fn thread_names() -> Router {
+        Router::new().route(
+            "/",
+            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
+        )
+    }
+
+    /// Asserts that the server closes `stream` within 5 s.
+    async fn assert_closed(stream: &mut TcpStream) {
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    }
+
     /// Sends one keep-alive `GET /` and returns the body (the serving thread's name).
     async fn ask(stream: &mut TcpStream) -> String {
         stream
@@ -346,13 +384,9 @@ mod tests {
 
     #[tokio::test]
     async fn connections_go_to_the_event_loops_in_turn_and_stay_on_theirs() {
-        let app = Router::new().route(
-            "/",
-            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
-        );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, None, 2, false);
+        let (listener, addr) = listen().await;
+        let app = thread_names();
+        let server = serve_per_cpu(listener, app, None, 2, false);
         let mut connections = Vec::new();
         for _ in 0..4 {
             let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -378,9 +412,7 @@ mod tests {
         // Stopping the server ends the loops and with them their connections.
         server.abort();
         let (stream, _) = &mut connections[0];
-        let mut buf = [0u8; 16];
-        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
-        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+        assert_closed(stream).await;
     }
 
     #[test]
@@ -423,9 +455,8 @@ mod tests {
                 format!("{} {cpu}", std::thread::current().name().unwrap_or("?"))
             }),
         );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, None, 2, true);
+        let (listener, addr) = listen().await;
+        let server = serve_per_cpu(listener, app, None, 2, true);
         for (i, &cpu) in cpus[..2].iter().enumerate().rev() {
             // A client on `cpu` alone, as a load tool's thread would be.
             let answers = tokio::task::spawn_blocking(move || {
@@ -468,14 +499,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn by_default_the_calling_runtime_serves_until_the_task_stops() {
+        let (listener, addr) = listen().await;
+        let app = thread_names();
+        let server = serve(listener, app);
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        for _ in 0..2 {
+            assert!(!ask(&mut stream).await.starts_with("ritmo-http-"));
+        }
+
+        // Stopping the server closes its idle keep-alive connections.
+        server.abort();
+        assert_closed(&mut stream).await;
+    }
+
+    #[tokio::test]
     async fn without_event_loops_the_calling_runtime_serves() {
-        let app = Router::new().route(
-            "/",
-            get(|| async { std::thread::current().name().unwrap_or("?").to_string() }),
-        );
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = serve(listener, app, None, 0, true);
+        let (listener, addr) = listen().await;
+        let app = thread_names();
+        let server = serve_per_cpu(listener, app, None, 0, true);
         let mut stream = TcpStream::connect(addr).await.unwrap();
         assert!(!ask(&mut stream).await.starts_with("ritmo-http-"));
         server.abort();

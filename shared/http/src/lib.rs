@@ -144,56 +144,6 @@ pub fn redirect_routes(state: RedirectState) -> Router {
         .with_state(Arc::new(state))
 }
 
-/// Top-level paths of static routes, which take precedence over `/{slug}` in the local server's
-/// router: a request for one of them is never a click.
-pub const TOP_LEVEL_ROUTES: [&str; 3] = ["/health", "/openapi.json", console::CONSOLE_PATH];
-
-/// The public redirect answered ahead of a router: a server that serves the redirect among
-/// other routes asks [`Self::takes`] first and, for a click, calls [`Self::answer`] directly,
-/// the same handler as the `/{slug}` route with no routing, extension map or header copy in
-/// between (the hot path of the local server). [`Self::routes`] is that route, for the rest.
-#[derive(Clone)]
-pub struct DirectRedirect {
-    state: Arc<RedirectState>,
-}
-
-impl DirectRedirect {
-    pub fn new(state: RedirectState) -> Self {
-        Self {
-            state: Arc::new(state),
-        }
-    }
-
-    /// `GET|HEAD /{slug}` on this redirect's state, to merge with the other routes.
-    pub fn routes(&self) -> Router {
-        routes::redirect::router()
-            .split_for_parts()
-            .0
-            .with_state(self.state.clone())
-    }
-
-    /// Whether the router would give `method path` to the redirect route: a `GET` of one
-    /// non-empty path segment that is no static route's. (`HEAD`, never a counted click, goes
-    /// through the router.)
-    pub fn takes(method: &axum::http::Method, path: &str) -> bool {
-        method == axum::http::Method::GET
-            && path.len() > 1
-            && !path[1..].contains('/')
-            && !TOP_LEVEL_ROUTES.contains(&path)
-    }
-
-    /// The redirect route's answer to `request`.
-    pub async fn answer<B>(&self, request: &axum::http::Request<B>) -> axum::response::Response {
-        routes::redirect::follow(
-            &self.state,
-            request.method(),
-            request.uri().path(),
-            request.headers(),
-        )
-        .await
-    }
-}
-
 /// Every admin route (`/v1/...`) of the three admin functions in one router, as the local
 /// server serves them.
 pub fn admin_routes(
@@ -246,40 +196,4 @@ pub fn finish(routes: Router) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::Method;
-
-    #[test]
-    fn a_click_is_a_get_of_one_segment_that_no_static_route_takes() {
-        // Every documented path of one segment with no parameter is a static route.
-        let document = openapi::document();
-        let top_level: Vec<&str> = document["paths"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .filter(|p| !p[1..].contains('/') && !p.contains('{'))
-            .collect();
-        assert!(!top_level.is_empty());
-        for path in top_level {
-            assert!(TOP_LEVEL_ROUTES.contains(&path), "{path} is not listed");
-            assert!(!DirectRedirect::takes(&Method::GET, path), "{path}");
-        }
-        assert!(DirectRedirect::takes(&Method::GET, "/minhaloja"));
-        assert!(DirectRedirect::takes(&Method::GET, "/v1"));
-        for (method, path) in [
-            (Method::HEAD, "/minhaloja"),
-            (Method::POST, "/minhaloja"),
-            (Method::GET, "/"),
-            (Method::GET, "/minhaloja/"),
-            (Method::GET, "/v1/links"),
-            (Method::GET, "/_dev/outbox"),
-        ] {
-            assert!(!DirectRedirect::takes(&method, path), "{method} {path}");
-        }
-    }
 }

@@ -56,9 +56,8 @@ pub(crate) async fn redirect(State(s): State<Arc<RedirectState>>, request: Reque
 }
 
 /// The answer to `method path` (`/{slug}`) with `headers`: what the route answers, callable
-/// without a router (see [`crate::DirectRedirect`]). Borrows the request's parts: a click copies
-/// none of its headers.
-pub(crate) async fn follow(
+/// without a router. Borrows the request's parts: a click copies none of its headers.
+pub async fn follow(
     s: &RedirectState,
     method: &Method,
     path: &str,
