@@ -12,6 +12,28 @@ cd "$(dirname "$0")/.."
 jobs="${CARGO_BUILD_JOBS:-2}"
 step() { printf '\n==> %s  [%ss]\n' "$*" "$SECONDS"; }
 
+# `--quick`: the loop while working, on a warm build in a few minutes: formatting, lints, the
+# domain check and every test that needs no emulator (the DynamoDB halves skip with a message
+# outside CI), less the acceptance-size runs of 100,000 enrollments. No venv, no emulator, no
+# sam build, no schemathesis, no browser.
+if [ "${1:-}" = "--quick" ]; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+  step "cargo clippy --all-targets -- -D warnings"
+  cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
+  step "the domain crate does no I/O (infra/domain_check.py)"
+  python3 infra/domain_check.py
+  step "cargo test --workspace, on the memory store"
+  env -u CI -u RITMO_TEST_DYNAMODB_ENDPOINT -u RITMO_E2E_DYNAMODB_ENDPOINT \
+    cargo test --workspace -j "$jobs" -- --skip 100_000
+  echo
+  echo "quick checks passed in ${SECONDS} s"
+  exit 0
+elif [ -n "${1:-}" ]; then
+  echo "usage: infra/test.sh [--quick]" >&2
+  exit 2
+fi
+
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -- "$p" 2>/dev/null || true; done
