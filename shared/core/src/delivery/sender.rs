@@ -24,7 +24,8 @@ use crate::delivery::ports::{
 use crate::delivery::ports::{Messenger, NoMetrics, Scheduler, SendMetrics, StepMetric};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
-    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, Pending, StepState,
+    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, MessageStatus, Outcome, Pending,
+    StepState,
 };
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::store::{ClaimOutcome, OverdueRun, StepClaim};
@@ -72,7 +73,8 @@ pub enum Fired {
 }
 
 /// What a send attempt came to, for the enrollment.
-enum Attempt {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
     Sent {
         message_id: Option<String>,
         /// The WhatsApp id Meta resolved the number to.
@@ -546,7 +548,9 @@ impl Sender {
         Ok(None)
     }
 
-    /// Records what the attempt came to, and plans what comes next.
+    /// Records what the attempt came to, and plans what comes next: [`decide_outcome`] on the
+    /// enrollment as the claim returned it, and again on the stored one after each concurrent
+    /// change. What the firing did is the last decision's, the one that was written (or kept).
     async fn record(
         &self,
         sequence: &Sequence,
@@ -556,140 +560,22 @@ impl Sender {
         claimed: Enrollment,
     ) -> Result<Fired, DomainError> {
         let now = self.clock.now();
-        let category = match &step.action {
-            Action::Template { category, .. } => *category,
-            Action::Chatbot { .. } => None,
-        };
-        let mut fired = Fired::Stale;
-        let mut pause_reason = None;
-        let (_, held) = self.transitions.mutate_from(claimed, |e| {
-            let sending = matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
-            if e.id != job.enrollment_id || (e.is_active() && !sending) {
-                return Change::Keep;
-            }
-            let mut entry = HistoryEntry::new(step.id, now, Outcome::Sent);
-            entry.category = category;
-            if !e.is_active() {
-                // Removed or ended while the message was on its way: keep the record, plan nothing.
-                match &attempt {
-                    Attempt::Sent { message_id, wa_id } => {
-                        learn_wa_id(e, wa_id.as_deref());
-                        entry.message_id = message_id.clone();
-                        entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
-                        fired = Fired::Sent;
-                    }
-                    Attempt::Failed(SendError::Unknown { detail }) => {
-                        entry = entry.with_error(None, detail.clone());
-                        entry.outcome = Outcome::Unknown;
-                        fired = Fired::Unknown;
-                    }
-                    _ => return Change::Keep,
+        let mut last = (Fired::Stale, None);
+        let (stored, held) = self
+            .transitions
+            .mutate_from(claimed, |e| {
+                let decision = decide_outcome(e, sequence, step, job, &attempt, now);
+                if let Some(decided) = decision.enrollment {
+                    *e = decided;
                 }
-                e.record(entry);
-                return Change::Write;
-            }
-            let change = match &attempt {
-                // Handled before recording: nothing was sent.
-                Attempt::Deferred(_) => Change::Keep,
-                Attempt::Sent { message_id, wa_id } => {
-                    learn_wa_id(e, wa_id.as_deref());
-                    entry.message_id = message_id.clone();
-                    entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
-                    e.record(entry);
-                    fired = Fired::Sent;
-                    advance(sequence, e, step, now, job.attempt)
-                }
-                Attempt::NotSendable(reason) => {
-                    entry.outcome = Outcome::Failed;
-                    e.record(entry.with_error(None, reason.clone()));
-                    fired = Fired::Failed;
-                    advance(sequence, e, step, now, job.attempt)
-                }
-                Attempt::Failed(SendError::Unknown { detail }) => {
-                    entry.outcome = Outcome::Unknown;
-                    e.record(entry.with_error(None, detail.clone()));
-                    fired = Fired::Unknown;
-                    advance(sequence, e, step, now, job.attempt)
-                }
-                Attempt::Failed(SendError::Throttled { code, .. }) => {
-                    let mut backoff = throttle_backoff(e.id, job.attempt);
-                    if *code == Some(SPAM_RATE_LIMIT) {
-                        backoff += SPAM_BACKOFF;
-                    }
-                    match first_allowed(step, now + backoff, &e.contact) {
-                        Some(at) => {
-                            fired = Fired::Throttled(at);
-                            Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
-                        }
-                        None => hold(e, job.attempt),
-                    }
-                }
-                Attempt::Failed(SendError::ContactLimit { code, detail }) => {
-                    e.retries += 1;
-                    let retry_at = (e.retries <= CONTACT_LIMIT_RETRIES)
-                        .then(|| first_allowed(step, now + CONTACT_LIMIT_WAIT, &e.contact))
-                        .flatten();
-                    match retry_at {
-                        Some(at) => {
-                            fired = Fired::Retrying(at);
-                            Change::WriteAndPlan(
-                                schedule_next(e, step.id, job.attempt + 1, at),
-                                Plan::for_step(step),
-                            )
-                        }
-                        None => {
-                            entry.outcome = Outcome::Failed;
-                            e.record(entry.with_error(Some(*code), error_text(Some(*code), detail)));
-                            fired = Fired::Failed;
-                            advance(sequence, e, step, now, job.attempt)
-                        }
-                    }
-                }
-                Attempt::Failed(SendError::Retryable { code, detail }) => {
-                    e.retries += 1;
-                    let retry_at = (e.retries <= MAX_RETRIES)
-                        .then(|| first_allowed(step, now + RETRY_BASE * 2i32.pow(e.retries - 1), &e.contact))
-                        .flatten();
-                    match retry_at {
-                        Some(at) => {
-                            fired = Fired::Retrying(at);
-                            Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
-                        }
-                        None => {
-                            entry.outcome = Outcome::Failed;
-                            e.record(entry.with_error(*code, error_text(*code, detail)));
-                            fired = Fired::Failed;
-                            advance(sequence, e, step, now, job.attempt)
-                        }
-                    }
-                }
-                Attempt::Failed(SendError::Contact { code, detail }) => {
-                    entry.outcome = Outcome::Failed;
-                    e.record(entry.with_error(Some(*code), error_text(Some(*code), detail)));
-                    if e.is_active() {
-                        e.end(EnrollmentStatus::Exited, Some(ExitReason::for_meta_code(*code)));
-                    }
-                    fired = Fired::Failed;
-                    Change::Write
-                }
-                Attempt::Failed(error @ (SendError::Template { code, detail } | SendError::Account { code, detail })) => {
-                    let kind = if matches!(error, SendError::Template { .. }) { "template" } else { "account" };
-                    let what = match &step.action {
-                        Action::Template { name, language, .. } => format!(" ({name}, {language})"),
-                        Action::Chatbot { .. } => String::new(),
-                    };
-                    pause_reason = Some(format!("{kind} error{what}: {}", error_text(Some(*code), detail)));
-                    if e.is_active() {
-                        e.state = StepState::Held { generation: job.attempt };
-                        e.next_send_at = None;
-                    }
-                    fired = Fired::PausedSequence;
-                    Change::Write
-                }
-            };
-            change
-        })
-        .await?;
+                last = (decision.fired, decision.pause);
+                decision.change
+            })
+            .await?;
+        let (fired, pause_reason) = last;
+        if let Some((e, true)) = &stored {
+            warn_if_never_opens(e, step.id);
+        }
         if let Some(reason) = pause_reason {
             self.state
                 .pause_with_reason(&job.tenant, job.sequence_id, Some(reason))
@@ -802,7 +688,9 @@ impl Sender {
                             .step_after(e.last_step_id, &done)
                             .filter(|s| !done.contains(&s.id));
                         let base = e.last_sent_at.unwrap_or(e.enrolled_at);
-                        plan_or_complete(e, next, base, job.attempt, None)
+                        let change = plan_or_complete(e, next, base, job.attempt, None);
+                        warn_if_never_opens(e, step_id);
+                        change
                     })
                     .await?;
                 Ok(expired)
@@ -901,7 +789,9 @@ impl Sender {
                     .step_after(e.last_step_id, &done)
                     .filter(|s| !done.contains(&s.id));
                 let base = e.last_sent_at.unwrap_or(e.enrolled_at);
-                plan_or_complete(e, next, base, job.attempt, None)
+                let change = plan_or_complete(e, next, base, job.attempt, None);
+                warn_if_never_opens(e, job.step_id);
+                change
             })
             .await?;
         Ok(if skipped {
@@ -910,6 +800,221 @@ impl Sender {
             Fired::Stale
         })
     }
+}
+
+/// What recording a send attempt comes to.
+#[derive(Debug)]
+pub struct Decision {
+    /// The enrollment as the outcome leaves it; `None` when it stays as it is (`change` is
+    /// [`Change::Keep`]).
+    pub enrollment: Option<Enrollment>,
+    pub change: Change,
+    pub fired: Fired,
+    /// Why the sequence pauses, when the attempt's error pauses it.
+    pub pause: Option<String>,
+}
+
+impl Decision {
+    fn keep() -> Self {
+        Self {
+            enrollment: None,
+            change: Change::Keep,
+            fired: Fired::Stale,
+            pause: None,
+        }
+    }
+
+    fn write(enrollment: Enrollment, change: Change, fired: Fired) -> Self {
+        Self {
+            enrollment: Some(enrollment),
+            change,
+            fired,
+            pause: None,
+        }
+    }
+}
+
+/// What the attempt of `job` at `now` comes to for `enrollment`, the run whose step `job`
+/// claimed: the history entry it records, what is planned next, and what the firing did.
+///
+/// Only a run still sending this generation of the step, or one that was removed or ended
+/// while the message was on its way, is changed; any other (another run, a later generation)
+/// is kept as it is and the firing was stale.
+pub fn decide_outcome(
+    enrollment: &Enrollment,
+    sequence: &Sequence,
+    step: &Step,
+    job: &StepJob,
+    attempt: &Attempt,
+    now: DateTime<Utc>,
+) -> Decision {
+    let sending = matches!(enrollment.state, StepState::Sending { generation, .. } if generation == job.attempt);
+    if enrollment.id != job.enrollment_id || (enrollment.is_active() && !sending) {
+        return Decision::keep();
+    }
+    let mut e = enrollment.clone();
+    let mut entry = HistoryEntry::new(step.id, now, Outcome::Sent);
+    entry.category = match &step.action {
+        Action::Template { category, .. } => *category,
+        Action::Chatbot { .. } => None,
+    };
+    if !e.is_active() {
+        // Removed or ended while the message was on its way: keep the record, plan nothing.
+        let fired = match attempt {
+            Attempt::Sent { message_id, wa_id } => {
+                record_sent(&mut e, entry, message_id.as_deref(), wa_id.as_deref());
+                Fired::Sent
+            }
+            Attempt::Failed(SendError::Unknown { detail }) => {
+                record_error(&mut e, entry, Outcome::Unknown, None, detail.clone());
+                Fired::Unknown
+            }
+            _ => return Decision::keep(),
+        };
+        return Decision::write(e, Change::Write, fired);
+    }
+    let mut pause = None;
+    let (change, fired) = match attempt {
+        // Handled before recording: nothing was sent.
+        Attempt::Deferred(_) => return Decision::keep(),
+        Attempt::Sent { message_id, wa_id } => {
+            record_sent(&mut e, entry, message_id.as_deref(), wa_id.as_deref());
+            (
+                advance(sequence, &mut e, step, now, job.attempt),
+                Fired::Sent,
+            )
+        }
+        Attempt::NotSendable(reason) => {
+            record_error(&mut e, entry, Outcome::Failed, None, reason.clone());
+            (
+                advance(sequence, &mut e, step, now, job.attempt),
+                Fired::Failed,
+            )
+        }
+        Attempt::Failed(SendError::Unknown { detail }) => {
+            record_error(&mut e, entry, Outcome::Unknown, None, detail.clone());
+            (
+                advance(sequence, &mut e, step, now, job.attempt),
+                Fired::Unknown,
+            )
+        }
+        Attempt::Failed(SendError::Throttled { code, .. }) => {
+            let mut backoff = throttle_backoff(e.id, job.attempt);
+            if *code == Some(SPAM_RATE_LIMIT) {
+                backoff += SPAM_BACKOFF;
+            }
+            match first_allowed(step, now + backoff, &e.contact) {
+                Some(at) => (
+                    Change::WriteAndSchedule(schedule_next(&mut e, step.id, job.attempt + 1, at)),
+                    Fired::Throttled(at),
+                ),
+                None => (hold(&mut e, job.attempt), Fired::Stale),
+            }
+        }
+        Attempt::Failed(SendError::ContactLimit { code, detail }) => {
+            e.retries += 1;
+            let retry_at = (e.retries <= CONTACT_LIMIT_RETRIES)
+                .then(|| first_allowed(step, now + CONTACT_LIMIT_WAIT, &e.contact))
+                .flatten();
+            match retry_at {
+                Some(at) => (
+                    Change::WriteAndPlan(
+                        schedule_next(&mut e, step.id, job.attempt + 1, at),
+                        Plan::for_step(step),
+                    ),
+                    Fired::Retrying(at),
+                ),
+                None => {
+                    let text = error_text(Some(*code), detail);
+                    record_error(&mut e, entry, Outcome::Failed, Some(*code), text);
+                    (
+                        advance(sequence, &mut e, step, now, job.attempt),
+                        Fired::Failed,
+                    )
+                }
+            }
+        }
+        Attempt::Failed(SendError::Retryable { code, detail }) => {
+            e.retries += 1;
+            let retry_at = (e.retries <= MAX_RETRIES)
+                .then(|| {
+                    let wait = RETRY_BASE * 2i32.pow(e.retries - 1);
+                    first_allowed(step, now + wait, &e.contact)
+                })
+                .flatten();
+            match retry_at {
+                Some(at) => (
+                    Change::WriteAndSchedule(schedule_next(&mut e, step.id, job.attempt + 1, at)),
+                    Fired::Retrying(at),
+                ),
+                None => {
+                    let text = error_text(*code, detail);
+                    record_error(&mut e, entry, Outcome::Failed, *code, text);
+                    (
+                        advance(sequence, &mut e, step, now, job.attempt),
+                        Fired::Failed,
+                    )
+                }
+            }
+        }
+        Attempt::Failed(SendError::Contact { code, detail }) => {
+            let text = error_text(Some(*code), detail);
+            record_error(&mut e, entry, Outcome::Failed, Some(*code), text);
+            e.end(
+                EnrollmentStatus::Exited,
+                Some(ExitReason::for_meta_code(*code)),
+            );
+            (Change::Write, Fired::Failed)
+        }
+        Attempt::Failed(
+            error @ (SendError::Template { code, detail } | SendError::Account { code, detail }),
+        ) => {
+            let kind = if matches!(error, SendError::Template { .. }) {
+                "template"
+            } else {
+                "account"
+            };
+            let what = match &step.action {
+                Action::Template { name, language, .. } => format!(" ({name}, {language})"),
+                Action::Chatbot { .. } => String::new(),
+            };
+            pause = Some(format!(
+                "{kind} error{what}: {}",
+                error_text(Some(*code), detail)
+            ));
+            (hold(&mut e, job.attempt), Fired::PausedSequence)
+        }
+    };
+    Decision {
+        pause,
+        ..Decision::write(e, change, fired)
+    }
+}
+
+/// Records a message sent: its id, its first status, and the WhatsApp id Meta resolved the
+/// number to.
+fn record_sent(
+    e: &mut Enrollment,
+    mut entry: HistoryEntry,
+    message_id: Option<&str>,
+    wa_id: Option<&str>,
+) {
+    learn_wa_id(e, wa_id);
+    entry.message_id = message_id.map(str::to_string);
+    entry.status = message_id.map(|_| MessageStatus::Sent);
+    e.record(entry);
+}
+
+/// Records a step that did not go out as sent, with why.
+fn record_error(
+    e: &mut Enrollment,
+    mut entry: HistoryEntry,
+    outcome: Outcome,
+    code: Option<i64>,
+    text: String,
+) {
+    entry.outcome = outcome;
+    e.record(entry.with_error(code, text));
 }
 
 /// After a step is done with (sent, failed for good, unknown): the next step, counted from now.
@@ -958,7 +1063,7 @@ fn plan_or_complete(
                 Plan::for_step(next),
             ),
             None => {
-                tracing::warn!(enrollment_id = %e.id, step_id = %next.id, "the step's allowed hours never open; holding");
+                // Logged by the caller: see `warn_if_never_opens`.
                 e.next_step_id = Some(next.id);
                 e.state = StepState::Held {
                     generation: generation + 1,
@@ -967,6 +1072,16 @@ fn plan_or_complete(
                 Change::Write
             }
         },
+    }
+}
+
+/// Logs a run [`plan_or_complete`] held because its next step's allowed hours never open: an
+/// active run held on a step other than `done`, the one it was done with.
+fn warn_if_never_opens(e: &Enrollment, done: Ulid) {
+    if let (true, StepState::Held { .. }, Some(next)) = (e.is_active(), &e.state, e.next_step_id) {
+        if next != done {
+            tracing::warn!(enrollment_id = %e.id, step_id = %next, "the step's allowed hours never open; holding");
+        }
     }
 }
 
