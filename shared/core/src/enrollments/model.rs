@@ -315,3 +315,40 @@ impl Enrollment {
         self.state = StepState::Idle;
     }
 }
+
+// ----- API shapes -----
+
+/// One contact to enroll. An invalid contact is rejected on its own, in its result.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "phone": "+5511987654321", "name": "Ana", "time_zone": "America/Manaus",
+    "attributes": {"coupon": "X1"}
+})))]
+pub struct ContactInput {
+    /// An international number (`+` and country code); normalised to E.164.
+    #[cfg_attr(feature = "openapi", schema(example = "+5511987654321"))]
+    pub phone: String,
+    /// At most 200 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// IANA time zone of the contact, for windows that use it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Up to 100 values (string, number or boolean) for `{{contact.attributes.<name>}}`; names
+    /// are letters, digits, `_` or `-`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, AttributeValue>))]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// A contact attribute's value (`null` ones are left out).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum AttributeValue {
+    String(String),
+    Number(f64),
+    Boolean(bool),
+}
