@@ -18,14 +18,12 @@ use crate::common::error::{DomainError, PortError};
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
 use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAIT};
-use crate::delivery::ports::{
-    callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
-};
+use crate::delivery::ports::{callback_data, ChatbotStart, StepJob, StepRunner, TemplateMessage};
 use crate::delivery::ports::{Messenger, NoMetrics, Scheduler, SendMetrics, StepMetric};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
     Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, MessageStatus, Outcome, Pending,
-    StepState,
+    SendError, StepState,
 };
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::store::{ClaimOutcome, OverdueRun, StepClaim};
