@@ -13,13 +13,16 @@ use ritmo_core::common::ids::UlidGen;
 use ritmo_core::common::page::{Page, PageRequest};
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::inbound::{InboundEvent, PricingCategory, StatusFailure, StatusUpdate};
+use ritmo_core::delivery::inbound::InboundEvent;
 use ritmo_core::delivery::ports::{
-    ChatbotStart, Messenger, Scheduler, SendError, SendReceipt, StepRunner, TemplateMessage,
+    ChatbotStart, Messenger, Scheduler, SendReceipt, StepRunner, TemplateMessage,
 };
 use ritmo_core::delivery::sender::MAX_RETRIES;
 use ritmo_core::enrollments::model::Enrollment;
-use ritmo_core::enrollments::model::{EnrollmentStatus, ExitReason, MessageStatus};
+use ritmo_core::enrollments::model::{
+    EnrollmentStatus, ExitReason, MessageStatus, PricingCategory, SendError, StatusFailure,
+    StatusUpdate,
+};
 use ritmo_core::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, StepClaim,
 };

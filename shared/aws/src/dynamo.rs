@@ -40,7 +40,7 @@ use ritmo_core::channels::store::{BotStore, ChannelStore};
 use ritmo_core::common::page::{Page, PageRequest};
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::inbound::StatusUpdate;
+use ritmo_core::enrollments::model::StatusUpdate;
 use ritmo_core::enrollments::model::{Enrollment, EnrollmentStatus, StepState};
 use ritmo_core::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, StepClaim,

@@ -15,13 +15,13 @@ use ritmo_core::common::page::PageRequest;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::inbound::{PricingCategory, StatusUpdate};
 use ritmo_core::delivery::pacing::{LocalSlots, SendSlots};
 use ritmo_core::enrollments::counters::Counts;
 use ritmo_core::enrollments::model::MessageStatus;
 use ritmo_core::enrollments::model::{
     Contact, Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
 };
+use ritmo_core::enrollments::model::{PricingCategory, StatusUpdate};
 use ritmo_core::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, SendRef, SentMessage, StepClaim,
 };

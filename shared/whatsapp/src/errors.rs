@@ -1,6 +1,6 @@
 //! Meta's error codes in the classes that decide what happens next (SPEC §4).
 
-use ritmo_core::delivery::ports::SendError;
+use ritmo_core::enrollments::model::SendError;
 
 /// Classifies a Graph API error code: throttling waits and is sent again, server errors are retried, template and
 /// account errors pause the sequence, anything else is about this contact.

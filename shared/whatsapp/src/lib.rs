@@ -18,9 +18,8 @@ use ritmo_core::channels::model::{
     Bot, Channel, TemplateButton, TemplateCategory, TemplateHeader, TemplateInfo,
 };
 use ritmo_core::common::net::{forbidden_address, url_host, HostResolver};
-use ritmo_core::delivery::ports::{
-    ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
-};
+use ritmo_core::delivery::ports::{ChatbotStart, Messenger, SendReceipt, TemplateMessage};
+use ritmo_core::enrollments::model::SendError;
 use ritmo_core::PortError;
 use serde::Deserialize;
 use sha2::Sha256;

@@ -13,9 +13,8 @@ use ulid::Ulid;
 
 use ritmo_core::channels::model::{Bot, Channel, TemplateInfo};
 use ritmo_core::common::clock::Clock;
-use ritmo_core::delivery::ports::{
-    ChatbotStart, Messenger, SendError, SendReceipt, TemplateMessage,
-};
+use ritmo_core::delivery::ports::{ChatbotStart, Messenger, SendReceipt, TemplateMessage};
+use ritmo_core::enrollments::model::SendError;
 use ritmo_core::PortError;
 
 use crate::body::{chatbot_body, template_body};

@@ -4,8 +4,8 @@
 
 use hmac::{Hmac, Mac};
 use ritmo_core::channels::model::TemplateCategory;
-use ritmo_core::delivery::inbound::{InboundEvent, PricingCategory, StatusFailure, StatusUpdate};
-use ritmo_core::enrollments::model::MessageStatus;
+use ritmo_core::delivery::inbound::InboundEvent;
+use ritmo_core::enrollments::model::{MessageStatus, PricingCategory, StatusFailure, StatusUpdate};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(failure.code, 131026);
         assert!(matches!(
             failure.class,
-            ritmo_core::delivery::ports::SendError::Contact { .. }
+            ritmo_core::enrollments::model::SendError::Contact { .. }
         ));
         assert_eq!(status.callback_data, None);
     }

@@ -8,8 +8,8 @@ use ritmo_core::channels::model::{Bot, Channel, TemplateCategory, TemplateHeader
 use ritmo_core::common::phone::Phone;
 use ritmo_core::common::secret::Secret;
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::ports::{ChatbotStart, Messenger, SendError, TemplateMessage};
-use ritmo_core::enrollments::model::Contact;
+use ritmo_core::delivery::ports::{ChatbotStart, Messenger, TemplateMessage};
+use ritmo_core::enrollments::model::{Contact, SendError};
 use ritmo_whatsapp::{signature, WhatsApp, WhatsAppConfig};
 use serde_json::json;
 use ulid::Ulid;

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, TimeDelta, Utc};
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
-use ritmo_core::delivery::inbound::StatusUpdate;
+use ritmo_core::enrollments::model::StatusUpdate;
 use ritmo_core::enrollments::model::{Enrollment, EnrollmentStatus, MessageStatus};
 use ritmo_core::enrollments::store::{ContactRun, IndexWrites, MessageRecord, SendRef};
 use ritmo_core::PortError;

@@ -13,8 +13,8 @@ use crate::common::error::PortError;
 use crate::common::page::{paginate, Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
-use crate::delivery::inbound::StatusUpdate;
 use crate::enrollments::counters::Counts;
+use crate::enrollments::model::StatusUpdate;
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, HistoryEntry, Pending, StepState};
 use crate::enrollments::store::{
     ClaimOutcome, ContactRun, EnrollmentStore, IndexWrites, MessageRecord, OverdueRun, RunEntry,

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use crate::channels::model::{same_language, Channel, TemplateCategory};
@@ -15,9 +14,9 @@ use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
-use crate::delivery::ports::{Scheduler, SendError};
+use crate::delivery::ports::Scheduler;
 use crate::delivery::statuses::{StatusOutcome, Statuses};
-use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, MessageStatus, Outcome};
+use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, Outcome, StatusUpdate};
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::transitions::EnrollmentTransitions;
 use crate::enrollments::transitions::{Change, EntryPick};
@@ -62,60 +61,6 @@ pub enum InboundEvent {
     },
     /// An item this service does not act on, or could not read.
     Ignored,
-}
-
-/// The category Meta priced a message in (`pricing.category`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PricingCategory {
-    /// `marketing` and `marketing_lite`.
-    Marketing,
-    Utility,
-    /// `authentication` and `authentication_international`.
-    Authentication,
-    /// A customer-service conversation or free entry point: not a template's category.
-    Service,
-    ReferralConversion,
-}
-
-impl PricingCategory {
-    /// The template category billed, when the price is a template's.
-    pub fn template_category(self) -> Option<TemplateCategory> {
-        match self {
-            Self::Marketing => Some(TemplateCategory::Marketing),
-            Self::Utility => Some(TemplateCategory::Utility),
-            Self::Authentication => Some(TemplateCategory::Authentication),
-            Self::Service | Self::ReferralConversion => None,
-        }
-    }
-}
-
-/// A message's delivery status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusUpdate {
-    /// WhatsApp's message id (`wamid...`).
-    pub message_id: String,
-    pub status: MessageStatus,
-    /// The WhatsApp id of the recipient (digits).
-    pub recipient_id: String,
-    /// The `biz_opaque_callback_data` of the send, when Meta echoes it (never on `failed`).
-    #[serde(default)]
-    pub callback_data: Option<String>,
-    #[serde(default)]
-    pub billable: bool,
-    #[serde(default)]
-    pub category: Option<PricingCategory>,
-    /// Why a `failed` message failed.
-    #[serde(default)]
-    pub failure: Option<StatusFailure>,
-}
-
-/// A failure Meta reported for a message after it was accepted, classified like a send error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusFailure {
-    pub code: i64,
-    pub detail: String,
-    pub class: SendError,
 }
 
 /// What one notification changed, for logs and tests.

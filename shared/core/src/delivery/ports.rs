@@ -10,7 +10,7 @@ use crate::channels::model::{Bot, Channel, ParameterNames, TemplateInfo};
 use crate::common::error::PortError;
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
-use crate::enrollments::model::Contact;
+use crate::enrollments::model::{Contact, SendError};
 use crate::sequences::model::{ButtonParameter, Header};
 
 /// What a one-shot schedule hands to the sender: one step of one enrollment.
@@ -80,49 +80,6 @@ pub struct SendReceipt {
     pub message_id: String,
     /// The WhatsApp id Meta resolved the number to (`contacts[].wa_id`), when it says.
     pub wa_id: Option<String>,
-}
-
-/// How a send failed, in the classes that decide what happens next (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "class", rename_all = "snake_case")]
-pub enum SendError {
-    /// The number is over a throughput limit (Meta's 130429 throughput, 131056 pair rate,
-    /// 131048 spam rate limit, 80007/4/613 account or app rate, HTTP 429): not this contact's
-    /// doing. Sent again after a jittered backoff, without using the contact's retries.
-    #[error("throttled {code:?}: {detail}")]
-    Throttled { code: Option<i64>, detail: String },
-    /// Server errors, a connection that failed before any response: try again later.
-    #[error("retryable error {code:?}: {detail}")]
-    Retryable { code: Option<i64>, detail: String },
-    /// This contact can never receive it: the enrollment ends.
-    #[error("permanent error for this contact {code}: {detail}")]
-    Contact { code: i64, detail: String },
-    /// Meta limits what this contact may receive for now (131049, the per-user marketing
-    /// limit): tried again no sooner than a day later, a few times, then failed.
-    #[error("limited for this contact for now {code}: {detail}")]
-    ContactLimit { code: i64, detail: String },
-    /// The template is broken (paused, missing, wrong parameters): the sequence pauses.
-    #[error("template error {code}: {detail}")]
-    Template { code: i64, detail: String },
-    /// The sending account is blocked or restricted: the sequence pauses.
-    #[error("account error {code}: {detail}")]
-    Account { code: i64, detail: String },
-    /// The request may have reached Meta (a timeout after sending): never resent.
-    #[error("outcome unknown: {detail}")]
-    Unknown { detail: String },
-}
-
-impl SendError {
-    pub fn code(&self) -> Option<i64> {
-        match self {
-            Self::Retryable { code, .. } | Self::Throttled { code, .. } => *code,
-            Self::Contact { code, .. }
-            | Self::ContactLimit { code, .. }
-            | Self::Template { code, .. }
-            | Self::Account { code, .. } => Some(*code),
-            Self::Unknown { .. } => None,
-        }
-    }
 }
 
 /// One template message to one contact, with its parameters rendered for that contact. The

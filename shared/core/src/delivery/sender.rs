@@ -18,13 +18,12 @@ use crate::common::error::{DomainError, PortError};
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
 use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAIT};
-use crate::delivery::ports::{
-    callback_data, ChatbotStart, SendError, StepJob, StepRunner, TemplateMessage,
-};
+use crate::delivery::ports::{callback_data, ChatbotStart, StepJob, StepRunner, TemplateMessage};
 use crate::delivery::ports::{Messenger, Scheduler, SendMetrics, StepMetric};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
-    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, Outcome, Pending, StepState,
+    Enrollment, EnrollmentStatus, ExitReason, HistoryEntry, MessageStatus, Outcome, Pending,
+    SendError, StepState,
 };
 use crate::enrollments::store::EnrollmentStore;
 use crate::enrollments::store::{ClaimOutcome, OverdueRun, StepClaim};
@@ -72,7 +71,8 @@ pub enum Fired {
 }
 
 /// What a send attempt came to, for the enrollment.
-enum Attempt {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
     Sent {
         message_id: Option<String>,
         /// The WhatsApp id Meta resolved the number to.
@@ -531,7 +531,9 @@ impl Sender {
         Ok(None)
     }
 
-    /// Records what the attempt came to, and plans what comes next.
+    /// Records what the attempt came to, and plans what comes next: [`decide_outcome`] on the
+    /// enrollment as the claim returned it, and again on the stored one after each concurrent
+    /// change. What the firing did is the last decision's, the one that was written (or kept).
     async fn record(
         &self,
         sequence: &Sequence,
@@ -541,140 +543,22 @@ impl Sender {
         claimed: Enrollment,
     ) -> Result<Fired, DomainError> {
         let now = self.clock.now();
-        let category = match &step.action {
-            Action::Template { category, .. } => *category,
-            Action::Chatbot { .. } => None,
-        };
-        let mut fired = Fired::Stale;
-        let mut pause_reason = None;
-        let (_, held) = self.transitions.mutate_from(claimed, |e| {
-            let sending = matches!(e.state, StepState::Sending { generation, .. } if generation == job.attempt);
-            if e.id != job.enrollment_id || (e.is_active() && !sending) {
-                return Change::Keep;
-            }
-            let mut entry = HistoryEntry::new(step.id, now, Outcome::Sent);
-            entry.category = category;
-            if !e.is_active() {
-                // Removed or ended while the message was on its way: keep the record, plan nothing.
-                match &attempt {
-                    Attempt::Sent { message_id, wa_id } => {
-                        learn_wa_id(e, wa_id.as_deref());
-                        entry.message_id = message_id.clone();
-                        entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
-                        fired = Fired::Sent;
-                    }
-                    Attempt::Failed(SendError::Unknown { detail }) => {
-                        entry = entry.with_error(None, detail.clone());
-                        entry.outcome = Outcome::Unknown;
-                        fired = Fired::Unknown;
-                    }
-                    _ => return Change::Keep,
+        let mut last = (Fired::Stale, None);
+        let (stored, held) = self
+            .transitions
+            .mutate_from(claimed, |e| {
+                let decision = decide_outcome(e, sequence, step, job, &attempt, now);
+                if let Some(decided) = decision.enrollment {
+                    *e = decided;
                 }
-                e.record(entry);
-                return Change::Write;
-            }
-            let change = match &attempt {
-                // Handled before recording: nothing was sent.
-                Attempt::Deferred(_) => Change::Keep,
-                Attempt::Sent { message_id, wa_id } => {
-                    learn_wa_id(e, wa_id.as_deref());
-                    entry.message_id = message_id.clone();
-                    entry.status = message_id.as_ref().map(|_| crate::enrollments::model::MessageStatus::Sent);
-                    e.record(entry);
-                    fired = Fired::Sent;
-                    advance(sequence, e, step, now, job.attempt)
-                }
-                Attempt::NotSendable(reason) => {
-                    entry.outcome = Outcome::Failed;
-                    e.record(entry.with_error(None, reason.clone()));
-                    fired = Fired::Failed;
-                    advance(sequence, e, step, now, job.attempt)
-                }
-                Attempt::Failed(SendError::Unknown { detail }) => {
-                    entry.outcome = Outcome::Unknown;
-                    e.record(entry.with_error(None, detail.clone()));
-                    fired = Fired::Unknown;
-                    advance(sequence, e, step, now, job.attempt)
-                }
-                Attempt::Failed(SendError::Throttled { code, .. }) => {
-                    let mut backoff = throttle_backoff(e.id, job.attempt);
-                    if *code == Some(SPAM_RATE_LIMIT) {
-                        backoff += SPAM_BACKOFF;
-                    }
-                    match first_allowed(step, now + backoff, &e.contact) {
-                        Some(at) => {
-                            fired = Fired::Throttled(at);
-                            Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
-                        }
-                        None => hold(e, job.attempt),
-                    }
-                }
-                Attempt::Failed(SendError::ContactLimit { code, detail }) => {
-                    e.retries += 1;
-                    let retry_at = (e.retries <= CONTACT_LIMIT_RETRIES)
-                        .then(|| first_allowed(step, now + CONTACT_LIMIT_WAIT, &e.contact))
-                        .flatten();
-                    match retry_at {
-                        Some(at) => {
-                            fired = Fired::Retrying(at);
-                            Change::WriteAndPlan(
-                                schedule_next(e, step.id, job.attempt + 1, at),
-                                Plan::for_step(step),
-                            )
-                        }
-                        None => {
-                            entry.outcome = Outcome::Failed;
-                            e.record(entry.with_error(Some(*code), error_text(Some(*code), detail)));
-                            fired = Fired::Failed;
-                            advance(sequence, e, step, now, job.attempt)
-                        }
-                    }
-                }
-                Attempt::Failed(SendError::Retryable { code, detail }) => {
-                    e.retries += 1;
-                    let retry_at = (e.retries <= MAX_RETRIES)
-                        .then(|| first_allowed(step, now + RETRY_BASE * 2i32.pow(e.retries - 1), &e.contact))
-                        .flatten();
-                    match retry_at {
-                        Some(at) => {
-                            fired = Fired::Retrying(at);
-                            Change::WriteAndSchedule(schedule_next(e, step.id, job.attempt + 1, at))
-                        }
-                        None => {
-                            entry.outcome = Outcome::Failed;
-                            e.record(entry.with_error(*code, error_text(*code, detail)));
-                            fired = Fired::Failed;
-                            advance(sequence, e, step, now, job.attempt)
-                        }
-                    }
-                }
-                Attempt::Failed(SendError::Contact { code, detail }) => {
-                    entry.outcome = Outcome::Failed;
-                    e.record(entry.with_error(Some(*code), error_text(Some(*code), detail)));
-                    if e.is_active() {
-                        e.end(EnrollmentStatus::Exited, Some(ExitReason::for_meta_code(*code)));
-                    }
-                    fired = Fired::Failed;
-                    Change::Write
-                }
-                Attempt::Failed(error @ (SendError::Template { code, detail } | SendError::Account { code, detail })) => {
-                    let kind = if matches!(error, SendError::Template { .. }) { "template" } else { "account" };
-                    let what = match &step.action {
-                        Action::Template { name, language, .. } => format!(" ({name}, {language})"),
-                        Action::Chatbot { .. } => String::new(),
-                    };
-                    pause_reason = Some(format!("{kind} error{what}: {}", error_text(Some(*code), detail)));
-                    if e.is_active() {
-                        e.state = StepState::Held { generation: job.attempt };
-                        e.next_send_at = None;
-                    }
-                    fired = Fired::PausedSequence;
-                    Change::Write
-                }
-            };
-            change
-        })
-        .await?;
+                last = (decision.fired, decision.pause);
+                decision.change
+            })
+            .await?;
+        let (fired, pause_reason) = last;
+        if let Some((e, true)) = &stored {
+            warn_if_never_opens(e, step.id);
+        }
         if let Some(reason) = pause_reason {
             self.state
                 .pause_with_reason(&job.tenant, job.sequence_id, Some(reason))
@@ -787,7 +671,9 @@ impl Sender {
                             .step_after(e.last_step_id, &done)
                             .filter(|s| !done.contains(&s.id));
                         let base = e.last_sent_at.unwrap_or(e.enrolled_at);
-                        plan_or_complete(e, next, base, job.attempt, None)
+                        let change = plan_or_complete(e, next, base, job.attempt, None);
+                        warn_if_never_opens(e, step_id);
+                        change
                     })
                     .await?;
                 Ok(expired)
@@ -886,7 +772,9 @@ impl Sender {
                     .step_after(e.last_step_id, &done)
                     .filter(|s| !done.contains(&s.id));
                 let base = e.last_sent_at.unwrap_or(e.enrolled_at);
-                plan_or_complete(e, next, base, job.attempt, None)
+                let change = plan_or_complete(e, next, base, job.attempt, None);
+                warn_if_never_opens(e, job.step_id);
+                change
             })
             .await?;
         Ok(if skipped {
@@ -895,6 +783,221 @@ impl Sender {
             Fired::Stale
         })
     }
+}
+
+/// What recording a send attempt comes to.
+#[derive(Debug)]
+pub struct Decision {
+    /// The enrollment as the outcome leaves it; `None` when it stays as it is (`change` is
+    /// [`Change::Keep`]).
+    pub enrollment: Option<Enrollment>,
+    pub change: Change,
+    pub fired: Fired,
+    /// Why the sequence pauses, when the attempt's error pauses it.
+    pub pause: Option<String>,
+}
+
+impl Decision {
+    fn keep() -> Self {
+        Self {
+            enrollment: None,
+            change: Change::Keep,
+            fired: Fired::Stale,
+            pause: None,
+        }
+    }
+
+    fn write(enrollment: Enrollment, change: Change, fired: Fired) -> Self {
+        Self {
+            enrollment: Some(enrollment),
+            change,
+            fired,
+            pause: None,
+        }
+    }
+}
+
+/// What the attempt of `job` at `now` comes to for `enrollment`, the run whose step `job`
+/// claimed: the history entry it records, what is planned next, and what the firing did.
+///
+/// Only a run still sending this generation of the step, or one that was removed or ended
+/// while the message was on its way, is changed; any other (another run, a later generation)
+/// is kept as it is and the firing was stale.
+pub fn decide_outcome(
+    enrollment: &Enrollment,
+    sequence: &Sequence,
+    step: &Step,
+    job: &StepJob,
+    attempt: &Attempt,
+    now: DateTime<Utc>,
+) -> Decision {
+    let sending = matches!(enrollment.state, StepState::Sending { generation, .. } if generation == job.attempt);
+    if enrollment.id != job.enrollment_id || (enrollment.is_active() && !sending) {
+        return Decision::keep();
+    }
+    let mut e = enrollment.clone();
+    let mut entry = HistoryEntry::new(step.id, now, Outcome::Sent);
+    entry.category = match &step.action {
+        Action::Template { category, .. } => *category,
+        Action::Chatbot { .. } => None,
+    };
+    if !e.is_active() {
+        // Removed or ended while the message was on its way: keep the record, plan nothing.
+        let fired = match attempt {
+            Attempt::Sent { message_id, wa_id } => {
+                record_sent(&mut e, entry, message_id.as_deref(), wa_id.as_deref());
+                Fired::Sent
+            }
+            Attempt::Failed(SendError::Unknown { detail }) => {
+                record_error(&mut e, entry, Outcome::Unknown, None, detail.clone());
+                Fired::Unknown
+            }
+            _ => return Decision::keep(),
+        };
+        return Decision::write(e, Change::Write, fired);
+    }
+    let mut pause = None;
+    let (change, fired) = match attempt {
+        // Handled before recording: nothing was sent.
+        Attempt::Deferred(_) => return Decision::keep(),
+        Attempt::Sent { message_id, wa_id } => {
+            record_sent(&mut e, entry, message_id.as_deref(), wa_id.as_deref());
+            (
+                advance(sequence, &mut e, step, now, job.attempt),
+                Fired::Sent,
+            )
+        }
+        Attempt::NotSendable(reason) => {
+            record_error(&mut e, entry, Outcome::Failed, None, reason.clone());
+            (
+                advance(sequence, &mut e, step, now, job.attempt),
+                Fired::Failed,
+            )
+        }
+        Attempt::Failed(SendError::Unknown { detail }) => {
+            record_error(&mut e, entry, Outcome::Unknown, None, detail.clone());
+            (
+                advance(sequence, &mut e, step, now, job.attempt),
+                Fired::Unknown,
+            )
+        }
+        Attempt::Failed(SendError::Throttled { code, .. }) => {
+            let mut backoff = throttle_backoff(e.id, job.attempt);
+            if *code == Some(SPAM_RATE_LIMIT) {
+                backoff += SPAM_BACKOFF;
+            }
+            match first_allowed(step, now + backoff, &e.contact) {
+                Some(at) => (
+                    Change::WriteAndSchedule(schedule_next(&mut e, step.id, job.attempt + 1, at)),
+                    Fired::Throttled(at),
+                ),
+                None => (hold(&mut e, job.attempt), Fired::Stale),
+            }
+        }
+        Attempt::Failed(SendError::ContactLimit { code, detail }) => {
+            e.retries += 1;
+            let retry_at = (e.retries <= CONTACT_LIMIT_RETRIES)
+                .then(|| first_allowed(step, now + CONTACT_LIMIT_WAIT, &e.contact))
+                .flatten();
+            match retry_at {
+                Some(at) => (
+                    Change::WriteAndPlan(
+                        schedule_next(&mut e, step.id, job.attempt + 1, at),
+                        Plan::for_step(step),
+                    ),
+                    Fired::Retrying(at),
+                ),
+                None => {
+                    let text = error_text(Some(*code), detail);
+                    record_error(&mut e, entry, Outcome::Failed, Some(*code), text);
+                    (
+                        advance(sequence, &mut e, step, now, job.attempt),
+                        Fired::Failed,
+                    )
+                }
+            }
+        }
+        Attempt::Failed(SendError::Retryable { code, detail }) => {
+            e.retries += 1;
+            let retry_at = (e.retries <= MAX_RETRIES)
+                .then(|| {
+                    let wait = RETRY_BASE * 2i32.pow(e.retries - 1);
+                    first_allowed(step, now + wait, &e.contact)
+                })
+                .flatten();
+            match retry_at {
+                Some(at) => (
+                    Change::WriteAndSchedule(schedule_next(&mut e, step.id, job.attempt + 1, at)),
+                    Fired::Retrying(at),
+                ),
+                None => {
+                    let text = error_text(*code, detail);
+                    record_error(&mut e, entry, Outcome::Failed, *code, text);
+                    (
+                        advance(sequence, &mut e, step, now, job.attempt),
+                        Fired::Failed,
+                    )
+                }
+            }
+        }
+        Attempt::Failed(SendError::Contact { code, detail }) => {
+            let text = error_text(Some(*code), detail);
+            record_error(&mut e, entry, Outcome::Failed, Some(*code), text);
+            e.end(
+                EnrollmentStatus::Exited,
+                Some(ExitReason::for_meta_code(*code)),
+            );
+            (Change::Write, Fired::Failed)
+        }
+        Attempt::Failed(
+            error @ (SendError::Template { code, detail } | SendError::Account { code, detail }),
+        ) => {
+            let kind = if matches!(error, SendError::Template { .. }) {
+                "template"
+            } else {
+                "account"
+            };
+            let what = match &step.action {
+                Action::Template { name, language, .. } => format!(" ({name}, {language})"),
+                Action::Chatbot { .. } => String::new(),
+            };
+            pause = Some(format!(
+                "{kind} error{what}: {}",
+                error_text(Some(*code), detail)
+            ));
+            (hold(&mut e, job.attempt), Fired::PausedSequence)
+        }
+    };
+    Decision {
+        pause,
+        ..Decision::write(e, change, fired)
+    }
+}
+
+/// Records a message sent: its id, its first status, and the WhatsApp id Meta resolved the
+/// number to.
+fn record_sent(
+    e: &mut Enrollment,
+    mut entry: HistoryEntry,
+    message_id: Option<&str>,
+    wa_id: Option<&str>,
+) {
+    learn_wa_id(e, wa_id);
+    entry.message_id = message_id.map(str::to_string);
+    entry.status = message_id.map(|_| MessageStatus::Sent);
+    e.record(entry);
+}
+
+/// Records a step that did not go out as sent, with why.
+fn record_error(
+    e: &mut Enrollment,
+    mut entry: HistoryEntry,
+    outcome: Outcome,
+    code: Option<i64>,
+    text: String,
+) {
+    entry.outcome = outcome;
+    e.record(entry.with_error(code, text));
 }
 
 /// After a step is done with (sent, failed for good, unknown): the next step, counted from now.
@@ -943,7 +1046,7 @@ fn plan_or_complete(
                 Plan::for_step(next),
             ),
             None => {
-                tracing::warn!(enrollment_id = %e.id, step_id = %next.id, "the step's allowed hours never open; holding");
+                // Logged by the caller: see `warn_if_never_opens`.
                 e.next_step_id = Some(next.id);
                 e.state = StepState::Held {
                     generation: generation + 1,
@@ -952,6 +1055,16 @@ fn plan_or_complete(
                 Change::Write
             }
         },
+    }
+}
+
+/// Logs a run [`plan_or_complete`] held because its next step's allowed hours never open: an
+/// active run held on a step other than `done`, the one it was done with.
+fn warn_if_never_opens(e: &Enrollment, done: Ulid) {
+    if let (true, StepState::Held { .. }, Some(next)) = (e.is_active(), &e.state, e.next_step_id) {
+        if next != done {
+            tracing::warn!(enrollment_id = %e.id, step_id = %next, "the step's allowed hours never open; holding");
+        }
     }
 }
 
@@ -1000,6 +1113,649 @@ mod tests {
                 "generation {generation}: {} distinct",
                 distinct.len()
             );
+        }
+    }
+}
+
+/// [`decide_outcome`], case by case.
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+    use crate::calendar::Window;
+    use crate::channels::model::TemplateCategory;
+    use crate::delivery::ports::Schedule;
+    use crate::enrollments::model::Contact;
+    use crate::sequences::plan::{Delay, DelayUnit};
+    use chrono::TimeZone;
+
+    const GENERATION: u32 = 3;
+
+    fn now() -> DateTime<Utc> {
+        // 2030-01-07 is a Monday.
+        Utc.with_ymd_and_hms(2030, 1, 7, 10, 0, 0).unwrap()
+    }
+
+    fn closed_for_good() -> Window {
+        Window::from_spec(&serde_json::from_str(r#"{"time_zone": "UTC", "days": {}}"#).unwrap())
+            .unwrap()
+    }
+
+    fn template_step(n: u128, channel: u128, window: Option<Window>) -> Step {
+        Step {
+            id: Ulid::from(n),
+            channel_id: Ulid::from(channel),
+            action: Action::Template {
+                name: "promo".into(),
+                language: "pt_BR".into(),
+                parameters: Vec::new(),
+                header: None,
+                buttons: Vec::new(),
+                parameter_names: None,
+                category: Some(TemplateCategory::Marketing),
+            },
+            delay: Delay {
+                amount: 1,
+                unit: DelayUnit::Days,
+            },
+            window,
+        }
+    }
+
+    fn sequence(steps: Vec<Step>) -> Sequence {
+        Sequence {
+            tenant: TenantId::parse("t").unwrap(),
+            id: Ulid::from(1),
+            name: "Boas-vindas".into(),
+            status: SequenceStatus::Active,
+            status_reason: None,
+            time_zone: "UTC".into(),
+            exit_on_reply: true,
+            steps,
+            template_notices: Vec::new(),
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+            counted: true,
+        }
+    }
+
+    /// Two steps on the same number, a day apart.
+    fn two_steps() -> Sequence {
+        sequence(vec![template_step(10, 7, None), template_step(11, 7, None)])
+    }
+
+    /// The run as the claim of the sequence's first step left it.
+    fn sending(sequence: &Sequence) -> Enrollment {
+        Enrollment {
+            tenant: sequence.tenant.clone(),
+            sequence_id: sequence.id,
+            id: Ulid::from(99),
+            contact: Contact {
+                phone: "+5511987654321".into(),
+                name: Some("Ana".into()),
+                time_zone: None,
+                attributes: Default::default(),
+            },
+            status: EnrollmentStatus::Active,
+            exit_reason: None,
+            enrolled_at: now() - TimeDelta::hours(1),
+            next_step_id: Some(sequence.steps[0].id),
+            next_send_at: Some(now()),
+            state: StepState::Sending {
+                generation: GENERATION,
+                since: now(),
+            },
+            retries: 0,
+            last_step_id: None,
+            last_sent_at: None,
+            steps_done: Vec::new(),
+            last_message_step_id: None,
+            history: Vec::new(),
+            wa_id: None,
+            version: 4,
+            updated_at: now(),
+        }
+    }
+
+    /// The job of the sequence's first step at [`GENERATION`], for the run `e`.
+    fn job(sequence: &Sequence, e: &Enrollment) -> StepJob {
+        StepJob::for_step(e, sequence.steps[0].id, GENERATION)
+    }
+
+    fn decide(sequence: &Sequence, e: &Enrollment, attempt: Attempt) -> Decision {
+        decide_outcome(
+            e,
+            sequence,
+            &sequence.steps[0],
+            &job(sequence, e),
+            &attempt,
+            now(),
+        )
+    }
+
+    fn written(decision: &Decision) -> &Enrollment {
+        decision
+            .enrollment
+            .as_ref()
+            .expect("the decision writes the run")
+    }
+
+    fn sent(message_id: &str) -> Attempt {
+        Attempt::Sent {
+            message_id: Some(message_id.into()),
+            wa_id: None,
+        }
+    }
+
+    fn failed(error: SendError) -> Attempt {
+        Attempt::Failed(error)
+    }
+
+    fn throttled(code: i64) -> Attempt {
+        failed(SendError::Throttled {
+            code: Some(code),
+            detail: "rate".into(),
+        })
+    }
+
+    fn retryable() -> Attempt {
+        failed(SendError::Retryable {
+            code: Some(131000),
+            detail: "something went wrong".into(),
+        })
+    }
+
+    fn contact_limit() -> Attempt {
+        failed(SendError::ContactLimit {
+            code: 131049,
+            detail: "healthy ecosystem".into(),
+        })
+    }
+
+    fn unknown() -> Attempt {
+        failed(SendError::Unknown {
+            detail: "timed out after sending".into(),
+        })
+    }
+
+    /// The schedule of the step the decision plans, when it asks for one.
+    fn scheduled(change: &Change) -> Option<&Schedule> {
+        match change {
+            Change::WriteAndSchedule(schedule) | Change::WriteAndPlan(schedule, _) => {
+                Some(schedule)
+            }
+            Change::Keep | Change::Write => None,
+        }
+    }
+
+    /// Asserts that the run went on to the second step, planned a day after `now`.
+    fn assert_went_on(sequence: &Sequence, decision: &Decision) {
+        let e = written(decision);
+        assert_eq!(e.last_step_id, Some(sequence.steps[0].id));
+        assert_eq!(e.last_sent_at, Some(now()));
+        assert_eq!(e.retries, 0);
+        assert_eq!(e.next_step_id, Some(sequence.steps[1].id));
+        assert_eq!(
+            scheduled(&decision.change).map(|s| (s.input.step_id, s.input.attempt, s.fire_at)),
+            Some((
+                sequence.steps[1].id,
+                GENERATION + 1,
+                now() + TimeDelta::days(1)
+            ))
+        );
+    }
+
+    fn only_entry(e: &Enrollment) -> &HistoryEntry {
+        assert_eq!(e.history.len(), 1, "{:?}", e.history);
+        &e.history[0]
+    }
+
+    fn assert_kept(decision: &Decision) {
+        assert_eq!(decision.change, Change::Keep);
+        assert_eq!(decision.enrollment, None);
+        assert_eq!(decision.fired, Fired::Stale);
+        assert_eq!(decision.pause, None);
+    }
+
+    #[test]
+    fn a_sent_step_is_recorded_and_the_next_one_planned_on_the_numbers_own_pace() {
+        let sequence = two_steps();
+        let decision = decide(
+            &sequence,
+            &sending(&sequence),
+            Attempt::Sent {
+                message_id: Some("wamid.A".into()),
+                wa_id: Some("551187654321".into()),
+            },
+        );
+        assert_eq!(decision.fired, Fired::Sent);
+        assert_eq!(decision.pause, None);
+        assert!(matches!(decision.change, Change::WriteAndSchedule(_)));
+        assert_went_on(&sequence, &decision);
+        let e = written(&decision);
+        assert_eq!(e.wa_id.as_deref(), Some("551187654321"));
+        assert_eq!(e.last_message_step_id, Some(sequence.steps[0].id));
+        assert_eq!(e.steps_done, [sequence.steps[0].id]);
+        assert_eq!(
+            e.state,
+            StepState::Scheduled {
+                generation: GENERATION + 1,
+                fire_at: now() + TimeDelta::days(1),
+                slot: false
+            }
+        );
+        let entry = only_entry(e);
+        assert_eq!(entry.outcome, Outcome::Sent);
+        assert_eq!(entry.message_id.as_deref(), Some("wamid.A"));
+        assert_eq!(entry.status, Some(MessageStatus::Sent));
+        assert_eq!(entry.category, Some(TemplateCategory::Marketing));
+        assert_eq!(entry.at, now());
+    }
+
+    #[test]
+    fn a_next_step_on_another_number_is_spread_over_that_numbers_planning_lane() {
+        let sequence = sequence(vec![template_step(10, 7, None), template_step(11, 8, None)]);
+        let decision = decide(&sequence, &sending(&sequence), sent("wamid.A"));
+        assert_eq!(decision.fired, Fired::Sent);
+        match &decision.change {
+            Change::WriteAndPlan(_, plan) => assert_eq!(*plan, Plan::for_step(&sequence.steps[1])),
+            other => panic!("planned as {other:?}"),
+        }
+        assert_went_on(&sequence, &decision);
+    }
+
+    #[test]
+    fn sending_the_last_step_completes_the_run() {
+        let sequence = sequence(vec![template_step(10, 7, None)]);
+        let decision = decide(&sequence, &sending(&sequence), sent("wamid.A"));
+        assert_eq!(decision.fired, Fired::Sent);
+        assert_eq!(decision.change, Change::Write);
+        let e = written(&decision);
+        assert_eq!(e.status, EnrollmentStatus::Completed);
+        assert_eq!(e.state, StepState::Idle);
+        assert_eq!(e.next_step_id, None);
+        assert_eq!(only_entry(e).outcome, Outcome::Sent);
+    }
+
+    #[test]
+    fn a_next_step_whose_window_never_opens_is_held() {
+        let sequence = sequence(vec![
+            template_step(10, 7, None),
+            template_step(11, 7, Some(closed_for_good())),
+        ]);
+        let decision = decide(&sequence, &sending(&sequence), sent("wamid.A"));
+        assert_eq!(decision.fired, Fired::Sent);
+        assert_eq!(decision.change, Change::Write);
+        let e = written(&decision);
+        assert!(e.is_active());
+        assert_eq!(e.next_step_id, Some(sequence.steps[1].id));
+        assert_eq!(
+            e.state,
+            StepState::Held {
+                generation: GENERATION + 1
+            }
+        );
+        assert_eq!(e.next_send_at, None);
+    }
+
+    #[test]
+    fn throttled_send_is_rescheduled_without_counting_a_retry() {
+        let sequence = two_steps();
+        let mut claimed = sending(&sequence);
+        claimed.retries = 2;
+        let decision = decide(&sequence, &claimed, throttled(130429));
+        let Fired::Throttled(at) = decision.fired else {
+            panic!("fired {:?}", decision.fired);
+        };
+        assert!(at >= now() + TimeDelta::seconds(1) && at <= now() + THROTTLE_CAP);
+        let Change::WriteAndSchedule(schedule) = &decision.change else {
+            panic!("changed as {:?}", decision.change);
+        };
+        assert_eq!(
+            (
+                schedule.input.step_id,
+                schedule.input.attempt,
+                schedule.fire_at
+            ),
+            (sequence.steps[0].id, GENERATION + 1, at)
+        );
+        let e = written(&decision);
+        assert_eq!(e.retries, 2);
+        assert!(e.history.is_empty());
+        assert_eq!(e.next_step_id, Some(sequence.steps[0].id));
+    }
+
+    #[test]
+    fn a_spam_rate_limit_waits_ten_minutes_longer_than_a_throughput_answer() {
+        let sequence = two_steps();
+        let claimed = sending(&sequence);
+        let due = |code| match decide(&sequence, &claimed, throttled(code)).fired {
+            Fired::Throttled(at) => at,
+            other => panic!("fired {other:?}"),
+        };
+        assert_eq!(due(SPAM_RATE_LIMIT) - due(130429), SPAM_BACKOFF);
+    }
+
+    #[test]
+    fn a_throttled_step_whose_window_never_opens_again_is_held() {
+        let sequence = sequence(vec![template_step(10, 7, Some(closed_for_good()))]);
+        let decision = decide(&sequence, &sending(&sequence), throttled(130429));
+        assert_eq!(decision.change, Change::Write);
+        assert_eq!(decision.fired, Fired::Stale);
+        let e = written(&decision);
+        assert_eq!(
+            e.state,
+            StepState::Held {
+                generation: GENERATION
+            }
+        );
+        assert_eq!(e.next_send_at, None);
+        assert_eq!(e.next_step_id, Some(sequence.steps[0].id));
+    }
+
+    #[test]
+    fn a_contact_at_its_marketing_limit_is_tried_again_a_day_later_while_retries_last() {
+        let sequence = two_steps();
+        for retries in [0, CONTACT_LIMIT_RETRIES - 1] {
+            let mut claimed = sending(&sequence);
+            claimed.retries = retries;
+            let decision = decide(&sequence, &claimed, contact_limit());
+            let at = now() + CONTACT_LIMIT_WAIT;
+            assert_eq!(decision.fired, Fired::Retrying(at), "after {retries}");
+            match &decision.change {
+                Change::WriteAndPlan(schedule, plan) => {
+                    assert_eq!(
+                        (
+                            schedule.input.step_id,
+                            schedule.input.attempt,
+                            schedule.fire_at
+                        ),
+                        (sequence.steps[0].id, GENERATION + 1, at)
+                    );
+                    assert_eq!(*plan, Plan::for_step(&sequence.steps[0]));
+                }
+                other => panic!("changed as {other:?}"),
+            }
+            let e = written(&decision);
+            assert_eq!(e.retries, retries + 1);
+            assert!(e.history.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_contact_at_its_marketing_limit_fails_the_step_once_its_retries_are_spent() {
+        let sequence = two_steps();
+        let mut claimed = sending(&sequence);
+        claimed.retries = CONTACT_LIMIT_RETRIES;
+        let decision = decide(&sequence, &claimed, contact_limit());
+        assert_eq!(decision.fired, Fired::Failed);
+        assert_went_on(&sequence, &decision);
+        let entry = only_entry(written(&decision));
+        assert_eq!(entry.outcome, Outcome::Failed);
+        assert_eq!(entry.error_code, Some(131049));
+        assert_eq!(entry.error.as_deref(), Some("131049: healthy ecosystem"));
+    }
+
+    #[test]
+    fn a_retryable_error_is_tried_again_after_a_doubling_wait() {
+        let sequence = two_steps();
+        let mut claimed = sending(&sequence);
+        claimed.retries = MAX_RETRIES - 1;
+        let decision = decide(&sequence, &claimed, retryable());
+        let at = now() + RETRY_BASE * 2i32.pow(MAX_RETRIES - 1);
+        assert_eq!(decision.fired, Fired::Retrying(at));
+        let Change::WriteAndSchedule(schedule) = &decision.change else {
+            panic!("changed as {:?}", decision.change);
+        };
+        assert_eq!(
+            (
+                schedule.input.step_id,
+                schedule.input.attempt,
+                schedule.fire_at
+            ),
+            (sequence.steps[0].id, GENERATION + 1, at)
+        );
+        let e = written(&decision);
+        assert_eq!(e.retries, MAX_RETRIES);
+        assert!(e.history.is_empty());
+    }
+
+    #[test]
+    fn a_retryable_error_fails_the_step_and_the_run_goes_on_after_the_last_retry() {
+        let sequence = two_steps();
+        let mut claimed = sending(&sequence);
+        claimed.retries = MAX_RETRIES;
+        let decision = decide(&sequence, &claimed, retryable());
+        assert_eq!(decision.fired, Fired::Failed);
+        assert_went_on(&sequence, &decision);
+        let entry = only_entry(written(&decision));
+        assert_eq!(entry.outcome, Outcome::Failed);
+        assert_eq!(entry.error_code, Some(131000));
+        assert_eq!(entry.error.as_deref(), Some("131000: something went wrong"));
+    }
+
+    #[test]
+    fn an_undeliverable_contact_exits_the_run() {
+        let sequence = two_steps();
+        let attempt = failed(SendError::Contact {
+            code: 131026,
+            detail: "message undeliverable".into(),
+        });
+        let decision = decide(&sequence, &sending(&sequence), attempt);
+        assert_eq!(decision.fired, Fired::Failed);
+        assert_eq!(decision.change, Change::Write);
+        assert_eq!(decision.pause, None);
+        let e = written(&decision);
+        assert_eq!(e.status, EnrollmentStatus::Exited);
+        assert_eq!(e.exit_reason, Some(ExitReason::Undeliverable));
+        assert_eq!(e.state, StepState::Idle);
+        assert_eq!(e.next_step_id, None);
+        let entry = only_entry(e);
+        assert_eq!(entry.outcome, Outcome::Failed);
+        assert_eq!(entry.error_code, Some(131026));
+    }
+
+    #[test]
+    fn a_template_error_holds_the_step_and_pauses_the_sequence() {
+        let sequence = two_steps();
+        let attempt = failed(SendError::Template {
+            code: 132001,
+            detail: "template does not exist".into(),
+        });
+        let decision = decide(&sequence, &sending(&sequence), attempt);
+        assert_eq!(decision.fired, Fired::PausedSequence);
+        assert_eq!(decision.change, Change::Write);
+        assert_eq!(
+            decision.pause.as_deref(),
+            Some("template error (promo, pt_BR): 132001: template does not exist")
+        );
+        let e = written(&decision);
+        assert!(e.is_active());
+        assert_eq!(
+            e.state,
+            StepState::Held {
+                generation: GENERATION
+            }
+        );
+        assert_eq!(e.next_send_at, None);
+        assert_eq!(e.next_step_id, Some(sequence.steps[0].id));
+        assert!(e.history.is_empty());
+    }
+
+    #[test]
+    fn an_account_error_of_a_chatbot_step_pauses_the_sequence() {
+        let mut sequence = two_steps();
+        sequence.steps[0].action = Action::Chatbot {
+            bot_id: Ulid::from(5),
+        };
+        let attempt = failed(SendError::Account {
+            code: 131031,
+            detail: "account locked".into(),
+        });
+        let decision = decide(&sequence, &sending(&sequence), attempt);
+        assert_eq!(decision.fired, Fired::PausedSequence);
+        assert_eq!(
+            decision.pause.as_deref(),
+            Some("account error: 131031: account locked")
+        );
+        assert_eq!(
+            written(&decision).state,
+            StepState::Held {
+                generation: GENERATION
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_recorded_never_resent_and_the_run_goes_on() {
+        let sequence = two_steps();
+        let decision = decide(&sequence, &sending(&sequence), unknown());
+        assert_eq!(decision.fired, Fired::Unknown);
+        assert_went_on(&sequence, &decision);
+        let entry = only_entry(written(&decision));
+        assert_eq!(entry.outcome, Outcome::Unknown);
+        assert_eq!(entry.error.as_deref(), Some("timed out after sending"));
+        assert_eq!(entry.message_id, None);
+    }
+
+    #[test]
+    fn a_step_that_cannot_be_prepared_for_the_contact_fails_and_the_run_goes_on() {
+        let sequence = two_steps();
+        let attempt = Attempt::NotSendable("missing contact.attributes.coupon".into());
+        let decision = decide(&sequence, &sending(&sequence), attempt);
+        assert_eq!(decision.fired, Fired::Failed);
+        assert_went_on(&sequence, &decision);
+        let entry = only_entry(written(&decision));
+        assert_eq!(entry.outcome, Outcome::Failed);
+        assert_eq!(entry.error_code, None);
+        assert_eq!(
+            entry.error.as_deref(),
+            Some("missing contact.attributes.coupon")
+        );
+    }
+
+    #[test]
+    fn a_deferred_attempt_changes_nothing() {
+        let sequence = two_steps();
+        let attempt = Attempt::Deferred(now() + TimeDelta::minutes(5));
+        assert_kept(&decide(&sequence, &sending(&sequence), attempt));
+    }
+
+    /// The run as it is once the contact was removed while its message was on its way.
+    fn removed(sequence: &Sequence) -> Enrollment {
+        let mut e = sending(sequence);
+        e.end(EnrollmentStatus::Removed, None);
+        e
+    }
+
+    #[test]
+    fn a_message_sent_after_the_contact_was_removed_is_recorded_and_nothing_planned() {
+        let sequence = two_steps();
+        let decision = decide(&sequence, &removed(&sequence), sent("wamid.A"));
+        assert_eq!(decision.fired, Fired::Sent);
+        assert_eq!(decision.change, Change::Write);
+        let e = written(&decision);
+        assert_eq!(e.status, EnrollmentStatus::Removed);
+        assert_eq!(e.state, StepState::Idle);
+        assert_eq!(e.next_step_id, None);
+        assert_eq!(e.last_step_id, None);
+        let entry = only_entry(e);
+        assert_eq!(entry.outcome, Outcome::Sent);
+        assert_eq!(entry.message_id.as_deref(), Some("wamid.A"));
+    }
+
+    #[test]
+    fn an_unknown_outcome_after_the_contact_was_removed_is_recorded() {
+        let sequence = two_steps();
+        let decision = decide(&sequence, &removed(&sequence), unknown());
+        assert_eq!(decision.fired, Fired::Unknown);
+        assert_eq!(decision.change, Change::Write);
+        let e = written(&decision);
+        assert_eq!(e.status, EnrollmentStatus::Removed);
+        assert_eq!(e.next_step_id, None);
+        assert_eq!(only_entry(e).outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn any_other_outcome_after_the_contact_was_removed_changes_nothing() {
+        let sequence = two_steps();
+        let attempts = [
+            throttled(130429),
+            retryable(),
+            contact_limit(),
+            failed(SendError::Contact {
+                code: 131026,
+                detail: "undeliverable".into(),
+            }),
+            failed(SendError::Template {
+                code: 132001,
+                detail: "missing".into(),
+            }),
+            failed(SendError::Account {
+                code: 131031,
+                detail: "locked".into(),
+            }),
+            Attempt::NotSendable("missing".into()),
+            Attempt::Deferred(now()),
+        ];
+        for attempt in attempts {
+            let decision = decide(&sequence, &removed(&sequence), attempt.clone());
+            assert_eq!(decision.change, Change::Keep, "{attempt:?}");
+            assert_eq!(decision.fired, Fired::Stale, "{attempt:?}");
+            assert_eq!(decision.pause, None, "{attempt:?}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_delivery_of_an_older_generation_changes_nothing() {
+        let sequence = two_steps();
+        let mut later = sending(&sequence);
+        later.state = StepState::Sending {
+            generation: GENERATION + 1,
+            since: now(),
+        };
+        let attempt = sent("wamid.A");
+        let stale_job = StepJob::for_step(&later, sequence.steps[0].id, GENERATION);
+        let decision = decide_outcome(
+            &later,
+            &sequence,
+            &sequence.steps[0],
+            &stale_job,
+            &attempt,
+            now(),
+        );
+        assert_kept(&decision);
+    }
+
+    #[test]
+    fn a_delivery_for_a_step_not_claimed_changes_nothing() {
+        let sequence = two_steps();
+        let mut scheduled = sending(&sequence);
+        scheduled.state = StepState::Scheduled {
+            generation: GENERATION,
+            fire_at: now(),
+            slot: false,
+        };
+        assert_kept(&decide(&sequence, &scheduled, sent("wamid.A")));
+    }
+
+    #[test]
+    fn a_delivery_for_another_run_of_the_contact_changes_nothing() {
+        let sequence = two_steps();
+        let claimed = sending(&sequence);
+        let mut other_run = job(&sequence, &claimed);
+        other_run.enrollment_id = Ulid::from(98);
+        let attempt = sent("wamid.A");
+        for e in [claimed.clone(), removed(&sequence)] {
+            let decision = decide_outcome(
+                &e,
+                &sequence,
+                &sequence.steps[0],
+                &other_run,
+                &attempt,
+                now(),
+            );
+            assert_kept(&decision);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::enrollments::enroll::ContactInput;
+use crate::enrollments::model::ContactInput;
 
 /// A CSV header: its column names trimmed and lower-cased, and where `phone` is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ulid::Ulid;
 
 use crate::common::clock::Clock;
@@ -18,7 +18,9 @@ use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
 use crate::delivery::ports::Scheduler;
 use crate::enrollments::counters::Counts;
-use crate::enrollments::model::{Contact, Enrollment, EnrollmentStatus, ExitReason, StepState};
+use crate::enrollments::model::{
+    Contact, ContactInput, Enrollment, EnrollmentStatus, ExitReason, StepState,
+};
 use crate::enrollments::store::{EnrollmentStore, IndexWrites};
 use crate::enrollments::transitions::{expect_version, step_schedule, EnrollmentTransitions, Plan};
 use crate::enrollments::views::EnrollmentView;
@@ -34,41 +36,6 @@ use crate::sequences::template::{valid_attribute_name, Parameter};
 pub const MAX_CONTACTS_PER_REQUEST: usize = 1000;
 /// Enrollments written at once while a batch is processed.
 const ENROLL_CONCURRENCY: usize = 32;
-
-/// One contact to enroll. An invalid contact is rejected on its own, in its result.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({
-    "phone": "+5511987654321", "name": "Ana", "time_zone": "America/Manaus",
-    "attributes": {"coupon": "X1"}
-})))]
-pub struct ContactInput {
-    /// An international number (`+` and country code); normalised to E.164.
-    #[cfg_attr(feature = "openapi", schema(example = "+5511987654321"))]
-    pub phone: String,
-    /// At most 200 characters.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// IANA time zone of the contact, for windows that use it.
-    #[serde(default)]
-    pub time_zone: Option<String>,
-    /// Up to 100 values (string, number or boolean) for `{{contact.attributes.<name>}}`; names
-    /// are letters, digits, `_` or `-`.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, AttributeValue>))]
-    pub attributes: BTreeMap<String, serde_json::Value>,
-}
-
-/// A contact attribute's value (`null` ones are left out).
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum AttributeValue {
-    String(String),
-    Number(f64),
-    Boolean(bool),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,4 +1,6 @@
-//! Enrollments: one contact's run through one sequence, and its state machine.
+//! Enrollments: one contact's run through one sequence, and its state machine; what moves it
+//! (how a send failed, the statuses Meta reports of a message sent); and the contact an
+//! enrollment request names.
 
 use std::collections::BTreeMap;
 
@@ -314,4 +316,140 @@ impl Enrollment {
         self.next_send_at = None;
         self.state = StepState::Idle;
     }
+}
+
+// ----- Sends: how one failed, and what Meta reports of a message sent -----
+
+/// How a send failed, in the classes that decide what happens next (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
+pub enum SendError {
+    /// The number is over a throughput limit (Meta's 130429 throughput, 131056 pair rate,
+    /// 131048 spam rate limit, 80007/4/613 account or app rate, HTTP 429): not this contact's
+    /// doing. Sent again after a jittered backoff, without using the contact's retries.
+    #[error("throttled {code:?}: {detail}")]
+    Throttled { code: Option<i64>, detail: String },
+    /// Server errors, a connection that failed before any response: try again later.
+    #[error("retryable error {code:?}: {detail}")]
+    Retryable { code: Option<i64>, detail: String },
+    /// This contact can never receive it: the enrollment ends.
+    #[error("permanent error for this contact {code}: {detail}")]
+    Contact { code: i64, detail: String },
+    /// Meta limits what this contact may receive for now (131049, the per-user marketing
+    /// limit): tried again no sooner than a day later, a few times, then failed.
+    #[error("limited for this contact for now {code}: {detail}")]
+    ContactLimit { code: i64, detail: String },
+    /// The template is broken (paused, missing, wrong parameters): the sequence pauses.
+    #[error("template error {code}: {detail}")]
+    Template { code: i64, detail: String },
+    /// The sending account is blocked or restricted: the sequence pauses.
+    #[error("account error {code}: {detail}")]
+    Account { code: i64, detail: String },
+    /// The request may have reached Meta (a timeout after sending): never resent.
+    #[error("outcome unknown: {detail}")]
+    Unknown { detail: String },
+}
+
+impl SendError {
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Retryable { code, .. } | Self::Throttled { code, .. } => *code,
+            Self::Contact { code, .. }
+            | Self::ContactLimit { code, .. }
+            | Self::Template { code, .. }
+            | Self::Account { code, .. } => Some(*code),
+            Self::Unknown { .. } => None,
+        }
+    }
+}
+
+/// A message's delivery status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// WhatsApp's message id (`wamid...`).
+    pub message_id: String,
+    pub status: MessageStatus,
+    /// The WhatsApp id of the recipient (digits).
+    pub recipient_id: String,
+    /// The `biz_opaque_callback_data` of the send, when Meta echoes it (never on `failed`).
+    #[serde(default)]
+    pub callback_data: Option<String>,
+    #[serde(default)]
+    pub billable: bool,
+    #[serde(default)]
+    pub category: Option<PricingCategory>,
+    /// Why a `failed` message failed.
+    #[serde(default)]
+    pub failure: Option<StatusFailure>,
+}
+
+/// A failure Meta reported for a message after it was accepted, classified like a send error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusFailure {
+    pub code: i64,
+    pub detail: String,
+    pub class: SendError,
+}
+
+/// The category Meta priced a message in (`pricing.category`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingCategory {
+    /// `marketing` and `marketing_lite`.
+    Marketing,
+    Utility,
+    /// `authentication` and `authentication_international`.
+    Authentication,
+    /// A customer-service conversation or free entry point: not a template's category.
+    Service,
+    ReferralConversion,
+}
+
+impl PricingCategory {
+    /// The template category billed, when the price is a template's.
+    pub fn template_category(self) -> Option<TemplateCategory> {
+        match self {
+            Self::Marketing => Some(TemplateCategory::Marketing),
+            Self::Utility => Some(TemplateCategory::Utility),
+            Self::Authentication => Some(TemplateCategory::Authentication),
+            Self::Service | Self::ReferralConversion => None,
+        }
+    }
+}
+
+// ----- API shapes -----
+
+/// One contact to enroll. An invalid contact is rejected on its own, in its result.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "phone": "+5511987654321", "name": "Ana", "time_zone": "America/Manaus",
+    "attributes": {"coupon": "X1"}
+})))]
+pub struct ContactInput {
+    /// An international number (`+` and country code); normalised to E.164.
+    #[cfg_attr(feature = "openapi", schema(example = "+5511987654321"))]
+    pub phone: String,
+    /// At most 200 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// IANA time zone of the contact, for windows that use it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Up to 100 values (string, number or boolean) for `{{contact.attributes.<name>}}`; names
+    /// are letters, digits, `_` or `-`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, AttributeValue>))]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// A contact attribute's value (`null` ones are left out).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum AttributeValue {
+    String(String),
+    Number(f64),
+    Boolean(bool),
 }

@@ -8,9 +8,10 @@ use crate::common::error::PortError;
 use crate::common::page::{Page, PageRequest};
 use crate::common::store::{Expect, WriteError};
 use crate::common::tenant::TenantId;
-use crate::delivery::inbound::StatusUpdate;
 use crate::enrollments::counters::Counts;
-use crate::enrollments::model::{Enrollment, EnrollmentStatus, HistoryEntry, Pending};
+use crate::enrollments::model::{
+    Enrollment, EnrollmentStatus, HistoryEntry, Pending, StatusUpdate,
+};
 
 /// A message id an enrollment write records for the first time.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,7 +48,7 @@ pub enum EntryPick {
 }
 
 /// Where a step is planned: its number and its allowed hours.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub channel: Ulid,
     pub window: Option<Window>,
@@ -484,6 +484,7 @@ pub fn first_allowed(step: &Step, from: DateTime<Utc>, contact: &Contact) -> Opt
 }
 
 /// What a change to an enrollment asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Keep,
     Write,
