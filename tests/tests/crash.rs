@@ -10,7 +10,7 @@
 //!   next process from the cursor stored with it and ends as an uninterrupted one would.
 //!
 //! Needs the binary (`RITMO_LOCAL_BIN`) and the emulator (`RITMO_E2E_DYNAMODB_ENDPOINT`), both
-//! set by `infra/test.sh`; without them it is skipped with a message.
+//! set by `infra/test.sh`; `#[ignore]`d without them.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -91,15 +91,21 @@ async fn outcomes(s: &TestServer, sequence: &str, phone: &str) -> (String, Vec<S
     (e["status"].as_str().unwrap().to_string(), history)
 }
 
+/// The `ritmo-local` binary to start and kill (`RITMO_LOCAL_BIN`) and the emulator's endpoint:
+/// `infra/test.sh` builds the one, starts the other and sets both.
+fn local_bin_and_emulator() -> (String, String) {
+    let bin = std::env::var("RITMO_LOCAL_BIN")
+        .expect("RITMO_LOCAL_BIN is not set: this test starts and kills the ritmo-local binary");
+    (
+        bin,
+        ritmo_aws::local::emulator_endpoint("RITMO_E2E_DYNAMODB_ENDPOINT"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the AWS emulator and the ritmo-local binary: infra/test.sh runs it"]
 async fn killed_runtimes_leave_nothing_stuck_and_nothing_is_sent_twice() {
-    let (Ok(bin), Ok(endpoint)) = (
-        std::env::var("RITMO_LOCAL_BIN"),
-        std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT"),
-    ) else {
-        eprintln!("skipped: RITMO_LOCAL_BIN and RITMO_E2E_DYNAMODB_ENDPOINT are not both set");
-        return;
-    };
+    let (bin, endpoint) = local_bin_and_emulator();
     let graph = Graph::start_hanging(&[], &[HANG]).await;
     let table = format!("ritmo-crash-{}", std::process::id());
     let base = [
@@ -212,14 +218,9 @@ async fn killed_runtimes_leave_nothing_stuck_and_nothing_is_sent_twice() {
 /// An archive job whose process is killed mid-walk: a new process picks the job up at start-up
 /// from the cursor stored with it, and finishes with no enrollment left active.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the AWS emulator and the ritmo-local binary: infra/test.sh runs it"]
 async fn a_job_killed_mid_walk_resumes_after_restart_and_leaves_nothing_active() {
-    let (Ok(bin), Ok(endpoint)) = (
-        std::env::var("RITMO_LOCAL_BIN"),
-        std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT"),
-    ) else {
-        eprintln!("skipped: RITMO_LOCAL_BIN and RITMO_E2E_DYNAMODB_ENDPOINT are not both set");
-        return;
-    };
+    let (bin, endpoint) = local_bin_and_emulator();
     // More than one page of the walk (200), so that a cursor is stored before the kill.
     const CONTACTS: usize = 250;
     let graph = Graph::start_hanging(&[], &[]).await;
@@ -290,14 +291,9 @@ async fn a_job_killed_mid_walk_resumes_after_restart_and_leaves_nothing_active()
 /// enrolled once. 1,500 rows (`RITMO_CRASH_IMPORT_ROWS` for more: the emulator serves about 16
 /// enrollments/s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the AWS emulator and the ritmo-local binary: infra/test.sh runs it"]
 async fn an_import_killed_mid_file_resumes_after_restart_with_the_same_counts() {
-    let (Ok(bin), Ok(endpoint)) = (
-        std::env::var("RITMO_LOCAL_BIN"),
-        std::env::var("RITMO_E2E_DYNAMODB_ENDPOINT"),
-    ) else {
-        eprintln!("skipped: RITMO_LOCAL_BIN and RITMO_E2E_DYNAMODB_ENDPOINT are not both set");
-        return;
-    };
+    let (bin, endpoint) = local_bin_and_emulator();
     let rows: usize = std::env::var("RITMO_CRASH_IMPORT_ROWS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -24,3 +24,20 @@ pub async fn sdk_config_for_endpoint(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// The emulator's endpoint from `variable`, for a test that needs it. Such a test is marked
+/// `#[ignore = "needs the AWS emulator: infra/test.sh runs it"]`: `cargo test` lists it as
+/// ignored, and the test command runs it with `--include-ignored` once it has started the
+/// emulator. Run without the variable, the test fails naming it: a test that needs the emulator
+/// never passes without having run.
+pub fn emulator_endpoint(variable: &str) -> String {
+    std::env::var(variable)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "{variable} is not set: this test needs the AWS emulator; infra/test.sh starts \
+                 one and sets it"
+            )
+        })
+}

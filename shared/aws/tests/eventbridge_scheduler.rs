@@ -1,5 +1,6 @@
 //! The EventBridge Scheduler adapter against a Scheduler-compatible endpoint
-//! (`RITMO_TEST_SCHEDULER_ENDPOINT`, set by `infra/test.sh`; skipped with a message without it).
+//! (`RITMO_TEST_SCHEDULER_ENDPOINT`, set by `infra/test.sh`;
+//! `#[ignore]`d without the emulator).
 //!
 //! The emulator stores what it is given and answers `GetSchedule` with it; it does not
 //! implement `ClientToken` (accepted, not checked) and never fires a schedule.
@@ -21,17 +22,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new(flexible_minutes: Option<u64>) -> Option<Self> {
-        let Ok(endpoint) = std::env::var("RITMO_TEST_SCHEDULER_ENDPOINT") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "RITMO_TEST_SCHEDULER_ENDPOINT must be set under CI: the Scheduler adapter tests may not be skipped"
-            );
-            eprintln!(
-                "skipped: RITMO_TEST_SCHEDULER_ENDPOINT is not set (infra/test.sh sets it and starts a local Scheduler-compatible endpoint)"
-            );
-            return None;
-        };
+    async fn new(flexible_minutes: Option<u64>) -> Self {
+        let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_SCHEDULER_ENDPOINT");
         let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
         let client = aws_sdk_scheduler::Client::new(&sdk);
         let group = format!("ritmo-test-{}", Ulid::new().to_string().to_lowercase());
@@ -41,7 +33,7 @@ impl Fixture {
             .send()
             .await
             .expect("schedule group created");
-        Some(Self {
+        Self {
             client,
             clock: ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()),
             config: SchedulerConfig {
@@ -52,7 +44,7 @@ impl Fixture {
                 flexible_window: flexible_minutes.map(|m| std::time::Duration::from_secs(m * 60)),
                 step_queue_url: None,
             },
-        })
+        }
     }
 
     fn scheduler(&self) -> EventBridgeScheduler {
@@ -101,10 +93,9 @@ fn job() -> StepJob {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_schedule_is_a_utc_one_shot_that_deletes_itself_and_targets_the_step_queue() {
-    let Some(f) = Fixture::new(None).await else {
-        return;
-    };
+    let f = Fixture::new(None).await;
     let input = job();
     let name = input.schedule_name();
     let fire_at = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
@@ -140,10 +131,9 @@ async fn a_schedule_is_a_utc_one_shot_that_deletes_itself_and_targets_the_step_q
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_flexible_window_is_used_when_configured() {
-    let Some(f) = Fixture::new(Some(15)).await else {
-        return;
-    };
+    let f = Fixture::new(Some(15)).await;
     let input = job();
     let name = input.schedule_name();
     f.scheduler()
@@ -161,10 +151,9 @@ async fn a_flexible_window_is_used_when_configured() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn scheduling_an_existing_name_again_updates_it() {
-    let Some(f) = Fixture::new(None).await else {
-        return;
-    };
+    let f = Fixture::new(None).await;
     let input = job();
     let name = input.schedule_name();
     let scheduler = f.scheduler();
@@ -183,10 +172,9 @@ async fn scheduling_an_existing_name_again_updates_it() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_past_due_time_is_scheduled_a_minute_from_now() {
-    let Some(f) = Fixture::new(None).await else {
-        return;
-    };
+    let f = Fixture::new(None).await;
     let input = job();
     let name = input.schedule_name();
     f.scheduler()
@@ -202,10 +190,9 @@ async fn a_past_due_time_is_scheduled_a_minute_from_now() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn cancel_deletes_and_cancelling_a_missing_schedule_is_success() {
-    let Some(f) = Fixture::new(None).await else {
-        return;
-    };
+    let f = Fixture::new(None).await;
     let input = job();
     let name = input.schedule_name();
     let scheduler = f.scheduler();
@@ -227,10 +214,9 @@ async fn cancel_deletes_and_cancelling_a_missing_schedule_is_success() {
 /// (the same body a schedule would deliver) and no schedule; a later one is a schedule.
 #[cfg(feature = "sqs")]
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_job_due_soon_goes_straight_to_the_step_queue_and_a_later_one_is_a_schedule() {
-    let Some(f) = Fixture::new(None).await else {
-        return;
-    };
+    let f = Fixture::new(None).await;
     let endpoint = std::env::var("RITMO_TEST_SCHEDULER_ENDPOINT").unwrap();
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);

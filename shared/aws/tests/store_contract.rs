@@ -1,7 +1,7 @@
 //! The store contract: one suite, run against the in-memory store (the reference semantics)
 //! and against the DynamoDB store on a DynamoDB-compatible endpoint
-//! (`RITMO_TEST_DYNAMODB_ENDPOINT`, set by `infra/test.sh`; without it the DynamoDB half is
-//! skipped with a message).
+//! (`RITMO_TEST_DYNAMODB_ENDPOINT`, set by `infra/test.sh`; the DynamoDB half is `#[ignore]`d
+//! without the emulator).
 
 use std::sync::Arc;
 
@@ -50,18 +50,9 @@ fn memory_links() -> Arc<dyn Links> {
     Arc::new(MemoryLinkStore::new())
 }
 
-/// A DynamoDB store on a fresh table, or `None` (test skipped) without an endpoint.
-async fn dynamodb_store() -> Option<Arc<DynamoStore>> {
-    let Ok(endpoint) = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "RITMO_TEST_DYNAMODB_ENDPOINT must be set under CI: the DynamoDB half of the contract may not be skipped"
-        );
-        eprintln!(
-            "skipped: RITMO_TEST_DYNAMODB_ENDPOINT is not set (infra/test.sh sets it and starts a local DynamoDB-compatible endpoint)"
-        );
-        return None;
-    };
+/// A DynamoDB store on a fresh table at the emulator.
+async fn dynamodb_store() -> Arc<DynamoStore> {
+    let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
@@ -74,23 +65,23 @@ async fn dynamodb_store() -> Option<Arc<DynamoStore>> {
         .create_table_if_missing()
         .await
         .expect("table created"));
-    Some(Arc::new(store))
+    Arc::new(store)
 }
 
-async fn dynamodb() -> Option<Arc<dyn Store>> {
-    Some(dynamodb_store().await?)
+async fn dynamodb() -> Arc<dyn Store> {
+    dynamodb_store().await
 }
 
-async fn dynamodb_links() -> Option<Arc<dyn Links>> {
-    Some(dynamodb_store().await?)
+async fn dynamodb_links() -> Arc<dyn Links> {
+    dynamodb_store().await
 }
 
 fn memory_jobs() -> Arc<dyn JobStore> {
     Arc::new(ritmo_core::adapters::MemoryJobStore::new())
 }
 
-async fn dynamodb_jobs() -> Option<Arc<dyn JobStore>> {
-    Some(dynamodb_store().await?)
+async fn dynamodb_jobs() -> Arc<dyn JobStore> {
+    dynamodb_store().await
 }
 
 /// Four senders' views of the numbers' slots: one in-process counter shared by all of them.
@@ -102,13 +93,11 @@ fn memory_slots() -> Vec<Arc<dyn SendSlots>> {
 }
 
 /// Four stores on one table, as four sender instances share it.
-async fn dynamodb_slots() -> Option<Vec<Arc<dyn SendSlots>>> {
-    let store = dynamodb_store().await?;
-    Some(
-        (0..4)
-            .map(|_| Arc::new((*store).clone()) as Arc<dyn SendSlots>)
-            .collect(),
-    )
+async fn dynamodb_slots() -> Vec<Arc<dyn SendSlots>> {
+    let store = dynamodb_store().await;
+    (0..4)
+        .map(|_| Arc::new((*store).clone()) as Arc<dyn SendSlots>)
+        .collect()
 }
 
 /// Each case runs once per backend; `stores` cases get the channel, bot, sequence and
@@ -149,34 +138,30 @@ macro_rules! contract {
         mod dynamodb_store {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
                 async fn $job() {
-                    if let Some(store) = super::dynamodb_jobs().await {
-                        super::suite::jobs::$job(store).await;
-                    }
+                    super::suite::jobs::$job(super::dynamodb_jobs().await).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
                 async fn $name() {
-                    if let Some(store) = super::dynamodb().await {
-                        super::suite::$name(store).await;
-                    }
+                    super::suite::$name(super::dynamodb().await).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
                 async fn $link() {
-                    if let Some(store) = super::dynamodb_links().await {
-                        super::suite::links::$link(store).await;
-                    }
+                    super::suite::links::$link(super::dynamodb_links().await).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
                 async fn $slot() {
-                    if let Some(instances) = super::dynamodb_slots().await {
-                        super::suite::slots::$slot(instances).await;
-                    }
+                    super::suite::slots::$slot(super::dynamodb_slots().await).await;
                 }
             )*
         }
@@ -279,10 +264,9 @@ async fn import_files_in_a_directory() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn import_files_on_dynamodb() {
-    if let Some(store) = dynamodb_store().await {
-        import_files_round_trip(store).await;
-    }
+    import_files_round_trip(dynamodb_store().await).await;
 }
 
 fn at(minutes: i64) -> DateTime<Utc> {
