@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the seven Lambda functions for arm64 (provided.al2023) with cargo-lambda and prints the
+# Builds the eight Lambda functions for arm64 (provided.al2023) with cargo-lambda and prints the
 # size of each bootstrap. Installs what it needs itself: a Python venv in .venv with cargo-lambda
 # and ziglang (zig cross-links to aarch64), and the aarch64 Rust standard library.
 #

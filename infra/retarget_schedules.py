@@ -7,7 +7,7 @@ not the step queue gets the queue as its target, everything else kept (expressio
 flexible window, input, role, dead-letter queue, retry policy, action after completion). Running
 it again changes nothing. A schedule that fires (and deletes itself) while the script runs is
 skipped. A schedule that fired between the deploy and this run is in the schedules dead-letter
-queue (see the README, Dead-letter queues and redrive).
+queue (see docs/operations.md, Dead-letter queues and redrive).
 
 Usage: python infra/retarget_schedules.py --group GROUP --queue-arn STEP_QUEUE_ARN [--dry-run]
 (GROUP and STEP_QUEUE_ARN are the stack's ScheduleGroupName and StepQueueArn outputs; the usual
