@@ -14,6 +14,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::faults::{Counters, Faults, Injected, Injector};
+
 /// The target prefix of DynamoDB's JSON protocol.
 const DYNAMODB_PREFIX: &str = "DynamoDB_20120810.";
 
@@ -31,18 +33,31 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     counts: Arc<Mutex<Counts>>,
+    faults: Injector,
 }
 
 pub struct CountingProxy {
     /// Where to send requests instead of the upstream, `http://127.0.0.1:<port>`.
     pub url: String,
     counts: Arc<Mutex<Counts>>,
+    injected: Arc<Counters>,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl CountingProxy {
     /// Serves on a free port of 127.0.0.1 and forwards to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> Self {
+        Self::start_with_faults(upstream, Faults::default()).await
+    }
+
+    /// As [`CountingProxy::start`], answering a share of DynamoDB requests with `faults`
+    /// instead of forwarding them (counted as requests all the same: a retry is a request).
+    pub async fn start_with_faults(upstream: &str, faults: Faults) -> Self {
+        let injector = Injector {
+            faults,
+            ..Injector::default()
+        };
+        let injected = injector.counters.clone();
         let counts = Arc::new(Mutex::new(Counts::default()));
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
@@ -52,6 +67,7 @@ impl CountingProxy {
                 .build()
                 .expect("an HTTP client"),
             counts: counts.clone(),
+            faults: injector,
         };
         let app = axum::Router::new().fallback(forward).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -64,8 +80,14 @@ impl CountingProxy {
         Self {
             url,
             counts,
+            injected,
             server,
         }
+    }
+
+    /// The faults injected so far.
+    pub fn injected(&self) -> Injected {
+        self.injected.snapshot()
     }
 
     /// Requests so far by operation (DynamoDB) or target (`other` for requests without one).
@@ -107,34 +129,42 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     .contains(name)
 }
 
-fn count(counts: &Mutex<Counts>, headers: &HeaderMap) {
+/// Counts the request; its DynamoDB operation, if it is one.
+fn count(counts: &Mutex<Counts>, headers: &HeaderMap) -> Option<String> {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut counts = counts.lock().unwrap();
-    let key = match target {
-        Some(target) => match target.strip_prefix(DYNAMODB_PREFIX) {
-            Some(operation) => {
-                counts.dynamodb += 1;
-                operation.to_string()
-            }
-            None => target,
-        },
-        None => "other".to_string(),
-    };
+    let operation = target
+        .as_deref()
+        .and_then(|t| t.strip_prefix(DYNAMODB_PREFIX))
+        .map(str::to_string);
+    if operation.is_some() {
+        counts.dynamodb += 1;
+    }
+    let key = operation
+        .clone()
+        .or(target)
+        .unwrap_or_else(|| "other".to_string());
     *counts.by_operation.entry(key).or_default() += 1;
+    operation
 }
 
 async fn forward(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    count(&shared.counts, &parts.headers);
+    let operation = count(&shared.counts, &parts.headers);
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
         Err(error) => {
             return (StatusCode::BAD_REQUEST, format!("request body: {error}")).into_response()
         }
     };
+    if let Some(operation) = operation {
+        if let Some(fault) = shared.faults.answer(&operation, &body).await {
+            return fault;
+        }
+    }
     let path = parts
         .uri
         .path_and_query()

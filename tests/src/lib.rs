@@ -3,6 +3,7 @@
 //! set, each server uses the DynamoDB store on that endpoint, in a table of its own.
 
 pub mod counting;
+pub mod faults;
 pub mod graph;
 
 use clap::Parser;

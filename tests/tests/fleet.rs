@@ -14,6 +14,13 @@
 //! `infra/bench/fleet.sh` runs this with `RITMO_FLEET_DRAIN_BOUND=1.5` (drained within 1.5 × the
 //! ideal contacts ÷ rate).
 //!
+//! With `RITMO_FLEET_THROTTLES=0.05` (as the test command runs it) one DynamoDB request in
+//! twenty is answered as a throttling table answers (`tests/src/faults.rs`: throttling
+//! exceptions, transactions cancelled with `ThrottlingError`; `RITMO_FLEET_SERVER_ERRORS` and
+//! `RITMO_FLEET_LATENCY_MS` add 500s and latency), and all of the above still holds, with no
+//! step recorded `unknown` or failed: a throttled outcome write after Meta accepted the message
+//! is retried to `sent`.
+//!
 //! Runs on the DynamoDB store at `RITMO_E2E_DYNAMODB_ENDPOINT` (set by `infra/test.sh`). Its own
 //! binary: it counts arrivals per second.
 
@@ -21,6 +28,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use ritmo_e2e::counting::CountingProxy;
+use ritmo_e2e::faults::Faults;
 use ritmo_e2e::graph::Graph;
 use ritmo_e2e::TestServer;
 use serde_json::{json, Value};
@@ -117,7 +126,13 @@ fn phones(prefix: u64, range: std::ops::Range<usize>) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_once() {
-    let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_E2E_DYNAMODB_ENDPOINT");
+    let emulator = ritmo_aws::local::emulator_endpoint("RITMO_E2E_DYNAMODB_ENDPOINT");
+    // Every runtime reaches the table through one proxy, which counts the requests and, with
+    // `RITMO_FLEET_THROTTLES` (or `_SERVER_ERRORS`, `_LATENCY_MS`), answers a share of them as
+    // a throttling table would.
+    let faults = Faults::from_env("RITMO_FLEET").unwrap_or_default();
+    let proxy = CountingProxy::start_with_faults(&emulator, faults.clone()).await;
+    let endpoint = proxy.url.clone();
     let (contacts, rate) = size();
     assert!(
         contacts % 4 == 0,
@@ -319,6 +334,10 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
     for (runtime, id) in runtimes.iter().zip(&campaigns) {
         let stats = runtime.get(&format!("/v1/sequences/{id}/stats")).await.ok();
         assert_eq!(stats["steps"][0]["sent"], per_runtime, "{stats}");
+        // A message Meta accepted is recorded sent, however often the table said "slow down"
+        // while the outcome was written: never `unknown`, never failed.
+        assert_eq!(stats["steps"][0]["unknown"], 0, "{stats}");
+        assert_eq!(stats["steps"][0]["failed"], 0, "{stats}");
         let mut completed = 0;
         let mut cursor: Option<String> = None;
         loop {
@@ -336,6 +355,21 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
             }
         }
         assert_eq!(completed, per_runtime, "every enrollment completed");
+    }
+    let injected = proxy.injected();
+    println!(
+        "fleet: injected {faults:?}: {} throttles, {} transactions cancelled by throttling, {} \
+         server errors in {} DynamoDB requests",
+        injected.throttles,
+        injected.cancelled_transactions,
+        injected.server_errors,
+        proxy.total()
+    );
+    if faults.throttle > 0.0 {
+        assert!(
+            injected.cancelled_transactions > 0 && injected.throttles > 0,
+            "throttles were asked for and none was injected: {injected:?}"
+        );
     }
     println!(
         "fleet: {contacts} sends at {rate}/s over 4 runtimes drained in {drained:?} (ideal {ideal:?}); \
