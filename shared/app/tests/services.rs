@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use ritmo_app::local::{Local, LocalAdapters};
 use ritmo_core::channels::model::{Bot, Channel, ParameterNames, TemplateCategory, TemplateInfo};
+use ritmo_core::channels::store::ChannelStore;
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::common::page::{Page, PageRequest};
@@ -415,6 +416,80 @@ async fn an_event_for_a_number_no_tenant_has_is_ignored() {
         .unwrap();
     assert_eq!((report.replies, report.ignored), (0, 2));
     assert_eq!(w.status().await.0, EnrollmentStatus::Active);
+}
+
+/// A channel store that counts the look-ups of a phone number id's channel.
+struct CountedLookups {
+    inner: Arc<dyn ChannelStore>,
+    lookups: AtomicUsize,
+}
+
+#[async_trait]
+impl ChannelStore for CountedLookups {
+    async fn put_channel(&self, channel: &Channel) -> Result<(), PortError> {
+        self.inner.put_channel(channel).await
+    }
+    async fn get_channel(&self, tenant: &TenantId, id: Ulid) -> Result<Option<Channel>, PortError> {
+        self.inner.get_channel(tenant, id).await
+    }
+    async fn list_channels(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Channel>, PortError> {
+        self.inner.list_channels(tenant, page).await
+    }
+    async fn delete_channel(&self, tenant: &TenantId, id: Ulid) -> Result<bool, PortError> {
+        self.inner.delete_channel(tenant, id).await
+    }
+    async fn channels_by_waba_id(&self, waba_id: &str) -> Result<Vec<Channel>, PortError> {
+        self.inner.channels_by_waba_id(waba_id).await
+    }
+    async fn channel_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<Option<Channel>, PortError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.channel_by_phone_number_id(phone_number_id).await
+    }
+}
+
+#[tokio::test]
+async fn a_busy_numbers_statuses_look_its_channel_up_once_per_snapshot_time() {
+    let counted = Arc::new(std::sync::OnceLock::<Arc<CountedLookups>>::new());
+    let slot = counted.clone();
+    let w = world_with(move |adapters| {
+        let store = Arc::new(CountedLookups {
+            inner: adapters.base.stores.channels.clone(),
+            lookups: AtomicUsize::new(0),
+        });
+        adapters.base.stores.channels = store.clone();
+        let _ = slot.set(store);
+    })
+    .await;
+    let lookups = || counted.get().unwrap().lookups.load(Ordering::SeqCst);
+    w.advance(1).await;
+    let callback = Some(w.sent()[0].callback_data.clone());
+    let inbound = w.ritmo.inbound();
+    let before = lookups();
+    for status in [MessageStatus::Sent, MessageStatus::Delivered] {
+        let report = inbound
+            .apply(vec![status_of("wamid.1", status, callback.clone())])
+            .await
+            .unwrap();
+        assert_eq!(report.statuses, 1);
+    }
+    assert_eq!(lookups() - before, 1, "two notifications, one look-up");
+    // Past the snapshot time, the number's channel is read again.
+    w.clock
+        .set(w.clock.now() + ritmo_core::delivery::sender::SNAPSHOT_TTL)
+        .unwrap();
+    let report = inbound
+        .apply(vec![status_of("wamid.1", MessageStatus::Read, callback)])
+        .await
+        .unwrap();
+    assert_eq!(report.statuses, 1);
+    assert_eq!(lookups() - before, 2);
 }
 
 /// Meta's status of the first message sent, as the webhook adapter reads it.

@@ -9,12 +9,14 @@ use ulid::Ulid;
 
 use crate::channels::model::{same_language, Channel, TemplateCategory};
 use crate::channels::store::ChannelStore;
+use crate::common::cache::TtlCache;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
 use crate::common::page::PageRequest;
 use crate::common::phone::Phone;
 use crate::common::tenant::TenantId;
 use crate::delivery::ports::Scheduler;
+use crate::delivery::sender::SNAPSHOT_TTL;
 use crate::delivery::statuses::{StatusOutcome, Statuses};
 use crate::enrollments::model::{Enrollment, EnrollmentStatus, ExitReason, Outcome, StatusUpdate};
 use crate::enrollments::store::EnrollmentStore;
@@ -97,6 +99,10 @@ pub struct InboundWebhooks {
     transitions: EnrollmentTransitions,
     state: SequenceTransitions,
     statuses: Statuses,
+    /// The channel of each phone number id as this instance last looked it up (none for a
+    /// number no tenant has), for [`SNAPSHOT_TTL`]: every status of a busy number would
+    /// otherwise read the number's owner and its channel again.
+    numbers: TtlCache<String, Option<Channel>>,
 }
 
 impl InboundWebhooks {
@@ -112,6 +118,7 @@ impl InboundWebhooks {
         statuses: Statuses,
     ) -> Self {
         Self {
+            numbers: TtlCache::new(clock.clone(), SNAPSHOT_TTL),
             statuses,
             transitions,
             state,
@@ -121,6 +128,20 @@ impl InboundWebhooks {
             enrollments,
             scheduler,
         }
+    }
+
+    /// The channel that has `phone_number_id`, as this instance read it less than
+    /// [`SNAPSHOT_TTL`] ago, or from the store.
+    async fn channel_of(&self, phone_number_id: &str) -> Result<Option<Channel>, DomainError> {
+        if let Some(known) = self.numbers.get(&phone_number_id.to_string()) {
+            return Ok(known);
+        }
+        let found = self
+            .channels
+            .channel_by_phone_number_id(phone_number_id)
+            .await?;
+        self.numbers.put(phone_number_id.to_string(), found.clone());
+        Ok(found)
     }
 
     /// Applies the events of one webhook notification (already authenticated by its signature).
@@ -175,10 +196,7 @@ impl InboundWebhooks {
             let channel = match channels.get(&phone_number_id) {
                 Some(known) => known.clone(),
                 None => {
-                    let found = self
-                        .channels
-                        .channel_by_phone_number_id(&phone_number_id)
-                        .await?;
+                    let found = self.channel_of(&phone_number_id).await?;
                     if found.is_none() {
                         tracing::warn!(phone_number_id = %phone_number_id, "webhook for a number no tenant has; ignored");
                     }
