@@ -4,6 +4,7 @@
 
 pub mod counting;
 pub mod graph;
+pub mod metering;
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
