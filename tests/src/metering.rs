@@ -245,6 +245,8 @@ pub struct Usage {
     /// DynamoDB requests.
     pub requests: usize,
     pub by_operation: BTreeMap<String, usize>,
+    /// Write and read units by operation (`PutItem`, `Query`, ...).
+    pub units_by_operation: BTreeMap<String, KeyUsage>,
     /// Write units on the table (`TABLE`) and on each index.
     pub wru_by_index: BTreeMap<String, f64>,
     /// Read units on the table and on each index.
@@ -257,11 +259,12 @@ pub struct Usage {
 
 impl Usage {
     pub fn wru(&self) -> f64 {
-        self.wru_by_index.values().sum()
+        // Plus zero: an empty sum of floats is -0.
+        self.wru_by_index.values().sum::<f64>() + 0.0
     }
 
     pub fn rru(&self) -> f64 {
-        self.rru_by_index.values().sum()
+        self.rru_by_index.values().sum::<f64>() + 0.0
     }
 
     fn write(&mut self, index: &str, key: String, units: f64) {
@@ -557,6 +560,7 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
                     }
                 }
             }
+            usage.by_operation_units(&operation);
             shared.meter.lock().unwrap().usage.add(usage);
             answer
         }
@@ -567,7 +571,8 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
             };
             if answer.status.is_success() {
                 let response: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-                let usage = helper.price_read(&operation, &request, &response).await;
+                let mut usage = helper.price_read(&operation, &request, &response).await;
+                usage.by_operation_units(&operation);
                 shared.meter.lock().unwrap().usage.add(usage);
             }
             answer
@@ -577,7 +582,12 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
 }
 
 impl Usage {
-    fn add(&mut self, other: Usage) {
+    /// Adds what `other` cost to this.
+    pub fn add(&mut self, other: Usage) {
+        self.requests += other.requests;
+        for (operation, n) in other.by_operation {
+            *self.by_operation.entry(operation).or_default() += n;
+        }
         for (index, units) in other.wru_by_index {
             *self.wru_by_index.entry(index).or_default() += units;
         }
@@ -589,7 +599,21 @@ impl Usage {
             mine.wru += units.wru;
             mine.rru += units.rru;
         }
+        for (operation, units) in other.units_by_operation {
+            let mine = self.units_by_operation.entry(operation).or_default();
+            mine.wru += units.wru;
+            mine.rru += units.rru;
+        }
         self.items_written += other.items_written;
+    }
+
+    /// Files this request's units under its operation.
+    fn by_operation_units(&mut self, operation: &str) {
+        let units = KeyUsage {
+            wru: self.wru(),
+            rru: self.rru(),
+        };
+        self.units_by_operation.insert(operation.into(), units);
     }
 }
 
