@@ -127,6 +127,13 @@ tmp_files+=("$fleet_out")
 RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test fleet -- --nocapture | tee "$fleet_out"
 grep -q '^fleet: ' "$fleet_out" || { echo "the fleet test did not run"; exit 1; }
 
+step "capacity: each operation's DynamoDB request units through a metering proxy, held to infra/capacity-budgets.json (tests/tests/metering.rs, tests/tests/capacity.rs)"
+capacity_out="$(mktemp)"
+tmp_files+=("$capacity_out")
+RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test metering --test capacity -- --include-ignored --nocapture | tee "$capacity_out"
+grep -q '^test the_meter_charges_as_dynamodb_does \.\.\. ok$' "$capacity_out" || { echo "the metering test did not run"; exit 1; }
+grep -q '^capacity: ' "$capacity_out" || { echo "the capacity test did not run"; exit 1; }
+
 step "runtimes killed (SIGKILL) with pending schedules and between claim and outcome; a third reconciles (tests/tests/crash.rs)"
 cargo build -p ritmo-local -j "$jobs" --quiet
 crash_out="$(mktemp)"
