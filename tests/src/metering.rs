@@ -980,6 +980,64 @@ mod tests {
         assert_eq!(Usage::default().hottest(), None);
     }
 
+    fn schema() -> Schema {
+        Schema::from_description(&json!({"Table": {
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": [
+                {"IndexName": "gsi1", "Projection": {"ProjectionType": "ALL"},
+                 "KeySchema": [{"AttributeName": "g1", "KeyType": "HASH"}]},
+                {"IndexName": "gsi2", "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["a"]},
+                 "KeySchema": [{"AttributeName": "g2", "KeyType": "HASH"}]}]}}))
+    }
+
+    #[test]
+    fn index_entries_are_charged_when_they_appear_move_change_or_leave() {
+        let schema = schema();
+        let charged = |before: Option<Value>, after: Option<Value>, factor: f64| {
+            let (before, after) = (before.map(item), after.map(item));
+            let mut usage = Usage::default();
+            usage.charge_write(&schema, before.as_ref(), after.as_ref(), factor);
+            let on = |index: &str| usage.wru_by_index.get(index).copied().unwrap_or(0.0);
+            (on(TABLE), on("gsi1"), on("gsi2"))
+        };
+        let base = json!({"pk": {"S": "p"}, "sk": {"S": "s"}});
+        let with = |extra: Value| {
+            let mut item = base.clone();
+            item.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            item
+        };
+        // Appearing in both indexes: a put in each.
+        assert_eq!(
+            charged(
+                None,
+                Some(with(json!({"g1": {"S": "x"}, "g2": {"S": "y"}}))),
+                1.0
+            ),
+            (1.0, 1.0, 1.0)
+        );
+        // gsi1's key moves: a delete and a put; gsi2 unchanged: nothing.
+        let old = with(json!({"g1": {"S": "x"}, "g2": {"S": "y"}}));
+        let new = with(json!({"g1": {"S": "z"}, "g2": {"S": "y"}}));
+        assert_eq!(charged(Some(old.clone()), Some(new), 1.0), (1.0, 2.0, 0.0));
+        // An attribute gsi2 does not project: only gsi1 (everything) is written.
+        let other = with(json!({"g1": {"S": "x"}, "g2": {"S": "y"}, "b": {"S": "1"}}));
+        assert_eq!(
+            charged(Some(old.clone()), Some(other), 1.0),
+            (1.0, 1.0, 0.0)
+        );
+        // One gsi2 projects: written there too.
+        let projected = with(json!({"g1": {"S": "x"}, "g2": {"S": "y"}, "a": {"S": "1"}}));
+        assert_eq!(
+            charged(Some(old.clone()), Some(projected), 1.0),
+            (1.0, 1.0, 1.0)
+        );
+        // Leaving gsi2 (its key removed): a delete there; in a transaction the table's 2×.
+        let left = with(json!({"g1": {"S": "x"}}));
+        assert_eq!(charged(Some(old), Some(left), 2.0), (2.0, 1.0, 1.0));
+    }
+
     #[test]
     fn a_query_is_charged_by_its_key_condition_without_projection_or_filter() {
         let request = json!({"TableName": "t", "IndexName": "gsi1",
