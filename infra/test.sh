@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, every test of the workspace (the AWS adapters against
 # a local AWS emulator it starts and stops itself), the end-to-end scenarios once more on the
-# DynamoDB store, the SAM template checks, a smoke run of the local server binary, and
-# schemathesis fuzzing the running server against its OpenAPI document, the admin console driven
-# through every flow in a headless Chromium. It installs what it needs
-# itself (a Python venv in .venv with moto, cfn-lint, the SAM CLI, schemathesis and selenium;
-# Chromium and its driver from Debian; axe-core from the npm registry).
+# DynamoDB store, the capacity report held to its budgets, the SAM template checks, a smoke run
+# of the local server binary, and schemathesis fuzzing the running server against its OpenAPI
+# document, the admin console driven through every flow in a headless Chromium. It installs what
+# it needs itself (a Python venv in .venv with moto, cfn-lint, the SAM CLI, schemathesis and
+# selenium; Chromium and its driver from Debian; axe-core from the npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
