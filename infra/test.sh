@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, every test of the workspace (the AWS adapters against
 # a local AWS emulator it starts and stops itself), the end-to-end scenarios once more on the
-# DynamoDB store, the SAM template checks, a smoke run of the local server binary, and
-# schemathesis fuzzing the running server against its OpenAPI document, the admin console driven
-# through every flow in a headless Chromium. It installs what it needs
-# itself (a Python venv in .venv with moto, cfn-lint, the SAM CLI, schemathesis and selenium;
-# Chromium and its driver from Debian; axe-core from the npm registry).
+# DynamoDB store, the capacity report held to its budgets, the SAM template checks, a smoke run
+# of the local server binary, and schemathesis fuzzing the running server against its OpenAPI
+# document, the admin console driven through every flow in a headless Chromium. It installs what
+# it needs itself (a Python venv in .venv with moto, cfn-lint, the SAM CLI, schemathesis and
+# selenium; Chromium and its driver from Debian; axe-core from the npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -134,6 +134,13 @@ fleet_out="$(mktemp)"
 tmp_files+=("$fleet_out")
 RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" RITMO_FLEET_THROTTLES=0.05 cargo test -p ritmo-e2e -j "$jobs" --test fleet -- --include-ignored --nocapture | tee "$fleet_out"
 grep -q '^fleet: ' "$fleet_out" || { echo "the fleet test did not run"; exit 1; }
+
+step "capacity: each operation's DynamoDB request units through a metering proxy, held to infra/capacity-budgets.json (tests/tests/metering.rs, tests/tests/capacity.rs)"
+capacity_out="$(mktemp)"
+tmp_files+=("$capacity_out")
+RITMO_E2E_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" cargo test -p ritmo-e2e -j "$jobs" --test metering --test capacity -- --include-ignored --nocapture | tee "$capacity_out"
+grep -q '^test the_meter_charges_as_dynamodb_does \.\.\. ok$' "$capacity_out" || { echo "the metering test did not run"; exit 1; }
+grep -q '^capacity: ' "$capacity_out" || { echo "the capacity test did not run"; exit 1; }
 
 step "runtimes killed (SIGKILL) with pending schedules and between claim and outcome; a third reconciles (tests/tests/crash.rs)"
 cargo build -p ritmo-local -j "$jobs" --quiet

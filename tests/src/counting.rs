@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Response};
 use crate::faults::{Counters, Faults, Injected, Injector};
 
 /// The target prefix of DynamoDB's JSON protocol.
-const DYNAMODB_PREFIX: &str = "DynamoDB_20120810.";
+pub(crate) const DYNAMODB_PREFIX: &str = "DynamoDB_20120810.";
 
 /// Requests are buffered whole; DynamoDB's own limits are far below this.
-const MAX_BODY: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024 * 1024;
 
 #[derive(Default)]
 struct Counts {
@@ -114,7 +114,7 @@ impl Drop for CountingProxy {
 
 /// Headers of one connection, not of the message: never forwarded either way (the length is
 /// set again for the buffered body).
-fn hop_by_hop(name: &HeaderName) -> bool {
+pub(crate) fn hop_by_hop(name: &HeaderName) -> bool {
     [
         header::CONNECTION,
         header::TRANSFER_ENCODING,
@@ -165,40 +165,75 @@ async fn forward(State(shared): State<Shared>, request: Request) -> Response {
             return fault;
         }
     }
+    match send(&shared.client, &shared.upstream, &parts, body).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// An upstream's answer, buffered: what goes back to the caller as it came.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        for (name, value) in &self.headers {
+            if !hop_by_hop(name) {
+                response.headers_mut().append(name, value.clone());
+            }
+        }
+        response
+    }
+}
+
+/// Why a request could not be relayed: a 502 to the caller.
+pub(crate) struct Unreachable(String);
+
+impl IntoResponse for Unreachable {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_GATEWAY, self.0).into_response()
+    }
+}
+
+/// Sends a request as it came (method, path and query, headers but `Host` and the hop-by-hop
+/// ones) with `body` to `upstream`, and buffers the answer.
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> Result<Answer, Unreachable> {
     let path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let mut upstream = shared
-        .client
-        .request(parts.method, format!("{}{path}", shared.upstream))
+    let mut request = client
+        .request(parts.method.clone(), format!("{upstream}{path}"))
         .body(body);
     for (name, value) in &parts.headers {
         if name != header::HOST && !hop_by_hop(name) {
-            upstream = upstream.header(name, value);
+            request = request.header(name, value);
         }
     }
-    let answer = match upstream.send().await {
-        Ok(answer) => answer,
-        Err(error) => {
-            return (StatusCode::BAD_GATEWAY, format!("upstream: {error}")).into_response()
-        }
-    };
+    let answer = request
+        .send()
+        .await
+        .map_err(|error| Unreachable(format!("upstream: {error}")))?;
     let status = answer.status();
     let headers = answer.headers().clone();
-    let body = match answer.bytes().await {
-        Ok(body) => body,
-        Err(error) => {
-            return (StatusCode::BAD_GATEWAY, format!("upstream body: {error}")).into_response()
-        }
-    };
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    for (name, value) in &headers {
-        if !hop_by_hop(name) {
-            response.headers_mut().append(name, value.clone());
-        }
-    }
-    response
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|error| Unreachable(format!("upstream body: {error}")))?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }

@@ -2,9 +2,11 @@
 //! command-line flags) on a free port and talks HTTP to it. With `RITMO_E2E_DYNAMODB_ENDPOINT`
 //! set, each server uses the DynamoDB store on that endpoint, in a table of its own.
 
+pub mod capacity;
 pub mod counting;
 pub mod faults;
 pub mod graph;
+pub mod metering;
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
