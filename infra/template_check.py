@@ -111,6 +111,20 @@ check(
     "Table: encrypted with TableKey",
 )
 
+# Warm throughput on the table and both indexes, from parameters (docs/deploy.md has the arithmetic).
+table = resources["Table"]["Properties"]
+check(
+    mentions(table.get("WarmThroughput"), ["TableWarmWriteUnits"])
+    and mentions(table.get("WarmThroughput"), ["TableWarmReadUnits"]),
+    "Table: WarmThroughput from TableWarmWriteUnits and TableWarmReadUnits",
+)
+for index in table.get("GlobalSecondaryIndexes", []):
+    parameter = f"{index['IndexName'].capitalize()}WarmWriteUnits"
+    check(
+        parameter in template.get("Parameters", {}) and mentions(index.get("WarmThroughput"), [parameter]),
+        f"Table: index {index['IndexName']} has WarmThroughput from {parameter}",
+    )
+
 # Every queue is encrypted; every consumed queue has a dead-letter queue with an alarm.
 alarmed = {
     a["Properties"]["Dimensions"][0]["Value"].get("Fn::GetAtt", [None])[0]
