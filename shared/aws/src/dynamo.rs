@@ -84,7 +84,8 @@ pub const KIND: &str = "kind";
 /// Epoch seconds after which DynamoDB deletes the item (short-lived items only).
 pub const TTL: &str = "ttl";
 
-/// How often a transaction that lost a race is tried again.
+/// How often a transaction whose condition failed (a concurrent change) is read and tried
+/// again. Contention and throttling are retried inside `transact` itself.
 const TRANSACTION_RETRIES: usize = 8;
 
 /// Key construction: the only place that knows the key scheme.
@@ -319,13 +320,14 @@ fn string_attribute(item: &Item, name: &str) -> Option<String> {
     }
 }
 
-/// An SDK failure as a port error, with the SDK error kept as its source.
+/// An SDK failure as a port error, with the SDK error kept as its source; throttling that
+/// outlasted the SDK's retries is a retryable one (see [`crate::sdk::port_error`]).
 fn sdk_error<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> PortError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    move |error| PortError::with_source(context, error)
+    move |error| crate::sdk::port_error(context, error)
 }
 
 fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> PortError {
