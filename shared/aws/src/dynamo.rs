@@ -64,7 +64,7 @@ mod jobs;
 mod links;
 mod sequences;
 mod slots;
-mod transact;
+pub mod transact;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -277,6 +277,8 @@ pub struct DynamoStore {
     slot_hints: std::sync::Arc<std::sync::Mutex<HashMap<String, slots::LatticeHints>>>,
     /// Seals access tokens and bot secrets in their items (`None`: stored as given).
     secrets: Option<std::sync::Arc<dyn crate::secrets::SecretCipher>>,
+    /// How a transaction cancelled for contention or capacity is tried again.
+    transaction_backoff: ritmo_core::common::retry::Backoff,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -436,7 +438,15 @@ impl DynamoStore {
             cursors: config.cursor_key,
             slot_hints: Default::default(),
             secrets: None,
+            transaction_backoff: transact::TRANSACTION_BACKOFF,
         }
+    }
+
+    /// The same store, trying a transaction cancelled for contention or capacity again with
+    /// `backoff` instead of [`transact::TRANSACTION_BACKOFF`] (tests: no wait).
+    pub fn with_transaction_backoff(mut self, backoff: ritmo_core::common::retry::Backoff) -> Self {
+        self.transaction_backoff = backoff;
+        self
     }
 
     /// Seals channels' access tokens and bots' secrets with `cipher` (see [`crate::secrets`]).

@@ -19,7 +19,8 @@ use super::{sdk_error, DynamoStore};
 /// DynamoDB's limit of items in one `TransactWriteItems`.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
-/// How a transaction cancelled for contention or capacity is tried again: 8 tries in all, the
+/// How a transaction cancelled for contention or capacity is tried again (unless the store was
+/// given another, [`DynamoStore::with_transaction_backoff`]): 8 tries in all, the
 /// waits full-jitter exponential from 25 ms up to 1 s (at most about 2.6 s in all). A
 /// transaction conflict is over once the other transaction commits (milliseconds); throttling
 /// of a partition once its traffic spreads. The SDK does not retry a cancelled transaction
@@ -139,7 +140,7 @@ impl DynamoStore {
                 writes.len()
             )));
         }
-        let backoff = TRANSACTION_BACKOFF;
+        let backoff = self.transaction_backoff;
         let mut tried = 0;
         loop {
             tried += 1;
