@@ -389,7 +389,7 @@ async fn dynamodb_store(
     let cursor_key = CursorKey::new(format!("ritmo-local cursor key\n{jwt_secret}").as_bytes())
         .unwrap_or_else(|_| CursorKey::random());
     let mut store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        ritmo_aws::sdk::dynamodb_client(&sdk),
         StoreConfig {
             table: table.to_string(),
             cursor_key,

@@ -12,6 +12,7 @@ use ritmo_core::channels::store::ChannelStore;
 use ritmo_core::common::clock::{Clock, ManualClock};
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::common::page::{Page, PageRequest};
+use ritmo_core::common::retry::Backoff;
 use ritmo_core::common::store::{Expect, WriteError};
 use ritmo_core::common::tenant::TenantId;
 use ritmo_core::delivery::inbound::InboundEvent;
@@ -2464,4 +2465,290 @@ async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_sayi
             );
         }
     }
+}
+
+/// An enrollment store that refuses the first `refusals` writes recording a sent message (the
+/// sender's outcome write after Meta accepted it) for capacity, as DynamoDB's throttling
+/// reaches the domain once the adapter's retries are spent; every other call goes through.
+struct ThrottledOutcomes {
+    inner: Arc<dyn EnrollmentStore>,
+    refusals: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+impl ThrottledOutcomes {
+    fn new(inner: Arc<dyn EnrollmentStore>, refusals: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            refusals: AtomicUsize::new(refusals),
+            refused: AtomicUsize::new(0),
+        })
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl EnrollmentStore for ThrottledOutcomes {
+    async fn get_enrollment(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+    ) -> Result<Option<Enrollment>, PortError> {
+        self.inner.get_enrollment(tenant, sequence_id, phone).await
+    }
+
+    async fn write_enrollment(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
+    ) -> Result<(), WriteError> {
+        let records_a_send = !index.messages.is_empty();
+        if records_a_send
+            && self
+                .refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(WriteError::Port(PortError::retryable(
+                "DynamoDB cancelled the enrollment transaction: ThrottlingError",
+            )));
+        }
+        self.inner.write_enrollment(enrollment, expect, index).await
+    }
+
+    async fn message(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>, PortError> {
+        self.inner.message(tenant, message_id).await
+    }
+
+    async fn history_entry(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        enrollment_id: Ulid,
+        step_id: Ulid,
+    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
+        self.inner
+            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
+            .await
+    }
+
+    async fn list_history(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
+        self.inner
+            .list_history(tenant, sequence_id, phone, page)
+            .await
+    }
+
+    async fn hold_status(
+        &self,
+        tenant: &TenantId,
+        message_id: &str,
+        status: &StatusUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        self.inner.hold_status(tenant, message_id, status, at).await
+    }
+
+    async fn contact_runs(
+        &self,
+        tenant: &TenantId,
+        contact_key: &str,
+    ) -> Result<Vec<ContactRun>, PortError> {
+        self.inner.contact_runs(tenant, contact_key).await
+    }
+
+    async fn sequence_counters(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
+        self.inner.sequence_counters(tenant, sequence_id).await
+    }
+
+    async fn claim_step(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        phone: &str,
+        claim: &StepClaim,
+    ) -> Result<ClaimOutcome, PortError> {
+        self.inner
+            .claim_step(tenant, sequence_id, phone, claim)
+            .await
+    }
+
+    async fn list_enrollments(
+        &self,
+        tenant: &TenantId,
+        sequence_id: Ulid,
+        status: Option<EnrollmentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Enrollment>, PortError> {
+        self.inner
+            .list_enrollments(tenant, sequence_id, status, page)
+            .await
+    }
+
+    async fn overdue(
+        &self,
+        pending: ritmo_core::enrollments::model::Pending,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
+        self.inner.overdue(pending, before, limit).await
+    }
+}
+
+/// [`world`] whose enrollment store refuses the first `refusals` outcome writes of a sent
+/// message for capacity.
+async fn world_throttling_outcomes(refusals: usize) -> (World, Arc<ThrottledOutcomes>) {
+    let throttled = Arc::new(Mutex::new(None));
+    let keep = throttled.clone();
+    let w = world_with(move |adapters| {
+        let store = ThrottledOutcomes::new(adapters.base.stores.enrollments.clone(), refusals);
+        adapters.base.stores.enrollments = store.clone();
+        *keep.lock().unwrap() = Some(store);
+    })
+    .await;
+    let store = throttled.lock().unwrap().take().unwrap();
+    (w, store)
+}
+
+/// Ana's run as stored, and that no step of it was recorded `unknown`.
+async fn ana_recorded(w: &World) -> Enrollment {
+    let e = w
+        .ritmo
+        .enrollment_service()
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    assert!(
+        e.history
+            .iter()
+            .all(|h| h.outcome != ritmo_core::enrollments::model::Outcome::Unknown),
+        "nothing recorded unknown: {:?}",
+        e.history
+    );
+    e
+}
+
+#[tokio::test]
+async fn a_throttled_outcome_write_after_an_accepted_send_is_retried_and_recorded_sent() {
+    let (w, throttled) = world_throttling_outcomes(3).await;
+    let job = w.scheduler.pending().remove(0);
+    w.clock.set(job.fire_at).unwrap();
+    let sender = ritmo_app::services::sender(
+        w.ritmo.base(),
+        w.messenger.clone(),
+        w.scheduler.clone(),
+        Arc::new(ritmo_core::delivery::ports::NoMetrics),
+    )
+    .with_outcome_backoff(Backoff::immediate(4));
+    assert_eq!(
+        sender.fire(&job.input).await.unwrap(),
+        ritmo_core::delivery::sender::Fired::Sent
+    );
+    assert_eq!(throttled.refused(), 3, "three writes were refused first");
+    assert_eq!(w.sent().len(), 1);
+    let e = ana_recorded(&w).await;
+    assert_eq!(e.history.len(), 1);
+    assert_eq!(
+        e.history[0].outcome,
+        ritmo_core::enrollments::model::Outcome::Sent
+    );
+    assert_eq!(e.history[0].message_id.as_deref(), Some("wamid.1"));
+
+    // Delivered again, and past the claim timeout: nothing sent again, nothing unknown.
+    sender.run(job.input.clone()).await.unwrap();
+    let reconciler = w.ritmo.reconciler(reconcile_settings());
+    w.clock.set(job.fire_at + TimeDelta::minutes(16)).unwrap();
+    assert_eq!(reconciler.run().await.unwrap().unknown, 0);
+    assert_eq!(w.sent().len(), 1, "sent exactly once");
+    ana_recorded(&w).await;
+    w.advance(25).await;
+    assert_eq!(w.sent().len(), 2, "the run went on to its second step");
+    assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
+}
+
+#[tokio::test]
+async fn an_outcome_write_throttled_past_its_retries_is_recorded_sent_by_a_later_job() {
+    let (w, throttled) = world_throttling_outcomes(2).await;
+    let job = w.scheduler.pending().remove(0);
+    w.clock.set(job.fire_at).unwrap();
+    let sender = ritmo_app::services::sender(
+        w.ritmo.base(),
+        w.messenger.clone(),
+        w.scheduler.clone(),
+        Arc::new(ritmo_core::delivery::ports::NoMetrics),
+    )
+    .with_outcome_backoff(Backoff::immediate(2));
+    let fired = sender.fire(&job.input).await.unwrap();
+    assert!(
+        matches!(
+            fired,
+            ritmo_core::delivery::sender::Fired::RecordingLater(_)
+        ),
+        "{fired:?}"
+    );
+    assert_eq!(throttled.refused(), 2, "both tries were refused");
+    assert_eq!(w.sent().len(), 1);
+    // The step stays claimed: the job delivered again sends nothing.
+    sender.run(job.input.clone()).await.unwrap();
+    assert_eq!(w.sent().len(), 1);
+    let recording = w
+        .scheduler
+        .pending()
+        .into_iter()
+        .find(|s| s.input.accepted.is_some())
+        .expect("a job records the accepted send");
+    assert_eq!(
+        recording
+            .input
+            .accepted
+            .as_ref()
+            .unwrap()
+            .message_id
+            .as_deref(),
+        Some("wamid.1")
+    );
+
+    // The recording job fires (on the world's own sender): the send is recorded, not resent.
+    let to = recording.fire_at + TimeDelta::seconds(1);
+    w.scheduler.advance(&w.clock, to).await.unwrap();
+    assert_eq!(w.sent().len(), 1, "sent exactly once");
+    let e = ana_recorded(&w).await;
+    assert_eq!(e.history.len(), 1);
+    assert_eq!(
+        e.history[0].outcome,
+        ritmo_core::enrollments::model::Outcome::Sent
+    );
+    assert_eq!(e.history[0].message_id.as_deref(), Some("wamid.1"));
+    assert_eq!(
+        e.history[0].at, job.fire_at,
+        "recorded at the instant Meta accepted it"
+    );
+
+    let reconciler = w.ritmo.reconciler(reconcile_settings());
+    w.clock.set(job.fire_at + TimeDelta::minutes(16)).unwrap();
+    assert_eq!(reconciler.run().await.unwrap().unknown, 0);
+    ana_recorded(&w).await;
+    w.advance(25).await;
+    assert_eq!(w.sent().len(), 2, "the run went on to its second step");
+    assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
 }

@@ -38,9 +38,15 @@ pub enum DeploymentError {
 
 /// The process's one AWS configuration, after the secrets the environment names by
 /// `<VAR>_ARN` were read from Secrets Manager and put in front of the environment: every
-/// function's `main` calls it first, before any configuration is read.
+/// function's `main` calls it first, before any configuration is read. Its timeouts and
+/// default retry are [`crate::sdk`]'s; DynamoDB and Scheduler clients built from it take their
+/// own retry from there too.
 pub async fn load() -> Result<aws_config::SdkConfig, DeploymentError> {
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(crate::sdk::timeouts())
+        .retry_config(crate::sdk::default_retry())
+        .load()
+        .await;
     let named = crate::config::SECRET_VARIABLES
         .iter()
         .any(|var| std::env::var_os(format!("{var}_ARN")).is_some());
@@ -56,7 +62,7 @@ pub async fn load() -> Result<aws_config::SdkConfig, DeploymentError> {
 /// `RITMO_SECRETS_KEY_ID` (and the `kms` feature) it seals access tokens and bot secrets with
 /// that KMS key (see [`crate::secrets`]).
 pub fn dynamo_store(aws: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, DeploymentError> {
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), StoreConfig::from_env()?);
+    let store = DynamoStore::new(crate::sdk::dynamodb_client(aws), StoreConfig::from_env()?);
     #[cfg(feature = "kms")]
     let store = match std::env::var("RITMO_SECRETS_KEY_ID")
         .ok()
@@ -80,7 +86,7 @@ pub fn scheduler(
     let config = SchedulerConfig::from_env()?;
     #[cfg(feature = "sqs")]
     let direct = config.step_queue_url.clone();
-    let scheduler = EventBridgeScheduler::new(aws_sdk_scheduler::Client::new(aws), config, clock);
+    let scheduler = EventBridgeScheduler::new(crate::sdk::scheduler_client(aws), config, clock);
     #[cfg(feature = "sqs")]
     let scheduler = match direct {
         Some(url) => scheduler.with_direct_queue(aws_sdk_sqs::Client::new(aws), url),

@@ -64,7 +64,7 @@ mod jobs;
 mod links;
 mod sequences;
 mod slots;
-mod transact;
+pub mod transact;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -88,7 +88,8 @@ pub const KIND: &str = "kind";
 /// Epoch seconds after which DynamoDB deletes the item (short-lived items only).
 pub const TTL: &str = "ttl";
 
-/// How often a transaction that lost a race is tried again.
+/// How often a transaction whose condition failed (a concurrent change) is read and tried
+/// again. Contention and throttling are retried inside `transact` itself.
 const TRANSACTION_RETRIES: usize = 8;
 
 /// Key construction: the only place that knows the key scheme.
@@ -280,6 +281,8 @@ pub struct DynamoStore {
     slot_hints: std::sync::Arc<std::sync::Mutex<HashMap<String, slots::LatticeHints>>>,
     /// Seals access tokens and bot secrets in their items (`None`: stored as given).
     secrets: Option<std::sync::Arc<dyn crate::secrets::SecretCipher>>,
+    /// How a transaction cancelled for contention or capacity is tried again.
+    transaction_backoff: ritmo_core::common::retry::Backoff,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -323,13 +326,14 @@ fn string_attribute(item: &Item, name: &str) -> Option<String> {
     }
 }
 
-/// An SDK failure as a port error, with the SDK error kept as its source.
+/// An SDK failure as a port error, with the SDK error kept as its source; throttling that
+/// outlasted the SDK's retries is a retryable one (see [`crate::sdk::port_error`]).
 fn sdk_error<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> PortError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    move |error| PortError::with_source(context, error)
+    move |error| crate::sdk::port_error(context, error)
 }
 
 fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> PortError {
@@ -438,7 +442,15 @@ impl DynamoStore {
             cursors: config.cursor_key,
             slot_hints: Default::default(),
             secrets: None,
+            transaction_backoff: transact::TRANSACTION_BACKOFF,
         }
+    }
+
+    /// The same store, trying a transaction cancelled for contention or capacity again with
+    /// `backoff` instead of [`transact::TRANSACTION_BACKOFF`] (tests: no wait).
+    pub fn with_transaction_backoff(mut self, backoff: ritmo_core::common::retry::Backoff) -> Self {
+        self.transaction_backoff = backoff;
+        self
     }
 
     /// Seals channels' access tokens and bots' secrets with `cipher` (see [`crate::secrets`]).

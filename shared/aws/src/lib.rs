@@ -1,6 +1,7 @@
 //! Ritmo's AWS adapters: the DynamoDB store ([`DynamoStore`]), EventBridge Scheduler
 //! ([`EventBridgeScheduler`]), the typed configuration of the Lambda functions ([`config`]),
-//! and each adapter built from that configuration (`deployment`).
+//! each adapter built from that configuration (`deployment`), and the SDK clients' retry and
+//! timeouts ([`sdk`]).
 //! All AWS knowledge lives here; the domain in `ritmo-core` knows none of it.
 
 pub mod config;
@@ -11,6 +12,7 @@ pub mod local;
 #[cfg(feature = "s3")]
 pub mod s3_uploads;
 pub mod scheduler;
+pub mod sdk;
 pub mod secrets;
 pub mod secrets_manager;
 #[cfg(feature = "sqs")]

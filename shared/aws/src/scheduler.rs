@@ -115,7 +115,7 @@ impl EventBridgeScheduler {
             .delay_seconds(delay)
             .send()
             .await
-            .map_err(|e| PortError::with_source("SQS SendMessage of a step job failed", e))?;
+            .map_err(|e| crate::sdk::port_error("SQS SendMessage of a step job failed", e))?;
         tracing::debug!(name = %schedule.name, delay_seconds = delay, "step job queued directly");
         Ok(true)
     }
@@ -220,10 +220,10 @@ impl Scheduler for EventBridgeScheduler {
                     .client_token(client_token(&schedule.name, &definition))
                     .send()
                     .await
-                    .map_err(|e| PortError::with_source("EventBridge UpdateSchedule failed", e))?;
+                    .map_err(|e| crate::sdk::port_error("EventBridge UpdateSchedule failed", e))?;
                 Ok(())
             }
-            Err(error) => Err(PortError::with_source(
+            Err(error) => Err(crate::sdk::port_error(
                 "EventBridge CreateSchedule failed",
                 error,
             )),
@@ -248,7 +248,7 @@ impl Scheduler for EventBridgeScheduler {
             {
                 Ok(())
             }
-            Err(error) => Err(PortError::with_source(
+            Err(error) => Err(crate::sdk::port_error(
                 "EventBridge DeleteSchedule failed",
                 error,
             )),

@@ -89,6 +89,7 @@ fn job() -> StepJob {
         step_id: Ulid::new(),
         attempt: 3,
         slot: None,
+        accepted: None,
     }
 }
 

@@ -11,4 +11,4 @@ pub mod jobs;
 pub mod links;
 pub mod sequences;
 
-pub use common::error::{DomainError, FieldError, PortError};
+pub use common::error::{DomainError, FieldError, PortError, PortErrorKind};

@@ -263,6 +263,15 @@ impl From<DomainError> for Problem {
             DomainError::Unavailable(detail) => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
+            // Refused for capacity after the adapter's retries: the caller may try again.
+            DomainError::Port(error) if error.is_retryable() => {
+                tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "adapter throttled");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is busy; try again shortly",
+                )
+            }
             DomainError::Port(error) => {
                 tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "adapter failure");
                 Problem::internal()
@@ -291,5 +300,22 @@ pub type ApiResult<T> = Result<T, Problem>;
 impl From<ritmo_core::PortError> for Problem {
     fn from(error: ritmo_core::PortError) -> Self {
         DomainError::Port(error).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ritmo_core::PortError;
+
+    #[test]
+    fn a_throttled_adapter_is_a_503_and_any_other_failure_a_500_neither_saying_why() {
+        let busy = Problem::from(PortError::retryable("DynamoDB throttled the write"));
+        assert_eq!(busy.status, 503);
+        assert_eq!(busy.kind, "urn:ritmo:problem:unavailable");
+        assert!(!busy.detail.contains("DynamoDB"));
+        let failed = Problem::from(PortError::new("DynamoDB GetItem failed"));
+        assert_eq!(failed.status, 500);
+        assert!(!failed.detail.contains("DynamoDB"));
     }
 }

@@ -276,6 +276,7 @@ mod tests {
             step_id: Ulid::nil(),
             attempt: 0,
             slot: None,
+            accepted: None,
         }
     }
 

@@ -17,20 +17,16 @@ use ritmo_core::PortError;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use super::transact::{condition_failed, transaction_conflict, Outcome};
+use super::transact::{condition_failed, Outcome};
 
 /// How one try of an indexed enrollment write ended.
 enum Indexed {
     Written,
     /// Only the message items' "no status held" conditions cancelled it.
     HeldStatuses,
-    /// No condition failed: another transaction was writing one of its items (a counter shard
-    /// most often). The same write is tried again.
-    Contended,
 }
 use super::{
-    build_error, from_item, key, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK,
-    TRANSACTION_RETRIES, TTL,
+    build_error, from_item, key, keys, s, sdk_error, value, DynamoStore, Item, KIND, PK, SK, TTL,
 };
 
 /// The attribute of a message item holding its send.
@@ -78,9 +74,10 @@ impl DynamoStore {
     /// nothing. A cancelled transaction whose stored enrollment is exactly this one is success
     /// (an SDK retry of a transaction that committed, whose counters were added then);
     /// otherwise it is a conflict. One that no condition cancelled (another transaction on a
-    /// counter shard) is tried again as it is. With `see_held`, each message item's update is
-    /// conditional on holding no status, and a transaction that only those conditions
-    /// cancelled runs again without them: the answer is then `true`.
+    /// counter shard, throttling) is tried again by [`DynamoStore::transact`], and is a
+    /// retryable port error, never a conflict, when its tries are spent. With `see_held`, each
+    /// message item's update is conditional on holding no status, and a transaction that only
+    /// those conditions cancelled runs again without them: the answer is then `true`.
     pub(super) async fn write_indexed(
         &self,
         enrollment: &Enrollment,
@@ -89,23 +86,22 @@ impl DynamoStore {
         index: &IndexWrites,
         see_held: bool,
     ) -> Result<bool, WriteError> {
-        let mut see_held = see_held;
-        let mut held = false;
-        for _ in 0..TRANSACTION_RETRIES {
-            match self
-                .write_indexed_once(enrollment, item.clone(), expect, index, see_held)
-                .await?
-            {
-                Indexed::Written => return Ok(held),
-                Indexed::HeldStatuses if see_held => {
-                    see_held = false;
-                    held = true;
+        match self
+            .write_indexed_once(enrollment, item.clone(), expect, index, see_held)
+            .await?
+        {
+            Indexed::Written => Ok(false),
+            Indexed::HeldStatuses if see_held => {
+                match self
+                    .write_indexed_once(enrollment, item, expect, index, false)
+                    .await?
+                {
+                    Indexed::Written => Ok(true),
+                    Indexed::HeldStatuses => Err(WriteError::Conflict),
                 }
-                Indexed::HeldStatuses => return Err(WriteError::Conflict),
-                Indexed::Contended => {}
             }
+            Indexed::HeldStatuses => Err(WriteError::Conflict),
         }
-        Err(WriteError::Conflict)
     }
 
     async fn write_indexed_once(
@@ -195,15 +191,6 @@ impl DynamoStore {
         let messages = index.messages.len();
         match self.transact("enrollment", writes).await? {
             Outcome::Committed => Ok(Indexed::Written),
-            Outcome::Cancelled(reasons)
-                if !reasons
-                    .iter()
-                    .enumerate()
-                    .any(|(i, _)| condition_failed(&reasons, i))
-                    && transaction_conflict(&reasons) =>
-            {
-                Ok(Indexed::Contended)
-            }
             Outcome::Cancelled(reasons)
                 if see_held
                     && !condition_failed(&reasons, 0)

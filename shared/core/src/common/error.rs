@@ -34,11 +34,25 @@ impl FieldError {
     }
 }
 
+/// What kind of failure a port reports: whether trying the same thing again later can work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PortErrorKind {
+    /// The operation failed; trying it again as it is will not help.
+    #[default]
+    Failed,
+    /// The service refused for capacity or contention (throttling, a request limit, a
+    /// transaction cancelled for throughput or for another transaction on its items) after the
+    /// adapter's own retries: the same operation may succeed after a backoff. Never a
+    /// conflict: no condition was found false.
+    Retryable,
+}
+
 /// A failure of a port (store, scheduler, messenger): infrastructure, never the caller's fault.
 #[derive(Debug, thiserror::Error)]
 #[error("{context}")]
 pub struct PortError {
     pub context: String,
+    pub kind: PortErrorKind,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -47,6 +61,7 @@ impl PortError {
     pub fn new(context: impl Into<String>) -> Self {
         Self {
             context: context.into(),
+            kind: PortErrorKind::Failed,
             source: None,
         }
     }
@@ -57,8 +72,25 @@ impl PortError {
     ) -> Self {
         Self {
             context: context.into(),
+            kind: PortErrorKind::Failed,
             source: Some(Box::new(source)),
         }
+    }
+
+    /// The same error, of `kind`.
+    pub fn of_kind(mut self, kind: PortErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// A refusal for capacity or contention: retryable after a backoff.
+    pub fn retryable(context: impl Into<String>) -> Self {
+        Self::new(context).of_kind(PortErrorKind::Retryable)
+    }
+
+    /// Whether trying the same operation again after a backoff may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == PortErrorKind::Retryable
     }
 }
 
@@ -89,6 +121,11 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// An adapter refused for capacity or contention: the same operation may succeed after a backoff.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DomainError::Port(error) if error.is_retryable())
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
     }

@@ -1,5 +1,5 @@
 //! What every context uses: tenants and roles, errors, pages, validation, secrets, the clock and
-//! id ports, phone numbers, and what conditional writes expect.
+//! id ports, phone numbers, the backoff of a retried operation, and what conditional writes expect.
 
 pub mod cache;
 pub mod clock;
@@ -8,6 +8,7 @@ pub mod ids;
 pub mod net;
 pub mod page;
 pub mod phone;
+pub mod retry;
 pub mod secret;
 pub mod store;
 pub mod tenant;

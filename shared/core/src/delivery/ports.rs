@@ -27,6 +27,23 @@ pub struct StepJob {
     /// one: the sender sends in it without taking another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set on the job that records a send Meta already accepted (the store refused the
+    /// outcome write for capacity): the sender records it as sent and never sends again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<AcceptedSend>,
+}
+
+/// What Meta answered for a send whose outcome is still to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedSend {
+    /// When Meta accepted it (the send's instant, which the next step counts from).
+    pub at: DateTime<Utc>,
+    /// The message's id (none for a chatbot start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The WhatsApp id Meta resolved the number to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
 }
 
 impl StepJob {
@@ -44,12 +61,27 @@ impl StepJob {
             step_id,
             attempt: generation,
             slot: None,
+            accepted: None,
         }
     }
 
-    /// A schedule name that identifies this job, within 64 characters of `[0-9a-zA-Z-_.]`.
+    /// The job that records `accepted`, the send this job made, without sending again.
+    pub fn recording(&self, accepted: AcceptedSend) -> Self {
+        Self {
+            slot: None,
+            accepted: Some(accepted),
+            ..self.clone()
+        }
+    }
+
+    /// A schedule name that identifies this job, within 64 characters of `[0-9a-zA-Z-_.]`
+    /// (for generations below 10,000); a recording job's ends in `.sent`.
     pub fn schedule_name(&self) -> String {
-        format!("{}.{}.{}", self.enrollment_id, self.step_id, self.attempt)
+        let suffix = if self.accepted.is_some() { ".sent" } else { "" };
+        format!(
+            "{}.{}.{}{suffix}",
+            self.enrollment_id, self.step_id, self.attempt
+        )
     }
 }
 
@@ -188,14 +220,32 @@ mod tests {
             enrollment_id: Ulid::new(),
             phone: "+5511987654321".into(),
             step_id: Ulid::new(),
-            attempt: 12,
+            attempt: 9999,
             slot: None,
+            accepted: None,
         };
-        let name = job.schedule_name();
-        assert!(name.len() <= 64);
-        assert!(name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        let recording = job.recording(AcceptedSend {
+            at: Utc::now(),
+            message_id: Some("wamid.1".into()),
+            wa_id: None,
+        });
+        assert_ne!(job.schedule_name(), recording.schedule_name());
+        for name in [job.schedule_name(), recording.schedule_name()] {
+            assert!(name.len() <= 64, "{name}");
+            assert!(name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+        }
+    }
+
+    #[test]
+    fn a_job_without_a_recorded_send_reads_and_writes_as_before() {
+        let json = serde_json::json!({"tenant": "t", "sequence_id": Ulid::nil(),
+            "enrollment_id": Ulid::nil(), "phone": "+5511987654321", "step_id": Ulid::nil(),
+            "attempt": 2});
+        let job: StepJob = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(job.accepted, None);
+        assert_eq!(serde_json::to_value(&job).unwrap(), json);
     }
 }
 

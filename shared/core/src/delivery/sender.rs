@@ -16,9 +16,11 @@ use crate::common::cache::TtlCache;
 use crate::common::clock::Clock;
 use crate::common::error::{DomainError, PortError};
 use crate::common::phone::Phone;
+use crate::common::retry::Backoff;
 use crate::common::tenant::TenantId;
 use crate::delivery::pacing::{Lane, SendSlots, SLOT_GRACE, SLOT_MARGIN, SLOT_WAIT};
 use crate::delivery::ports::{callback_data, ChatbotStart, StepJob, StepRunner, TemplateMessage};
+use crate::delivery::ports::{AcceptedSend, Schedule};
 use crate::delivery::ports::{Messenger, Scheduler, SendMetrics, StepMetric};
 use crate::delivery::statuses::Statuses;
 use crate::enrollments::model::{
@@ -68,6 +70,9 @@ pub enum Fired {
     Deferred(DateTime<Utc>),
     /// A template or account error paused the sequence.
     PausedSequence,
+    /// Meta accepted the message but the store kept refusing the outcome write for capacity:
+    /// a job records it as sent at this instant (never sending again).
+    RecordingLater(DateTime<Utc>),
 }
 
 /// What a send attempt came to, for the enrollment.
@@ -109,6 +114,9 @@ impl StepRunner for Sender {
         }
     }
 }
+
+/// How long after the store refused an accepted send's outcome the job that records it runs.
+pub const RECORD_LATER: TimeDelta = TimeDelta::seconds(30);
 
 /// Longest wait before a throttled send is tried again.
 pub const THROTTLE_CAP: TimeDelta = TimeDelta::seconds(300);
@@ -232,6 +240,8 @@ impl Sender {
             Fired::Unknown => "unknown",
             Fired::Deferred(_) => "deferred",
             Fired::PausedSequence => "paused",
+            // Reported as sent by the job that records it.
+            Fired::RecordingLater(_) => return,
             Fired::Stale | Fired::Held | Fired::Replanned(_) | Fired::Skipped => return,
         };
         self.metrics.record(&StepMetric {
@@ -243,10 +253,20 @@ impl Sender {
         });
     }
 
+    /// The same sender, retrying an outcome write the store refuses for capacity with
+    /// `backoff` instead of [`crate::enrollments::transitions::WRITE_BACKOFF`] (tests: no wait).
+    pub fn with_outcome_backoff(mut self, backoff: Backoff) -> Self {
+        self.transitions = self.transitions.with_write_backoff(backoff);
+        self
+    }
+
     /// Handles one delivery of a schedule: the step is claimed first (one conditional write that
     /// also proves the job current), then sent, then its outcome recorded on the enrollment the
-    /// claim returned.
+    /// claim returned. A job carrying an accepted send only records it.
     pub async fn fire(&self, job: &StepJob) -> Result<Fired, DomainError> {
+        if let Some(accepted) = &job.accepted {
+            return self.record_accepted(job, accepted).await;
+        }
         let Some(mut sequence) = self.sequence(&job.tenant, job.sequence_id).await? else {
             return Ok(Fired::Stale);
         };
@@ -344,9 +364,100 @@ impl Sender {
             }
         };
         let fired = self
-            .record(&sequence, step, job, attempt, enrollment)
+            .record_or_hand_over(&sequence, step, job, attempt, enrollment)
             .await?;
         self.report(step, &fired, planned);
+        Ok(fired)
+    }
+
+    /// Records the attempt ([`Self::record`]). When the store still refuses the write for
+    /// capacity after its retries ([`crate::enrollments::transitions::WRITE_BACKOFF`]) and
+    /// Meta accepted the message, the outcome is not lost: a job carrying Meta's answer (the
+    /// message id) records it [`RECORD_LATER`] from now, and the step stays claimed meanwhile,
+    /// so nothing sends it again. Any other error is the caller's.
+    async fn record_or_hand_over(
+        &self,
+        sequence: &Sequence,
+        step: &Step,
+        job: &StepJob,
+        attempt: Attempt,
+        known: Enrollment,
+    ) -> Result<Fired, DomainError> {
+        let sent_at = match &job.accepted {
+            Some(accepted) => accepted.at,
+            None => self.clock.now(),
+        };
+        let error = match self
+            .record(sequence, step, job, attempt.clone(), known, sent_at)
+            .await
+        {
+            Err(error) if error.is_retryable() => error,
+            other => return other,
+        };
+        let Attempt::Sent { message_id, wa_id } = attempt else {
+            return Err(error);
+        };
+        let at = self.clock.now() + RECORD_LATER;
+        let recording = job.recording(AcceptedSend {
+            at: sent_at,
+            message_id,
+            wa_id,
+        });
+        self.scheduler
+            .schedule(Schedule {
+                name: recording.schedule_name(),
+                fire_at: at,
+                input: recording,
+            })
+            .await?;
+        tracing::warn!(
+            tenant = %job.tenant,
+            sequence_id = %job.sequence_id,
+            enrollment_id = %job.enrollment_id,
+            step_id = %job.step_id,
+            generation = job.attempt,
+            error = %error,
+            record_at = %at,
+            "the store refused the outcome of an accepted send; a job records it later"
+        );
+        Ok(Fired::RecordingLater(at))
+    }
+
+    /// A job carrying a send Meta accepted: recorded as sent on the run as it is stored now
+    /// ([`decide_outcome`] records it only on the run still claiming that generation of the
+    /// step, or one removed or ended meanwhile), never sent again.
+    async fn record_accepted(
+        &self,
+        job: &StepJob,
+        accepted: &AcceptedSend,
+    ) -> Result<Fired, DomainError> {
+        let Some(sequence) = self
+            .sequences
+            .get_sequence(&job.tenant, job.sequence_id)
+            .await?
+        else {
+            return Ok(Fired::Stale);
+        };
+        let Some(step) = sequence.step(job.step_id) else {
+            // The reconciler records the claim of a deleted step as `unknown`.
+            tracing::warn!(enrollment_id = %job.enrollment_id, step_id = %job.step_id, "the step of an accepted send was deleted before its outcome was recorded");
+            return Ok(Fired::Stale);
+        };
+        let Some(enrollment) = self
+            .enrollments
+            .get_enrollment(&job.tenant, job.sequence_id, &job.phone)
+            .await?
+        else {
+            return Ok(Fired::Stale);
+        };
+        let attempt = Attempt::Sent {
+            message_id: accepted.message_id.clone(),
+            wa_id: accepted.wa_id.clone(),
+        };
+        let fired = self
+            .record_or_hand_over(&sequence, step, job, attempt, enrollment)
+            .await?;
+        self.report(step, &fired, None);
         Ok(fired)
     }
 
@@ -531,9 +642,10 @@ impl Sender {
         Ok(None)
     }
 
-    /// Records what the attempt came to, and plans what comes next: [`decide_outcome`] on the
-    /// enrollment as the claim returned it, and again on the stored one after each concurrent
-    /// change. What the firing did is the last decision's, the one that was written (or kept).
+    /// Records what the attempt at `now` came to, and plans what comes next:
+    /// [`decide_outcome`] on the enrollment as the claim returned it, and again on the stored
+    /// one after each concurrent change. What the firing did is the last decision's, the one
+    /// that was written (or kept).
     async fn record(
         &self,
         sequence: &Sequence,
@@ -541,8 +653,8 @@ impl Sender {
         job: &StepJob,
         attempt: Attempt,
         claimed: Enrollment,
+        now: DateTime<Utc>,
     ) -> Result<Fired, DomainError> {
-        let now = self.clock.now();
         let mut last = (Fired::Stale, None);
         let (stored, held) = self
             .transitions
@@ -647,6 +759,7 @@ impl Sender {
                         &job,
                         Attempt::Failed(SendError::Unknown { detail }),
                         enrollment.clone(),
+                        self.clock.now(),
                     )
                     .await?;
                 self.report(step, &fired, None);

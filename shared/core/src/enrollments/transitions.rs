@@ -16,6 +16,7 @@ use crate::calendar::Window;
 use crate::channels::store::ChannelStore;
 use crate::common::clock::Clock;
 use crate::common::error::DomainError;
+use crate::common::retry::Backoff;
 use crate::common::store::{Expect, WriteError, WRITE_RETRIES};
 use crate::common::tenant::TenantId;
 use crate::delivery::pacing::{Lane, Lattice, SendSlots, SLOT_LEAD};
@@ -36,7 +37,20 @@ pub struct EnrollmentTransitions {
     enrollments: Arc<dyn EnrollmentStore>,
     scheduler: Arc<dyn Scheduler>,
     planner: Planner,
+    /// How a write the store refused for capacity is tried again.
+    write_backoff: Backoff,
 }
+
+/// How an enrollment write the store refused for capacity or contention (a retryable port
+/// error, after the adapter's own retries) is tried again, the same write with the same
+/// condition: 6 tries in all, full-jitter waits from 100 ms doubling up to 2 s (at most about
+/// 3.1 s in all). A write that still fails is the caller's error, retryable. The sender's
+/// outcome write after Meta accepted a message goes through here.
+pub const WRITE_BACKOFF: Backoff = Backoff::new(
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_secs(2),
+    6,
+);
 
 /// Which history entry of the run a change loads (see [`EnrollmentTransitions::mutate_entry`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +187,66 @@ impl EnrollmentTransitions {
             clock,
             enrollments,
             scheduler,
+            write_backoff: WRITE_BACKOFF,
+        }
+    }
+
+    /// The same transitions, retrying throttled writes with `backoff` (tests: no wait).
+    pub fn with_write_backoff(mut self, backoff: Backoff) -> Self {
+        self.write_backoff = backoff;
+        self
+    }
+
+    /// Writes the changed enrollment, trying the same conditional write again while the
+    /// store refuses it for capacity (see [`WRITE_BACKOFF`]).
+    async fn write_retrying(
+        &self,
+        enrollment: &Enrollment,
+        expect: Expect,
+        index: &IndexWrites,
+    ) -> Result<bool, WriteError> {
+        let backoff = self.write_backoff;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let written = if index.messages.is_empty() {
+                self.enrollments
+                    .write_enrollment(enrollment, expect, index)
+                    .await
+                    .map(|()| false)
+            } else {
+                self.enrollments
+                    .write_enrollment_seeing_held(enrollment, expect, index)
+                    .await
+            };
+            match written {
+                Err(WriteError::Port(error))
+                    if error.is_retryable() && backoff.allows_another(tried) =>
+                {
+                    tracing::warn!(
+                        tenant = %enrollment.tenant,
+                        sequence_id = %enrollment.sequence_id,
+                        enrollment_id = %enrollment.id,
+                        attempt = tried,
+                        max_attempts = backoff.attempts,
+                        error = %error,
+                        "enrollment write throttled; trying it again"
+                    );
+                    backoff.wait(tried - 1).await;
+                }
+                Err(WriteError::Port(error)) if error.is_retryable() => {
+                    tracing::warn!(
+                        tenant = %enrollment.tenant,
+                        sequence_id = %enrollment.sequence_id,
+                        enrollment_id = %enrollment.id,
+                        attempts = tried,
+                        error = %error,
+                        "enrollment write still throttled; giving up"
+                    );
+                    return Err(WriteError::Port(error));
+                }
+                other => return other,
+            }
         }
     }
 
@@ -316,17 +390,7 @@ impl EnrollmentTransitions {
                     .cloned()
                     .collect(),
             };
-            let written = if index.messages.is_empty() {
-                self.enrollments
-                    .write_enrollment(&enrollment, expect, &index)
-                    .await
-                    .map(|()| false)
-            } else {
-                self.enrollments
-                    .write_enrollment_seeing_held(&enrollment, expect, &index)
-                    .await
-            };
-            match written {
+            match self.write_retrying(&enrollment, expect, &index).await {
                 Ok(held) => {
                     if let Some(schedule) = schedule {
                         self.scheduler.schedule(schedule).await?;
