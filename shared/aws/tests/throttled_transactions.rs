@@ -2,7 +2,8 @@
 //! so an interceptor answers the first `TransactWriteItems` calls as DynamoDB does when it
 //! cancels one (`TransactionCanceledException` with one reason per write), without the request
 //! reaching a table. The store must try such a transaction again, never take it for a conflict,
-//! and name any other reason.
+//! and name any other reason. Needs the emulator (`RITMO_TEST_DYNAMODB_ENDPOINT`, set by
+//! `infra/test.sh`; `#[ignore]`d without it).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -113,16 +114,9 @@ impl Intercept for Shared {
 }
 
 /// A store on a fresh table of the emulator whose transactions `cancelling` answers, trying a
-/// cancelled one again with no wait, or `None` (skipped) without an emulator.
-async fn store(cancelling: &Arc<Cancelling>) -> Option<DynamoStore> {
-    let Ok(endpoint) = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "RITMO_TEST_DYNAMODB_ENDPOINT must be set under CI"
-        );
-        eprintln!("skipped: RITMO_TEST_DYNAMODB_ENDPOINT is not set");
-        return None;
-    };
+/// cancelled one again with no wait.
+async fn store(cancelling: &Arc<Cancelling>) -> DynamoStore {
+    let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -138,7 +132,7 @@ async fn store(cancelling: &Arc<Cancelling>) -> Option<DynamoStore> {
     )
     .with_transaction_backoff(Backoff::immediate(4));
     store.create_table_if_missing().await.unwrap();
-    Some(store)
+    store
 }
 
 fn channel() -> Channel {
@@ -158,11 +152,10 @@ fn channel() -> Channel {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_transaction_cancelled_for_throttling_is_tried_again_and_commits() {
     let cancelling = Cancelling::new(vec!["None", "ThrottlingError"], 2);
-    let Some(store) = store(&cancelling).await else {
-        return;
-    };
+    let store = store(&cancelling).await;
     let channel = channel();
     store.put_channel(&channel).await.unwrap();
     assert_eq!(cancelling.tried(), 3, "two cancelled, the third committed");
@@ -175,11 +168,10 @@ async fn a_transaction_cancelled_for_throttling_is_tried_again_and_commits() {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_transaction_throttled_past_its_tries_is_a_retryable_error_not_a_conflict() {
     let cancelling = Cancelling::new(vec!["ProvisionedThroughputExceeded", "None"], usize::MAX);
-    let Some(store) = store(&cancelling).await else {
-        return;
-    };
+    let store = store(&cancelling).await;
     let channel = channel();
     let error = store.put_channel(&channel).await.unwrap_err();
     assert!(error.is_retryable(), "{error}");
@@ -192,11 +184,10 @@ async fn a_transaction_throttled_past_its_tries_is_a_retryable_error_not_a_confl
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_transaction_refused_for_another_reason_is_an_error_naming_it_never_retried() {
     let cancelling = Cancelling::new(vec!["None", "ValidationError"], usize::MAX);
-    let Some(store) = store(&cancelling).await else {
-        return;
-    };
+    let store = store(&cancelling).await;
     let error = store.put_channel(&channel()).await.unwrap_err();
     assert!(!error.is_retryable());
     assert!(error.to_string().contains("ValidationError"), "{error}");
@@ -241,14 +232,13 @@ fn enrollment() -> ritmo_core::enrollments::model::Enrollment {
 }
 
 #[tokio::test]
+#[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn an_enrollment_write_throttled_past_its_tries_is_a_retryable_error_not_a_conflict() {
     use ritmo_core::common::store::{Expect, WriteError};
     use ritmo_core::enrollments::counters::Counts;
     use ritmo_core::enrollments::store::{EnrollmentStore, IndexWrites};
     let cancelling = Cancelling::new(vec!["None", "ThrottlingError"], usize::MAX);
-    let Some(store) = store(&cancelling).await else {
-        return;
-    };
+    let store = store(&cancelling).await;
     let e = enrollment();
     let index = IndexWrites {
         counters: Counts::delta(None, &e),
