@@ -359,11 +359,12 @@ async fn four_runtimes_share_one_numbers_rate_and_each_contact_gets_the_step_onc
     let injected = proxy.injected();
     println!(
         "fleet: injected {faults:?}: {} throttles, {} transactions cancelled by throttling, {} \
-         server errors in {} DynamoDB requests",
+         server errors in {} DynamoDB requests ({:?})",
         injected.throttles,
         injected.cancelled_transactions,
         injected.server_errors,
-        proxy.total()
+        proxy.total(),
+        proxy.counts()
     );
     if faults.throttle > 0.0 {
         assert!(
