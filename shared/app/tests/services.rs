@@ -877,6 +877,15 @@ impl EnrollmentStore for Unindexed {
             .await
     }
 
+    async fn write_entry(
+        &self,
+        enrollment: &Enrollment,
+        entry: &ritmo_core::enrollments::model::HistoryEntry,
+        counters: &ritmo_core::enrollments::counters::Counts,
+    ) -> Result<(), WriteError> {
+        self.0.write_entry(enrollment, entry, counters).await
+    }
+
     async fn message(
         &self,
         tenant: &TenantId,
@@ -990,6 +999,15 @@ impl EnrollmentStore for Refusing {
             return Err(WriteError::Port(PortError::new("refused")));
         }
         self.0.write_enrollment(enrollment, expect, index).await
+    }
+
+    async fn write_entry(
+        &self,
+        enrollment: &Enrollment,
+        entry: &ritmo_core::enrollments::model::HistoryEntry,
+        counters: &ritmo_core::enrollments::counters::Counts,
+    ) -> Result<(), WriteError> {
+        self.0.write_entry(enrollment, entry, counters).await
     }
 
     async fn message(
@@ -2522,6 +2540,15 @@ impl EnrollmentStore for ThrottledOutcomes {
         self.inner.write_enrollment(enrollment, expect, index).await
     }
 
+    async fn write_entry(
+        &self,
+        enrollment: &Enrollment,
+        entry: &ritmo_core::enrollments::model::HistoryEntry,
+        counters: &ritmo_core::enrollments::counters::Counts,
+    ) -> Result<(), WriteError> {
+        self.inner.write_entry(enrollment, entry, counters).await
+    }
+
     async fn message(
         &self,
         tenant: &TenantId,
@@ -2751,4 +2778,88 @@ async fn an_outcome_write_throttled_past_its_retries_is_recorded_sent_by_a_later
     w.advance(25).await;
     assert_eq!(w.sent().len(), 2, "the run went on to its second step");
     assert_eq!(w.status().await, (EnrollmentStatus::Completed, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statuses_applied_by_several_instances_at_once_each_count_once_and_leave_the_run_alone() {
+    let w = world().await;
+    w.advance(1).await;
+    let callback = w.sent()[0].callback_data.clone();
+    let service = w.ritmo.enrollment_service();
+    let before = service
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    let status = |s: MessageStatus| InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: "wamid.1".into(),
+            status: s,
+            recipient_id: "5511987654321".into(),
+            callback_data: Some(callback.clone()),
+            billable: true,
+            category: Some(PricingCategory::Marketing),
+            failure: None,
+        },
+    };
+    // Four webhook instances, each given Meta's three statuses (and repeats) in its own order.
+    let orders = [
+        [
+            MessageStatus::Sent,
+            MessageStatus::Delivered,
+            MessageStatus::Read,
+        ],
+        [
+            MessageStatus::Read,
+            MessageStatus::Delivered,
+            MessageStatus::Sent,
+        ],
+        [
+            MessageStatus::Delivered,
+            MessageStatus::Read,
+            MessageStatus::Sent,
+        ],
+        [
+            MessageStatus::Delivered,
+            MessageStatus::Sent,
+            MessageStatus::Read,
+        ],
+    ];
+    let mut instances = Vec::new();
+    for order in orders {
+        let inbound = w.ritmo.inbound();
+        let events: Vec<_> = order.into_iter().map(&status).collect();
+        instances.push(tokio::spawn(async move {
+            for event in events {
+                inbound.apply(vec![event]).await.unwrap();
+            }
+        }));
+    }
+    for instance in instances {
+        instance.await.unwrap();
+    }
+    let after = service
+        .enrollment(&w.tenant, w.sequence_id, ANA)
+        .await
+        .unwrap();
+    let entry = &after.history[0];
+    assert_eq!(entry.status, Some(MessageStatus::Read));
+    assert!(entry.delivered && entry.read && entry.billable);
+    // A status changes the send's history entry alone, never the enrollment it belongs to.
+    assert_eq!(after.version, before.version);
+    let stats = w
+        .ritmo
+        .stats_service()
+        .sequence_stats(&w.tenant, w.sequence_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stats.steps[0].sent,
+            stats.steps[0].delivered,
+            stats.steps[0].read,
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(stats.steps[0].billable.values().sum::<u64>(), 1);
 }

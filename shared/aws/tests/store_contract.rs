@@ -189,6 +189,7 @@ contract!(
         a_status_held_before_its_send_is_kept_until_the_send_is_recorded,
         runs_are_found_by_contact_key_in_every_sequence_of_the_tenant,
         counters_change_exactly_with_the_enrollment_write_that_carries_them,
+        a_history_entry_changes_only_from_the_revision_it_was_read_at,
         concurrent_writes_of_one_sequence_all_count,
     ],
     links: [
@@ -1310,6 +1311,111 @@ mod suite {
             category: Some(PricingCategory::Marketing),
             failure: None,
         }
+    }
+
+    pub async fn a_history_entry_changes_only_from_the_revision_it_was_read_at(
+        store: Arc<dyn Store>,
+    ) {
+        let acme = tenant("acme");
+        let sequence_id = Ulid::new();
+        let e = enrollment(&acme, sequence_id, &phone(41));
+        store
+            .write_enrollment(&e, Expect::Absent, &counted(None, &e))
+            .await
+            .unwrap();
+        let (next, index) = sent(&e, "wamid.R1");
+        store
+            .write_enrollment_seeing_held(&next, Expect::Version(e.version), &index)
+            .await
+            .unwrap();
+        let step_id = next.history[0].step_id;
+        let contact = phone(41);
+        let entry = || store.history_entry(&acme, sequence_id, &contact, e.id, step_id);
+        let counters = || store.sequence_counters(&acme, sequence_id);
+        let recorded = entry().await.unwrap().unwrap();
+        assert_eq!(recorded.rev, 0);
+        let changed = |f: &dyn Fn(&mut HistoryEntry), rev: u32| {
+            let mut h = recorded.clone();
+            f(&mut h);
+            h.rev = rev;
+            let mut with = next.clone();
+            with.history = vec![h.clone()];
+            (h, Counts::delta(Some(&next), &with))
+        };
+        // Delivered, from revision 0: written alone with its count; the enrollment untouched.
+        let (delivered, counted_delivery) = changed(&|h| h.delivered = true, 1);
+        assert!(!counted_delivery.is_empty());
+        store
+            .write_entry(&next, &delivered, &counted_delivery)
+            .await
+            .unwrap();
+        assert_eq!(entry().await.unwrap().as_ref(), Some(&delivered));
+        let mut expected = Counts::of(&next);
+        expected.merge(&counted_delivery);
+        assert_eq!(counters().await.unwrap(), expected);
+        assert_eq!(
+            store
+                .get_enrollment(&acme, sequence_id, &phone(41))
+                .await
+                .unwrap()
+                .map(|stored| stored.version),
+            Some(next.version)
+        );
+        // A writer that read revision 0 too loses, alone or with an enrollment write: nothing
+        // is written and nothing counted.
+        let (stale, counted_read) = changed(&|h| h.read = true, 1);
+        assert!(matches!(
+            store.write_entry(&next, &stale, &counted_read).await,
+            Err(WriteError::Conflict)
+        ));
+        let mut ended = next.clone();
+        ended.history = vec![stale.clone()];
+        ended.end(EnrollmentStatus::Exited, None);
+        ended.version += 1;
+        let stale_index = IndexWrites {
+            history: vec![stale.clone()],
+            counters: Counts::delta(Some(&next), &ended),
+            ..IndexWrites::default()
+        };
+        assert!(matches!(
+            store
+                .write_enrollment(&ended, Expect::Version(next.version), &stale_index)
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        assert_eq!(entry().await.unwrap().as_ref(), Some(&delivered));
+        assert_eq!(counters().await.unwrap(), expected);
+        let stored = store
+            .get_enrollment(&acme, sequence_id, &phone(41))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((stored.version, stored.status), (next.version, next.status));
+        // From revision 1 the next change is written.
+        let mut read = delivered.clone();
+        read.read = true;
+        read.rev = 2;
+        store
+            .write_entry(&next, &read, &Counts::default())
+            .await
+            .unwrap();
+        assert_eq!(entry().await.unwrap().as_ref(), Some(&read));
+        // An entry never recorded is not changed alone.
+        let mut unrecorded = HistoryEntry::new(Ulid::new(), at(70), Outcome::Sent);
+        unrecorded.rev = 1;
+        assert!(matches!(
+            store
+                .write_entry(&next, &unrecorded, &Counts::default())
+                .await,
+            Err(WriteError::Conflict)
+        ));
+        assert_eq!(
+            store
+                .history_entry(&acme, sequence_id, &phone(41), e.id, unrecorded.step_id)
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     pub async fn a_recorded_send_is_found_by_its_message_id_only_once_its_write_happened(

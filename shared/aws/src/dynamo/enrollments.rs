@@ -7,6 +7,10 @@ use ritmo_core::enrollments::counters::Counts;
 use ritmo_core::enrollments::model::{HistoryEntry, Pending};
 use ritmo_core::enrollments::store::{OverdueRun, RunEntry};
 
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::transact::Outcome;
 use super::*;
 
 fn due_partition_of(pending: Pending, pk: &str, sk: &str) -> String {
@@ -62,6 +66,54 @@ pub(super) fn history_items(
             to_item(&item, "history", vec![(PK, pk.clone()), (SK, sk)])
         })
         .collect()
+}
+
+/// The condition under which a history entry's item is written (none for a new entry): a
+/// change of a stored entry only while that one is still at the revision before it (a
+/// revision 0 stores none).
+pub(super) struct EntryCondition {
+    pub expression: &'static str,
+    pub names: [(&'static str, &'static str); 3],
+    pub revision: Option<AttributeValue>,
+}
+
+pub(super) fn entry_condition(entry: &HistoryEntry) -> Option<EntryCondition> {
+    let names = [("#pk", PK), ("#entry", "entry"), ("#rev", "rev")];
+    match entry.rev {
+        0 => None,
+        1 => Some(EntryCondition {
+            expression: "attribute_exists(#pk) AND attribute_not_exists(#entry.#rev)",
+            names,
+            revision: None,
+        }),
+        rev => Some(EntryCondition {
+            expression: "attribute_exists(#pk) AND #entry.#rev = :rev",
+            names,
+            revision: Some(AttributeValue::N((rev - 1).to_string())),
+        }),
+    }
+}
+
+/// The `Put` of a history entry's item, for a transaction, conditional as
+/// [`entry_condition`] says.
+pub(super) fn entry_put(
+    table: &str,
+    item: Item,
+    entry: &HistoryEntry,
+) -> Result<aws_sdk_dynamodb::types::Put, PortError> {
+    let mut put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item));
+    if let Some(condition) = entry_condition(entry) {
+        put = put.condition_expression(condition.expression);
+        for (name, attribute) in condition.names {
+            put = put.expression_attribute_names(name, attribute);
+        }
+        if let Some(revision) = condition.revision {
+            put = put.expression_attribute_values(":rev", revision);
+        }
+    }
+    put.build().map_err(build_error)
 }
 
 /// The enrollment as its item holds it: without the history entries it carries.
@@ -134,6 +186,61 @@ impl EnrollmentStore for DynamoStore {
         let item = enrollment_item(&enrollment)?;
         self.write_indexed(&enrollment, item, expect, index, true)
             .await
+    }
+
+    /// One conditional `PutItem` of the entry's item, or, when the change counts something, a
+    /// transaction of that `Put` and the counter shard's `ADD`.
+    async fn write_entry(
+        &self,
+        enrollment: &Enrollment,
+        entry: &HistoryEntry,
+        counters: &Counts,
+    ) -> Result<(), WriteError> {
+        let Some(condition) = entry_condition(entry) else {
+            return Err(WriteError::Port(PortError::new(
+                "a history entry written alone must change a stored one (revision above 0)",
+            )));
+        };
+        let mut items = history_items(enrollment, std::slice::from_ref(entry))?;
+        let item = items.remove(0);
+        if !counters.is_empty() {
+            let writes = vec![
+                TransactWriteItem::builder()
+                    .put(entry_put(&self.table, item, entry)?)
+                    .build(),
+                self.counters_update(enrollment, counters)?,
+            ];
+            return match self.transact("history entry", writes).await? {
+                Outcome::Committed => Ok(()),
+                Outcome::Cancelled(_) => Err(WriteError::Conflict),
+            };
+        }
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition.expression);
+        for (name, attribute) in condition.names {
+            put = put.expression_attribute_names(name, attribute);
+        }
+        if let Some(revision) = condition.revision {
+            put = put.expression_attribute_values(":rev", revision);
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Err(WriteError::Conflict)
+            }
+            Err(error) => Err(WriteError::Port(sdk_error(
+                "DynamoDB PutItem (history entry) failed",
+            )(error))),
+        }
     }
 
     async fn history_entry(

@@ -177,12 +177,9 @@ impl DynamoStore {
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
-        for item in super::enrollments::history_items(enrollment, &index.history)? {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .build()
-                .map_err(build_error)?;
+        let items = super::enrollments::history_items(enrollment, &index.history)?;
+        for (item, entry) in items.into_iter().zip(&index.history) {
+            let put = super::enrollments::entry_put(&self.table, item, entry)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
         if !index.counters.is_empty() {

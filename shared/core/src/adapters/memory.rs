@@ -44,6 +44,22 @@ struct Tables {
 }
 
 impl Tables {
+    /// Whether `entry` of `enrollment`'s run may be stored: a new one (revision 0) always, a
+    /// change only while the stored one is at the revision before.
+    fn entry_at(&self, enrollment: &Enrollment, entry: &HistoryEntry) -> bool {
+        if entry.rev == 0 {
+            return true;
+        }
+        let key = enrollment_key(
+            &enrollment.tenant,
+            enrollment.sequence_id,
+            enrollment.phone(),
+        );
+        self.history
+            .get(&(key, enrollment.id, entry.step_id))
+            .is_some_and(|stored| stored.rev + 1 == entry.rev)
+    }
+
     /// Stores the enrollment under `key`, keeping the overdue index in step.
     fn store_enrollment(&mut self, key: EnrollmentKey, enrollment: Enrollment) {
         if let Some((pending, since)) = self.enrollments.get(&key).and_then(Enrollment::pending) {
@@ -257,7 +273,7 @@ impl EnrollmentStore for MemoryStore {
             Expect::Absent => current.is_none_or(|e| !e.is_active()),
             Expect::Version(v) => current.map(|e| e.version) == Some(v),
         };
-        if !ok {
+        if !ok || !index.history.iter().all(|e| tables.entry_at(enrollment, e)) {
             return Err(WriteError::Conflict);
         }
         for entry in &index.history {
@@ -293,6 +309,34 @@ impl EnrollmentStore for MemoryStore {
                 (tenant.clone(), contact.clone(), enrollment.sequence_id),
                 enrollment.phone().to_string(),
             );
+        }
+        Ok(())
+    }
+
+    async fn write_entry(
+        &self,
+        enrollment: &Enrollment,
+        entry: &HistoryEntry,
+        counters: &Counts,
+    ) -> Result<(), WriteError> {
+        let mut tables = self.write();
+        if entry.rev == 0 || !tables.entry_at(enrollment, entry) {
+            return Err(WriteError::Conflict);
+        }
+        let key = enrollment_key(
+            &enrollment.tenant,
+            enrollment.sequence_id,
+            enrollment.phone(),
+        );
+        tables
+            .history
+            .insert((key, enrollment.id, entry.step_id), entry.clone());
+        if !counters.is_empty() {
+            tables
+                .counters
+                .entry((enrollment.tenant.clone(), enrollment.sequence_id))
+                .or_default()
+                .merge(counters);
         }
         Ok(())
     }

@@ -185,6 +185,15 @@ pub struct HistoryEntry {
     pub replied: bool,
     #[serde(default)]
     pub billable: bool,
+    /// How many times the entry was changed after it was recorded: a change is stored only
+    /// while the stored entry is still at the revision it was read at (see
+    /// [`crate::enrollments::store::EnrollmentStore::write_entry`]). Not shown by the API.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rev: u32,
+}
+
+fn is_zero(rev: &u32) -> bool {
+    *rev == 0
 }
 
 impl HistoryEntry {
@@ -202,6 +211,7 @@ impl HistoryEntry {
             read: false,
             replied: false,
             billable: false,
+            rev: 0,
         }
     }
 }

@@ -33,7 +33,9 @@ pub struct IndexWrites {
     /// enrollment and this one): added exactly when the enrollment write happens.
     pub counters: Counts,
     /// History entries of this run the write records or changes, each stored as its own item
-    /// keyed by run and step (see [`EnrollmentStore::history_entry`]).
+    /// keyed by run and step (see [`EnrollmentStore::history_entry`]). An entry with a
+    /// revision above 0 changes a stored one: the write happens only while that one is still
+    /// at the revision before (see [`EnrollmentStore::write_entry`]).
     pub history: Vec<HistoryEntry>,
 }
 
@@ -153,6 +155,16 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         }
         Ok(false)
     }
+    /// Changes one recorded history entry of `enrollment`'s run without writing the enrollment
+    /// (a delivery status that changes nothing else): only while the stored entry is still at
+    /// revision `entry.rev - 1` (`WriteError::Conflict` otherwise, or when it is gone), with
+    /// `counters` added in the same atomic write.
+    async fn write_entry(
+        &self,
+        enrollment: &Enrollment,
+        entry: &HistoryEntry,
+        counters: &Counts,
+    ) -> Result<(), WriteError>;
     /// The history entry of one step in one run (None: the step has none in that run).
     async fn history_entry(
         &self,

@@ -205,11 +205,8 @@ impl EnrollmentTransitions {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<bool, WriteError> {
-        let backoff = self.write_backoff;
-        let mut tried = 0;
-        loop {
-            tried += 1;
-            let written = if index.messages.is_empty() {
+        self.retrying_throttled(enrollment, || async move {
+            if index.messages.is_empty() {
                 self.enrollments
                     .write_enrollment(enrollment, expect, index)
                     .await
@@ -218,7 +215,39 @@ impl EnrollmentTransitions {
                 self.enrollments
                     .write_enrollment_seeing_held(enrollment, expect, index)
                     .await
-            };
+            }
+        })
+        .await
+    }
+
+    /// Writes one changed history entry of the run alone, with its counter change (see
+    /// [`EnrollmentStore::write_entry`]), retried like [`Self::write_retrying`].
+    async fn write_entry_retrying(
+        &self,
+        enrollment: &Enrollment,
+        entry: &HistoryEntry,
+        counters: &Counts,
+    ) -> Result<(), WriteError> {
+        self.retrying_throttled(enrollment, || {
+            self.enrollments.write_entry(enrollment, entry, counters)
+        })
+        .await
+    }
+
+    /// Runs `write` again while the store refuses it for capacity (see [`WRITE_BACKOFF`]).
+    async fn retrying_throttled<T, F>(
+        &self,
+        enrollment: &Enrollment,
+        mut write: impl FnMut() -> F,
+    ) -> Result<T, WriteError>
+    where
+        F: std::future::Future<Output = Result<T, WriteError>>,
+    {
+        let backoff = self.write_backoff;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let written = write().await;
             match written {
                 Err(WriteError::Port(error))
                     if error.is_retryable() && backoff.allows_another(tried) =>
@@ -361,6 +390,28 @@ impl EnrollmentTransitions {
                     Some(schedule)
                 }
             };
+            // A stored entry the change changed moves to its next revision: the write is
+            // conditional on the one it was read at.
+            for h in &mut enrollment.history {
+                if let Some(before) = stored.history.iter().find(|b| b.step_id == h.step_id) {
+                    if before != h {
+                        h.rev = before.rev + 1;
+                    }
+                }
+            }
+            if schedule.is_none() {
+                if let Some(entry) = only_entry_changed(&stored, &enrollment) {
+                    let counters = Counts::delta(Some(&stored), &enrollment);
+                    match self
+                        .write_entry_retrying(&enrollment, entry, &counters)
+                        .await
+                    {
+                        Ok(()) => return Ok((Some((enrollment, true)), false)),
+                        Err(WriteError::Conflict) => continue,
+                        Err(WriteError::Port(e)) => return Err(e.into()),
+                    }
+                }
+            }
             enrollment.version += 1;
             enrollment.updated_at = self.clock.now();
             // Message ids this change records, a WhatsApp id it learned, and what it changes in
@@ -476,6 +527,27 @@ impl EnrollmentTransitions {
 }
 
 /// Moves a planned schedule, and the enrollment's record of it, to `at`.
+/// The one stored history entry a change changed, when it changed nothing else of the run (a
+/// delivery status): that entry alone is written, not the enrollment.
+fn only_entry_changed<'a>(
+    stored: &Enrollment,
+    changed: &'a Enrollment,
+) -> Option<&'a HistoryEntry> {
+    let mut entries = changed
+        .history
+        .iter()
+        .filter(|h| !stored.history.contains(h));
+    let entry = entries.next().filter(|h| h.rev > 0)?;
+    if entries.next().is_some() || changed.history.len() != stored.history.len() {
+        return None;
+    }
+    let bare = |e: &Enrollment| Enrollment {
+        history: Vec::new(),
+        ..e.clone()
+    };
+    (bare(stored) == bare(changed)).then_some(entry)
+}
+
 fn replan_at(e: &mut Enrollment, schedule: &mut Schedule, at: DateTime<Utc>) {
     if let StepState::Scheduled { fire_at, .. } = &mut e.state {
         *fire_at = at;
