@@ -847,137 +847,47 @@ async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequen
     );
 }
 
-/// An enrollment store that indexes nothing, as enrollments written before the indexes were.
-struct Unindexed(Arc<dyn EnrollmentStore>);
+/// What an [`OnWrite`] store does with an enrollment write.
+enum Write {
+    /// Writes it as given.
+    AsGiven,
+    /// Writes the enrollment with these index entries instead.
+    Indexing(IndexWrites),
+    /// Refuses it with this error.
+    Refused(WriteError),
+}
 
-#[async_trait]
-impl EnrollmentStore for Unindexed {
-    async fn get_enrollment(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-    ) -> Result<Option<Enrollment>, PortError> {
-        self.0.get_enrollment(tenant, sequence_id, phone).await
-    }
+type WriteHook = dyn Fn(&Enrollment, &IndexWrites) -> Write + Send + Sync;
 
-    async fn write_enrollment(
-        &self,
-        enrollment: &Enrollment,
-        expect: Expect,
-        index: &IndexWrites,
-    ) -> Result<(), WriteError> {
-        // History has its own items: those are written either way.
-        let history_only = IndexWrites {
-            history: index.history.clone(),
-            ..IndexWrites::default()
-        };
-        self.0
-            .write_enrollment(enrollment, expect, &history_only)
-            .await
-    }
+/// An enrollment store that forwards every call to `inner`, but lets `hook` decide what each
+/// enrollment write does (the trait's default writes, `put_enrollment` and
+/// `write_enrollment_seeing_held`, go through it too).
+struct OnWrite {
+    inner: Arc<dyn EnrollmentStore>,
+    hook: Box<WriteHook>,
+}
 
-    async fn message(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-    ) -> Result<Option<MessageRecord>, PortError> {
-        self.0.message(tenant, message_id).await
-    }
-
-    async fn history_entry(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        enrollment_id: Ulid,
-        step_id: Ulid,
-    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
-        self.0
-            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
-            .await
-    }
-
-    async fn list_history(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: Option<&str>,
-        page: &PageRequest,
-    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
-        self.0.list_history(tenant, sequence_id, phone, page).await
-    }
-
-    async fn hold_status(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-        status: &StatusUpdate,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
-        self.0.hold_status(tenant, message_id, status, at).await
-    }
-
-    async fn contact_runs(
-        &self,
-        tenant: &TenantId,
-        contact_key: &str,
-    ) -> Result<Vec<ContactRun>, PortError> {
-        self.0.contact_runs(tenant, contact_key).await
-    }
-
-    async fn sequence_counters(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
-        self.0.sequence_counters(tenant, sequence_id).await
-    }
-
-    async fn claim_step(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        claim: &StepClaim,
-    ) -> Result<ClaimOutcome, PortError> {
-        self.0.claim_step(tenant, sequence_id, phone, claim).await
-    }
-
-    async fn list_enrollments(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        status: Option<EnrollmentStatus>,
-        page: &PageRequest,
-    ) -> Result<Page<Enrollment>, PortError> {
-        self.0
-            .list_enrollments(tenant, sequence_id, status, page)
-            .await
-    }
-
-    async fn overdue(
-        &self,
-        pending: ritmo_core::enrollments::model::Pending,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
-        self.0.overdue(pending, before, limit).await
+impl OnWrite {
+    fn new(
+        inner: Arc<dyn EnrollmentStore>,
+        hook: impl Fn(&Enrollment, &IndexWrites) -> Write + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            hook: Box::new(hook),
+        })
     }
 }
 
-/// An enrollment store where ending one contact's run always fails.
-struct Refusing(Arc<dyn EnrollmentStore>, String);
-
 #[async_trait]
-impl EnrollmentStore for Refusing {
+impl EnrollmentStore for OnWrite {
     async fn get_enrollment(
         &self,
         tenant: &TenantId,
         sequence_id: Ulid,
         phone: &str,
     ) -> Result<Option<Enrollment>, PortError> {
-        self.0.get_enrollment(tenant, sequence_id, phone).await
+        self.inner.get_enrollment(tenant, sequence_id, phone).await
     }
 
     async fn write_enrollment(
@@ -986,10 +896,15 @@ impl EnrollmentStore for Refusing {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<(), WriteError> {
-        if enrollment.contact.phone == self.1 && !enrollment.is_active() {
-            return Err(WriteError::Port(PortError::new("refused")));
+        match (self.hook)(enrollment, index) {
+            Write::AsGiven => self.inner.write_enrollment(enrollment, expect, index).await,
+            Write::Indexing(instead) => {
+                self.inner
+                    .write_enrollment(enrollment, expect, &instead)
+                    .await
+            }
+            Write::Refused(error) => Err(error),
         }
-        self.0.write_enrollment(enrollment, expect, index).await
     }
 
     async fn message(
@@ -997,7 +912,7 @@ impl EnrollmentStore for Refusing {
         tenant: &TenantId,
         message_id: &str,
     ) -> Result<Option<MessageRecord>, PortError> {
-        self.0.message(tenant, message_id).await
+        self.inner.message(tenant, message_id).await
     }
 
     async fn history_entry(
@@ -1008,7 +923,7 @@ impl EnrollmentStore for Refusing {
         enrollment_id: Ulid,
         step_id: Ulid,
     ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
-        self.0
+        self.inner
             .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
             .await
     }
@@ -1020,7 +935,9 @@ impl EnrollmentStore for Refusing {
         phone: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
-        self.0.list_history(tenant, sequence_id, phone, page).await
+        self.inner
+            .list_history(tenant, sequence_id, phone, page)
+            .await
     }
 
     async fn hold_status(
@@ -1030,7 +947,7 @@ impl EnrollmentStore for Refusing {
         status: &StatusUpdate,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        self.0.hold_status(tenant, message_id, status, at).await
+        self.inner.hold_status(tenant, message_id, status, at).await
     }
 
     async fn contact_runs(
@@ -1038,7 +955,7 @@ impl EnrollmentStore for Refusing {
         tenant: &TenantId,
         contact_key: &str,
     ) -> Result<Vec<ContactRun>, PortError> {
-        self.0.contact_runs(tenant, contact_key).await
+        self.inner.contact_runs(tenant, contact_key).await
     }
 
     async fn sequence_counters(
@@ -1046,7 +963,7 @@ impl EnrollmentStore for Refusing {
         tenant: &TenantId,
         sequence_id: Ulid,
     ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
-        self.0.sequence_counters(tenant, sequence_id).await
+        self.inner.sequence_counters(tenant, sequence_id).await
     }
 
     async fn claim_step(
@@ -1056,7 +973,9 @@ impl EnrollmentStore for Refusing {
         phone: &str,
         claim: &StepClaim,
     ) -> Result<ClaimOutcome, PortError> {
-        self.0.claim_step(tenant, sequence_id, phone, claim).await
+        self.inner
+            .claim_step(tenant, sequence_id, phone, claim)
+            .await
     }
 
     async fn list_enrollments(
@@ -1066,7 +985,7 @@ impl EnrollmentStore for Refusing {
         status: Option<EnrollmentStatus>,
         page: &PageRequest,
     ) -> Result<Page<Enrollment>, PortError> {
-        self.0
+        self.inner
             .list_enrollments(tenant, sequence_id, status, page)
             .await
     }
@@ -1077,8 +996,31 @@ impl EnrollmentStore for Refusing {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
-        self.0.overdue(pending, before, limit).await
+        self.inner.overdue(pending, before, limit).await
     }
+}
+
+/// `inner` indexing nothing, as enrollments written before the indexes were; history has its
+/// own items: those are written either way.
+fn unindexed(inner: Arc<dyn EnrollmentStore>) -> Arc<OnWrite> {
+    OnWrite::new(inner, |_, index| {
+        Write::Indexing(IndexWrites {
+            history: index.history.clone(),
+            ..IndexWrites::default()
+        })
+    })
+}
+
+/// `inner` where ending the run of the contact with `phone` always fails.
+fn refusing(inner: Arc<dyn EnrollmentStore>, phone: &str) -> Arc<OnWrite> {
+    let phone = phone.to_string();
+    OnWrite::new(inner, move |enrollment, _| {
+        if enrollment.contact.phone == phone && !enrollment.is_active() {
+            Write::Refused(WriteError::Port(PortError::new("refused")))
+        } else {
+            Write::AsGiven
+        }
+    })
 }
 
 /// Enrolls `count` more contacts (`+55119000xxxxx`) in the world's sequence.
@@ -1342,10 +1284,7 @@ async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_ca
 #[tokio::test]
 async fn an_enrollment_that_keeps_failing_is_counted_and_listed_and_the_job_goes_on() {
     let w = world_with(|a| {
-        a.base.stores.enrollments = Arc::new(Refusing(
-            a.base.stores.enrollments.clone(),
-            "+5511900000007".into(),
-        ))
+        a.base.stores.enrollments = refusing(a.base.stores.enrollments.clone(), "+5511900000007")
     })
     .await;
     enroll_many(&w, 20).await;
@@ -1397,10 +1336,9 @@ async fn a_resume_job_plans_every_held_step_again() {
 
 #[tokio::test]
 async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_callback() {
-    let w = world_with(|a| {
-        a.base.stores.enrollments = Arc::new(Unindexed(a.base.stores.enrollments.clone()))
-    })
-    .await;
+    let w =
+        world_with(|a| a.base.stores.enrollments = unindexed(a.base.stores.enrollments.clone()))
+            .await;
     w.advance(1).await;
     let callback = w.sent()[0].callback_data.clone();
     // Addressed to the 8-digit WhatsApp id: the phone is found with the ninth digit.
@@ -2467,19 +2405,17 @@ async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_sayi
     }
 }
 
-/// An enrollment store that refuses the first `refusals` writes recording a sent message (the
-/// sender's outcome write after Meta accepted it) for capacity, as DynamoDB's throttling
-/// reaches the domain once the adapter's retries are spent; every other call goes through.
+/// Refuses the first `refusals` enrollment writes recording a sent message (the sender's
+/// outcome write after Meta accepted it) for capacity, as DynamoDB's throttling reaches the
+/// domain once the adapter's retries are spent; every other write goes through.
 struct ThrottledOutcomes {
-    inner: Arc<dyn EnrollmentStore>,
     refusals: AtomicUsize,
     refused: AtomicUsize,
 }
 
 impl ThrottledOutcomes {
-    fn new(inner: Arc<dyn EnrollmentStore>, refusals: usize) -> Arc<Self> {
+    fn new(refusals: usize) -> Arc<Self> {
         Arc::new(Self {
-            inner,
             refusals: AtomicUsize::new(refusals),
             refused: AtomicUsize::new(0),
         })
@@ -2488,25 +2424,9 @@ impl ThrottledOutcomes {
     fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
     }
-}
 
-#[async_trait]
-impl EnrollmentStore for ThrottledOutcomes {
-    async fn get_enrollment(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-    ) -> Result<Option<Enrollment>, PortError> {
-        self.inner.get_enrollment(tenant, sequence_id, phone).await
-    }
-
-    async fn write_enrollment(
-        &self,
-        enrollment: &Enrollment,
-        expect: Expect,
-        index: &IndexWrites,
-    ) -> Result<(), WriteError> {
+    /// What an [`OnWrite`] store does with a write indexing `index`.
+    fn write(&self, index: &IndexWrites) -> Write {
         let records_a_send = !index.messages.is_empty();
         if records_a_send
             && self
@@ -2515,119 +2435,27 @@ impl EnrollmentStore for ThrottledOutcomes {
                 .is_ok()
         {
             self.refused.fetch_add(1, Ordering::SeqCst);
-            return Err(WriteError::Port(PortError::retryable(
+            return Write::Refused(WriteError::Port(PortError::retryable(
                 "DynamoDB cancelled the enrollment transaction: ThrottlingError",
             )));
         }
-        self.inner.write_enrollment(enrollment, expect, index).await
-    }
-
-    async fn message(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-    ) -> Result<Option<MessageRecord>, PortError> {
-        self.inner.message(tenant, message_id).await
-    }
-
-    async fn history_entry(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        enrollment_id: Ulid,
-        step_id: Ulid,
-    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
-        self.inner
-            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
-            .await
-    }
-
-    async fn list_history(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: Option<&str>,
-        page: &PageRequest,
-    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
-        self.inner
-            .list_history(tenant, sequence_id, phone, page)
-            .await
-    }
-
-    async fn hold_status(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-        status: &StatusUpdate,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
-        self.inner.hold_status(tenant, message_id, status, at).await
-    }
-
-    async fn contact_runs(
-        &self,
-        tenant: &TenantId,
-        contact_key: &str,
-    ) -> Result<Vec<ContactRun>, PortError> {
-        self.inner.contact_runs(tenant, contact_key).await
-    }
-
-    async fn sequence_counters(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
-        self.inner.sequence_counters(tenant, sequence_id).await
-    }
-
-    async fn claim_step(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        claim: &StepClaim,
-    ) -> Result<ClaimOutcome, PortError> {
-        self.inner
-            .claim_step(tenant, sequence_id, phone, claim)
-            .await
-    }
-
-    async fn list_enrollments(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        status: Option<EnrollmentStatus>,
-        page: &PageRequest,
-    ) -> Result<Page<Enrollment>, PortError> {
-        self.inner
-            .list_enrollments(tenant, sequence_id, status, page)
-            .await
-    }
-
-    async fn overdue(
-        &self,
-        pending: ritmo_core::enrollments::model::Pending,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
-        self.inner.overdue(pending, before, limit).await
+        Write::AsGiven
     }
 }
 
 /// [`world`] whose enrollment store refuses the first `refusals` outcome writes of a sent
 /// message for capacity.
 async fn world_throttling_outcomes(refusals: usize) -> (World, Arc<ThrottledOutcomes>) {
-    let throttled = Arc::new(Mutex::new(None));
-    let keep = throttled.clone();
+    let throttled = ThrottledOutcomes::new(refusals);
+    let hook = throttled.clone();
     let w = world_with(move |adapters| {
-        let store = ThrottledOutcomes::new(adapters.base.stores.enrollments.clone(), refusals);
-        adapters.base.stores.enrollments = store.clone();
-        *keep.lock().unwrap() = Some(store);
+        adapters.base.stores.enrollments =
+            OnWrite::new(adapters.base.stores.enrollments.clone(), move |_, index| {
+                hook.write(index)
+            });
     })
     .await;
-    let store = throttled.lock().unwrap().take().unwrap();
-    (w, store)
+    (w, throttled)
 }
 
 /// Ana's run as stored, and that no step of it was recorded `unknown`.
