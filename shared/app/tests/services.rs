@@ -203,6 +203,25 @@ impl World {
             .unwrap();
         (e.status, e.exit_reason)
     }
+
+    /// Ana's run as the enrollment store has it.
+    async fn stored(&self) -> Enrollment {
+        self.ritmo
+            .base()
+            .stores
+            .enrollments
+            .get_enrollment(&self.tenant, self.sequence_id, ANA)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The first pending schedule, with the clock set to its time.
+    fn first_due(&self) -> ritmo_core::delivery::ports::Schedule {
+        let job = self.scheduler.pending().remove(0);
+        self.clock.set(job.fire_at).unwrap();
+        job
+    }
 }
 
 #[tokio::test]
@@ -1065,6 +1084,15 @@ async fn active_enrollments(w: &World) -> Vec<ritmo_core::enrollments::model::En
     }
 }
 
+/// Archives the world's sequence: the job that ends its active enrollments.
+async fn archive(w: &World) -> ritmo_core::jobs::Job {
+    w.ritmo
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap()
+}
+
 async fn active_count(w: &World) -> usize {
     active_enrollments(w).await.len()
 }
@@ -1073,12 +1101,7 @@ async fn active_count(w: &World) -> usize {
 async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     let w = world().await;
     enroll_many(&w, 1_199).await;
-    let job = w
-        .ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let job = archive(&w).await;
     assert_eq!(job.status, JobStatus::Queued);
     // The sequence is archived at once; the enrollments wait for the job.
     let sequence = w
@@ -1205,12 +1228,7 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
 async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_nothing() {
     let w = world().await;
     enroll_many(&w, 1_199).await;
-    let job = w
-        .ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let job = archive(&w).await;
     let runner = w.ritmo.job_runner();
     // One chunk: 500 enrollments (in pages of 200, so 600), then the cursor is stored.
     assert_eq!(
@@ -1252,12 +1270,7 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
 async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_cancelled() {
     let w = world().await;
     enroll_many(&w, 999).await;
-    let job = w
-        .ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let job = archive(&w).await;
     let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
@@ -1419,8 +1432,7 @@ async fn a_lost_schedule_is_fired_again_after_the_grace_period_and_the_step_goes
 #[tokio::test]
 async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes_on() {
     let w = world().await;
-    let job = w.scheduler.pending().remove(0);
-    w.clock.set(job.fire_at).unwrap();
+    let job = w.first_due();
     // A sender whose send never comes back, killed while it waits.
     let dying = ritmo_app::services::sender(
         w.ritmo.base(),
@@ -1431,15 +1443,7 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     let input = job.input.clone();
     let task = tokio::spawn(async move { dying.run(input).await });
     let claimed = loop {
-        let e = w
-            .ritmo
-            .base()
-            .stores
-            .enrollments
-            .get_enrollment(&w.tenant, w.sequence_id, ANA)
-            .await
-            .unwrap()
-            .unwrap();
+        let e = w.stored().await;
         if matches!(
             e.state,
             ritmo_core::enrollments::model::StepState::Sending { .. }
@@ -1596,18 +1600,9 @@ async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
         .await
         .unwrap();
     // Due while paused: held, and this sender has now seen the sequence paused.
-    let first = w.scheduler.pending().remove(0);
-    w.clock.set(first.fire_at).unwrap();
+    let first = w.first_due();
     sender.run(first.input.clone()).await.unwrap();
-    let e = w
-        .ritmo
-        .base()
-        .stores
-        .enrollments
-        .get_enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap()
-        .unwrap();
+    let e = w.stored().await;
     assert!(matches!(
         e.state,
         ritmo_core::enrollments::model::StepState::Held { .. }
@@ -1936,11 +1931,7 @@ async fn an_import_into_a_sequence_archived_meanwhile_fails_and_says_why() {
     let w = world().await;
     let (file, _, _) = import_file(3_000);
     let job = start_import(&w, &file).await;
-    w.ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    archive(&w).await;
     w.jobs.run_until_idle().await;
     let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(done.status, JobStatus::Failed);
@@ -2357,11 +2348,7 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
         "{error}"
     );
     let (w, _uploads) = upload_world().await;
-    w.ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    archive(&w).await;
     let error = w
         .ritmo
         .enrollment_service()
@@ -2458,6 +2445,17 @@ async fn world_throttling_outcomes(refusals: usize) -> (World, Arc<ThrottledOutc
     (w, throttled)
 }
 
+/// The world's sender, but trying an outcome write `tries` times at once.
+fn outcome_tries_sender(w: &World, tries: u32) -> ritmo_core::delivery::sender::Sender {
+    ritmo_app::services::sender(
+        w.ritmo.base(),
+        w.messenger.clone(),
+        w.scheduler.clone(),
+        Arc::new(ritmo_core::delivery::ports::NoMetrics),
+    )
+    .with_outcome_backoff(Backoff::immediate(tries))
+}
+
 /// Ana's run as stored, and that no step of it was recorded `unknown`.
 async fn ana_recorded(w: &World) -> Enrollment {
     let e = w
@@ -2479,15 +2477,8 @@ async fn ana_recorded(w: &World) -> Enrollment {
 #[tokio::test]
 async fn a_throttled_outcome_write_after_an_accepted_send_is_retried_and_recorded_sent() {
     let (w, throttled) = world_throttling_outcomes(3).await;
-    let job = w.scheduler.pending().remove(0);
-    w.clock.set(job.fire_at).unwrap();
-    let sender = ritmo_app::services::sender(
-        w.ritmo.base(),
-        w.messenger.clone(),
-        w.scheduler.clone(),
-        Arc::new(ritmo_core::delivery::ports::NoMetrics),
-    )
-    .with_outcome_backoff(Backoff::immediate(4));
+    let job = w.first_due();
+    let sender = outcome_tries_sender(&w, 4);
     assert_eq!(
         sender.fire(&job.input).await.unwrap(),
         ritmo_core::delivery::sender::Fired::Sent
@@ -2517,15 +2508,8 @@ async fn a_throttled_outcome_write_after_an_accepted_send_is_retried_and_recorde
 #[tokio::test]
 async fn an_outcome_write_throttled_past_its_retries_is_recorded_sent_by_a_later_job() {
     let (w, throttled) = world_throttling_outcomes(2).await;
-    let job = w.scheduler.pending().remove(0);
-    w.clock.set(job.fire_at).unwrap();
-    let sender = ritmo_app::services::sender(
-        w.ritmo.base(),
-        w.messenger.clone(),
-        w.scheduler.clone(),
-        Arc::new(ritmo_core::delivery::ports::NoMetrics),
-    )
-    .with_outcome_backoff(Backoff::immediate(2));
+    let job = w.first_due();
+    let sender = outcome_tries_sender(&w, 2);
     let fired = sender.fire(&job.input).await.unwrap();
     assert!(
         matches!(
