@@ -61,22 +61,12 @@ impl CountingProxy {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .pool_max_idle_per_host(64)
-                .build()
-                .expect("an HTTP client"),
+            client: crate::proxy::upstream_client(),
             counts: counts.clone(),
             faults: injector,
         };
         let app = axum::Router::new().fallback(forward).with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("the proxy serves");
-        });
+        let (url, server) = crate::proxy::serve(app).await;
         Self {
             url,
             counts,

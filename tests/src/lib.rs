@@ -7,6 +7,7 @@ pub mod counting;
 pub mod faults;
 pub mod graph;
 pub mod metering;
+mod proxy;
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
@@ -232,6 +233,28 @@ impl TestServer {
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.request(Method::POST, path, Some(&self.token), Some(body))
             .await
+    }
+
+    /// Adds to sequence `id` a template step on `channel` for each `(template, delay amount,
+    /// delay unit)`, in that order and in pt_BR, then activates the sequence.
+    pub async fn activate_with_template_steps(
+        &self,
+        id: &str,
+        channel: &Value,
+        steps: &[(&str, u32, &str)],
+    ) {
+        for (template, amount, unit) in steps {
+            self.post(
+                &format!("/v1/sequences/{id}/steps"),
+                json!({"channel_id": channel, "action": {"type": "template", "name": template, "language": "pt_BR"},
+                       "delay": {"amount": amount, "unit": unit}}),
+            )
+            .await
+            .ok();
+        }
+        self.post(&format!("/v1/sequences/{id}/activate"), json!({}))
+            .await
+            .ok();
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Reply {

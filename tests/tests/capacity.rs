@@ -119,18 +119,12 @@ async fn sequence(s: &TestServer, name: &str, channel: &Value, exit_on_reply: bo
     let id = sequence["id"].as_str().unwrap().to_string();
     // The first step a minute after enrollment, so that no send falls in the enrollment's
     // measurement; the second a day later, so that every run stays active.
-    for (template, amount, unit) in [("promo_nov", 1, "minutes"), ("followup", 1, "days")] {
-        s.post(
-            &format!("/v1/sequences/{id}/steps"),
-            json!({"channel_id": channel, "action": {"type": "template", "name": template, "language": "pt_BR"},
-                   "delay": {"amount": amount, "unit": unit}}),
-        )
-        .await
-        .ok();
-    }
-    s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
-        .await
-        .ok();
+    s.activate_with_template_steps(
+        &id,
+        channel,
+        &[("promo_nov", 1, "minutes"), ("followup", 1, "days")],
+    )
+    .await;
     id
 }
 

@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{counted_client, item_size, send_world, Requests, SendWorld};
-use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+use common::{
+    active_sequence, counted_client, item_size, send_world, store_on_new_table, Requests, SendWorld,
+};
 use ritmo_core::channels::model::TemplateCategory;
 use ritmo_core::delivery::inbound::InboundEvent;
 use ritmo_core::delivery::ports::StepRunner;
@@ -19,7 +18,6 @@ use ritmo_core::enrollments::model::StatusUpdate;
 use ritmo_core::enrollments::model::{EnrollmentStatus, MessageStatus, Outcome};
 use ritmo_core::enrollments::store::EnrollmentStore;
 use serde_json::json;
-use ulid::Ulid;
 
 const PHONE: &str = "+5511987654321";
 const RUNS: usize = 30;
@@ -29,15 +27,7 @@ const RUNS: usize = 30;
 async fn runs_of_one_contact_keep_the_enrollment_item_small_and_every_entry_in_its_own() {
     let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
     let client = counted_client(&endpoint, &Requests::default()).await;
-    let table = format!("ritmo-history-{}", Ulid::new().to_string().to_lowercase());
-    let store = Arc::new(DynamoStore::new(
-        client.clone(),
-        StoreConfig {
-            table: table.clone(),
-            cursor_key: CursorKey::random(),
-        },
-    ));
-    store.create_table_if_missing().await.unwrap();
+    let (store, table) = store_on_new_table(client.clone(), "history").await;
     let SendWorld {
         ports,
         outbox,
@@ -45,30 +35,16 @@ async fn runs_of_one_contact_keep_the_enrollment_item_small_and_every_entry_in_i
         acme,
         channel_id,
     } = send_world(&store, "oferta", TemplateCategory::Marketing, 0).await;
-    let sequences = ports.sequence_service();
-    let sequence = sequences
-        .create_sequence(
-            &acme,
-            serde_json::from_value(json!({"name": "Ofertas"})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let step = sequences
-        .add_step(
-            &acme,
-            sequence.id,
-            serde_json::from_value(json!({"channel_id": channel_id,
-                "action": {"type": "template", "name": "oferta", "language": "pt_BR"},
-                "delay": {"amount": 0, "unit": "minutes"}}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let step_id = step.id;
-    sequences
-        .activate_sequence(&acme, sequence.id)
-        .await
-        .unwrap();
+    let (sequence, steps) = active_sequence(
+        &ports,
+        &acme,
+        "Ofertas",
+        vec![json!({"channel_id": channel_id,
+            "action": {"type": "template", "name": "oferta", "language": "pt_BR"},
+            "delay": {"amount": 0, "unit": "minutes"}})],
+    )
+    .await;
+    let step_id = steps[0].id;
 
     let enrollment_key = || {
         std::collections::HashMap::from([

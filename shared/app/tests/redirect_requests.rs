@@ -9,8 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{item_size, total, writes, Requests};
-use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+use common::{counted_client, item_size, store_on_new_table, total, writes, Requests};
 use ritmo_core::common::clock::{Clock, ManualClock, SystemClock};
 use ritmo_core::common::ids::UlidGen;
 use ritmo_core::common::tenant::TenantId;
@@ -19,28 +18,14 @@ use ritmo_core::links::input::LinkInput;
 use ritmo_core::links::redirect::{ClickOutcome, ClickRequest, LinkCache, Redirect};
 use ritmo_core::links::StickyKey;
 use serde_json::json;
-use ulid::Ulid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_click_costs_at_most_two_small_requests_an_unknown_slug_writes_nothing_a_bot_one() {
     let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
-    let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
     let requests = Requests::default();
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(requests.clone())
-            .build(),
-    );
-    let table = format!("ritmo-clicks-{}", Ulid::new().to_string().to_lowercase());
-    let store = Arc::new(DynamoStore::new(
-        client.clone(),
-        StoreConfig {
-            table: table.clone(),
-            cursor_key: CursorKey::random(),
-        },
-    ));
-    store.create_table_if_missing().await.unwrap();
+    let client = counted_client(&endpoint, &requests).await;
+    let (store, table) = store_on_new_table(client.clone(), "clicks").await;
 
     // A rotator of twenty attendants with ordinary greeting texts, as the admin API makes it.
     let clock = Arc::new(SystemClock);

@@ -8,28 +8,19 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{counted_client, send_world, total, Requests, SendWorld};
-use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+use common::{
+    active_sequence, counted_client, send_world, store_on_new_table, total, Requests, SendWorld,
+};
 use ritmo_core::channels::model::TemplateCategory;
 use ritmo_core::delivery::ports::StepRunner;
 use serde_json::json;
-use ulid::Ulid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn a_send_costs_at_most_four_requests() {
     let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
     let requests = Requests::default();
-    let store = Arc::new(DynamoStore::new(
-        counted_client(&endpoint, &requests).await,
-        StoreConfig {
-            table: format!("ritmo-sends-{}", Ulid::new().to_string().to_lowercase()),
-            cursor_key: CursorKey::random(),
-        },
-    ));
-    store.create_table_if_missing().await.unwrap();
+    let (store, _) = store_on_new_table(counted_client(&endpoint, &requests).await, "sends").await;
     let SendWorld {
         ports,
         outbox,
@@ -37,35 +28,17 @@ async fn a_send_costs_at_most_four_requests() {
         acme,
         channel_id,
     } = send_world(&store, "boas_vindas", TemplateCategory::Utility, 1).await;
-    let sequences = ports.sequence_service();
-    let sequence = sequences
-        .create_sequence(
-            &acme,
-            serde_json::from_value(json!({"name": "Boas-vindas"})).unwrap(),
-        )
-        .await
-        .unwrap();
-    for delay in [
+    let steps = [
         json!({"amount": 0, "unit": "minutes"}),
         json!({"amount": 1, "unit": "days"}),
-    ] {
-        sequences
-            .add_step(
-                &acme,
-                sequence.id,
-                serde_json::from_value(json!({"channel_id": channel_id,
-                    "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR",
-                               "parameters": ["{{contact.name|cliente}}"]},
-                    "delay": delay}))
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-    sequences
-        .activate_sequence(&acme, sequence.id)
-        .await
-        .unwrap();
+    ]
+    .map(|delay| {
+        json!({"channel_id": channel_id,
+            "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR",
+                       "parameters": ["{{contact.name|cliente}}"]},
+            "delay": delay})
+    });
+    let (sequence, _) = active_sequence(&ports, &acme, "Boas-vindas", steps.into()).await;
     let contacts = 21;
     let enrolled = ports
         .enrollment_service()

@@ -203,6 +203,25 @@ impl World {
             .unwrap();
         (e.status, e.exit_reason)
     }
+
+    /// Ana's run as the enrollment store has it.
+    async fn stored(&self) -> Enrollment {
+        self.ritmo
+            .base()
+            .stores
+            .enrollments
+            .get_enrollment(&self.tenant, self.sequence_id, ANA)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The first pending schedule, with the clock set to its time.
+    fn first_due(&self) -> ritmo_core::delivery::ports::Schedule {
+        let job = self.scheduler.pending().remove(0);
+        self.clock.set(job.fire_at).unwrap();
+        job
+    }
 }
 
 #[tokio::test]
@@ -847,146 +866,47 @@ async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequen
     );
 }
 
-/// An enrollment store that indexes nothing, as enrollments written before the indexes were.
-struct Unindexed(Arc<dyn EnrollmentStore>);
+/// What an [`OnWrite`] store does with an enrollment write.
+enum Write {
+    /// Writes it as given.
+    AsGiven,
+    /// Writes the enrollment with these index entries instead.
+    Indexing(IndexWrites),
+    /// Refuses it with this error.
+    Refused(WriteError),
+}
 
-#[async_trait]
-impl EnrollmentStore for Unindexed {
-    async fn get_enrollment(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-    ) -> Result<Option<Enrollment>, PortError> {
-        self.0.get_enrollment(tenant, sequence_id, phone).await
-    }
+type WriteHook = dyn Fn(&Enrollment, &IndexWrites) -> Write + Send + Sync;
 
-    async fn write_enrollment(
-        &self,
-        enrollment: &Enrollment,
-        expect: Expect,
-        index: &IndexWrites,
-    ) -> Result<(), WriteError> {
-        // History has its own items: those are written either way.
-        let history_only = IndexWrites {
-            history: index.history.clone(),
-            ..IndexWrites::default()
-        };
-        self.0
-            .write_enrollment(enrollment, expect, &history_only)
-            .await
-    }
+/// An enrollment store that forwards every call to `inner`, but lets `hook` decide what each
+/// enrollment write does (the trait's default writes, `put_enrollment` and
+/// `write_enrollment_seeing_held`, go through it too).
+struct OnWrite {
+    inner: Arc<dyn EnrollmentStore>,
+    hook: Box<WriteHook>,
+}
 
-    async fn write_entry(
-        &self,
-        enrollment: &Enrollment,
-        entry: &ritmo_core::enrollments::model::HistoryEntry,
-        counters: &ritmo_core::enrollments::counters::Counts,
-    ) -> Result<(), WriteError> {
-        self.0.write_entry(enrollment, entry, counters).await
-    }
-
-    async fn message(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-    ) -> Result<Option<MessageRecord>, PortError> {
-        self.0.message(tenant, message_id).await
-    }
-
-    async fn history_entry(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        enrollment_id: Ulid,
-        step_id: Ulid,
-    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
-        self.0
-            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
-            .await
-    }
-
-    async fn list_history(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: Option<&str>,
-        page: &PageRequest,
-    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
-        self.0.list_history(tenant, sequence_id, phone, page).await
-    }
-
-    async fn hold_status(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-        status: &StatusUpdate,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
-        self.0.hold_status(tenant, message_id, status, at).await
-    }
-
-    async fn contact_runs(
-        &self,
-        tenant: &TenantId,
-        contact_key: &str,
-    ) -> Result<Vec<ContactRun>, PortError> {
-        self.0.contact_runs(tenant, contact_key).await
-    }
-
-    async fn sequence_counters(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
-        self.0.sequence_counters(tenant, sequence_id).await
-    }
-
-    async fn claim_step(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        claim: &StepClaim,
-    ) -> Result<ClaimOutcome, PortError> {
-        self.0.claim_step(tenant, sequence_id, phone, claim).await
-    }
-
-    async fn list_enrollments(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        status: Option<EnrollmentStatus>,
-        page: &PageRequest,
-    ) -> Result<Page<Enrollment>, PortError> {
-        self.0
-            .list_enrollments(tenant, sequence_id, status, page)
-            .await
-    }
-
-    async fn overdue(
-        &self,
-        pending: ritmo_core::enrollments::model::Pending,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
-        self.0.overdue(pending, before, limit).await
+impl OnWrite {
+    fn new(
+        inner: Arc<dyn EnrollmentStore>,
+        hook: impl Fn(&Enrollment, &IndexWrites) -> Write + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            hook: Box::new(hook),
+        })
     }
 }
 
-/// An enrollment store where ending one contact's run always fails.
-struct Refusing(Arc<dyn EnrollmentStore>, String);
-
 #[async_trait]
-impl EnrollmentStore for Refusing {
+impl EnrollmentStore for OnWrite {
     async fn get_enrollment(
         &self,
         tenant: &TenantId,
         sequence_id: Ulid,
         phone: &str,
     ) -> Result<Option<Enrollment>, PortError> {
-        self.0.get_enrollment(tenant, sequence_id, phone).await
+        self.inner.get_enrollment(tenant, sequence_id, phone).await
     }
 
     async fn write_enrollment(
@@ -995,10 +915,15 @@ impl EnrollmentStore for Refusing {
         expect: Expect,
         index: &IndexWrites,
     ) -> Result<(), WriteError> {
-        if enrollment.contact.phone == self.1 && !enrollment.is_active() {
-            return Err(WriteError::Port(PortError::new("refused")));
+        match (self.hook)(enrollment, index) {
+            Write::AsGiven => self.inner.write_enrollment(enrollment, expect, index).await,
+            Write::Indexing(instead) => {
+                self.inner
+                    .write_enrollment(enrollment, expect, &instead)
+                    .await
+            }
+            Write::Refused(error) => Err(error),
         }
-        self.0.write_enrollment(enrollment, expect, index).await
     }
 
     async fn write_entry(
@@ -1007,7 +932,7 @@ impl EnrollmentStore for Refusing {
         entry: &ritmo_core::enrollments::model::HistoryEntry,
         counters: &ritmo_core::enrollments::counters::Counts,
     ) -> Result<(), WriteError> {
-        self.0.write_entry(enrollment, entry, counters).await
+        self.inner.write_entry(enrollment, entry, counters).await
     }
 
     async fn message(
@@ -1015,7 +940,7 @@ impl EnrollmentStore for Refusing {
         tenant: &TenantId,
         message_id: &str,
     ) -> Result<Option<MessageRecord>, PortError> {
-        self.0.message(tenant, message_id).await
+        self.inner.message(tenant, message_id).await
     }
 
     async fn history_entry(
@@ -1026,7 +951,7 @@ impl EnrollmentStore for Refusing {
         enrollment_id: Ulid,
         step_id: Ulid,
     ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
-        self.0
+        self.inner
             .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
             .await
     }
@@ -1038,7 +963,9 @@ impl EnrollmentStore for Refusing {
         phone: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
-        self.0.list_history(tenant, sequence_id, phone, page).await
+        self.inner
+            .list_history(tenant, sequence_id, phone, page)
+            .await
     }
 
     async fn hold_status(
@@ -1048,7 +975,7 @@ impl EnrollmentStore for Refusing {
         status: &StatusUpdate,
         at: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        self.0.hold_status(tenant, message_id, status, at).await
+        self.inner.hold_status(tenant, message_id, status, at).await
     }
 
     async fn contact_runs(
@@ -1056,7 +983,7 @@ impl EnrollmentStore for Refusing {
         tenant: &TenantId,
         contact_key: &str,
     ) -> Result<Vec<ContactRun>, PortError> {
-        self.0.contact_runs(tenant, contact_key).await
+        self.inner.contact_runs(tenant, contact_key).await
     }
 
     async fn sequence_counters(
@@ -1064,7 +991,7 @@ impl EnrollmentStore for Refusing {
         tenant: &TenantId,
         sequence_id: Ulid,
     ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
-        self.0.sequence_counters(tenant, sequence_id).await
+        self.inner.sequence_counters(tenant, sequence_id).await
     }
 
     async fn claim_step(
@@ -1074,7 +1001,9 @@ impl EnrollmentStore for Refusing {
         phone: &str,
         claim: &StepClaim,
     ) -> Result<ClaimOutcome, PortError> {
-        self.0.claim_step(tenant, sequence_id, phone, claim).await
+        self.inner
+            .claim_step(tenant, sequence_id, phone, claim)
+            .await
     }
 
     async fn list_enrollments(
@@ -1084,7 +1013,7 @@ impl EnrollmentStore for Refusing {
         status: Option<EnrollmentStatus>,
         page: &PageRequest,
     ) -> Result<Page<Enrollment>, PortError> {
-        self.0
+        self.inner
             .list_enrollments(tenant, sequence_id, status, page)
             .await
     }
@@ -1095,8 +1024,31 @@ impl EnrollmentStore for Refusing {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
-        self.0.overdue(pending, before, limit).await
+        self.inner.overdue(pending, before, limit).await
     }
+}
+
+/// `inner` indexing nothing, as enrollments written before the indexes were; history has its
+/// own items: those are written either way.
+fn unindexed(inner: Arc<dyn EnrollmentStore>) -> Arc<OnWrite> {
+    OnWrite::new(inner, |_, index| {
+        Write::Indexing(IndexWrites {
+            history: index.history.clone(),
+            ..IndexWrites::default()
+        })
+    })
+}
+
+/// `inner` where ending the run of the contact with `phone` always fails.
+fn refusing(inner: Arc<dyn EnrollmentStore>, phone: &str) -> Arc<OnWrite> {
+    let phone = phone.to_string();
+    OnWrite::new(inner, move |enrollment, _| {
+        if enrollment.contact.phone == phone && !enrollment.is_active() {
+            Write::Refused(WriteError::Port(PortError::new("refused")))
+        } else {
+            Write::AsGiven
+        }
+    })
 }
 
 /// Enrolls `count` more contacts (`+55119000xxxxx`) in the world's sequence.
@@ -1141,6 +1093,15 @@ async fn active_enrollments(w: &World) -> Vec<ritmo_core::enrollments::model::En
     }
 }
 
+/// Archives the world's sequence: the job that ends its active enrollments.
+async fn archive(w: &World) -> ritmo_core::jobs::Job {
+    w.ritmo
+        .sequence_service()
+        .archive_sequence(&w.tenant, w.sequence_id)
+        .await
+        .unwrap()
+}
+
 async fn active_count(w: &World) -> usize {
     active_enrollments(w).await.len()
 }
@@ -1149,12 +1110,7 @@ async fn active_count(w: &World) -> usize {
 async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     let w = world().await;
     enroll_many(&w, 1_199).await;
-    let job = w
-        .ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let job = archive(&w).await;
     assert_eq!(job.status, JobStatus::Queued);
     // The sequence is archived at once; the enrollments wait for the job.
     let sequence = w
@@ -1281,12 +1237,7 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
 async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_nothing() {
     let w = world().await;
     enroll_many(&w, 1_199).await;
-    let job = w
-        .ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let job = archive(&w).await;
     let runner = w.ritmo.job_runner();
     // One chunk: 500 enrollments (in pages of 200, so 600), then the cursor is stored.
     assert_eq!(
@@ -1328,12 +1279,7 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
 async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_cancelled() {
     let w = world().await;
     enroll_many(&w, 999).await;
-    let job = w
-        .ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let job = archive(&w).await;
     let runner = w.ritmo.job_runner();
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
@@ -1360,10 +1306,7 @@ async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_ca
 #[tokio::test]
 async fn an_enrollment_that_keeps_failing_is_counted_and_listed_and_the_job_goes_on() {
     let w = world_with(|a| {
-        a.base.stores.enrollments = Arc::new(Refusing(
-            a.base.stores.enrollments.clone(),
-            "+5511900000007".into(),
-        ))
+        a.base.stores.enrollments = refusing(a.base.stores.enrollments.clone(), "+5511900000007")
     })
     .await;
     enroll_many(&w, 20).await;
@@ -1415,10 +1358,9 @@ async fn a_resume_job_plans_every_held_step_again() {
 
 #[tokio::test]
 async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_callback() {
-    let w = world_with(|a| {
-        a.base.stores.enrollments = Arc::new(Unindexed(a.base.stores.enrollments.clone()))
-    })
-    .await;
+    let w =
+        world_with(|a| a.base.stores.enrollments = unindexed(a.base.stores.enrollments.clone()))
+            .await;
     w.advance(1).await;
     let callback = w.sent()[0].callback_data.clone();
     // Addressed to the 8-digit WhatsApp id: the phone is found with the ninth digit.
@@ -1499,8 +1441,7 @@ async fn a_lost_schedule_is_fired_again_after_the_grace_period_and_the_step_goes
 #[tokio::test]
 async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes_on() {
     let w = world().await;
-    let job = w.scheduler.pending().remove(0);
-    w.clock.set(job.fire_at).unwrap();
+    let job = w.first_due();
     // A sender whose send never comes back, killed while it waits.
     let dying = ritmo_app::services::sender(
         w.ritmo.base(),
@@ -1511,15 +1452,7 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     let input = job.input.clone();
     let task = tokio::spawn(async move { dying.run(input).await });
     let claimed = loop {
-        let e = w
-            .ritmo
-            .base()
-            .stores
-            .enrollments
-            .get_enrollment(&w.tenant, w.sequence_id, ANA)
-            .await
-            .unwrap()
-            .unwrap();
+        let e = w.stored().await;
         if matches!(
             e.state,
             ritmo_core::enrollments::model::StepState::Sending { .. }
@@ -1676,18 +1609,9 @@ async fn a_resume_right_after_a_pause_strands_no_step_in_a_senders_snapshot() {
         .await
         .unwrap();
     // Due while paused: held, and this sender has now seen the sequence paused.
-    let first = w.scheduler.pending().remove(0);
-    w.clock.set(first.fire_at).unwrap();
+    let first = w.first_due();
     sender.run(first.input.clone()).await.unwrap();
-    let e = w
-        .ritmo
-        .base()
-        .stores
-        .enrollments
-        .get_enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap()
-        .unwrap();
+    let e = w.stored().await;
     assert!(matches!(
         e.state,
         ritmo_core::enrollments::model::StepState::Held { .. }
@@ -2016,11 +1940,7 @@ async fn an_import_into_a_sequence_archived_meanwhile_fails_and_says_why() {
     let w = world().await;
     let (file, _, _) = import_file(3_000);
     let job = start_import(&w, &file).await;
-    w.ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    archive(&w).await;
     w.jobs.run_until_idle().await;
     let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
     assert_eq!(done.status, JobStatus::Failed);
@@ -2437,11 +2357,7 @@ async fn upload_links_are_refused_where_none_are_given_and_for_a_sequence_that_t
         "{error}"
     );
     let (w, _uploads) = upload_world().await;
-    w.ritmo
-        .sequence_service()
-        .archive_sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    archive(&w).await;
     let error = w
         .ritmo
         .enrollment_service()
@@ -2485,19 +2401,17 @@ async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_sayi
     }
 }
 
-/// An enrollment store that refuses the first `refusals` writes recording a sent message (the
-/// sender's outcome write after Meta accepted it) for capacity, as DynamoDB's throttling
-/// reaches the domain once the adapter's retries are spent; every other call goes through.
+/// Refuses the first `refusals` enrollment writes recording a sent message (the sender's
+/// outcome write after Meta accepted it) for capacity, as DynamoDB's throttling reaches the
+/// domain once the adapter's retries are spent; every other write goes through.
 struct ThrottledOutcomes {
-    inner: Arc<dyn EnrollmentStore>,
     refusals: AtomicUsize,
     refused: AtomicUsize,
 }
 
 impl ThrottledOutcomes {
-    fn new(inner: Arc<dyn EnrollmentStore>, refusals: usize) -> Arc<Self> {
+    fn new(refusals: usize) -> Arc<Self> {
         Arc::new(Self {
-            inner,
             refusals: AtomicUsize::new(refusals),
             refused: AtomicUsize::new(0),
         })
@@ -2506,25 +2420,9 @@ impl ThrottledOutcomes {
     fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
     }
-}
 
-#[async_trait]
-impl EnrollmentStore for ThrottledOutcomes {
-    async fn get_enrollment(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-    ) -> Result<Option<Enrollment>, PortError> {
-        self.inner.get_enrollment(tenant, sequence_id, phone).await
-    }
-
-    async fn write_enrollment(
-        &self,
-        enrollment: &Enrollment,
-        expect: Expect,
-        index: &IndexWrites,
-    ) -> Result<(), WriteError> {
+    /// What an [`OnWrite`] store does with a write indexing `index`.
+    fn write(&self, index: &IndexWrites) -> Write {
         let records_a_send = !index.messages.is_empty();
         if records_a_send
             && self
@@ -2533,128 +2431,38 @@ impl EnrollmentStore for ThrottledOutcomes {
                 .is_ok()
         {
             self.refused.fetch_add(1, Ordering::SeqCst);
-            return Err(WriteError::Port(PortError::retryable(
+            return Write::Refused(WriteError::Port(PortError::retryable(
                 "DynamoDB cancelled the enrollment transaction: ThrottlingError",
             )));
         }
-        self.inner.write_enrollment(enrollment, expect, index).await
-    }
-
-    async fn write_entry(
-        &self,
-        enrollment: &Enrollment,
-        entry: &ritmo_core::enrollments::model::HistoryEntry,
-        counters: &ritmo_core::enrollments::counters::Counts,
-    ) -> Result<(), WriteError> {
-        self.inner.write_entry(enrollment, entry, counters).await
-    }
-
-    async fn message(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-    ) -> Result<Option<MessageRecord>, PortError> {
-        self.inner.message(tenant, message_id).await
-    }
-
-    async fn history_entry(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        enrollment_id: Ulid,
-        step_id: Ulid,
-    ) -> Result<Option<ritmo_core::enrollments::model::HistoryEntry>, PortError> {
-        self.inner
-            .history_entry(tenant, sequence_id, phone, enrollment_id, step_id)
-            .await
-    }
-
-    async fn list_history(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: Option<&str>,
-        page: &PageRequest,
-    ) -> Result<Page<ritmo_core::enrollments::store::RunEntry>, PortError> {
-        self.inner
-            .list_history(tenant, sequence_id, phone, page)
-            .await
-    }
-
-    async fn hold_status(
-        &self,
-        tenant: &TenantId,
-        message_id: &str,
-        status: &StatusUpdate,
-        at: DateTime<Utc>,
-    ) -> Result<bool, PortError> {
-        self.inner.hold_status(tenant, message_id, status, at).await
-    }
-
-    async fn contact_runs(
-        &self,
-        tenant: &TenantId,
-        contact_key: &str,
-    ) -> Result<Vec<ContactRun>, PortError> {
-        self.inner.contact_runs(tenant, contact_key).await
-    }
-
-    async fn sequence_counters(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-    ) -> Result<ritmo_core::enrollments::counters::Counts, PortError> {
-        self.inner.sequence_counters(tenant, sequence_id).await
-    }
-
-    async fn claim_step(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        phone: &str,
-        claim: &StepClaim,
-    ) -> Result<ClaimOutcome, PortError> {
-        self.inner
-            .claim_step(tenant, sequence_id, phone, claim)
-            .await
-    }
-
-    async fn list_enrollments(
-        &self,
-        tenant: &TenantId,
-        sequence_id: Ulid,
-        status: Option<EnrollmentStatus>,
-        page: &PageRequest,
-    ) -> Result<Page<Enrollment>, PortError> {
-        self.inner
-            .list_enrollments(tenant, sequence_id, status, page)
-            .await
-    }
-
-    async fn overdue(
-        &self,
-        pending: ritmo_core::enrollments::model::Pending,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<ritmo_core::enrollments::store::OverdueRun>, PortError> {
-        self.inner.overdue(pending, before, limit).await
+        Write::AsGiven
     }
 }
 
 /// [`world`] whose enrollment store refuses the first `refusals` outcome writes of a sent
 /// message for capacity.
 async fn world_throttling_outcomes(refusals: usize) -> (World, Arc<ThrottledOutcomes>) {
-    let throttled = Arc::new(Mutex::new(None));
-    let keep = throttled.clone();
+    let throttled = ThrottledOutcomes::new(refusals);
+    let hook = throttled.clone();
     let w = world_with(move |adapters| {
-        let store = ThrottledOutcomes::new(adapters.base.stores.enrollments.clone(), refusals);
-        adapters.base.stores.enrollments = store.clone();
-        *keep.lock().unwrap() = Some(store);
+        adapters.base.stores.enrollments =
+            OnWrite::new(adapters.base.stores.enrollments.clone(), move |_, index| {
+                hook.write(index)
+            });
     })
     .await;
-    let store = throttled.lock().unwrap().take().unwrap();
-    (w, store)
+    (w, throttled)
+}
+
+/// The world's sender, but trying an outcome write `tries` times at once.
+fn outcome_tries_sender(w: &World, tries: u32) -> ritmo_core::delivery::sender::Sender {
+    ritmo_app::services::sender(
+        w.ritmo.base(),
+        w.messenger.clone(),
+        w.scheduler.clone(),
+        Arc::new(ritmo_core::delivery::ports::NoMetrics),
+    )
+    .with_outcome_backoff(Backoff::immediate(tries))
 }
 
 /// Ana's run as stored, and that no step of it was recorded `unknown`.
@@ -2678,15 +2486,8 @@ async fn ana_recorded(w: &World) -> Enrollment {
 #[tokio::test]
 async fn a_throttled_outcome_write_after_an_accepted_send_is_retried_and_recorded_sent() {
     let (w, throttled) = world_throttling_outcomes(3).await;
-    let job = w.scheduler.pending().remove(0);
-    w.clock.set(job.fire_at).unwrap();
-    let sender = ritmo_app::services::sender(
-        w.ritmo.base(),
-        w.messenger.clone(),
-        w.scheduler.clone(),
-        Arc::new(ritmo_core::delivery::ports::NoMetrics),
-    )
-    .with_outcome_backoff(Backoff::immediate(4));
+    let job = w.first_due();
+    let sender = outcome_tries_sender(&w, 4);
     assert_eq!(
         sender.fire(&job.input).await.unwrap(),
         ritmo_core::delivery::sender::Fired::Sent
@@ -2716,15 +2517,8 @@ async fn a_throttled_outcome_write_after_an_accepted_send_is_retried_and_recorde
 #[tokio::test]
 async fn an_outcome_write_throttled_past_its_retries_is_recorded_sent_by_a_later_job() {
     let (w, throttled) = world_throttling_outcomes(2).await;
-    let job = w.scheduler.pending().remove(0);
-    w.clock.set(job.fire_at).unwrap();
-    let sender = ritmo_app::services::sender(
-        w.ritmo.base(),
-        w.messenger.clone(),
-        w.scheduler.clone(),
-        Arc::new(ritmo_core::delivery::ports::NoMetrics),
-    )
-    .with_outcome_backoff(Backoff::immediate(2));
+    let job = w.first_due();
+    let sender = outcome_tries_sender(&w, 2);
     let fired = sender.fire(&job.input).await.unwrap();
     assert!(
         matches!(

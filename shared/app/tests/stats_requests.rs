@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeDelta, TimeZone, Utc};
-use common::{counted_client, total, Requests};
-use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
+use common::{counted_client, store_on_new_table, total, Requests};
+use ritmo_aws::DynamoStore;
 use ritmo_core::channels::model::TemplateCategory;
 use ritmo_core::common::page::PageRequest;
 use ritmo_core::common::store::Expect;
@@ -155,15 +155,8 @@ const WRITTEN: usize = 100;
 async fn stats_cost_the_same_requests_for_100_and_100_000_enrollments() {
     let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
     let requests = Requests::default();
-    let table = format!("ritmo-stats-{}", Ulid::new().to_string().to_lowercase());
-    let store = Arc::new(DynamoStore::new(
-        counted_client(&endpoint, &requests).await,
-        StoreConfig {
-            table: table.clone(),
-            cursor_key: CursorKey::random(),
-        },
-    ));
-    store.create_table_if_missing().await.unwrap();
+    let (store, table) =
+        store_on_new_table(counted_client(&endpoint, &requests).await, "stats").await;
     let acme = TenantId::parse("acme").unwrap();
     let stats = StatsService::new(store.clone(), store.clone(), None);
 

@@ -3,6 +3,8 @@
 //! credentials of its own; the job reads it back by ranges conditioned on the ETag S3's event
 //! named; a file replaced under the link is refused, never read; deleting it is final.
 
+mod common;
+
 use chrono::{TimeDelta, Utc};
 use ritmo_aws::s3_uploads::{object_key, parse_key, S3Uploads, UploadEvent};
 use ritmo_core::common::tenant::TenantId;
@@ -167,7 +169,6 @@ fn the_object_created_event_names_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_deleted() {
-    use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
     use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
     use ritmo_core::common::clock::{Clock, SystemClock};
     use ritmo_core::common::ids::UlidGen;
@@ -178,14 +179,8 @@ async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_dele
     let world = world().await;
     let endpoint = std::env::var("RITMO_TEST_DYNAMODB_ENDPOINT").unwrap();
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        StoreConfig {
-            table: format!("ritmo-uploads-{}", Ulid::new().to_string().to_lowercase()),
-            cursor_key: CursorKey::random(),
-        },
-    ));
-    store.create_table_if_missing().await.unwrap();
+    let (store, _) =
+        common::store_on_new_table(aws_sdk_dynamodb::Client::new(&sdk), "uploads").await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
     let scheduler = ritmo_memory::LocalScheduler::new(clock.clone());
@@ -232,29 +227,15 @@ async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_dele
             unsupported: vec![],
         },
     );
-    let sequences = ports.sequence_service();
-    let sequence = sequences
-        .create_sequence(
-            &acme,
-            serde_json::from_value(json!({"name": "Boas-vindas"})).unwrap(),
-        )
-        .await
-        .unwrap();
-    sequences
-        .add_step(
-            &acme,
-            sequence.id,
-            serde_json::from_value(json!({"channel_id": channel.id,
-                "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR"},
-                "delay": {"amount": 1, "unit": "days"}}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    sequences
-        .activate_sequence(&acme, sequence.id)
-        .await
-        .unwrap();
+    let (sequence, _) = common::active_sequence(
+        &ports,
+        &acme,
+        "Boas-vindas",
+        vec![json!({"channel_id": channel.id,
+            "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR"},
+            "delay": {"amount": 1, "unit": "days"}})],
+    )
+    .await;
 
     let started = ports
         .enrollment_service()

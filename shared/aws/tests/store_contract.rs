@@ -3,9 +3,12 @@
 //! (`RITMO_TEST_DYNAMODB_ENDPOINT`, set by `infra/test.sh`; the DynamoDB half is `#[ignore]`d
 //! without the emulator).
 
+mod common;
+
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{at, channel, enrollment};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
 use ritmo_core::adapters::memory::MemoryStore;
 use ritmo_core::adapters::memory_links::MemoryLinkStore;
@@ -19,7 +22,7 @@ use ritmo_core::delivery::pacing::{LocalSlots, SendSlots};
 use ritmo_core::enrollments::counters::Counts;
 use ritmo_core::enrollments::model::MessageStatus;
 use ritmo_core::enrollments::model::{
-    Contact, Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
+    Enrollment, EnrollmentStatus, HistoryEntry, Outcome, StepState,
 };
 use ritmo_core::enrollments::model::{PricingCategory, StatusUpdate};
 use ritmo_core::enrollments::store::{
@@ -270,27 +273,8 @@ async fn import_files_on_dynamodb() {
     import_files_round_trip(dynamodb_store().await).await;
 }
 
-fn at(minutes: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap() + TimeDelta::minutes(minutes)
-}
-
 fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).unwrap()
-}
-
-fn channel(t: &TenantId, phone_number_id: &str) -> Channel {
-    Channel {
-        tenant: t.clone(),
-        id: Ulid::new(),
-        name: "Loja".into(),
-        phone_number_id: phone_number_id.into(),
-        waba_id: "2098765432".into(),
-        display_phone: "+55 11 4000-0000".into(),
-        access_token: Secret::new("EAAG-test"),
-        messages_per_second: 80,
-        created_at: at(0),
-        updated_at: at(0),
-    }
 }
 
 fn bot(t: &TenantId) -> Bot {
@@ -320,39 +304,6 @@ fn sequence(t: &TenantId) -> Sequence {
         updated_at: at(0),
         version: 1,
         counted: true,
-    }
-}
-
-fn enrollment(t: &TenantId, sequence_id: Ulid, phone: &str) -> Enrollment {
-    Enrollment {
-        tenant: t.clone(),
-        sequence_id,
-        id: Ulid::new(),
-        contact: Contact {
-            phone: phone.into(),
-            name: Some("Ana".into()),
-            time_zone: Some("America/Manaus".into()),
-            attributes: [("coupon".to_string(), "X1".to_string())].into(),
-        },
-        status: EnrollmentStatus::Active,
-        exit_reason: None,
-        enrolled_at: at(0),
-        next_step_id: Some(Ulid::new()),
-        next_send_at: Some(at(60)),
-        state: StepState::Scheduled {
-            generation: 1,
-            fire_at: at(60),
-            slot: false,
-        },
-        retries: 0,
-        last_step_id: None,
-        last_sent_at: None,
-        steps_done: vec![],
-        last_message_step_id: None,
-        history: vec![],
-        wa_id: None,
-        version: 1,
-        updated_at: at(0),
     }
 }
 

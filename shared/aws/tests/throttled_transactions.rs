@@ -5,6 +5,8 @@
 //! and name any other reason. Needs the emulator (`RITMO_TEST_DYNAMODB_ENDPOINT`, set by
 //! `infra/test.sh`; `#[ignore]`d without it).
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -12,12 +14,10 @@ use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use chrono::{TimeZone, Utc};
 use ritmo_aws::{CursorKey, DynamoStore, StoreConfig};
 use ritmo_core::channels::model::Channel;
 use ritmo_core::channels::store::ChannelStore;
 use ritmo_core::common::retry::Backoff;
-use ritmo_core::common::secret::Secret;
 use ritmo_core::common::tenant::TenantId;
 use ulid::Ulid;
 
@@ -136,19 +136,10 @@ async fn store(cancelling: &Arc<Cancelling>) -> DynamoStore {
 }
 
 fn channel() -> Channel {
-    let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
-    Channel {
-        tenant: TenantId::parse("acme").unwrap(),
-        id: Ulid::new(),
-        name: "Loja".into(),
-        phone_number_id: format!("10{}", Ulid::new().random() % 1_000_000_000),
-        waba_id: "2098765432".into(),
-        display_phone: "+55 11 4000-0000".into(),
-        access_token: Secret::new("EAAG-test"),
-        messages_per_second: 80,
-        created_at: at,
-        updated_at: at,
-    }
+    common::channel(
+        &TenantId::parse("acme").unwrap(),
+        &format!("10{}", Ulid::new().random() % 1_000_000_000),
+    )
 }
 
 #[tokio::test]
@@ -197,38 +188,11 @@ async fn a_transaction_refused_for_another_reason_is_an_error_naming_it_never_re
 /// A new active run, which a write with its counters writes in a transaction (the enrollment
 /// and its counter shard).
 fn enrollment() -> ritmo_core::enrollments::model::Enrollment {
-    use ritmo_core::enrollments::model::{Contact, Enrollment, EnrollmentStatus, StepState};
-    let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
-    Enrollment {
-        tenant: TenantId::parse("acme").unwrap(),
-        sequence_id: Ulid::new(),
-        id: Ulid::new(),
-        contact: Contact {
-            phone: "+5511987654321".into(),
-            name: Some("Ana".into()),
-            time_zone: None,
-            attributes: Default::default(),
-        },
-        status: EnrollmentStatus::Active,
-        exit_reason: None,
-        enrolled_at: at,
-        next_step_id: Some(Ulid::new()),
-        next_send_at: Some(at),
-        state: StepState::Scheduled {
-            generation: 1,
-            fire_at: at,
-            slot: false,
-        },
-        retries: 0,
-        last_step_id: None,
-        last_sent_at: None,
-        steps_done: vec![],
-        last_message_step_id: None,
-        history: vec![],
-        wa_id: None,
-        version: 1,
-        updated_at: at,
-    }
+    common::enrollment(
+        &TenantId::parse("acme").unwrap(),
+        Ulid::new(),
+        "+5511987654321",
+    )
 }
 
 #[tokio::test]

@@ -434,22 +434,16 @@ async fn ana_enrolled(s: &TestServer, wa_id: Option<&str>) -> String {
         .as_str()
         .unwrap()
         .to_string();
-    for (name, amount, unit) in [
-        ("promo_nov", 1, "minutes"),
-        ("followup", 1, "days"),
-        ("promo_dez", 2, "days"),
-    ] {
-        s.post(
-            &format!("/v1/sequences/{id}/steps"),
-            json!({"channel_id": channel, "action": {"type": "template", "name": name, "language": "pt_BR"},
-                   "delay": {"amount": amount, "unit": unit}}),
-        )
-        .await
-        .ok();
-    }
-    s.post(&format!("/v1/sequences/{id}/activate"), json!({}))
-        .await
-        .ok();
+    s.activate_with_template_steps(
+        &id,
+        &json!(channel),
+        &[
+            ("promo_nov", 1, "minutes"),
+            ("followup", 1, "days"),
+            ("promo_dez", 2, "days"),
+        ],
+    )
+    .await;
     let enrolled = s
         .post(
             &format!("/v1/sequences/{id}/enrollments"),

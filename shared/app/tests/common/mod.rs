@@ -162,3 +162,59 @@ pub struct SendWorld {
     pub acme: ritmo_core::common::tenant::TenantId,
     pub channel_id: ulid::Ulid,
 }
+
+/// A DynamoDB store through `client` on a new table of the emulator, `ritmo-{name}-<ulid>`,
+/// created: the store and the table's name.
+pub async fn store_on_new_table(
+    client: aws_sdk_dynamodb::Client,
+    name: &str,
+) -> (Arc<ritmo_aws::DynamoStore>, String) {
+    let table = format!(
+        "ritmo-{name}-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let store = Arc::new(ritmo_aws::DynamoStore::new(
+        client,
+        ritmo_aws::StoreConfig {
+            table: table.clone(),
+            cursor_key: ritmo_aws::CursorKey::random(),
+        },
+    ));
+    store.create_table_if_missing().await.unwrap();
+    (store, table)
+}
+
+/// An active sequence of `tenant` named `name` with a step for each of `steps` (each as the
+/// admin API takes one), in that order: the sequence and its steps.
+pub async fn active_sequence(
+    ports: &ritmo_app::local::Local,
+    tenant: &ritmo_core::common::tenant::TenantId,
+    name: &str,
+    steps: Vec<serde_json::Value>,
+) -> (
+    ritmo_core::sequences::model::SequenceView,
+    Vec<ritmo_core::sequences::model::StepView>,
+) {
+    let sequences = ports.sequence_service();
+    let sequence = sequences
+        .create_sequence(
+            tenant,
+            serde_json::from_value(serde_json::json!({ "name": name })).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut added = Vec::new();
+    for step in steps {
+        added.push(
+            sequences
+                .add_step(tenant, sequence.id, serde_json::from_value(step).unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    sequences
+        .activate_sequence(tenant, sequence.id)
+        .await
+        .unwrap();
+    (sequence, added)
+}

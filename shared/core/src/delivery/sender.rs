@@ -1330,20 +1330,30 @@ mod outcome_tests {
         }
     }
 
+    /// [`sending`] after `retries` retries of the step.
+    fn sending_after(sequence: &Sequence, retries: u32) -> Enrollment {
+        let mut e = sending(sequence);
+        e.retries = retries;
+        e
+    }
+
     /// The job of the sequence's first step at [`GENERATION`], for the run `e`.
     fn job(sequence: &Sequence, e: &Enrollment) -> StepJob {
         StepJob::for_step(e, sequence.steps[0].id, GENERATION)
     }
 
+    /// The decision on `attempt` at the sequence's first step, delivered to the run `e` as `job`.
+    fn decide_job(
+        sequence: &Sequence,
+        e: &Enrollment,
+        job: &StepJob,
+        attempt: &Attempt,
+    ) -> Decision {
+        decide_outcome(e, sequence, &sequence.steps[0], job, attempt, now())
+    }
+
     fn decide(sequence: &Sequence, e: &Enrollment, attempt: Attempt) -> Decision {
-        decide_outcome(
-            e,
-            sequence,
-            &sequence.steps[0],
-            &job(sequence, e),
-            &attempt,
-            now(),
-        )
+        decide_job(sequence, e, &job(sequence, e), &attempt)
     }
 
     fn written(decision: &Decision) -> &Enrollment {
@@ -1401,6 +1411,20 @@ mod outcome_tests {
         }
     }
 
+    /// What a schedule fires: its step, at which generation, and when.
+    fn fires(schedule: &Schedule) -> (Ulid, u32, DateTime<Utc>) {
+        (
+            schedule.input.step_id,
+            schedule.input.attempt,
+            schedule.fire_at,
+        )
+    }
+
+    /// Asserts that `schedule` fires the sequence's first step again, at the next generation, at `at`.
+    fn assert_again_at(sequence: &Sequence, schedule: &Schedule, at: DateTime<Utc>) {
+        assert_eq!(fires(schedule), (sequence.steps[0].id, GENERATION + 1, at));
+    }
+
     /// Asserts that the run went on to the second step, planned a day after `now`.
     fn assert_went_on(sequence: &Sequence, decision: &Decision) {
         let e = written(decision);
@@ -1409,13 +1433,29 @@ mod outcome_tests {
         assert_eq!(e.retries, 0);
         assert_eq!(e.next_step_id, Some(sequence.steps[1].id));
         assert_eq!(
-            scheduled(&decision.change).map(|s| (s.input.step_id, s.input.attempt, s.fire_at)),
+            scheduled(&decision.change).map(fires),
             Some((
                 sequence.steps[1].id,
                 GENERATION + 1,
                 now() + TimeDelta::days(1)
             ))
         );
+    }
+
+    /// Asserts that the decision failed the first step with `code` and `error`, and the run went
+    /// on to the second.
+    fn assert_failed_and_went_on(
+        sequence: &Sequence,
+        decision: &Decision,
+        code: Option<i64>,
+        error: &str,
+    ) {
+        assert_eq!(decision.fired, Fired::Failed);
+        assert_went_on(sequence, decision);
+        let entry = only_entry(written(decision));
+        assert_eq!(entry.outcome, Outcome::Failed);
+        assert_eq!(entry.error_code, code);
+        assert_eq!(entry.error.as_deref(), Some(error));
     }
 
     fn only_entry(e: &Enrollment) -> &HistoryEntry {
@@ -1514,9 +1554,7 @@ mod outcome_tests {
     #[test]
     fn throttled_send_is_rescheduled_without_counting_a_retry() {
         let sequence = two_steps();
-        let mut claimed = sending(&sequence);
-        claimed.retries = 2;
-        let decision = decide(&sequence, &claimed, throttled(130429));
+        let decision = decide(&sequence, &sending_after(&sequence, 2), throttled(130429));
         let Fired::Throttled(at) = decision.fired else {
             panic!("fired {:?}", decision.fired);
         };
@@ -1524,14 +1562,7 @@ mod outcome_tests {
         let Change::WriteAndSchedule(schedule) = &decision.change else {
             panic!("changed as {:?}", decision.change);
         };
-        assert_eq!(
-            (
-                schedule.input.step_id,
-                schedule.input.attempt,
-                schedule.fire_at
-            ),
-            (sequence.steps[0].id, GENERATION + 1, at)
-        );
+        assert_again_at(&sequence, schedule, at);
         let e = written(&decision);
         assert_eq!(e.retries, 2);
         assert!(e.history.is_empty());
@@ -1570,21 +1601,16 @@ mod outcome_tests {
     fn a_contact_at_its_marketing_limit_is_tried_again_a_day_later_while_retries_last() {
         let sequence = two_steps();
         for retries in [0, CONTACT_LIMIT_RETRIES - 1] {
-            let mut claimed = sending(&sequence);
-            claimed.retries = retries;
-            let decision = decide(&sequence, &claimed, contact_limit());
+            let decision = decide(
+                &sequence,
+                &sending_after(&sequence, retries),
+                contact_limit(),
+            );
             let at = now() + CONTACT_LIMIT_WAIT;
             assert_eq!(decision.fired, Fired::Retrying(at), "after {retries}");
             match &decision.change {
                 Change::WriteAndPlan(schedule, plan) => {
-                    assert_eq!(
-                        (
-                            schedule.input.step_id,
-                            schedule.input.attempt,
-                            schedule.fire_at
-                        ),
-                        (sequence.steps[0].id, GENERATION + 1, at)
-                    );
+                    assert_again_at(&sequence, schedule, at);
                     assert_eq!(*plan, Plan::for_step(&sequence.steps[0]));
                 }
                 other => panic!("changed as {other:?}"),
@@ -1598,36 +1624,30 @@ mod outcome_tests {
     #[test]
     fn a_contact_at_its_marketing_limit_fails_the_step_once_its_retries_are_spent() {
         let sequence = two_steps();
-        let mut claimed = sending(&sequence);
-        claimed.retries = CONTACT_LIMIT_RETRIES;
+        let claimed = sending_after(&sequence, CONTACT_LIMIT_RETRIES);
         let decision = decide(&sequence, &claimed, contact_limit());
-        assert_eq!(decision.fired, Fired::Failed);
-        assert_went_on(&sequence, &decision);
-        let entry = only_entry(written(&decision));
-        assert_eq!(entry.outcome, Outcome::Failed);
-        assert_eq!(entry.error_code, Some(131049));
-        assert_eq!(entry.error.as_deref(), Some("131049: healthy ecosystem"));
+        assert_failed_and_went_on(
+            &sequence,
+            &decision,
+            Some(131049),
+            "131049: healthy ecosystem",
+        );
     }
 
     #[test]
     fn a_retryable_error_is_tried_again_after_a_doubling_wait() {
         let sequence = two_steps();
-        let mut claimed = sending(&sequence);
-        claimed.retries = MAX_RETRIES - 1;
-        let decision = decide(&sequence, &claimed, retryable());
+        let decision = decide(
+            &sequence,
+            &sending_after(&sequence, MAX_RETRIES - 1),
+            retryable(),
+        );
         let at = now() + RETRY_BASE * 2i32.pow(MAX_RETRIES - 1);
         assert_eq!(decision.fired, Fired::Retrying(at));
         let Change::WriteAndSchedule(schedule) = &decision.change else {
             panic!("changed as {:?}", decision.change);
         };
-        assert_eq!(
-            (
-                schedule.input.step_id,
-                schedule.input.attempt,
-                schedule.fire_at
-            ),
-            (sequence.steps[0].id, GENERATION + 1, at)
-        );
+        assert_again_at(&sequence, schedule, at);
         let e = written(&decision);
         assert_eq!(e.retries, MAX_RETRIES);
         assert!(e.history.is_empty());
@@ -1636,15 +1656,17 @@ mod outcome_tests {
     #[test]
     fn a_retryable_error_fails_the_step_and_the_run_goes_on_after_the_last_retry() {
         let sequence = two_steps();
-        let mut claimed = sending(&sequence);
-        claimed.retries = MAX_RETRIES;
-        let decision = decide(&sequence, &claimed, retryable());
-        assert_eq!(decision.fired, Fired::Failed);
-        assert_went_on(&sequence, &decision);
-        let entry = only_entry(written(&decision));
-        assert_eq!(entry.outcome, Outcome::Failed);
-        assert_eq!(entry.error_code, Some(131000));
-        assert_eq!(entry.error.as_deref(), Some("131000: something went wrong"));
+        let decision = decide(
+            &sequence,
+            &sending_after(&sequence, MAX_RETRIES),
+            retryable(),
+        );
+        assert_failed_and_went_on(
+            &sequence,
+            &decision,
+            Some(131000),
+            "131000: something went wrong",
+        );
     }
 
     #[test]
@@ -1736,14 +1758,11 @@ mod outcome_tests {
         let sequence = two_steps();
         let attempt = Attempt::NotSendable("missing contact.attributes.coupon".into());
         let decision = decide(&sequence, &sending(&sequence), attempt);
-        assert_eq!(decision.fired, Fired::Failed);
-        assert_went_on(&sequence, &decision);
-        let entry = only_entry(written(&decision));
-        assert_eq!(entry.outcome, Outcome::Failed);
-        assert_eq!(entry.error_code, None);
-        assert_eq!(
-            entry.error.as_deref(),
-            Some("missing contact.attributes.coupon")
+        assert_failed_and_went_on(
+            &sequence,
+            &decision,
+            None,
+            "missing contact.attributes.coupon",
         );
     }
 
@@ -1829,15 +1848,7 @@ mod outcome_tests {
         };
         let attempt = sent("wamid.A");
         let stale_job = StepJob::for_step(&later, sequence.steps[0].id, GENERATION);
-        let decision = decide_outcome(
-            &later,
-            &sequence,
-            &sequence.steps[0],
-            &stale_job,
-            &attempt,
-            now(),
-        );
-        assert_kept(&decision);
+        assert_kept(&decide_job(&sequence, &later, &stale_job, &attempt));
     }
 
     #[test]
@@ -1860,15 +1871,7 @@ mod outcome_tests {
         other_run.enrollment_id = Ulid::from(98);
         let attempt = sent("wamid.A");
         for e in [claimed.clone(), removed(&sequence)] {
-            let decision = decide_outcome(
-                &e,
-                &sequence,
-                &sequence.steps[0],
-                &other_run,
-                &attempt,
-                now(),
-            );
-            assert_kept(&decision);
+            assert_kept(&decide_job(&sequence, &e, &other_run, &attempt));
         }
     }
 }
