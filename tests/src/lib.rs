@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod counting;
 pub mod faults;
 pub mod graph;
+pub mod meta;
 pub mod metering;
 mod proxy;
 

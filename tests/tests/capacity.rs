@@ -15,14 +15,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use ritmo_e2e::capacity::{self, Budgets, Row};
+use ritmo_e2e::meta::{messages_change, APP_SECRET, PHONE_NUMBER_ID, WABA_ID};
 use ritmo_e2e::metering::{MeteringProxy, Usage};
 use ritmo_e2e::TestServer;
-use ritmo_whatsapp::signature;
 use serde_json::{json, Value};
-
-const APP_SECRET: &str = "meta-app-secret";
-const PHONE_NUMBER_ID: &str = "1098765432";
-const WABA_ID: &str = "2098765432";
 const BROWSER: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
 const BOT: &str = "facebookexternalhit/1.1";
 
@@ -45,31 +41,8 @@ fn phone(i: usize) -> String {
     format!("+551198700{i:04}")
 }
 
-fn messages_change(value: Value) -> Value {
-    let mut value = value;
-    value["messaging_product"] = json!("whatsapp");
-    value["metadata"] =
-        json!({"display_phone_number": "551140000000", "phone_number_id": PHONE_NUMBER_ID});
-    json!({"object": "whatsapp_business_account",
-           "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}]})
-}
-
 async fn post_signed(s: &TestServer, payload: &Value) {
-    let body = serde_json::to_vec(payload).unwrap();
-    let status = s
-        .client
-        .post(format!("{}/webhooks/whatsapp", s.base))
-        .header("content-type", "application/json")
-        .header(
-            "x-hub-signature-256",
-            signature(APP_SECRET.as_bytes(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.post_signed(payload).await, StatusCode::OK);
 }
 
 async fn visit(s: &TestServer, path: &str, agent: &str, cookie: Option<&str>) -> reqwest::Response {

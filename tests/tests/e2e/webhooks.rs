@@ -2,13 +2,10 @@
 //! status changes, against `ritmo-local --whatsapp-app-secret ... --whatsapp-verify-token ...`.
 
 use reqwest::StatusCode;
+use ritmo_e2e::meta::{messages_change, APP_SECRET, PHONE_NUMBER_ID, WABA_ID};
 use ritmo_e2e::TestServer;
 use ritmo_whatsapp::signature;
 use serde_json::{json, Value};
-
-const APP_SECRET: &str = "meta-app-secret";
-const PHONE_NUMBER_ID: &str = "1098765432";
-const WABA_ID: &str = "2098765432";
 
 async fn server() -> TestServer {
     let s = TestServer::start(&[
@@ -71,30 +68,6 @@ async fn sent_first_step(s: &TestServer, exit_on_reply: bool) -> String {
     s.advance(1).await;
     assert_eq!(s.outbox().await.len(), 2);
     id
-}
-
-async fn post_signed(s: &TestServer, payload: &Value) -> StatusCode {
-    let body = serde_json::to_vec(payload).unwrap();
-    s.client
-        .post(format!("{}/webhooks/whatsapp", s.base))
-        .header("content-type", "application/json")
-        .header(
-            "x-hub-signature-256",
-            signature(APP_SECRET.as_bytes(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
-fn messages_change(value: Value) -> Value {
-    let mut value = value;
-    value["messaging_product"] = json!("whatsapp");
-    value["metadata"] =
-        json!({"display_phone_number": "551140000000", "phone_number_id": PHONE_NUMBER_ID});
-    json!({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": value}]}]})
 }
 
 /// Meta's status for the outbox message sent to `to`.
@@ -190,7 +163,8 @@ async fn duplicated_and_reordered_statuses_give_the_right_counts() {
         &bia_delivered,
     ] {
         assert_eq!(
-            post_signed(&s, &messages_change(json!({"statuses": [status]}))).await,
+            s.post_signed(&messages_change(json!({"statuses": [status]})))
+                .await,
             StatusCode::OK
         );
     }
@@ -215,8 +189,8 @@ async fn an_inbound_message_ends_an_exit_on_reply_enrollment_and_nothing_more_is
     let reply = messages_change(json!({
         "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511987654321"}],
         "messages": [{"from": "5511987654321", "id": "wamid.IN1", "timestamp": "1795435300", "type": "text", "text": {"body": "Oi!"}}]}));
-    assert_eq!(post_signed(&s, &reply).await, StatusCode::OK);
-    assert_eq!(post_signed(&s, &reply).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&reply).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&reply).await, StatusCode::OK);
     let ana = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
@@ -248,7 +222,7 @@ async fn a_reply_in_a_sequence_without_exit_on_reply_only_counts() {
     let reply = messages_change(
         json!({"messages": [{"from": "5511987654321", "id": "wamid.IN1", "timestamp": "1", "type": "text", "text": {"body": "Oi"}}]}),
     );
-    assert_eq!(post_signed(&s, &reply).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&reply).await, StatusCode::OK);
     let ana = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
@@ -271,7 +245,8 @@ async fn a_late_undeliverable_status_ends_the_enrollment() {
     )
     .await;
     assert_eq!(
-        post_signed(&s, &messages_change(json!({"statuses": [failed]}))).await,
+        s.post_signed(&messages_change(json!({"statuses": [failed]})))
+            .await,
         StatusCode::OK
     );
     let bia = s
@@ -305,7 +280,7 @@ async fn a_marketing_stop_ends_runs_whose_next_template_is_marketing() {
         "contacts": [{"wa_id": "5511987654321", "profile": {"name": "Ana"}}],
         "user_preferences": [{"wa_id": "5511987654321", "detail": "User requested to stop marketing messages",
                               "category": "marketing_messages", "value": "stop", "timestamp": 1795435300}]}}]}]});
-    assert_eq!(post_signed(&s, &stop).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&stop).await, StatusCode::OK);
     let ana = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
@@ -313,7 +288,7 @@ async fn a_marketing_stop_ends_runs_whose_next_template_is_marketing() {
     assert_eq!(ana["status"], "active");
     // After the follow-up, the next one is marketing: now the stop ends the run.
     s.advance(24 * 3600).await;
-    assert_eq!(post_signed(&s, &stop).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&stop).await, StatusCode::OK);
     let ana = s
         .get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
         .await
@@ -330,7 +305,7 @@ async fn a_paused_template_pauses_the_sequences_that_use_it() {
         "field": "message_template_status_update",
         "value": {"event": "PAUSED", "message_template_id": 594425479261596i64, "message_template_name": "followup",
                   "message_template_language": "pt_BR", "reason": null}}]}]});
-    assert_eq!(post_signed(&s, &update).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&update).await, StatusCode::OK);
     let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
     assert_eq!(sequence["status"], "paused");
     assert_eq!(
@@ -351,7 +326,7 @@ async fn a_notification_for_an_unknown_number_is_acknowledged_and_ignored() {
     let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"phone_number_id": "999"},
         "messages": [{"from": "5511987654321", "id": "x", "timestamp": "1", "type": "text"}]}}]}]});
-    assert_eq!(post_signed(&s, &payload).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&payload).await, StatusCode::OK);
     let malformed = s
         .client
         .post(format!("{}/webhooks/whatsapp", s.base))
@@ -391,7 +366,8 @@ async fn billable_statuses_are_priced_with_the_rate_card() {
     for to in ["5511987654321", "5521987654321"] {
         let status = status_for(&s, to, "delivered", billing.clone()).await;
         assert_eq!(
-            post_signed(&s, &messages_change(json!({"statuses": [status]}))).await,
+            s.post_signed(&messages_change(json!({"statuses": [status]})))
+                .await,
             StatusCode::OK
         );
     }
@@ -491,7 +467,8 @@ async fn brazilian_contact_is_counted_and_its_reply_ends_the_run(wa_id_hint: Opt
                "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"}}),
     );
     assert_eq!(
-        post_signed(&s, &messages_change(json!({"statuses": [delivered]}))).await,
+        s.post_signed(&messages_change(json!({"statuses": [delivered]})))
+            .await,
         StatusCode::OK
     );
     let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
@@ -500,7 +477,7 @@ async fn brazilian_contact_is_counted_and_its_reply_ends_the_run(wa_id_hint: Opt
     let reply = messages_change(json!({
         "contacts": [{"profile": {"name": "Ana"}, "wa_id": "551187654321"}],
         "messages": [{"from": "551187654321", "id": "wamid.IN1", "timestamp": "1795435300", "type": "text", "text": {"body": "Não quero mais"}}]}));
-    assert_eq!(post_signed(&s, &reply).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&reply).await, StatusCode::OK);
     let ana = ana(&s, &id).await;
     assert_eq!(ana["status"], "exited");
     assert_eq!(ana["exit_reason"], "replied");
@@ -536,7 +513,8 @@ async fn a_failed_status_without_callback_data_ends_the_enrollment_as_undelivera
                            "error_data": {"details": "Message Undeliverable."}}]}),
     );
     assert_eq!(
-        post_signed(&s, &messages_change(json!({"statuses": [failed]}))).await,
+        s.post_signed(&messages_change(json!({"statuses": [failed]})))
+            .await,
         StatusCode::OK
     );
     let ana = ana(&s, &id).await;
@@ -563,11 +541,8 @@ async fn a_delivered_status_posted_before_the_send_was_recorded_is_counted() {
     ));
     let delivered = first_message_status("delivered", Some(&callback), json!({}));
     assert_eq!(
-        post_signed(
-            &s,
-            &messages_change(json!({"statuses": [delivered.clone()]}))
-        )
-        .await,
+        s.post_signed(&messages_change(json!({"statuses": [delivered.clone()]})))
+            .await,
         StatusCode::OK
     );
     let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
@@ -583,7 +558,8 @@ async fn a_delivered_status_posted_before_the_send_was_recorded_is_counted() {
     assert_eq!(ana(&s, &id).await["history"][0]["status"], "delivered");
     // Meta's retry of the same status changes nothing.
     assert_eq!(
-        post_signed(&s, &messages_change(json!({"statuses": [delivered]}))).await,
+        s.post_signed(&messages_change(json!({"statuses": [delivered]})))
+            .await,
         StatusCode::OK
     );
     let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
@@ -604,7 +580,7 @@ async fn system_messages_reactions_and_deletions_are_not_replies() {
          "errors": [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
                      "error_data": {"details": "Message type is currently not supported."}}]}
     ]}));
-    assert_eq!(post_signed(&s, &not_replies).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&not_replies).await, StatusCode::OK);
     let ana = ana(&s, &id).await;
     assert_eq!(ana["status"], "active");
     let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
@@ -614,7 +590,7 @@ async fn system_messages_reactions_and_deletions_are_not_replies() {
         {"context": {"from": "551140000000", "id": "wamid.outbox.00000001"},
          "from": "5511987654321", "id": "wamid.B1", "timestamp": "1795435303", "type": "button",
          "button": {"payload": "Parar promoções", "text": "Parar promoções"}}]}));
-    assert_eq!(post_signed(&s, &button).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&button).await, StatusCode::OK);
     assert_eq!(
         s.get(&format!("/v1/sequences/{id}/enrollments/%2B5511987654321"))
             .await
@@ -635,7 +611,8 @@ async fn a_flagged_template_warns_without_pausing_and_a_later_approval_is_shown(
     let s = server().await;
     let id = sent_first_step(&s, true).await;
     assert_eq!(
-        post_signed(&s, &template_status("FLAGGED", json!("NONE"))).await,
+        s.post_signed(&template_status("FLAGGED", json!("NONE")))
+            .await,
         StatusCode::OK
     );
     let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
@@ -646,11 +623,12 @@ async fn a_flagged_template_warns_without_pausing_and_a_later_approval_is_shown(
     s.advance(24 * 3600).await;
     assert_eq!(s.outbox().await.len(), 4);
     assert_eq!(
-        post_signed(&s, &template_status("PAUSED", json!(null))).await,
+        s.post_signed(&template_status("PAUSED", json!(null))).await,
         StatusCode::OK
     );
     assert_eq!(
-        post_signed(&s, &template_status("APPROVED", json!("NONE"))).await,
+        s.post_signed(&template_status("APPROVED", json!("NONE")))
+            .await,
         StatusCode::OK
     );
     let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
@@ -681,7 +659,7 @@ async fn a_category_update_decides_the_next_opt_out() {
         "field": "template_category_update",
         "value": {"message_template_id": 594425479261596i64, "message_template_name": "followup",
                   "message_template_language": "pt_BR", "previous_category": "UTILITY", "new_category": "MARKETING"}}]}]});
-    assert_eq!(post_signed(&s, &update).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&update).await, StatusCode::OK);
     let sequence = s.get(&format!("/v1/sequences/{id}")).await.ok();
     assert_eq!(sequence["steps"][1]["action"]["category"], "MARKETING");
     // The next template (the follow-up) is marketing now: the stop ends the run.
@@ -691,7 +669,7 @@ async fn a_category_update_decides_the_next_opt_out() {
         "contacts": [{"wa_id": "5511987654321", "profile": {"name": "Ana"}}],
         "user_preferences": [{"wa_id": "5511987654321", "detail": "User requested to stop marketing messages",
                               "category": "marketing_messages", "value": "stop", "timestamp": 1795435300}]}}]}]});
-    assert_eq!(post_signed(&s, &stop).await, StatusCode::OK);
+    assert_eq!(s.post_signed(&stop).await, StatusCode::OK);
     let ana = ana(&s, &id).await;
     assert_eq!(ana["status"], "exited");
     assert_eq!(ana["exit_reason"], "opted_out");
@@ -709,7 +687,8 @@ async fn a_service_priced_status_is_not_billed_as_marketing() {
     )
     .await;
     assert_eq!(
-        post_signed(&s, &messages_change(json!({"statuses": [service]}))).await,
+        s.post_signed(&messages_change(json!({"statuses": [service]})))
+            .await,
         StatusCode::OK
     );
     let stats = s.get(&format!("/v1/sequences/{id}/stats")).await.ok();
