@@ -8,9 +8,7 @@
 
 mod common;
 
-use common::{
-    active_sequence, counted_client, send_world, store_on_new_table, total, Requests, SendWorld,
-};
+use common::{active_sequence, counted_client, send_world, store_on_new_table, total, Requests};
 use ritmo_core::channels::model::TemplateCategory;
 use ritmo_core::delivery::ports::StepRunner;
 use serde_json::json;
@@ -21,29 +19,24 @@ async fn a_send_costs_at_most_four_requests() {
     let endpoint = ritmo_aws::local::emulator_endpoint("RITMO_TEST_DYNAMODB_ENDPOINT");
     let requests = Requests::default();
     let (store, _) = store_on_new_table(counted_client(&endpoint, &requests).await, "sends").await;
-    let SendWorld {
-        ports,
-        outbox,
-        scheduler,
-        acme,
-        channel_id,
-    } = send_world(&store, "boas_vindas", TemplateCategory::Utility, 1).await;
+    let w = send_world(&store, "boas_vindas", TemplateCategory::Utility, 1).await;
     let steps = [
         json!({"amount": 0, "unit": "minutes"}),
         json!({"amount": 1, "unit": "days"}),
     ]
     .map(|delay| {
-        json!({"channel_id": channel_id,
+        json!({"channel_id": w.channel_id,
             "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR",
                        "parameters": ["{{contact.name|cliente}}"]},
             "delay": delay})
     });
-    let (sequence, _) = active_sequence(&ports, &acme, "Boas-vindas", steps.into()).await;
+    let (sequence, _) = active_sequence(&w.ports, &w.acme, "Boas-vindas", steps.into()).await;
     let contacts = 21;
-    let enrolled = ports
+    let enrolled = w
+        .ports
         .enrollment_service()
         .enroll(
-            &acme,
+            &w.acme,
             sequence.id,
             (0..contacts)
                 .map(|i| {
@@ -58,9 +51,9 @@ async fn a_send_costs_at_most_four_requests() {
 
     // Each first step's job, delivered as its schedule would; the first warms the snapshot
     // cache (the sequence and the channel), the others are counted.
-    let jobs: Vec<_> = scheduler.pending().into_iter().map(|s| s.input).collect();
+    let jobs: Vec<_> = w.scheduler.pending().into_iter().map(|s| s.input).collect();
     assert_eq!(jobs.len(), contacts);
-    let sender = ports.sender();
+    let sender = w.ports.sender();
     sender.run(jobs[0].clone()).await.unwrap();
     requests.take();
     for job in &jobs[1..] {
@@ -69,7 +62,7 @@ async fn a_send_costs_at_most_four_requests() {
     let counted = requests.take();
     let sends = contacts - 1;
     assert_eq!(
-        outbox.entries().len(),
+        w.outbox.entries().len(),
         contacts,
         "every first step went out"
     );
@@ -80,7 +73,8 @@ async fn a_send_costs_at_most_four_requests() {
         total(&counted)
     );
     // The second steps are planned, a day later, one each.
-    let second = scheduler
+    let second = w
+        .scheduler
         .pending()
         .into_iter()
         .filter(|s| s.input.step_id != jobs[0].step_id)

@@ -195,13 +195,65 @@ impl World {
     }
 
     async fn status(&self) -> (EnrollmentStatus, Option<ExitReason>) {
-        let e = self
-            .ritmo
+        let e = self.enrollment().await;
+        (e.status, e.exit_reason)
+    }
+
+    /// Ana's run as the API shows it.
+    async fn enrollment(&self) -> Enrollment {
+        self.ritmo
             .enrollment_service()
             .enrollment(&self.tenant, self.sequence_id, ANA)
             .await
-            .unwrap();
-        (e.status, e.exit_reason)
+            .unwrap()
+    }
+
+    async fn stats(&self) -> ritmo_core::enrollments::stats::SequenceStats {
+        self.ritmo
+            .stats_service()
+            .sequence_stats(&self.tenant, self.sequence_id)
+            .await
+            .unwrap()
+    }
+
+    async fn sequence(&self) -> Sequence {
+        self.ritmo
+            .sequence_service()
+            .sequence(&self.tenant, self.sequence_id)
+            .await
+            .unwrap()
+    }
+
+    async fn job(&self, id: Ulid) -> ritmo_core::jobs::Job {
+        self.ritmo
+            .job_service()
+            .job(&self.tenant, id)
+            .await
+            .unwrap()
+    }
+
+    async fn cancel_job(&self, id: Ulid) -> ritmo_core::jobs::JobView {
+        self.ritmo
+            .job_service()
+            .cancel(&self.tenant, id)
+            .await
+            .unwrap()
+    }
+
+    async fn check_upload(&self, id: Ulid) -> ChunkOutcome {
+        self.ritmo
+            .job_runner()
+            .check_upload(&self.tenant, id)
+            .await
+            .unwrap()
+    }
+
+    /// Webhook events applied as the webhook worker applies them.
+    async fn apply(
+        &self,
+        events: Vec<InboundEvent>,
+    ) -> ritmo_core::delivery::inbound::WebhookReport {
+        self.ritmo.inbound().apply(events).await.unwrap()
     }
 
     /// Ana's run as the enrollment store has it.
@@ -328,12 +380,7 @@ async fn a_template_error_pauses_the_sequence_and_keeps_the_enrollment() {
         detail: "Template name does not exist in the translation".into(),
     });
     w.advance(1).await;
-    let sequence = w
-        .ritmo
-        .sequence_service()
-        .sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let sequence = w.sequence().await;
     assert_eq!(sequence.status, SequenceStatus::Paused);
     assert!(sequence.status_reason.unwrap().contains("132001"));
     assert_eq!(w.status().await.0, EnrollmentStatus::Active);
@@ -352,14 +399,11 @@ async fn a_reply_ends_the_run_in_a_sequence_that_exits_on_reply() {
     let w = world().await;
     w.advance(1).await;
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![InboundEvent::Message {
             phone_number_id: "1098765432".into(),
             from: "5511987654321".into(),
         }])
-        .await
-        .unwrap();
+        .await;
     assert_eq!(report.replies, 1);
     assert_eq!(
         w.status().await,
@@ -374,18 +418,7 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
     let w = world().await;
     w.advance(1).await;
     let callback = w.sent()[0].callback_data.clone();
-    let status = |s: MessageStatus| InboundEvent::Status {
-        phone_number_id: "1098765432".into(),
-        status: StatusUpdate {
-            message_id: "wamid.1".into(),
-            status: s,
-            recipient_id: "5511987654321".into(),
-            callback_data: Some(callback.clone()),
-            billable: true,
-            category: Some(PricingCategory::Marketing),
-            failure: None,
-        },
-    };
+    let status = |s: MessageStatus| billed_status(&callback, s);
     let inbound = w.ritmo.inbound();
     inbound
         .apply(vec![
@@ -396,19 +429,9 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
         ])
         .await
         .unwrap();
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     assert_eq!(e.history[0].status, Some(MessageStatus::Read));
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let stats = w.stats().await;
     assert_eq!(
         (
             stats.steps[0].sent,
@@ -423,8 +446,6 @@ async fn statuses_apply_in_any_order_and_a_message_never_goes_back_from_read() {
 async fn an_event_for_a_number_no_tenant_has_is_ignored() {
     let w = world().await;
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![
             InboundEvent::Message {
                 phone_number_id: "999".into(),
@@ -432,8 +453,7 @@ async fn an_event_for_a_number_no_tenant_has_is_ignored() {
             },
             InboundEvent::Ignored,
         ])
-        .await
-        .unwrap();
+        .await;
     assert_eq!((report.replies, report.ignored), (0, 2));
     assert_eq!(w.status().await.0, EnrollmentStatus::Active);
 }
@@ -513,6 +533,22 @@ async fn a_busy_numbers_statuses_look_its_channel_up_once_per_snapshot_time() {
 }
 
 /// Meta's status of the first message sent, as the webhook adapter reads it.
+/// Meta's status of the first send (`wamid.1`), billed as marketing.
+fn billed_status(callback: &str, status: MessageStatus) -> InboundEvent {
+    InboundEvent::Status {
+        phone_number_id: "1098765432".into(),
+        status: StatusUpdate {
+            message_id: "wamid.1".into(),
+            status,
+            recipient_id: "5511987654321".into(),
+            callback_data: Some(callback.into()),
+            billable: true,
+            category: Some(PricingCategory::Marketing),
+            failure: None,
+        },
+    }
+}
+
 fn status_of(message_id: &str, status: MessageStatus, callback: Option<String>) -> InboundEvent {
     InboundEvent::Status {
         phone_number_id: "1098765432".into(),
@@ -533,36 +569,25 @@ async fn a_brazilian_contact_under_its_eight_digit_whatsapp_id_is_found_by_statu
     let w = world().await;
     w.advance(1).await;
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![status_of(
             "wamid.1",
             MessageStatus::Delivered,
             Some(w.sent()[0].callback_data.clone()),
         )])
-        .await
-        .unwrap();
+        .await;
     assert_eq!(report.statuses, 1);
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![InboundEvent::Message {
             phone_number_id: "1098765432".into(),
             from: "551187654321".into(),
         }])
-        .await
-        .unwrap();
+        .await;
     assert_eq!(report.replies, 1);
     assert_eq!(
         w.status().await,
         (EnrollmentStatus::Exited, Some(ExitReason::Replied))
     );
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let stats = w.stats().await;
     assert_eq!((stats.steps[0].delivered, stats.steps[0].replied), (1, 1));
 }
 
@@ -572,22 +597,14 @@ async fn the_whatsapp_id_of_the_send_response_is_recorded_and_finds_the_contact(
     // Meta resolved the number to an id that is not a writing of it (as for some countries).
     *w.messenger.wa_id.lock().unwrap() = Some("5511900001111".into());
     w.advance(1).await;
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     assert_eq!(e.history.len(), 1);
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![InboundEvent::Message {
             phone_number_id: "1098765432".into(),
             from: "5511900001111".into(),
         }])
-        .await
-        .unwrap();
+        .await;
     assert_eq!(report.replies, 1);
     assert_eq!(w.status().await.0, EnrollmentStatus::Exited);
 }
@@ -615,7 +632,7 @@ async fn a_failed_status_without_callback_data_finds_its_send_by_message_id() {
             }),
         },
     };
-    let report = w.ritmo.inbound().apply(vec![failed]).await.unwrap();
+    let report = w.apply(vec![failed]).await;
     assert_eq!(report.statuses, 1);
     assert_eq!(
         w.status().await,
@@ -638,18 +655,13 @@ async fn a_status_that_arrives_before_its_send_is_recorded_is_applied_with_the_s
         ritmo_core::delivery::ports::callback_data(job.sequence_id, job.enrollment_id, job.step_id)
     };
     let early = status_of("wamid.1", MessageStatus::Delivered, Some(callback_of_first));
-    let report = w.ritmo.inbound().apply(vec![early.clone()]).await.unwrap();
+    let report = w.apply(vec![early.clone()]).await;
     assert_eq!((report.statuses, report.held), (0, 1));
     w.advance(1).await;
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let stats = w.stats().await;
     assert_eq!((stats.steps[0].sent, stats.steps[0].delivered), (1, 1));
     // The same status again, now that the send is known, changes nothing more.
-    let report = w.ritmo.inbound().apply(vec![early]).await.unwrap();
+    let report = w.apply(vec![early]).await;
     assert_eq!(report.statuses, 1);
 }
 
@@ -658,15 +670,12 @@ async fn a_status_of_a_message_ritmo_did_not_send_is_ignored_and_not_kept() {
     let w = world().await;
     w.advance(1).await;
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![status_of(
             "wamid.attendant",
             MessageStatus::Read,
             None,
         )])
-        .await
-        .unwrap();
+        .await;
     assert_eq!((report.statuses, report.held, report.ignored), (0, 0, 1));
 }
 
@@ -688,12 +697,7 @@ async fn a_flagged_template_is_a_notice_and_a_later_approval_is_shown_after_a_pa
         .apply(vec![template_event("FLAGGED")])
         .await
         .unwrap();
-    let sequence = w
-        .ritmo
-        .sequence_service()
-        .sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let sequence = w.sequence().await;
     assert_eq!(sequence.status, SequenceStatus::Active);
     assert_eq!(sequence.template_notices[0].event, "FLAGGED");
     inbound.apply(vec![template_event("PAUSED")]).await.unwrap();
@@ -701,12 +705,7 @@ async fn a_flagged_template_is_a_notice_and_a_later_approval_is_shown_after_a_pa
         .apply(vec![template_event("APPROVED")])
         .await
         .unwrap();
-    let sequence = w
-        .ritmo
-        .sequence_service()
-        .sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let sequence = w.sequence().await;
     assert_eq!(
         sequence.status,
         SequenceStatus::Paused,
@@ -770,33 +769,15 @@ async fn a_service_priced_status_is_not_billed_as_the_templates_category() {
             failure: None,
         },
     };
-    w.ritmo
-        .inbound()
-        .apply(vec![priced(PricingCategory::Service)])
-        .await
-        .unwrap();
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    w.apply(vec![priced(PricingCategory::Service)]).await;
+    let stats = w.stats().await;
     assert!(
         stats.steps[0].billable.is_empty(),
         "{:?}",
         stats.steps[0].billable
     );
-    w.ritmo
-        .inbound()
-        .apply(vec![priced(PricingCategory::Utility)])
-        .await
-        .unwrap();
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    w.apply(vec![priced(PricingCategory::Utility)]).await;
+    let stats = w.stats().await;
     assert_eq!(stats.steps[0].billable[&TemplateCategory::Utility], 1);
 }
 
@@ -844,8 +825,6 @@ async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequen
     w.advance(1).await;
     let before = listed.load(Ordering::Relaxed);
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![
             InboundEvent::Message {
                 phone_number_id: "1098765432".into(),
@@ -856,8 +835,7 @@ async fn an_inbound_message_finds_the_contact_without_reading_the_tenants_sequen
                 from: "5521900000000".into(),
             },
         ])
-        .await
-        .unwrap();
+        .await;
     assert_eq!(report.replies, 1);
     assert_eq!(
         listed.load(Ordering::Relaxed),
@@ -1113,16 +1091,11 @@ async fn archive_answers_at_once_and_its_job_ends_every_active_enrollment() {
     let job = archive(&w).await;
     assert_eq!(job.status, JobStatus::Queued);
     // The sequence is archived at once; the enrollments wait for the job.
-    let sequence = w
-        .ritmo
-        .sequence_service()
-        .sequence(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let sequence = w.sequence().await;
     assert_eq!(sequence.status, SequenceStatus::Archived);
     assert_eq!(active_count(&w).await, 1_200);
     w.jobs.run_until_idle().await;
-    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.job(job.id).await;
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!((job.total, job.done, job.failed), (1_200, 1_200, 0));
     assert!(job.finished_at.is_some());
@@ -1185,7 +1158,7 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
         "the request planned no step itself"
     );
     w.jobs.run_until_idle().await;
-    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.job(job.id).await;
     assert_eq!(
         (job.status, job.done, job.failed),
         (JobStatus::Succeeded, 100_000, 0)
@@ -1217,19 +1190,14 @@ async fn resume_and_archive_of_100_000_enrollments_leave_the_walk_to_their_jobs(
         "the request ended no enrollment itself"
     );
     w.jobs.run_until_idle().await;
-    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.job(job.id).await;
     assert_eq!(
         (job.status, job.total, job.done, job.failed),
         (JobStatus::Succeeded, 100_000, 100_000, 0)
     );
     assert_eq!(active_count(&w).await, 0, "no enrollment left active");
     assert!(w.scheduler.pending().is_empty(), "every schedule deleted");
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let stats = w.stats().await;
     assert_eq!(stats.exit_reasons["sequence_archived"], 100_000);
 }
 
@@ -1244,7 +1212,7 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
-    let after_one = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let after_one = w.job(job.id).await;
     assert_eq!(
         (after_one.status, after_one.done),
         (JobStatus::Running, 600)
@@ -1260,7 +1228,7 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
         .unwrap()
         == ChunkOutcome::More
     {}
-    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.job(job.id).await;
     assert_eq!(
         (done.status, done.total, done.done),
         (JobStatus::Succeeded, 1_200, 1_200)
@@ -1270,7 +1238,7 @@ async fn a_job_resumes_from_its_stored_cursor_and_a_chunk_run_again_changes_noth
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::Finished
     );
-    let again = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let again = w.job(job.id).await;
     assert_eq!(again, done);
     assert_eq!(active_count(&w).await, 0);
 }
@@ -1285,12 +1253,7 @@ async fn a_cancelled_job_stops_at_its_next_chunk_and_a_finished_one_cannot_be_ca
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
-    let cancelled = w
-        .ritmo
-        .job_service()
-        .cancel(&w.tenant, job.id)
-        .await
-        .unwrap();
+    let cancelled = w.cancel_job(job.id).await;
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     assert_eq!(
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
@@ -1317,7 +1280,7 @@ async fn an_enrollment_that_keeps_failing_is_counted_and_listed_and_the_job_goes
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.job(job.id).await;
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!((job.total, job.done, job.failed), (21, 20, 1));
     assert_eq!(
@@ -1346,7 +1309,7 @@ async fn a_resume_job_plans_every_held_step_again() {
         .unwrap();
     assert_eq!(job.kind, JobKind::ResumeSequence);
     w.jobs.run_until_idle().await;
-    let job = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let job = w.job(job.id).await;
     assert_eq!((job.status, job.done), (JobStatus::Succeeded, 30));
     w.advance(1).await;
     assert_eq!(
@@ -1365,22 +1328,14 @@ async fn a_status_of_a_send_recorded_before_the_message_index_is_found_by_its_ca
     let callback = w.sent()[0].callback_data.clone();
     // Addressed to the 8-digit WhatsApp id: the phone is found with the ninth digit.
     let report = w
-        .ritmo
-        .inbound()
         .apply(vec![status_of(
             "wamid.1",
             MessageStatus::Read,
             Some(callback),
         )])
-        .await
-        .unwrap();
+        .await;
     assert_eq!((report.statuses, report.held), (1, 0));
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     assert_eq!(e.history[0].status, Some(MessageStatus::Read));
 }
 
@@ -1477,12 +1432,7 @@ async fn a_sender_that_dies_after_its_claim_is_recorded_unknown_and_the_run_goes
     w.clock.set(job.fire_at + TimeDelta::minutes(16)).unwrap();
     assert_eq!(reconciler.run().await.unwrap().unknown, 1);
     assert_eq!(reconciler.run().await.unwrap().unknown, 0, "once");
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     assert_eq!(e.history.len(), 1);
     assert_eq!(
         e.history[0].outcome,
@@ -1563,12 +1513,7 @@ async fn a_contact_at_metas_marketing_limit_is_tried_a_day_later_three_times_the
     assert!(w.sent().is_empty());
     w.advance(24).await;
     assert_eq!(w.sent().len(), 1, "the second step went out");
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     let outcomes: Vec<_> = e.history.iter().map(|h| h.outcome).collect();
     use ritmo_core::enrollments::model::Outcome;
     assert_eq!(outcomes, [Outcome::Failed, Outcome::Sent]);
@@ -1590,12 +1535,7 @@ async fn a_spam_rate_limit_is_the_numbers_it_waits_minutes_and_ends_no_one() {
     assert!(next - w.clock.now() >= TimeDelta::minutes(10), "{next}");
     w.advance(1).await;
     assert_eq!(w.sent().len(), 1);
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     assert_eq!(e.retries, 0, "the contact's retries are untouched");
 }
 
@@ -1856,16 +1796,14 @@ async fn an_import_enrolls_each_phone_once_and_lists_each_invalid_row() {
         runner.run_chunk(&w.tenant, job.id).await.unwrap(),
         ChunkOutcome::More
     );
-    let running = ritmo_core::jobs::JobView::from(
-        w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap(),
-    );
+    let running = ritmo_core::jobs::JobView::from(w.job(job.id).await);
     let progress = running.progress.unwrap();
     assert!(
         running.status == JobStatus::Running && progress > 0.04 && progress < 0.06,
         "progress is visible while it runs: {running:?}"
     );
     w.jobs.run_until_idle().await;
-    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.job(job.id).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
     assert_eq!(
         (done.total, done.done, done.failed),
@@ -1903,11 +1841,11 @@ async fn an_import_whose_chunk_is_lost_after_enrolling_ends_with_the_same_counts
     let job = start_import(&w, &file).await;
     let runner = w.ritmo.job_runner();
     runner.run_chunk(&w.tenant, job.id).await.unwrap();
-    let before = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let before = w.job(job.id).await;
     runner.run_chunk(&w.tenant, job.id).await.unwrap();
     // The process died after the second chunk enrolled its rows but before it stored its
     // cursor: the job is back where the first chunk left it.
-    let current = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let current = w.job(job.id).await;
     let mut rewound = before.clone();
     rewound.version = current.version + 1;
     w.ritmo
@@ -1918,7 +1856,7 @@ async fn an_import_whose_chunk_is_lost_after_enrolling_ends_with_the_same_counts
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.job(job.id).await;
     assert_eq!(
         (done.status, done.total, done.done, done.failed),
         (
@@ -1942,7 +1880,7 @@ async fn an_import_into_a_sequence_archived_meanwhile_fails_and_says_why() {
     let job = start_import(&w, &file).await;
     archive(&w).await;
     w.jobs.run_until_idle().await;
-    let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+    let done = w.job(job.id).await;
     assert_eq!(done.status, JobStatus::Failed);
     assert!(
         done.error.as_deref().unwrap().contains("archived"),
@@ -1972,12 +1910,7 @@ async fn a_cancelled_import_stops_and_its_file_is_deleted() {
         part(0).await.unwrap().is_some(),
         "the file is kept while it runs"
     );
-    let cancelled = w
-        .ritmo
-        .job_service()
-        .cancel(&w.tenant, job.id)
-        .await
-        .unwrap();
+    let cancelled = w.cancel_job(job.id).await;
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     let enrolled = active_count(&w).await;
     // The chunk queued before the cancel comes: it enrolls nothing more and deletes the file.
@@ -2048,12 +1981,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         started.upload_expires_at,
         monday_noon() + TimeDelta::minutes(15)
     );
-    let waiting = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let waiting = w.job(started.job_id).await;
     let view = ritmo_core::jobs::JobView::from(waiting.clone());
     assert_eq!(
         (view.status, view.awaiting_upload, view.progress),
@@ -2061,32 +1989,15 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
     );
     // The expiry check comes before the upload: the link still works, nothing changes.
     w.clock.set(w.clock.now() + TimeDelta::minutes(10)).unwrap();
-    assert_eq!(
-        w.ritmo
-            .job_runner()
-            .check_upload(&w.tenant, started.job_id)
-            .await
-            .unwrap(),
-        ChunkOutcome::Dropped
-    );
-    let still = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    assert_eq!(w.check_upload(started.job_id).await, ChunkOutcome::Dropped);
+    let still = w.job(started.job_id).await;
     assert_eq!(still.version, waiting.version, "nothing written");
 
     let (file, invalid, distinct) = import_file(12_000);
     complete_upload(&w, &uploads, started.job_id, file.as_bytes())
         .await
         .unwrap();
-    let queued = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let queued = w.job(started.job_id).await;
     let stored = queued.file.clone().unwrap();
     assert_eq!(
         (stored.columns.clone(), stored.delimiter, stored.bytes),
@@ -2098,20 +2009,8 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
     );
     assert!(!ritmo_core::jobs::JobView::from(queued.clone()).awaiting_upload);
     // The expiry check queued with the link comes later: it runs no chunk of its own.
-    assert_eq!(
-        w.ritmo
-            .job_runner()
-            .check_upload(&w.tenant, started.job_id)
-            .await
-            .unwrap(),
-        ChunkOutcome::Dropped
-    );
-    let unchanged = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    assert_eq!(w.check_upload(started.job_id).await, ChunkOutcome::Dropped);
+    let unchanged = w.job(started.job_id).await;
     assert_eq!(unchanged.version, queued.version, "nothing run or written");
     // Told twice (S3 may deliver its event again): nothing changes.
     let again = ritmo_memory::DirUploads::tag_of(
@@ -2123,12 +2022,7 @@ async fn an_uploaded_import_waits_for_its_file_then_runs_like_one_sent_as_the_bo
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let done = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let done = w.job(started.job_id).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
     assert_eq!(
         (done.total, done.done, done.failed),
@@ -2153,12 +2047,7 @@ async fn an_uploaded_file_without_a_phone_column_fails_its_job_and_is_deleted() 
         complete_upload(&w, &uploads, started.job_id, file)
             .await
             .unwrap();
-        let job = w
-            .ritmo
-            .job_service()
-            .job(&w.tenant, started.job_id)
-            .await
-            .unwrap();
+        let job = w.job(started.job_id).await;
         assert_eq!(job.status, JobStatus::Failed);
         let error = job.error.clone().unwrap();
         assert!(error.contains(says), "{error}");
@@ -2183,12 +2072,7 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
         runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
         ChunkOutcome::Finished
     );
-    let job = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let job = w.job(started.job_id).await;
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.error.unwrap().contains("no file was uploaded"));
     // A file that arrives after all is deleted, and the job stays as it is.
@@ -2196,12 +2080,7 @@ async fn an_upload_that_never_comes_fails_its_job_after_the_link_and_its_grace_e
         .await
         .unwrap();
     assert!(!uploads.path(&w.tenant, started.job_id).exists());
-    let after = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let after = w.job(started.job_id).await;
     assert_eq!(after.status, JobStatus::Failed);
     assert_eq!(active_count(&w).await, 1, "nobody enrolled");
 }
@@ -2222,12 +2101,7 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
         runner.run_chunk(&w.tenant, started.job_id).await.unwrap(),
         ChunkOutcome::More
     );
-    let running = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let running = w.job(started.job_id).await;
     assert!(running.total > 0 && running.total < 20_000, "{running:?}");
     let enrolled = active_count(&w).await;
 
@@ -2245,12 +2119,7 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
         ChunkOutcome::Finished,
         "the chunk ends the job rather than failing to be retried"
     );
-    let failed = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let failed = w.job(started.job_id).await;
     assert_eq!(failed.status, JobStatus::Failed);
     assert!(
         failed
@@ -2269,15 +2138,7 @@ async fn an_upload_replaced_while_its_import_runs_fails_the_job_with_the_reason(
         .upload_complete(&w.tenant, started.job_id, file.len() as u64, &second)
         .await
         .unwrap();
-    assert_eq!(
-        w.ritmo
-            .job_service()
-            .job(&w.tenant, started.job_id)
-            .await
-            .unwrap()
-            .version,
-        failed.version
-    );
+    assert_eq!(w.job(started.job_id).await.version, failed.version);
 }
 
 /// Two `PUT`s before the first completion is handled: the first completion names a file no
@@ -2297,12 +2158,7 @@ async fn a_completion_for_a_file_already_replaced_is_ignored_and_the_later_one_r
         .upload_complete(&w.tenant, started.job_id, 22, &first)
         .await
         .unwrap();
-    let waiting = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let waiting = w.job(started.job_id).await;
     assert!(
         waiting.upload_expires_at.is_some(),
         "still waiting: {waiting:?}"
@@ -2311,12 +2167,7 @@ async fn a_completion_for_a_file_already_replaced_is_ignored_and_the_later_one_r
         .await
         .unwrap();
     w.jobs.run_until_idle().await;
-    let done = w
-        .ritmo
-        .job_service()
-        .job(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let done = w.job(started.job_id).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.error);
     assert_eq!((done.total, done.done), (2, 2));
 }
@@ -2325,12 +2176,7 @@ async fn a_completion_for_a_file_already_replaced_is_ignored_and_the_later_one_r
 async fn an_upload_cancelled_while_awaited_enrolls_no_one() {
     let (w, uploads) = upload_world().await;
     let started = start_upload(&w).await;
-    let cancelled = w
-        .ritmo
-        .job_service()
-        .cancel(&w.tenant, started.job_id)
-        .await
-        .unwrap();
+    let cancelled = w.cancel_job(started.job_id).await;
     assert_eq!(
         (cancelled.status, cancelled.awaiting_upload),
         (JobStatus::Cancelled, false)
@@ -2385,7 +2231,7 @@ async fn an_import_of_exactly_the_row_bound_succeeds_and_one_row_more_fails_sayi
             runner.run_chunk(&w.tenant, job.id).await.unwrap(),
             ChunkOutcome::Finished
         );
-        let done = w.ritmo.job_service().job(&w.tenant, job.id).await.unwrap();
+        let done = w.job(job.id).await;
         assert_eq!(
             (done.status, done.total, done.done),
             (status, 100, 100),
@@ -2467,12 +2313,7 @@ fn outcome_tries_sender(w: &World, tries: u32) -> ritmo_core::delivery::sender::
 
 /// Ana's run as stored, and that no step of it was recorded `unknown`.
 async fn ana_recorded(w: &World) -> Enrollment {
-    let e = w
-        .ritmo
-        .enrollment_service()
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
+    let e = w.enrollment().await;
     assert!(
         e.history
             .iter()
@@ -2580,22 +2421,8 @@ async fn statuses_applied_by_several_instances_at_once_each_count_once_and_leave
     w.advance(1).await;
     let callback = w.sent()[0].callback_data.clone();
     let service = w.ritmo.enrollment_service();
-    let before = service
-        .enrollment(&w.tenant, w.sequence_id, ANA)
-        .await
-        .unwrap();
-    let status = |s: MessageStatus| InboundEvent::Status {
-        phone_number_id: "1098765432".into(),
-        status: StatusUpdate {
-            message_id: "wamid.1".into(),
-            status: s,
-            recipient_id: "5511987654321".into(),
-            callback_data: Some(callback.clone()),
-            billable: true,
-            category: Some(PricingCategory::Marketing),
-            failure: None,
-        },
-    };
+    let before = w.enrollment().await;
+    let status = |s: MessageStatus| billed_status(&callback, s);
     // Four webhook instances, each given Meta's three statuses (and repeats) in its own order.
     let orders = [
         [
@@ -2641,12 +2468,7 @@ async fn statuses_applied_by_several_instances_at_once_each_count_once_and_leave
     assert!(entry.delivered && entry.read && entry.billable);
     // A status changes the send's history entry alone, never the enrollment it belongs to.
     assert_eq!(after.version, before.version);
-    let stats = w
-        .ritmo
-        .stats_service()
-        .sequence_stats(&w.tenant, w.sequence_id)
-        .await
-        .unwrap();
+    let stats = w.stats().await;
     assert_eq!(
         (
             stats.steps[0].sent,

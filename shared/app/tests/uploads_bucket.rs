@@ -169,9 +169,7 @@ fn the_object_created_event_names_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the AWS emulator: infra/test.sh runs it"]
 async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_deleted() {
-    use ritmo_core::channels::model::{TemplateCategory, TemplateInfo};
-    use ritmo_core::common::clock::{Clock, SystemClock};
-    use ritmo_core::common::ids::UlidGen;
+    use ritmo_core::channels::model::TemplateCategory;
     use ritmo_core::jobs::{JobKind, JobStatus};
     use serde_json::json;
     use std::sync::Arc;
@@ -181,57 +179,30 @@ async fn an_import_uploaded_to_the_bucket_runs_on_the_table_and_its_file_is_dele
     let sdk = ritmo_aws::local::sdk_config_for_endpoint(&endpoint).await;
     let (store, _) =
         common::store_on_new_table(aws_sdk_dynamodb::Client::new(&sdk), "uploads").await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
-    let scheduler = ritmo_memory::LocalScheduler::new(clock.clone());
-    let mut adapters = ritmo_app::local::LocalAdapters::in_memory(
-        clock.clone(),
-        Arc::new(UlidGen::new(clock)),
-        outbox.clone(),
-        scheduler,
-    );
-    let stores = &mut adapters.base.stores;
-    stores.channels = store.clone();
-    stores.bots = store.clone();
-    stores.sequences = store.clone();
-    stores.enrollments = store.clone();
-    stores.jobs = store.clone();
-    stores.import_files = store.clone();
-    stores.slots = store.clone();
-    adapters.uploads = Some(Arc::new(world.uploads.clone()));
-    let ports = ritmo_app::local::Local::new(adapters);
-    let jobs = ports.job_queue().clone();
-
-    let acme = TenantId::parse("acme").unwrap();
-    let channel = ports
-        .channel_service()
-        .create_channel(
-            &acme,
-            serde_json::from_value(json!({"name": "Loja", "phone_number_id": "1098765432",
-                "waba_id": "2098765432", "access_token": "EAAG-token"}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    outbox.register_template(
-        channel.id,
-        TemplateInfo {
-            name: "boas_vindas".into(),
-            language: "pt_BR".into(),
-            status: "APPROVED".into(),
-            category: TemplateCategory::Utility,
-            body_parameters: 0,
-            body_parameter_names: vec![],
-            header: None,
-            buttons: vec![],
-            unsupported: vec![],
+    let common::SendWorld {
+        ports,
+        acme,
+        channel_id,
+        ..
+    } = common::send_world_with(
+        &store,
+        "boas_vindas",
+        TemplateCategory::Utility,
+        0,
+        |adapters| {
+            let stores = &mut adapters.base.stores;
+            stores.jobs = store.clone();
+            stores.import_files = store.clone();
+            adapters.uploads = Some(Arc::new(world.uploads.clone()));
         },
-    );
+    )
+    .await;
+    let jobs = ports.job_queue().clone();
     let (sequence, _) = common::active_sequence(
         &ports,
         &acme,
         "Boas-vindas",
-        vec![json!({"channel_id": channel.id,
+        vec![json!({"channel_id": channel_id,
             "action": {"type": "template", "name": "boas_vindas", "language": "pt_BR"},
             "delay": {"amount": 1, "unit": "days"}})],
     )

@@ -102,6 +102,17 @@ pub async fn send_world(
     category: ritmo_core::channels::model::TemplateCategory,
     body_parameters: u32,
 ) -> SendWorld {
+    send_world_with(store, template, category, body_parameters, |_| {}).await
+}
+
+/// [`send_world`] with more adapters replaced by `adapt` before Ritmo is built.
+pub async fn send_world_with(
+    store: &Arc<ritmo_aws::DynamoStore>,
+    template: &str,
+    category: ritmo_core::channels::model::TemplateCategory,
+    body_parameters: u32,
+    adapt: impl FnOnce(&mut ritmo_app::local::LocalAdapters),
+) -> SendWorld {
     use ritmo_core::common::clock::{Clock, SystemClock};
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let outbox = Arc::new(ritmo_whatsapp::outbox::Outbox::new(clock.clone()));
@@ -118,6 +129,7 @@ pub async fn send_world(
     stores.sequences = store.clone();
     stores.enrollments = store.clone();
     stores.slots = store.clone();
+    adapt(&mut adapters);
     let ports = ritmo_app::local::Local::new(adapters);
     let acme = ritmo_core::common::tenant::TenantId::parse("acme").unwrap();
     let channel = ports

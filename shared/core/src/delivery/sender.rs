@@ -1299,34 +1299,30 @@ mod outcome_tests {
 
     /// The run as the claim of the sequence's first step left it.
     fn sending(sequence: &Sequence) -> Enrollment {
+        let contact = Contact {
+            phone: "+5511987654321".into(),
+            name: Some("Ana".into()),
+            time_zone: None,
+            attributes: Default::default(),
+        };
+        let first = sequence.steps[0].id;
+        let enrolled_at = now() - TimeDelta::hours(1);
         Enrollment {
-            tenant: sequence.tenant.clone(),
-            sequence_id: sequence.id,
-            id: Ulid::from(99),
-            contact: Contact {
-                phone: "+5511987654321".into(),
-                name: Some("Ana".into()),
-                time_zone: None,
-                attributes: Default::default(),
-            },
-            status: EnrollmentStatus::Active,
-            exit_reason: None,
-            enrolled_at: now() - TimeDelta::hours(1),
-            next_step_id: Some(sequence.steps[0].id),
             next_send_at: Some(now()),
             state: StepState::Sending {
                 generation: GENERATION,
                 since: now(),
             },
-            retries: 0,
-            last_step_id: None,
-            last_sent_at: None,
-            steps_done: Vec::new(),
-            last_message_step_id: None,
-            history: Vec::new(),
-            wa_id: None,
             version: 4,
             updated_at: now(),
+            ..Enrollment::started(
+                sequence.tenant.clone(),
+                sequence.id,
+                Ulid::from(99),
+                contact,
+                first,
+                enrolled_at,
+            )
         }
     }
 
@@ -1463,6 +1459,46 @@ mod outcome_tests {
         &e.history[0]
     }
 
+    /// The run a decision on the claimed first step writes alone, after the send failed with
+    /// `error`: checked to fire as `fired` and to pause the sequence with `pause`.
+    fn written_after_error(
+        sequence: &Sequence,
+        error: SendError,
+        fired: Fired,
+        pause: Option<&str>,
+    ) -> Enrollment {
+        let decision = decide(sequence, &sending(sequence), failed(error));
+        assert_eq!(decision.fired, fired);
+        assert_eq!(decision.change, Change::Write);
+        assert_eq!(decision.pause.as_deref(), pause);
+        written(&decision).clone()
+    }
+
+    /// The run waits, held before the step it was sending, for its sequence to resume.
+    fn assert_held_before_first(sequence: &Sequence, e: &Enrollment) {
+        assert!(e.is_active());
+        assert_eq!(
+            e.state,
+            StepState::Held {
+                generation: GENERATION
+            }
+        );
+        assert_eq!(e.next_send_at, None);
+        assert_eq!(e.next_step_id, Some(sequence.steps[0].id));
+    }
+
+    /// The run `decision` writes, checked to fire as `fired` and to end the run as `status`,
+    /// with nothing planned after it.
+    fn ended(decision: &Decision, fired: Fired, status: EnrollmentStatus) -> &Enrollment {
+        assert_eq!(decision.fired, fired);
+        assert_eq!(decision.change, Change::Write);
+        let e = written(decision);
+        assert_eq!(e.status, status);
+        assert_eq!(e.state, StepState::Idle);
+        assert_eq!(e.next_step_id, None);
+        e
+    }
+
     fn assert_kept(decision: &Decision) {
         assert_eq!(decision.change, Change::Keep);
         assert_eq!(decision.enrollment, None);
@@ -1521,12 +1557,7 @@ mod outcome_tests {
     fn sending_the_last_step_completes_the_run() {
         let sequence = sequence(vec![template_step(10, 7, None)]);
         let decision = decide(&sequence, &sending(&sequence), sent("wamid.A"));
-        assert_eq!(decision.fired, Fired::Sent);
-        assert_eq!(decision.change, Change::Write);
-        let e = written(&decision);
-        assert_eq!(e.status, EnrollmentStatus::Completed);
-        assert_eq!(e.state, StepState::Idle);
-        assert_eq!(e.next_step_id, None);
+        let e = ended(&decision, Fired::Sent, EnrollmentStatus::Completed);
         assert_eq!(only_entry(e).outcome, Outcome::Sent);
     }
 
@@ -1586,15 +1617,7 @@ mod outcome_tests {
         let decision = decide(&sequence, &sending(&sequence), throttled(130429));
         assert_eq!(decision.change, Change::Write);
         assert_eq!(decision.fired, Fired::Stale);
-        let e = written(&decision);
-        assert_eq!(
-            e.state,
-            StepState::Held {
-                generation: GENERATION
-            }
-        );
-        assert_eq!(e.next_send_at, None);
-        assert_eq!(e.next_step_id, Some(sequence.steps[0].id));
+        assert_held_before_first(&sequence, written(&decision));
     }
 
     #[test]
@@ -1672,73 +1695,50 @@ mod outcome_tests {
     #[test]
     fn an_undeliverable_contact_exits_the_run() {
         let sequence = two_steps();
-        let attempt = failed(SendError::Contact {
+        let error = SendError::Contact {
             code: 131026,
             detail: "message undeliverable".into(),
-        });
-        let decision = decide(&sequence, &sending(&sequence), attempt);
-        assert_eq!(decision.fired, Fired::Failed);
-        assert_eq!(decision.change, Change::Write);
-        assert_eq!(decision.pause, None);
-        let e = written(&decision);
+        };
+        let e = written_after_error(&sequence, error, Fired::Failed, None);
         assert_eq!(e.status, EnrollmentStatus::Exited);
         assert_eq!(e.exit_reason, Some(ExitReason::Undeliverable));
         assert_eq!(e.state, StepState::Idle);
         assert_eq!(e.next_step_id, None);
-        let entry = only_entry(e);
+        let entry = only_entry(&e);
         assert_eq!(entry.outcome, Outcome::Failed);
         assert_eq!(entry.error_code, Some(131026));
     }
 
     #[test]
-    fn a_template_error_holds_the_step_and_pauses_the_sequence() {
-        let sequence = two_steps();
-        let attempt = failed(SendError::Template {
-            code: 132001,
-            detail: "template does not exist".into(),
-        });
-        let decision = decide(&sequence, &sending(&sequence), attempt);
-        assert_eq!(decision.fired, Fired::PausedSequence);
-        assert_eq!(decision.change, Change::Write);
-        assert_eq!(
-            decision.pause.as_deref(),
-            Some("template error (promo, pt_BR): 132001: template does not exist")
-        );
-        let e = written(&decision);
-        assert!(e.is_active());
-        assert_eq!(
-            e.state,
-            StepState::Held {
-                generation: GENERATION
-            }
-        );
-        assert_eq!(e.next_send_at, None);
-        assert_eq!(e.next_step_id, Some(sequence.steps[0].id));
-        assert!(e.history.is_empty());
-    }
-
-    #[test]
-    fn an_account_error_of_a_chatbot_step_pauses_the_sequence() {
-        let mut sequence = two_steps();
-        sequence.steps[0].action = Action::Chatbot {
+    fn a_template_or_account_error_holds_the_step_and_pauses_the_sequence() {
+        let template = two_steps();
+        let mut chatbot = two_steps();
+        chatbot.steps[0].action = Action::Chatbot {
             bot_id: Ulid::from(5),
         };
-        let attempt = failed(SendError::Account {
-            code: 131031,
-            detail: "account locked".into(),
-        });
-        let decision = decide(&sequence, &sending(&sequence), attempt);
-        assert_eq!(decision.fired, Fired::PausedSequence);
-        assert_eq!(
-            decision.pause.as_deref(),
-            Some("account error: 131031: account locked")
-        );
-        assert_eq!(
-            written(&decision).state,
-            StepState::Held {
-                generation: GENERATION
-            }
-        );
+        let cases = [
+            (
+                template,
+                SendError::Template {
+                    code: 132001,
+                    detail: "template does not exist".into(),
+                },
+                "template error (promo, pt_BR): 132001: template does not exist",
+            ),
+            (
+                chatbot,
+                SendError::Account {
+                    code: 131031,
+                    detail: "account locked".into(),
+                },
+                "account error: 131031: account locked",
+            ),
+        ];
+        for (sequence, error, pause) in cases {
+            let e = written_after_error(&sequence, error, Fired::PausedSequence, Some(pause));
+            assert_held_before_first(&sequence, &e);
+            assert!(e.history.is_empty());
+        }
     }
 
     #[test]
@@ -1784,12 +1784,7 @@ mod outcome_tests {
     fn a_message_sent_after_the_contact_was_removed_is_recorded_and_nothing_planned() {
         let sequence = two_steps();
         let decision = decide(&sequence, &removed(&sequence), sent("wamid.A"));
-        assert_eq!(decision.fired, Fired::Sent);
-        assert_eq!(decision.change, Change::Write);
-        let e = written(&decision);
-        assert_eq!(e.status, EnrollmentStatus::Removed);
-        assert_eq!(e.state, StepState::Idle);
-        assert_eq!(e.next_step_id, None);
+        let e = ended(&decision, Fired::Sent, EnrollmentStatus::Removed);
         assert_eq!(e.last_step_id, None);
         let entry = only_entry(e);
         assert_eq!(entry.outcome, Outcome::Sent);
@@ -1800,11 +1795,7 @@ mod outcome_tests {
     fn an_unknown_outcome_after_the_contact_was_removed_is_recorded() {
         let sequence = two_steps();
         let decision = decide(&sequence, &removed(&sequence), unknown());
-        assert_eq!(decision.fired, Fired::Unknown);
-        assert_eq!(decision.change, Change::Write);
-        let e = written(&decision);
-        assert_eq!(e.status, EnrollmentStatus::Removed);
-        assert_eq!(e.next_step_id, None);
+        let e = ended(&decision, Fired::Unknown, EnrollmentStatus::Removed);
         assert_eq!(only_entry(e).outcome, Outcome::Unknown);
     }
 

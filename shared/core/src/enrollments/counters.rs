@@ -222,7 +222,7 @@ mod tests {
 
     use super::*;
     use crate::common::tenant::TenantId;
-    use crate::enrollments::model::{Contact, StepState};
+    use crate::enrollments::model::Contact;
 
     fn step() -> Ulid {
         Ulid::from_parts(1, 7)
@@ -230,31 +230,22 @@ mod tests {
 
     fn enrollment() -> Enrollment {
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap();
+        let contact = Contact {
+            phone: "+5511987654321".into(),
+            name: None,
+            time_zone: None,
+            attributes: Default::default(),
+        };
         Enrollment {
-            tenant: TenantId::parse("acme").unwrap(),
-            sequence_id: Ulid::from_parts(1, 1),
-            id: Ulid::from_parts(1, 2),
-            contact: Contact {
-                phone: "+5511987654321".into(),
-                name: None,
-                time_zone: None,
-                attributes: Default::default(),
-            },
-            status: EnrollmentStatus::Active,
-            exit_reason: None,
-            enrolled_at: at,
-            next_step_id: Some(step()),
             next_send_at: Some(at),
-            state: StepState::Held { generation: 1 },
-            retries: 0,
-            last_step_id: None,
-            last_sent_at: None,
-            steps_done: Vec::new(),
-            last_message_step_id: None,
-            history: Vec::new(),
-            wa_id: None,
-            version: 1,
-            updated_at: at,
+            ..Enrollment::started(
+                TenantId::parse("acme").unwrap(),
+                Ulid::from_parts(1, 1),
+                Ulid::from_parts(1, 2),
+                contact,
+                step(),
+                at,
+            )
         }
     }
 

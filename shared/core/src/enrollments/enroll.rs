@@ -362,25 +362,16 @@ impl EnrollmentService {
                 .as_ref()
                 .map_or(Expect::Absent, |e| Expect::Version(e.version));
             let mut enrollment = Enrollment {
-                tenant: sequence.tenant.clone(),
-                sequence_id: sequence.id,
-                id: self.ids.new_id(),
-                contact: checked.contact.clone(),
-                status: EnrollmentStatus::Active,
-                exit_reason: None,
-                enrolled_at: now,
-                next_step_id: Some(first.id),
-                next_send_at: None,
-                state: StepState::Held { generation: 1 },
-                retries: 0,
-                last_step_id: None,
-                last_sent_at: None,
                 wa_id: existing.as_ref().and_then(|e| e.wa_id.clone()),
-                steps_done: Vec::new(),
-                last_message_step_id: None,
-                history: Vec::new(),
                 version: expect_version(expect) + 1,
-                updated_at: now,
+                ..Enrollment::started(
+                    sequence.tenant.clone(),
+                    sequence.id,
+                    self.ids.new_id(),
+                    checked.contact.clone(),
+                    first.id,
+                    now,
+                )
             };
             let schedule = if sequence.status == SequenceStatus::Active {
                 let due = self

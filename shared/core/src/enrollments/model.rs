@@ -268,6 +268,39 @@ pub enum Pending {
 }
 
 impl Enrollment {
+    /// A new run of `sequence_id` for `contact`, enrolled at `at`: active, held before its
+    /// first step `first_step` until that step is planned, at version 1.
+    pub fn started(
+        tenant: TenantId,
+        sequence_id: Ulid,
+        id: Ulid,
+        contact: Contact,
+        first_step: Ulid,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Enrollment {
+            tenant,
+            sequence_id,
+            id,
+            contact,
+            status: EnrollmentStatus::Active,
+            exit_reason: None,
+            enrolled_at: at,
+            next_step_id: Some(first_step),
+            next_send_at: None,
+            state: StepState::Held { generation: 1 },
+            retries: 0,
+            last_step_id: None,
+            last_sent_at: None,
+            steps_done: Vec::new(),
+            last_message_step_id: None,
+            history: Vec::new(),
+            wa_id: None,
+            version: 1,
+            updated_at: at,
+        }
+    }
+
     pub fn phone(&self) -> &str {
         &self.contact.phone
     }
