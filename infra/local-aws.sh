@@ -15,14 +15,9 @@ if ! .venv/bin/python -c 'import moto.server, boto3' 2>/dev/null || [ ! -x .venv
   .venv/bin/pip install --quiet 'moto[server]' cargo-lambda ziglang
 fi
 
-.venv/bin/python infra/moto_server.py "$port" >/dev/null 2>&1 &
-moto=$!
-trap 'kill "$moto" 2>/dev/null || true' EXIT
-endpoint="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$endpoint/moto-api/" 2>/dev/null && break
-  sleep 0.1
-done
+source infra/moto.sh
+start_moto "$port" || exit 1
+trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$moto_log"' EXIT
 
 export AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 .venv/bin/python - <<'PY'
@@ -100,4 +95,4 @@ Call them:
 
 Ctrl-C stops the emulator (its data is in memory only).
 TXT
-wait "$moto"
+wait "$moto_pid"

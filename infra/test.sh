@@ -21,13 +21,17 @@ step() { printf '\n==> %s  [%ss]\n' "$*" "$SECONDS"; }
 # the variable when it is unset: `cargo test` and `--quick` list it as ignored, and the full
 # command below, with the emulator started, runs it with `--include-ignored`. Nothing that needs
 # the emulator reports `ok` without having run.
-if [ "${1:-}" = "--quick" ]; then
+static_checks() {
   step "cargo fmt --check"
   cargo fmt --all -- --check
   step "cargo clippy --all-targets -- -D warnings"
   cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
-  step "the domain crate does no I/O (infra/domain_check.py)"
+  step "the domain crate does no I/O: no AWS, Lambda, HTTP or OpenAPI crate; no file, task, socket or name look-up (infra/domain_check.py)"
   python3 infra/domain_check.py
+}
+
+if [ "${1:-}" = "--quick" ]; then
+  static_checks
   step "cargo test --workspace, on the memory store"
   env -u CI -u RITMO_TEST_DYNAMODB_ENDPOINT -u RITMO_E2E_DYNAMODB_ENDPOINT \
     cargo test --workspace -j "$jobs" -- --skip 100_000
@@ -93,32 +97,19 @@ if [ -z "${RITMO_SKIP_SAM_BUILD:-}" ]; then
 fi
 
 step "start the AWS emulator on a free local port"
-moto_port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-moto_log="$(mktemp)"
+source infra/moto.sh
+start_moto || exit 1
+pids+=("$moto_pid")
 tmp_files+=("$moto_log")
-.venv/bin/python infra/moto_server.py "$moto_port" >"$moto_log" 2>&1 &
-pids+=($!)
-export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL="$endpoint"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export RITMO_TEST_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL" RITMO_TEST_SCHEDULER_ENDPOINT="$AWS_ENDPOINT_URL"
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" 2>/dev/null && break
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" || { echo "the emulator did not start"; cat "$moto_log"; exit 1; }
 echo "emulator at $AWS_ENDPOINT_URL"
 
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
-
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -j "$jobs" -- -D warnings
-
-step "the domain crate does no I/O: no AWS, Lambda, HTTP or OpenAPI crate; no file, task, socket or name look-up (infra/domain_check.py)"
-python3 infra/domain_check.py
+static_checks
 
 step "cargo test --workspace but the end-to-end crate, the tests that need the emulator included"
 cargo test --workspace --exclude ritmo-e2e -j "$jobs" -- --include-ignored

@@ -73,22 +73,33 @@ pub(super) fn history_items(
 /// revision 0 stores none).
 pub(super) struct EntryCondition {
     pub expression: &'static str,
-    pub names: [(&'static str, &'static str); 3],
     pub revision: Option<AttributeValue>,
 }
 
+impl EntryCondition {
+    fn names() -> HashMap<String, String> {
+        [("#pk", PK), ("#entry", "entry"), ("#rev", "rev")]
+            .into_iter()
+            .map(|(name, attribute)| (name.to_string(), attribute.to_string()))
+            .collect()
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        self.revision
+            .clone()
+            .map(|revision| HashMap::from([(":rev".to_string(), revision)]))
+    }
+}
+
 pub(super) fn entry_condition(entry: &HistoryEntry) -> Option<EntryCondition> {
-    let names = [("#pk", PK), ("#entry", "entry"), ("#rev", "rev")];
     match entry.rev {
         0 => None,
         1 => Some(EntryCondition {
             expression: "attribute_exists(#pk) AND attribute_not_exists(#entry.#rev)",
-            names,
             revision: None,
         }),
         rev => Some(EntryCondition {
             expression: "attribute_exists(#pk) AND #entry.#rev = :rev",
-            names,
             revision: Some(AttributeValue::N((rev - 1).to_string())),
         }),
     }
@@ -101,19 +112,15 @@ pub(super) fn entry_put(
     item: Item,
     entry: &HistoryEntry,
 ) -> Result<aws_sdk_dynamodb::types::Put, PortError> {
-    let mut put = aws_sdk_dynamodb::types::Put::builder()
+    let condition = entry_condition(entry);
+    aws_sdk_dynamodb::types::Put::builder()
         .table_name(table)
-        .set_item(Some(item));
-    if let Some(condition) = entry_condition(entry) {
-        put = put.condition_expression(condition.expression);
-        for (name, attribute) in condition.names {
-            put = put.expression_attribute_names(name, attribute);
-        }
-        if let Some(revision) = condition.revision {
-            put = put.expression_attribute_values(":rev", revision);
-        }
-    }
-    put.build().map_err(build_error)
+        .set_item(Some(item))
+        .set_condition_expression(condition.as_ref().map(|c| c.expression.to_string()))
+        .set_expression_attribute_names(condition.as_ref().map(|_| EntryCondition::names()))
+        .set_expression_attribute_values(condition.as_ref().and_then(EntryCondition::values))
+        .build()
+        .map_err(build_error)
 }
 
 /// The enrollment as its item holds it: without the history entries it carries.
@@ -215,18 +222,14 @@ impl EnrollmentStore for DynamoStore {
                 Outcome::Cancelled(_) => Err(WriteError::Conflict),
             };
         }
-        let mut put = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(condition.expression);
-        for (name, attribute) in condition.names {
-            put = put.expression_attribute_names(name, attribute);
-        }
-        if let Some(revision) = condition.revision {
-            put = put.expression_attribute_values(":rev", revision);
-        }
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(Some(EntryCondition::names()))
+            .set_expression_attribute_values(condition.values());
         match put.send().await {
             Ok(_) => Ok(()),
             Err(error)
