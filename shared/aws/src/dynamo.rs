@@ -395,8 +395,29 @@ impl Listing {
     }
 }
 
+/// The items `found` (by table key) behind the index entries `entries`, in the entries' order:
+/// an entry whose item is gone, or whose item's `gsi1` keys are no longer the entry's, names
+/// none.
+fn current_items(entries: &[Item], mut found: HashMap<(String, String), Item>) -> Vec<Item> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let key = (string_attribute(entry, PK)?, string_attribute(entry, SK)?);
+            let item = found.remove(&key)?;
+            let same = |name: &str| item.get(name) == entry.get(name);
+            (same(GSI1PK) && same(GSI1SK)).then_some(item)
+        })
+        .collect()
+}
+
 /// DynamoDB's limit of requests in one `BatchWriteItem`.
 const MAX_BATCH_WRITES: usize = 25;
+
+/// DynamoDB's limit of keys in one `BatchGetItem`.
+const MAX_BATCH_READS: usize = 100;
+
+/// How many times keys a `BatchGetItem` left unprocessed are asked for again.
+const BATCH_READ_TRIES: u32 = 5;
 
 impl DynamoStore {
     /// Deletes the items `keys` name, [`MAX_BATCH_WRITES`] per `BatchWriteItem`, sending
@@ -489,7 +510,7 @@ impl DynamoStore {
             .key_schema(key_element(GSI1SK, KeyType::Range)?)
             .projection(
                 Projection::builder()
-                    .projection_type(ProjectionType::All)
+                    .projection_type(ProjectionType::KeysOnly)
                     .build(),
             )
             .build()
@@ -649,6 +670,69 @@ impl DynamoStore {
         }
     }
 
+    /// The table's items behind `gsi1` entries (the index holds keys only), in the entries'
+    /// order, read consistently with `BatchGetItem` ([`MAX_BATCH_READS`] at a time). An item
+    /// gone since, or whose `gsi1` keys moved since (a run whose status changed), is left out:
+    /// the index is eventually consistent, the table is not.
+    async fn indexed_items(
+        &self,
+        entries: Vec<Item>,
+        context: &'static str,
+    ) -> Result<Vec<Item>, PortError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        for chunk in entries.chunks(MAX_BATCH_READS) {
+            let mut wanted = KeysAndAttributes::builder().consistent_read(true);
+            for entry in chunk {
+                let (Some(pk), Some(sk)) =
+                    (string_attribute(entry, PK), string_attribute(entry, SK))
+                else {
+                    return Err(PortError::new("a gsi1 entry without the table's keys"));
+                };
+                wanted = wanted.keys(key(pk, sk));
+            }
+            let mut request =
+                HashMap::from([(self.table.clone(), wanted.build().map_err(build_error)?)]);
+            let mut tries = 0;
+            loop {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(sdk_error("DynamoDB BatchGetItem (items of gsi1) failed"))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let (Some(pk), Some(sk)) =
+                        (string_attribute(&item, PK), string_attribute(&item, SK))
+                    {
+                        found.insert((pk, sk), item);
+                    }
+                }
+                match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
+                    Some(rest) if tries < BATCH_READ_TRIES => {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << tries)).await;
+                        request = rest;
+                    }
+                    Some(_) => {
+                        tracing::warn!(context, "BatchGetItem left keys unprocessed");
+                        return Err(PortError::retryable(
+                            "DynamoDB BatchGetItem (items of gsi1) left keys unprocessed",
+                        ));
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(current_items(&entries, found))
+    }
+
     /// One page of `listing`, in sort-key order. A cursor that was not issued for this very
     /// listing (altered, or another tenant's) reads as the end of the list.
     async fn list<T: DeserializeOwned>(
@@ -720,9 +804,71 @@ impl DynamoStore {
         } else {
             None
         };
+        if listing.on_gsi1 {
+            items = self.indexed_items(items, "listing").await?;
+        }
         Ok(Page {
             items: items.into_iter().map(from_item).collect::<Result<_, _>>()?,
             next_cursor,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(sk: &str, status: &str) -> Item {
+        HashMap::from([
+            (PK.to_string(), s("T#acme#SEQ#1")),
+            (SK.to_string(), s(sk)),
+            (GSI1PK.to_string(), s("T#acme#SEQ#1")),
+            (GSI1SK.to_string(), s(format!("{status}#{sk}"))),
+        ])
+    }
+
+    fn stored(sk: &str, status: &str) -> ((String, String), Item) {
+        let mut item = entry(sk, status);
+        item.insert("status".into(), s(status));
+        (("T#acme#SEQ#1".to_string(), sk.to_string()), item)
+    }
+
+    #[test]
+    fn the_items_behind_index_entries_keep_the_entries_order() {
+        let entries = [entry("E#2", "active"), entry("E#1", "active")];
+        let found = HashMap::from([stored("E#1", "active"), stored("E#2", "active")]);
+        let sks: Vec<_> = current_items(&entries, found)
+            .iter()
+            .map(|item| string_attribute(item, SK).unwrap())
+            .collect();
+        assert_eq!(sks, ["E#2", "E#1"]);
+    }
+
+    #[test]
+    fn an_item_gone_or_moved_since_its_index_entry_was_read_is_left_out() {
+        let entries = [
+            entry("E#1", "active"),
+            entry("E#2", "active"),
+            entry("E#3", "active"),
+        ];
+        // E#2 ended meanwhile (its gsi1sk is `exited#…` now); E#3 was deleted.
+        let found = HashMap::from([stored("E#1", "active"), stored("E#2", "exited")]);
+        let items = current_items(&entries, found);
+        assert_eq!(items.len(), 1);
+        assert_eq!(string_attribute(&items[0], SK).as_deref(), Some("E#1"));
+        assert_eq!(
+            string_attribute(&items[0], "status").as_deref(),
+            Some("active")
+        );
+    }
+
+    #[test]
+    fn an_item_the_index_holds_no_more_is_left_out() {
+        // A job that finished drops its gsi1 keys (the open-jobs partition is sparse).
+        let mut finished = stored("JOB#1", "open");
+        finished.1.remove(GSI1PK);
+        finished.1.remove(GSI1SK);
+        let found = HashMap::from([finished]);
+        assert!(current_items(&[entry("JOB#1", "open")], found).is_empty());
     }
 }

@@ -262,7 +262,11 @@ impl ChannelStore for DynamoStore {
                 .send()
                 .await
                 .map_err(sdk_error("DynamoDB Query (channels of an account) failed"))?;
-            for item in output.items.unwrap_or_default() {
+            let entries = output.items.unwrap_or_default();
+            for item in self
+                .indexed_items(entries, "channels of an account")
+                .await?
+            {
                 channels.push(self.opened_channel(from_item(item)?).await?);
             }
             match output.last_evaluated_key {

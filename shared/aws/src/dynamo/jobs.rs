@@ -54,7 +54,8 @@ impl JobStore for DynamoStore {
                 .send()
                 .await
                 .map_err(sdk_error("DynamoDB Query (unfinished jobs) failed"))?;
-            for item in out.items.unwrap_or_default() {
+            let entries = out.items.unwrap_or_default();
+            for item in self.indexed_items(entries, "unfinished jobs").await? {
                 let job: Job = from_item(item)?;
                 if !job.status.is_finished() {
                     found.push((job.tenant, job.id));
