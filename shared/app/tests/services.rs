@@ -1769,10 +1769,20 @@ fn import_file(rows: usize) -> (String, usize, usize) {
 
 /// Uploads `file` into the world's sequence, 64 KiB at a time as a request body arrives.
 async fn start_import(w: &World, file: &str) -> ritmo_core::jobs::Job {
+    start_import_into(w, &w.tenant, w.sequence_id, file).await
+}
+
+/// [`start_import`] into `tenant`'s sequence `sequence_id`.
+async fn start_import_into(
+    w: &World,
+    tenant: &TenantId,
+    sequence_id: Ulid,
+    file: &str,
+) -> ritmo_core::jobs::Job {
     let mut upload = w
         .ritmo
         .enrollment_service()
-        .begin_import(&w.tenant, w.sequence_id)
+        .begin_import(tenant, sequence_id)
         .await
         .unwrap();
     for piece in file.as_bytes().chunks(64 * 1024) {
@@ -1832,6 +1842,101 @@ async fn an_import_enrolls_each_phone_once_and_lists_each_invalid_row() {
     assert_eq!(bia.contact.name.as_deref(), Some("Cliente 7"));
     assert_eq!(bia.contact.attributes["cupom"], "C7");
     assert!(bia.next_send_at.is_some(), "the first step is planned");
+}
+
+/// A second tenant, `beta`, with its own number and an active sequence whose one template step
+/// is due at once.
+async fn beta_sequence(w: &World) -> (TenantId, Ulid) {
+    let beta = TenantId::parse("beta").unwrap();
+    let channel = w
+        .ritmo
+        .channel_service()
+        .create_channel(
+            &beta,
+            serde_json::from_value(
+                serde_json::json!({"name": "Beta", "phone_number_id": "1098765499",
+                "waba_id": "2098765499", "access_token": "EAAG-beta"}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let sequences = w.ritmo.sequence_service();
+    let sequence = sequences
+        .create_sequence(
+            &beta,
+            serde_json::from_value(
+                serde_json::json!({"name": "Boas-vindas", "time_zone": "America/Sao_Paulo"}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    sequences
+        .add_step(
+            &beta,
+            sequence.id,
+            serde_json::from_value(serde_json::json!({"channel_id": channel.id,
+                "action": {"type": "template", "name": "promo", "language": "pt_BR",
+                           "parameters": ["{{contact.name|cliente}}"]},
+                "delay": {"amount": 0, "unit": "minutes"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    sequences
+        .activate_sequence(&beta, sequence.id)
+        .await
+        .unwrap();
+    (beta, sequence.id)
+}
+
+#[tokio::test]
+async fn a_small_import_of_another_tenant_waits_for_one_chunk_of_a_large_one_not_for_all_of_it() {
+    let w = world().await;
+    let (beta, beta_sequence) = beta_sequence(&w).await;
+    let (large, _, _) = import_file(40_000);
+    let (small, small_invalid, small_distinct) = import_file(100);
+    // acme's 40,000 rows are queued first, beta's 100 right after.
+    let acme_job = start_import(&w, &large).await;
+    let beta_job = start_import_into(&w, &beta, beta_sequence, &small).await;
+    let (mut chunks, mut acme_when_beta_finished) = (0, None);
+    while w.jobs.run_next().await {
+        chunks += 1;
+        let finished = w.ritmo.job_service().job(&beta, beta_job.id).await.unwrap();
+        if finished.status.is_finished() && acme_when_beta_finished.is_none() {
+            acme_when_beta_finished = Some((chunks, w.job(acme_job.id).await));
+        }
+    }
+    let (at_chunk, acme) = acme_when_beta_finished.expect("beta's import finished");
+    assert_eq!(
+        (at_chunk, acme.status, acme.done + acme.failed),
+        (2, JobStatus::Running, 5_000),
+        "beta's import ran right after acme's first chunk of 5,000 rows"
+    );
+    assert!(chunks >= 9, "acme's import took {chunks} chunks in all");
+    let beta_done = w.ritmo.job_service().job(&beta, beta_job.id).await.unwrap();
+    assert_eq!(
+        (beta_done.status, beta_done.failed),
+        (JobStatus::Succeeded, small_invalid as u64)
+    );
+    assert_eq!(w.job(acme_job.id).await.status, JobStatus::Succeeded);
+    // beta's first steps are planned on beta's own number, from now, not behind acme's 40,000.
+    let now = w.clock.now();
+    let beta_due: Vec<_> = w
+        .scheduler
+        .pending()
+        .into_iter()
+        .filter(|s| s.input.tenant == beta)
+        .map(|s| s.fire_at)
+        .collect();
+    assert_eq!(beta_due.len(), small_distinct, "one first step per phone");
+    let last = beta_due.iter().max().unwrap();
+    assert!(
+        *last - now <= TimeDelta::seconds(2),
+        "beta's last first step is due {} after its import, at its number's rate",
+        *last - now
+    );
 }
 
 #[tokio::test]

@@ -54,26 +54,32 @@ impl LocalJobQueue {
 
     /// Runs every queued chunk, and the chunks they queue, until none is left.
     pub async fn run_until_idle(&self) {
-        loop {
-            let next = self.pending.lock().expect("job queue").pop_front();
-            let Some((tenant, id, failures)) = next else {
-                return;
-            };
-            let Some(runner) = self.runner.get() else {
-                tracing::error!("job queued with no runner set");
-                return;
-            };
-            if let Err(error) = runner.step(&tenant, id).await {
-                let failures = failures + 1;
-                if failures >= CHUNK_ATTEMPTS {
-                    tracing::error!(error = %error, tenant = %tenant, job_id = %id, "job chunk failed; left for the next start-up");
-                } else {
-                    tracing::warn!(error = %error, tenant = %tenant, job_id = %id, failures, "job chunk failed; trying again");
-                    tokio::time::sleep(CHUNK_RETRY_PAUSE).await;
-                    self.push((tenant, id, failures));
-                }
+        while self.run_next().await {}
+    }
+
+    /// Runs the chunk at the front of the queue, if any (answers whether one was there). A
+    /// job's next chunk is queued behind every chunk queued before it: jobs take turns, one
+    /// chunk each, whatever their sizes.
+    pub async fn run_next(&self) -> bool {
+        let next = self.pending.lock().expect("job queue").pop_front();
+        let Some((tenant, id, failures)) = next else {
+            return false;
+        };
+        let Some(runner) = self.runner.get() else {
+            tracing::error!("job queued with no runner set");
+            return false;
+        };
+        if let Err(error) = runner.step(&tenant, id).await {
+            let failures = failures + 1;
+            if failures >= CHUNK_ATTEMPTS {
+                tracing::error!(error = %error, tenant = %tenant, job_id = %id, "job chunk failed; left for the next start-up");
+            } else {
+                tracing::warn!(error = %error, tenant = %tenant, job_id = %id, failures, "job chunk failed; trying again");
+                tokio::time::sleep(CHUNK_RETRY_PAUSE).await;
+                self.push((tenant, id, failures));
             }
         }
+        true
     }
 
     /// Queues again the jobs the store holds unfinished (a process that stopped mid-walk).
